@@ -1,0 +1,679 @@
+"""The payloads of every event in the catalogue (../shared/EVENTS.md), version 1.
+
+Each payload class names its CloudEvents `type`, its topic and its record key. Fields marked
+`x-personal` in their JSON Schema hold residents' personal data or free text: they never reach
+logs, metrics or statistics, and the ledger stores them apart.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
+
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
+MAX_VISIT = timedelta(hours=24)
+
+PERSONAL: dict[str, Any] = {"x-personal": True}
+
+
+def _attach_default_zone(value: Any) -> Any:
+    """A naive time is read as Asia/Shanghai, the zone every advisor works in."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=DEFAULT_ZONE)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=DEFAULT_ZONE)
+    return value
+
+
+def _village_code_is_well_formed(code: str) -> str:
+    village_part = int(code[9:12])
+    if not 1 <= village_part <= 399:
+        raise ValueError(
+            "the last three digits of a village code are 001-199 (urban community) or 200-399 (village)"
+        )
+    return code
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_attach_default_zone)]
+VillageCode = Annotated[
+    str,
+    Field(pattern=r"^\d{12}$", description="12-digit national statistical division code of a village"),
+    AfterValidator(_village_code_is_well_formed),
+]
+RegionCode = Annotated[
+    str,
+    Field(
+        pattern=r"^(\d{2}|\d{4}|\d{6}|\d{9}|\d{12})$",
+        description="division code: 2 (province), 4 (prefecture), 6 (county), 9 (township) or 12 (village)",
+    ),
+]
+AdvisorId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="stable advisor identifier, e.g. the licence number or a registry id",
+    ),
+]
+PrincipalId = Annotated[str, Field(min_length=1, max_length=128, description="authenticated principal")]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+FreeText = Annotated[str, Field(max_length=4000, json_schema_extra=PERSONAL)]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
+Minutes = Annotated[int, Field(ge=0, le=1440, description="minutes, at most one day")]
+Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+Yuan = Annotated[Decimal, Field(ge=0, le=10_000_000, decimal_places=2)]
+Ratio = Annotated[float, Field(ge=0, le=1)]
+Tag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+LEVEL_DIGITS = {"province": 2, "prefecture": 4, "county": 6, "township": 9, "village": 12}
+
+
+class Channel(StrEnum):
+    on_site = "on_site"
+    phone = "phone"
+    wechat = "wechat"
+    online = "online"
+    hotline_12348 = "hotline_12348"
+
+
+class LegalTopic(StrEnum):
+    land = "land"
+    marriage_family = "marriage_family"
+    labour = "labour"
+    contract_debt = "contract_debt"
+    neighbour_property = "neighbour_property"
+    inheritance = "inheritance"
+    personal_injury = "personal_injury"
+    administrative = "administrative"
+    other = "other"
+
+
+class MediationOutcome(StrEnum):
+    resolved = "resolved"
+    partially_resolved = "partially_resolved"
+    unresolved = "unresolved"
+    referred = "referred"
+
+
+class LectureFormat(StrEnum):
+    on_site = "on_site"
+    online = "online"
+
+
+class LegalAidKind(StrEnum):
+    referral = "referral"
+    application_assisted = "application_assisted"
+    case_represented = "case_represented"
+
+
+class VisitActivity(StrEnum):
+    consultation = "consultation"
+    mediation = "mediation"
+    lecture = "lecture"
+    document_review = "document_review"
+    village_meeting = "village_meeting"
+    patrol = "patrol"
+    other = "other"
+
+
+class DocumentKind(StrEnum):
+    village_rules = "village_rules"
+    contract_review = "contract_review"
+    legal_document_drafted = "legal_document_drafted"
+    legal_opinion = "legal_opinion"
+
+
+class RiskCategory(StrEnum):
+    mass_incident_risk = "mass_incident_risk"
+    large_petition_risk = "large_petition_risk"
+    other = "other"
+
+
+class Severity(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class ReportedTo(StrEnum):
+    township = "township"
+    county = "county"
+
+
+class Rater(StrEnum):
+    resident = "resident"
+    village_cadre = "village_cadre"
+    township_office = "township_office"
+
+
+class AdvisorKind(StrEnum):
+    lawyer = "lawyer"
+    legal_service_worker = "legal_service_worker"
+    other = "other"
+
+
+class ReleaseReason(StrEnum):
+    term_ended = "term_ended"
+    replaced = "replaced"
+    dismissed = "dismissed"
+    other = "other"
+
+
+class RegionLevel(StrEnum):
+    province = "province"
+    prefecture = "prefecture"
+    county = "county"
+    township = "township"
+    village = "village"
+
+
+class RetireReason(StrEnum):
+    merged = "merged"
+    abolished = "abolished"
+    renamed = "renamed"
+
+
+class AlertKind(StrEnum):
+    hours_at_risk = "hours_at_risk"
+    hours_missed = "hours_missed"
+    lecture_due = "lecture_due"
+    lecture_missed = "lecture_missed"
+    no_activity = "no_activity"
+
+
+class Grade(StrEnum):
+    excellent = "excellent"
+    good = "good"
+    qualified = "qualified"
+    unqualified = "unqualified"
+    violation = "violation"
+
+
+class LecturePeriod(StrEnum):
+    quarter = "quarter"
+    year = "year"
+
+
+class ScoreComponent(StrEnum):
+    monthly_hours = "monthly_hours"
+    lectures = "lectures"
+    large_events = "large_events"
+    feedback = "feedback"
+    timely_recording = "timely_recording"
+
+
+class VillageKind(StrEnum):
+    """Kinds a policy may set different norms for: 居委会 (001-199), 村委会 (200-399), remote (tagged)."""
+
+    urban_community = "urban_community"
+    village = "village"
+    remote = "remote"
+
+
+class EventPayload(BaseModel):
+    """Base of every payload: unknown fields are refused, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    event_type: ClassVar[str]
+    kafka_topic: ClassVar[str]
+
+    def record_key(self) -> str:
+        raise NotImplementedError
+
+
+class ServiceRecord(EventPayload):
+    """Common fields of everything an advisor does in a village (topic village-services)."""
+
+    kafka_topic: ClassVar[str] = VILLAGE_SERVICES
+
+    advisor_id: AdvisorId
+    village_code: VillageCode
+    occurred_at: Timestamp = Field(description="when it happened; a naive time is read as Asia/Shanghai")
+    recorded_by: PrincipalId = Field(description="set by intake from the authenticated principal")
+
+    def record_key(self) -> str:
+        return self.village_code
+
+
+class ConsultationRequester(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str | None, Field(max_length=100, json_schema_extra=PERSONAL)] = None
+    phone: Annotated[str | None, Field(pattern=r"^\+?[0-9 -]{5,20}$", json_schema_extra=PERSONAL)] = None
+
+
+class ConsultationRecorded(ServiceRecord):
+    """法律咨询."""
+
+    event_type: ClassVar[str] = "consultation.recorded"
+
+    channel: Channel
+    person_times: Annotated[int, Field(ge=1, le=10_000, description="人次")]
+    topic: LegalTopic
+    duration_minutes: Minutes | None = None
+    summary: FreeText | None = None
+    requester: Annotated[ConsultationRequester | None, Field(json_schema_extra=PERSONAL)] = None
+
+
+class MediationRecorded(ServiceRecord):
+    """矛盾纠纷调解."""
+
+    event_type: ClassVar[str] = "mediation.recorded"
+
+    dispute_type: LegalTopic
+    parties: Annotated[int, Field(ge=2, le=10_000)]
+    outcome: MediationOutcome
+    major_or_difficult: bool = Field(description="重大疑难")
+    petition_backlog: bool = Field(description="信访积案")
+    agreement_signed: bool
+    duration_minutes: Minutes | None = None
+
+
+class LectureHeld(ServiceRecord):
+    """法治讲座."""
+
+    event_type: ClassVar[str] = "lecture.held"
+
+    title: ShortText
+    attendees: Count
+    evening_or_holiday: bool
+    format: LectureFormat
+    large_event: bool = Field(description="大型法律服务进村活动")
+    duration_minutes: Minutes | None = None
+
+
+class LegalAidAssisted(ServiceRecord):
+    """法律援助 / 代理案件."""
+
+    event_type: ClassVar[str] = "legal_aid.assisted"
+
+    kind: LegalAidKind
+    case_category: LegalTopic
+    applicants: Annotated[int, Field(ge=1, le=10_000)]
+
+
+class VisitLogged(ServiceRecord):
+    """驻村服务 (一次一记): on-site time that counts towards the monthly hours."""
+
+    event_type: ClassVar[str] = "visit.logged"
+
+    started_at: Timestamp
+    ended_at: Timestamp
+    activities: Annotated[list[VisitActivity], Field(min_length=1, max_length=20)]
+
+    @model_validator(mode="after")
+    def _visit_is_one_stretch_of_under_a_day(self) -> VisitLogged:
+        if self.ended_at <= self.started_at:
+            raise ValueError("ended_at must be after started_at")
+        if self.ended_at - self.started_at >= MAX_VISIT:
+            raise ValueError("a visit must be shorter than 24 hours")
+        return self
+
+    @property
+    def on_site_minutes(self) -> int:
+        return int((self.ended_at - self.started_at).total_seconds() // 60)
+
+
+class DocumentReviewed(ServiceRecord):
+    """文书 / 村规民约 / 法律意见."""
+
+    event_type: ClassVar[str] = "document.reviewed"
+
+    kind: DocumentKind
+    title: ShortText
+
+
+class RiskReported(ServiceRecord):
+    """社情民意 / 风险上报."""
+
+    event_type: ClassVar[str] = "risk.reported"
+
+    category: RiskCategory
+    severity: Severity
+    people_involved: Count
+    description: FreeText
+    reported_to: ReportedTo
+
+
+class FeedbackSubmitted(ServiceRecord):
+    """群众 / 干部评价."""
+
+    event_type: ClassVar[str] = "feedback.submitted"
+
+    rater: Rater
+    score: Annotated[int, Field(ge=1, le=5)]
+    comment: FreeText | None = None
+
+
+class RecordVoided(ServiceRecord):
+    """更正: a correction is a void plus a new record; nothing is updated in place."""
+
+    event_type: ClassVar[str] = "record.voided"
+
+    target_event_id: UUID
+    reason: Annotated[str, Field(min_length=1, max_length=500, json_schema_extra=PERSONAL)]
+
+
+class RegistryEvent(EventPayload):
+    kafka_topic: ClassVar[str] = REGISTRY
+
+
+class AdvisorRegistered(RegistryEvent):
+    event_type: ClassVar[str] = "advisor.registered"
+
+    advisor_id: AdvisorId
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    kind: AdvisorKind
+    organisation: ShortText
+    licence_no: Annotated[str, Field(min_length=1, max_length=64)]
+    phone: Annotated[str | None, Field(pattern=r"^\+?[0-9 -]{5,20}$", json_schema_extra=PERSONAL)] = None
+
+    def record_key(self) -> str:
+        return self.advisor_id
+
+
+class AdvisorAssigned(RegistryEvent):
+    event_type: ClassVar[str] = "advisor.assigned"
+
+    advisor_id: AdvisorId
+    village_code: VillageCode
+    term_start: date
+    term_end: date
+    annual_subsidy_yuan: Yuan
+
+    @model_validator(mode="after")
+    def _term_ends_after_it_starts(self) -> AdvisorAssigned:
+        if self.term_end < self.term_start:
+            raise ValueError("term_end must not be before term_start")
+        return self
+
+    def record_key(self) -> str:
+        return self.village_code
+
+
+class AdvisorReleased(RegistryEvent):
+    event_type: ClassVar[str] = "advisor.released"
+
+    advisor_id: AdvisorId
+    village_code: VillageCode
+    effective_date: date
+    reason: ReleaseReason
+
+    def record_key(self) -> str:
+        return self.village_code
+
+
+class ViolationRecorded(RegistryEvent):
+    """A violation of law or discipline: forces the year's grade to `violation` (subsidy 0)."""
+
+    event_type: ClassVar[str] = "violation.recorded"
+
+    advisor_id: AdvisorId
+    village_code: VillageCode | None = None
+    date: date
+    description: FreeText
+    recorded_by: PrincipalId
+
+    def record_key(self) -> str:
+        return self.advisor_id
+
+
+class RegionRegistered(RegistryEvent):
+    event_type: ClassVar[str] = "region.registered"
+
+    code: RegionCode
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    level: RegionLevel
+    parent_code: RegionCode | None = None
+
+    @model_validator(mode="after")
+    def _code_fits_level_and_parent(self) -> RegionRegistered:
+        if len(self.code) != LEVEL_DIGITS[self.level]:
+            raise ValueError(f"a {self.level} code has {LEVEL_DIGITS[self.level]} digits")
+        if self.level is RegionLevel.province:
+            if self.parent_code is not None:
+                raise ValueError("a province has no parent_code")
+        elif self.parent_code is None or not self.code.startswith(self.parent_code):
+            raise ValueError("parent_code must be the code's prefix of the level above")
+        elif len(self.parent_code) != max(d for d in LEVEL_DIGITS.values() if d < len(self.code)):
+            raise ValueError("parent_code must be of the level directly above")
+        return self
+
+    def record_key(self) -> str:
+        return self.code
+
+
+class RegionRetired(RegistryEvent):
+    event_type: ClassVar[str] = "region.retired"
+
+    code: RegionCode
+    effective_date: date
+    successor_code: RegionCode | None = None
+    reason: RetireReason
+
+    @model_validator(mode="after")
+    def _merged_into_a_region_of_the_same_level(self) -> RegionRetired:
+        if self.reason is RetireReason.merged and self.successor_code is None:
+            raise ValueError("a merged region names its successor_code")
+        if self.successor_code is not None and len(self.successor_code) != len(self.code):
+            raise ValueError("successor_code must be of the same level as code")
+        return self
+
+    def record_key(self) -> str:
+        return self.code
+
+
+class RegionClassified(RegistryEvent):
+    event_type: ClassVar[str] = "region.classified"
+
+    code: RegionCode
+    tags: Annotated[list[Tag], Field(max_length=20, description="e.g. remote, mountain, suburban")]
+    effective_from: date
+    recorded_by: PrincipalId
+
+    def record_key(self) -> str:
+        return self.code
+
+
+class VillageNorms(BaseModel):
+    """Monthly on-site norms for one kind of village."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    on_site_minutes_per_month: Annotated[int, Field(ge=0, le=44_640)] = 480
+    offsite_credit_rate: Ratio = Field(
+        default=0.0, description="非现场服务折抵: minutes credited per off-site minute"
+    )
+    offsite_credit_cap_minutes: Annotated[int, Field(ge=0, le=44_640)] = 0
+
+
+class GradeThresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    excellent: Annotated[float, Field(ge=0, le=100)] = 90
+    good: Annotated[float, Field(ge=0, le=100)] = 80
+    qualified: Annotated[float, Field(ge=0, le=100)] = 60
+
+    @model_validator(mode="after")
+    def _thresholds_descend(self) -> GradeThresholds:
+        if not self.excellent >= self.good >= self.qualified:
+            raise ValueError("thresholds must satisfy excellent >= good >= qualified")
+        return self
+
+
+def _default_weights() -> dict[ScoreComponent, float]:
+    return {
+        ScoreComponent.monthly_hours: 0.35,
+        ScoreComponent.lectures: 0.15,
+        ScoreComponent.large_events: 0.1,
+        ScoreComponent.feedback: 0.25,
+        ScoreComponent.timely_recording: 0.15,
+    }
+
+
+def _default_subsidy_ratios() -> dict[Grade, float]:
+    return {
+        Grade.excellent: 1.0,
+        Grade.good: 1.0,
+        Grade.qualified: 0.7,
+        Grade.unqualified: 0.5,
+        Grade.violation: 0.0,
+    }
+
+
+class PolicyRules(BaseModel):
+    """What a region's assessment policy sets; defaults are Zaozhuang's (2017)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    norms: VillageNorms = VillageNorms()
+    norms_by_village_kind: dict[VillageKind, VillageNorms] = Field(
+        default_factory=dict, description="overrides of `norms`; remote wins over the code's kind"
+    )
+    lectures_required: Annotated[int, Field(ge=0, le=100)] = 1
+    lecture_period: LecturePeriod = LecturePeriod.quarter
+    evening_or_holiday_lectures_per_year: Annotated[int, Field(ge=0, le=100)] = 0
+    large_events_per_year: Annotated[int, Field(ge=0, le=100)] = 1
+    score_weights: dict[ScoreComponent, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=_default_weights
+    )
+    grade_thresholds: GradeThresholds = GradeThresholds()
+    subsidy_ratios: dict[Grade, Ratio] = Field(default_factory=_default_subsidy_ratios)
+    grace_days: Annotated[int, Field(ge=0, le=90)] = 10
+    timely_recording_days: Annotated[int, Field(ge=0, le=90)] = 7
+    hours_at_risk_after_day: Annotated[int, Field(ge=1, le=31)] = 20
+    lecture_due_days_before_end: Annotated[int, Field(ge=0, le=90)] = 14
+    no_activity_days: Annotated[int, Field(ge=1, le=365)] = 30
+
+    @model_validator(mode="after")
+    def _weights_sum_to_one(self) -> PolicyRules:
+        total = sum(self.score_weights.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"score_weights must add up to 1 (they add up to {total:g})")
+        return self
+
+
+class PolicyPublished(RegistryEvent):
+    """Assessment rules are events too, so every grade can say which rules produced it."""
+
+    event_type: ClassVar[str] = "policy.published"
+
+    region_code: RegionCode
+    effective_from: date
+    rules: PolicyRules
+    recorded_by: PrincipalId
+
+    def record_key(self) -> str:
+        return self.region_code
+
+
+class AssessmentEvent(EventPayload):
+    kafka_topic: ClassVar[str] = ASSESSMENT
+
+    advisor_id: AdvisorId
+    village_code: VillageCode
+
+    def record_key(self) -> str:
+        return self.village_code
+
+
+class MonthClosed(AssessmentEvent):
+    event_type: ClassVar[str] = "compliance.month_closed"
+
+    month: Month
+    on_site_minutes: Annotated[int, Field(ge=0)]
+    credited_offsite_minutes: Annotated[int, Field(ge=0)]
+    required_minutes: Annotated[int, Field(ge=0)]
+    met: bool
+    revision: Annotated[int, Field(ge=1)] = 1
+    changes: Annotated[str | None, Field(max_length=1000)] = None
+
+
+class AlertRaised(AssessmentEvent):
+    event_type: ClassVar[str] = "compliance.alert_raised"
+
+    kind: AlertKind
+    as_of: date
+    detail: Annotated[str, Field(max_length=1000)]
+
+
+class PolicyReference(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    region_code: RegionCode
+    effective_from: date
+    event_id: UUID
+
+
+class AssessmentGraded(AssessmentEvent):
+    event_type: ClassVar[str] = "assessment.graded"
+
+    year: Annotated[int, Field(ge=2000, le=2100)]
+    score: Annotated[float, Field(ge=0, le=100)]
+    grade: Grade
+    subsidy_ratio: Ratio
+    subsidy_yuan: Yuan
+    components: dict[ScoreComponent, Annotated[float, Field(ge=0, le=100)]]
+    policy: PolicyReference
+    revision: Annotated[int, Field(ge=1)] = 1
+    changes: Annotated[str | None, Field(max_length=1000)] = None
+
+
+PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
+    ConsultationRecorded,
+    MediationRecorded,
+    LectureHeld,
+    LegalAidAssisted,
+    VisitLogged,
+    DocumentReviewed,
+    RiskReported,
+    FeedbackSubmitted,
+    RecordVoided,
+    AdvisorRegistered,
+    AdvisorAssigned,
+    AdvisorReleased,
+    ViolationRecorded,
+    RegionRegistered,
+    RegionRetired,
+    RegionClassified,
+    PolicyPublished,
+    MonthClosed,
+    AlertRaised,
+    AssessmentGraded,
+)
+PAYLOAD_BY_TYPE: dict[str, type[EventPayload]] = {cls.event_type: cls for cls in PAYLOAD_TYPES}
+EVENT_TYPE_PATTERN = re.compile(r"^[a-z_]+\.[a-z_]+$")
+
+SchemaVersion = Literal[1]
+SCHEMA_VERSION: SchemaVersion = 1
+
+
+def personal_field_names(payload_type: type[EventPayload]) -> frozenset[str]:
+    """Top-level payload fields that carry personal data or free text (marked `x-personal`)."""
+    properties: dict[str, Any] = payload_type.model_json_schema()["properties"]
+
+    def marked(schema: dict[str, Any]) -> bool:
+        return bool(schema.get("x-personal")) or any(marked(alt) for alt in schema.get("anyOf", ()))
+
+    return frozenset(name for name, schema in properties.items() if marked(schema))

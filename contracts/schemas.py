@@ -1,0 +1,223 @@
+"""JSON Schema per event type and the AsyncAPI 3.0 document, both generated from the models.
+
+`python -m contracts.schemas` rewrites `contracts/schemas/*.json` and `contracts/asyncapi.yaml`;
+a test fails when the committed files are stale.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from contracts.envelope import (
+    CONTENT_TYPE,
+    H_CONTENT_TYPE,
+    H_DATASCHEMA,
+    H_ID,
+    H_RECORDEDAT,
+    H_SOURCE,
+    H_SPECVERSION,
+    H_SUBJECT,
+    H_TIME,
+    H_TYPE,
+    SPEC_VERSION,
+    dataschema_uri,
+)
+from contracts.events import PAYLOAD_TYPES, EventPayload
+from contracts.topics import DLQ_SUFFIX, TOPICS
+
+CONTRACTS_DIR = Path(__file__).resolve().parent
+SCHEMA_DIR = CONTRACTS_DIR / "schemas"
+ASYNCAPI_PATH = CONTRACTS_DIR / "asyncapi.yaml"
+SNAPSHOT_DIR = CONTRACTS_DIR / "snapshots" / "v1"
+
+
+def event_schema(payload_type: type[EventPayload]) -> dict[str, Any]:
+    schema = payload_type.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = dataschema_uri(payload_type.event_type)
+    schema["title"] = payload_type.event_type
+    schema["x-topic"] = payload_type.kafka_topic
+    return schema
+
+
+def all_event_schemas() -> dict[str, dict[str, Any]]:
+    return {cls.event_type: event_schema(cls) for cls in PAYLOAD_TYPES}
+
+
+def _message_name(event_type: str) -> str:
+    head, tail = event_type.split(".")
+    parts = (head + "_" + tail).split("_")
+    return parts[0] + "".join(part.capitalize() for part in parts[1:])
+
+
+def _channel_name(topic: str) -> str:
+    parts = topic.replace(DLQ_SUFFIX, "_dlq").replace("-", "_").split("_")
+    return parts[0] + "".join(part.capitalize() for part in parts[1:])
+
+
+def _headers_schema(event_type: str | None) -> dict[str, Any]:
+    type_schema: dict[str, Any] = {"type": "string", "description": "the event type"}
+    if event_type is not None:
+        type_schema["const"] = event_type
+    return {
+        "type": "object",
+        "required": [H_SPECVERSION, H_ID, H_SOURCE, H_TYPE, H_TIME, H_SUBJECT, H_DATASCHEMA, H_CONTENT_TYPE],
+        "properties": {
+            H_SPECVERSION: {"type": "string", "const": SPEC_VERSION},
+            H_ID: {
+                "type": "string",
+                "format": "uuid",
+                "description": "chosen by the client that first recorded the fact; a retry keeps it",
+            },
+            H_SOURCE: {"type": "string", "description": "the producing system, e.g. /villagecounsel/intake"},
+            H_TYPE: type_schema,
+            H_TIME: {"type": "string", "format": "date-time", "description": "when the thing happened"},
+            H_SUBJECT: {"type": "string", "description": "the record key (village code for village records)"},
+            H_DATASCHEMA: {
+                "type": "string",
+                "description": "schema version of the payload",
+                **({"const": dataschema_uri(event_type)} if event_type else {}),
+            },
+            H_RECORDEDAT: {
+                "type": "string",
+                "format": "date-time",
+                "description": "when intake accepted the record",
+            },
+            H_CONTENT_TYPE: {"type": "string", "const": CONTENT_TYPE},
+        },
+    }
+
+
+def asyncapi_document() -> dict[str, Any]:
+    messages: dict[str, Any] = {}
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for payload_type in PAYLOAD_TYPES:
+        name = _message_name(payload_type.event_type)
+        messages[name] = {
+            "name": payload_type.event_type,
+            "title": payload_type.event_type,
+            "summary": (payload_type.__doc__ or payload_type.event_type).strip().splitlines()[0],
+            "contentType": CONTENT_TYPE,
+            "headers": _headers_schema(payload_type.event_type),
+            "payload": {"$ref": f"./schemas/{payload_type.event_type}.json"},
+        }
+    for spec in TOPICS:
+        channel = _channel_name(spec.name)
+        is_dlq = spec.name.endswith(DLQ_SUFFIX)
+        source_topic = spec.name.removesuffix(DLQ_SUFFIX)
+        refs = [
+            {"$ref": f"#/components/messages/{_message_name(cls.event_type)}"}
+            for cls in PAYLOAD_TYPES
+            if cls.kafka_topic == source_topic
+        ]
+        if is_dlq:
+            dead_letter = (
+                f"deadLetter{_channel_name(source_topic)[0].upper()}{_channel_name(source_topic)[1:]}"
+            )
+            messages[dead_letter] = {
+                "name": f"{source_topic}.dead_letter",
+                "summary": "A record a consumer could not decode or apply, as it was, plus dlq_* headers.",
+                "headers": {
+                    "type": "object",
+                    "required": ["dlq_reason", "dlq_topic", "dlq_partition", "dlq_offset", "dlq_consumer"],
+                    "properties": {
+                        "dlq_reason": {"type": "string"},
+                        "dlq_topic": {"type": "string"},
+                        "dlq_partition": {"type": "string"},
+                        "dlq_offset": {"type": "string"},
+                        "dlq_consumer": {"type": "string"},
+                    },
+                },
+            }
+            refs = [{"$ref": f"#/components/messages/{dead_letter}"}]
+        channels[channel] = {
+            "address": spec.name,
+            "description": spec.description,
+            "messages": {ref["$ref"].rsplit("/", 1)[1]: ref for ref in refs},
+            "bindings": {
+                "kafka": {
+                    "topic": spec.name,
+                    "partitions": spec.partitions,
+                    "topicConfiguration": {
+                        "cleanup.policy": [spec.configs["cleanup.policy"]],
+                        "retention.ms": int(spec.configs["retention.ms"]),
+                        "retention.bytes": int(spec.configs["retention.bytes"]),
+                    },
+                    "bindingVersion": "0.5.0",
+                }
+            },
+            "x-key": spec.key,
+        }
+        channel_messages = [
+            {"$ref": f"#/channels/{channel}/messages/{key}"} for key in channels[channel]["messages"]
+        ]
+        operations[f"publish{channel[0].upper()}{channel[1:]}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{channel}"},
+            "messages": channel_messages,
+        }
+        operations[f"consume{channel[0].upper()}{channel[1:]}"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{channel}"},
+            "messages": channel_messages,
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "villagecounsel events",
+            "version": "1.0.0",
+            "description": (
+                "一村(社区)一法律顾问: the events other provincial systems produce and consume. "
+                "CloudEvents 1.0 "
+                "in Kafka binary content mode: attributes in ce_* headers, the JSON payload as the record "
+                "value. A retry of the same fact keeps its ce_id, so consumers drop duplicates."
+            ),
+        },
+        "defaultContentType": CONTENT_TYPE,
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:29092",
+                "protocol": "kafka",
+                "description": "the devstack broker (python -m devstack up)",
+            }
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages},
+    }
+
+
+def render_schema(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def render_asyncapi() -> str:
+    return yaml.safe_dump(asyncapi_document(), allow_unicode=True, sort_keys=False, width=110)
+
+
+def expected_files() -> dict[Path, str]:
+    files = {
+        SCHEMA_DIR / f"{name}.json": render_schema(schema) for name, schema in all_event_schemas().items()
+    }
+    files[ASYNCAPI_PATH] = render_asyncapi()
+    return files
+
+
+def write_all() -> list[Path]:
+    SCHEMA_DIR.mkdir(exist_ok=True)
+    written = []
+    for path, text in expected_files().items():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_all():
+        print(f"wrote {path.relative_to(CONTRACTS_DIR.parent)}")  # noqa: T201

@@ -1,0 +1,417 @@
+"""A real Apache Kafka broker (KRaft) and a real PostgreSQL on 127.0.0.1, without Docker.
+
+Kafka's jars come from Maven Central through `kafka-pom.xml`; the broker runs on the machine's JDK.
+PostgreSQL is the machine's server binaries, in a cluster made with initdb (as the `postgres` user when
+run as root: the server refuses root). Everything lives under `.local/<profile>/`; `up` twice reuses
+what runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+POM = Path(__file__).resolve().parent / "kafka-pom.xml"
+LOCAL = Path(os.environ.get("VC_DEVSTACK_DIR", ROOT / ".local"))
+LIBS = LOCAL / "kafka-libs"
+DATABASE = "villagecounsel"
+
+
+class StackError(RuntimeError):
+    """Something the stack needs is missing or would not start; the message says what to check."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    kafka_port: int
+    controller_port: int
+    postgres_port: int
+
+    @property
+    def home(self) -> Path:
+        return LOCAL / self.name
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{DATABASE}"
+
+
+PROFILES = {
+    "dev": Profile("dev", kafka_port=29092, controller_port=29093, postgres_port=25432),
+    "test": Profile("test", kafka_port=39092, controller_port=39093, postgres_port=35432),
+}
+
+
+def _say(message: str) -> None:
+    print(f"[devstack] {message}", flush=True)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _pid_alive(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+def _wait_for(predicate: object, what: str, seconds: float, log: Path | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return
+        time.sleep(0.25)
+    tail = ""
+    if log is not None and log.exists():
+        tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+    raise StackError(f"{what} did not come up within {seconds:.0f}s{tail}")
+
+
+# -- Kafka -------------------------------------------------------------------------------------------
+
+
+def kafka_libs() -> Path:
+    """The broker's jars, resolved from Maven Central once and cached under .local/kafka-libs."""
+    stamp = LIBS / ".pom-sha256"
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest and any(LIBS.glob("kafka_2.13-*.jar")):
+        return LIBS
+    if shutil.which("mvn") is None:
+        raise StackError("Maven (mvn) is needed to fetch the Kafka broker's jars: apt-get install maven")
+    if shutil.which("java") is None:
+        raise StackError("a JDK (java) is needed to run the Kafka broker: apt-get install openjdk-17-jre-headless")
+    _say("resolving the Kafka broker's jars from Maven Central ...")
+    if LIBS.exists():
+        shutil.rmtree(LIBS)
+    LIBS.mkdir(parents=True)
+    result = subprocess.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={LIBS}",
+            "-DincludeScope=runtime",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise StackError(f"mvn could not resolve the Kafka jars:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    stamp.write_text(digest)
+    return LIBS
+
+
+def _kafka_properties(profile: Profile, data: Path) -> str:
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{profile.controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{profile.kafka_port},CONTROLLER://127.0.0.1:{profile.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{profile.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={data}",
+            "num.partitions=1",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=6",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=false",
+            "log.retention.ms=-1",
+            "log.retention.bytes=-1",
+            "",
+        ]
+    )
+
+
+_LOG4J2 = """\
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+"""
+
+
+def _java_command(libs: Path, home: Path, main: str, *args: str) -> list[str]:
+    return [
+        "java",
+        "-Xms256m",
+        "-Xmx768m",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
+        "-cp",
+        f"{libs}/*",
+        main,
+        *args,
+    ]
+
+
+def kafka_up(profile: Profile) -> None:
+    home = profile.home / "kafka"
+    pid_file = home / "broker.pid"
+    if _pid_alive(pid_file) and _port_open(profile.kafka_port):
+        _say(f"Kafka already running on {profile.kafka_bootstrap}")
+        return
+    if _port_open(profile.kafka_port):
+        raise StackError(f"port {profile.kafka_port} is taken by another program; stop it or use another profile")
+    libs = kafka_libs()
+    data = home / "data"
+    home.mkdir(parents=True, exist_ok=True)
+    properties = home / "server.properties"
+    properties.write_text(_kafka_properties(profile, data))
+    (home / "log4j2.properties").write_text(_LOG4J2.format(log=home / "server.log"))
+    if not (data / "meta.properties").exists():
+        cluster_id = (home / "cluster-id").read_text().strip() if (home / "cluster-id").exists() else None
+        if cluster_id is None:
+            cluster_id = _kafka_cluster_id()
+            (home / "cluster-id").write_text(cluster_id)
+        result = subprocess.run(
+            _java_command(libs, home, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"Kafka's StorageTool could not format {data}:\n{result.stdout}\n{result.stderr}")
+    log = home / "broker.out"
+    server_log = home / "server.log"
+    log_start = server_log.stat().st_size if server_log.exists() else 0
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            _java_command(libs, home, "kafka.Kafka", str(properties)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    pid_file.write_text(str(process.pid))
+    def started() -> bool:
+        if process.poll() is not None:
+            return True
+        if not server_log.exists():
+            return False
+        with server_log.open("rb") as text:
+            text.seek(log_start)
+            return b"Kafka Server started" in text.read() and _port_open(profile.kafka_port)
+
+    _wait_for(started, "Kafka", 90, server_log)
+    if process.poll() is not None:
+        raise StackError(f"Kafka exited at start (code {process.returncode}); see {log} and {home / 'server.log'}")
+    _say(f"Kafka {libs_version(libs)} up on {profile.kafka_bootstrap} (KRaft), data in {data}")
+
+
+def _kafka_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding, as StorageTool makes."""
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def libs_version(libs: Path) -> str:
+    jars = sorted(libs.glob("kafka_2.13-*.jar"))
+    return jars[0].stem.removeprefix("kafka_2.13-") if jars else "?"
+
+
+def _stop_pid(pid_file: Path, what: str, seconds: float = 60) -> None:
+    pid = _pid_alive(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and _pid_alive(pid_file):
+        time.sleep(0.2)
+    if _pid_alive(pid_file):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    _say(f"{what} stopped")
+
+
+def kafka_down(profile: Profile) -> None:
+    _stop_pid(profile.home / "kafka" / "broker.pid", "Kafka")
+
+
+def kafka_kill(profile: Profile) -> None:
+    """Kill the broker without a clean shutdown (for failure tests)."""
+    pid_file = profile.home / "kafka" / "broker.pid"
+    pid = _pid_alive(pid_file)
+    if pid is not None:
+        os.killpg(pid, signal.SIGKILL)
+        while _pid_alive(pid_file):
+            time.sleep(0.1)
+    pid_file.unlink(missing_ok=True)
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------------
+
+
+def _postgres_bin(tool: str) -> Path:
+    found = shutil.which(tool)
+    if found:
+        return Path(found)
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{tool}"), reverse=True)
+    if candidates:
+        return candidates[0]
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        _say("installing PostgreSQL server binaries (Debian package postgresql) ...")
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "postgresql"],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{tool}"), reverse=True)
+        if candidates:
+            return candidates[0]
+    raise StackError(f"PostgreSQL's {tool} was not found: install the Debian package postgresql")
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """The server refuses to run as root; as root, run its tools as the `postgres` user."""
+    if os.geteuid() != 0:
+        return command
+    return ["runuser", "-u", "postgres", "--", *command]
+
+
+def _give_to_postgres(path: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    shutil.chown(path, "postgres", "postgres")
+    # The postgres user must be able to reach the folder through every parent.
+    for parent in path.parents:
+        if parent == Path("/"):
+            break
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
+def postgres_up(profile: Profile) -> None:
+    home = profile.home / "postgres"
+    data = home / "data"
+    log = home / "server.log"
+    home.mkdir(parents=True, exist_ok=True)
+    _give_to_postgres(home)
+    pg_ctl = _postgres_bin("pg_ctl")
+    if (data / "postmaster.pid").exists() and _port_open(profile.postgres_port):
+        _say(f"PostgreSQL already running on 127.0.0.1:{profile.postgres_port}")
+        _ensure_database(profile)
+        return
+    if _port_open(profile.postgres_port):
+        raise StackError(f"port {profile.postgres_port} is taken by another program; stop it or use another profile")
+    if not (data / "PG_VERSION").exists():
+        initdb = _postgres_bin("initdb")
+        result = subprocess.run(
+            _as_postgres(
+                [str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+    options = (
+        f"-p {profile.postgres_port} -c listen_addresses=127.0.0.1 -k {home} "
+        "-c max_connections=200 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on"
+    )
+    result = subprocess.run(
+        _as_postgres([str(pg_ctl), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        raise StackError(f"PostgreSQL would not start:\n{result.stdout}\n{result.stderr}\n{tail}")
+    _ensure_database(profile)
+    _say(f"PostgreSQL up on 127.0.0.1:{profile.postgres_port}, data in {data}")
+
+
+def _ensure_database(profile: Profile) -> None:
+    psql = _postgres_bin("psql")
+    base = ["-h", "127.0.0.1", "-p", str(profile.postgres_port), "-U", "postgres", "-d", "postgres", "-Atqc"]
+    exists = subprocess.run(
+        [str(psql), *base, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    if exists.stdout.strip() != "1":
+        subprocess.run([str(psql), *base, f"CREATE DATABASE {DATABASE}"], capture_output=True, check=True)
+
+
+def postgres_down(profile: Profile) -> None:
+    data = profile.home / "postgres" / "data"
+    if not (data / "postmaster.pid").exists():
+        return
+    pg_ctl = _postgres_bin("pg_ctl")
+    subprocess.run(
+        _as_postgres([str(pg_ctl), "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True, check=False
+    )
+    _say("PostgreSQL stopped")
+
+
+# -- both --------------------------------------------------------------------------------------------
+
+
+def up(profile: Profile, fresh: bool = False) -> None:
+    if fresh:
+        down(profile, wipe=True)
+    postgres_up(profile)
+    kafka_up(profile)
+
+
+def down(profile: Profile, wipe: bool = False) -> None:
+    kafka_down(profile)
+    postgres_down(profile)
+    if wipe and profile.home.exists():
+        shutil.rmtree(profile.home)
+        _say(f"wiped {profile.home}")
+
+
+def status(profile: Profile) -> dict[str, bool]:
+    return {
+        "kafka": _pid_alive(profile.home / "kafka" / "broker.pid") is not None and _port_open(profile.kafka_port),
+        "postgres": (profile.home / "postgres" / "data" / "postmaster.pid").exists()
+        and _port_open(profile.postgres_port),
+    }

@@ -1,0 +1,1 @@
+"""Plumbing every service shares: settings, logs, metrics, Kafka/PostgreSQL helpers, projection runtime."""

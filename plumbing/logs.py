@@ -1,0 +1,50 @@
+"""One logging setup: one JSON object per line, with personal fields refused at the last step."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import orjson
+import structlog
+
+# Payload fields that hold residents' personal data or free text; a log line never carries them, even
+# when a caller passes one by mistake.
+PERSONAL_KEYS = frozenset({"requester", "phone", "name", "summary", "description", "comment", "reason"})
+REDACTED = "[redacted]"
+
+
+def redact_personal(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in PERSONAL_KEYS & event_dict.keys():
+        event_dict[key] = REDACTED
+    return event_dict
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    numeric_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact_personal,
+            structlog.processors.JSONRenderer(
+                serializer=lambda obj, **_: orjson.dumps(obj, default=str).decode()
+            ),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger

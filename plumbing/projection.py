@@ -1,0 +1,622 @@
+"""The projection runtime: one loop that turns Kafka topics into PostgreSQL tables exactly once.
+
+A batch is applied in one PostgreSQL transaction together with the next offsets of its partitions.
+Inside that transaction the offset rows are locked and compared with what this consumer believes its
+position is; records below the stored offset are skipped and a store that is behind the consumer
+forces a seek back. So a crash at any point, a zombie consumer after a rebalance, or a schema swapped
+underneath by a rebuild can neither lose nor repeat an event. Kafka-side commits are made for lag
+visibility only and never read back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from contracts.envelope import (
+    ContractViolation,
+    Event,
+    content_fingerprint,
+    from_kafka_record,
+    to_kafka_record,
+)
+from contracts.topics import dead_letter_topic
+from plumbing import metrics
+from plumbing.clock import Clock
+from plumbing.logs import get_logger
+from plumbing.postgres import RUNTIME_MIGRATIONS, apply_migrations, checked_schema, read_migrations
+
+log = get_logger(__name__)
+
+LAG_REFRESH_SECONDS = 5.0
+
+# SQLSTATE classes that say "this data cannot be applied" rather than "try again": 22 data exception,
+# 23 integrity constraint violation. Anything else is retried or crashes the process.
+POISON_SQLSTATE_CLASSES = ("22", "23")
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.CannotConnectNowError,
+    KafkaError,
+)
+
+
+@dataclass(frozen=True)
+class ConsumedEvent:
+    event: Event
+    topic: str
+    partition: int
+    offset: int
+    fingerprint: bytes
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """An event id seen again with different content; the first one stays, this one is kept out."""
+
+    later: ConsumedEvent
+    first_topic: str
+    first_partition: int
+    first_offset: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    events: list[ConsumedEvent]
+    conflicts: list[Conflict]
+    now: datetime
+
+
+ApplyBatch = Callable[[asyncpg.Connection, Batch], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """What a service declares: its name (consumer group), schema, topics, migrations and apply step."""
+
+    name: str
+    schema: str
+    topics: tuple[str, ...]
+    migrations: Path
+    apply: ApplyBatch
+
+    def all_migrations(self) -> list[Any]:
+        return read_migrations("runtime", RUNTIME_MIGRATIONS) + read_migrations(self.name, self.migrations)
+
+
+@dataclass
+class Failpoints:
+    """Test-only crash points: 'after_db_commit=3' kills the process the 3rd time it gets there."""
+
+    remaining: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> Failpoints:
+        points = {}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            name, _, count = item.partition("=")
+            points[name] = int(count or "1")
+        return cls(points)
+
+    def hit(self, name: str) -> None:
+        if name not in self.remaining:
+            return
+        self.remaining[name] -= 1
+        if self.remaining[name] <= 0:
+            os._exit(86)
+
+
+class _Resync(Exception):
+    def __init__(self, stored: dict[TopicPartition, int]) -> None:
+        self.stored = stored
+
+
+@dataclass(frozen=True)
+class _Poison:
+    record: ConsumerRecord[bytes, bytes]
+    reason: str
+    record_event_id: str | None = None
+
+
+def _lock_key(projection: Projection) -> str:
+    return f"projection:{projection.name}"
+
+
+async def prepare_schema(pool: asyncpg.Pool, projection: Projection, schema: str | None = None) -> None:
+    async with pool.acquire() as conn:
+        await apply_migrations(conn, schema or projection.schema, projection.all_migrations())
+
+
+class ProjectionRunner:
+    """Runs one projection: `run()` until stopped, or `catch_up()` to the topics' current end."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        pool: asyncpg.Pool,
+        dlq_producer: AIOKafkaProducer,
+        *,
+        bootstrap_servers: str,
+        clock: Clock,
+        schema: str | None = None,
+        group_mode: bool = True,
+        batch_max_records: int = 2000,
+        poll_timeout_ms: int = 500,
+        stall_after_seconds: float = 120.0,
+        kafka_timeout_seconds: float = 10.0,
+        failpoints: Failpoints | None = None,
+    ) -> None:
+        self.projection = projection
+        self.schema = checked_schema(schema or projection.schema)
+        self._pool = pool
+        self._dlq = dlq_producer
+        self._bootstrap = bootstrap_servers
+        self._clock = clock
+        self._group_mode = group_mode
+        self._batch_max = batch_max_records
+        self._poll_timeout_ms = poll_timeout_ms
+        self._stall_after = stall_after_seconds
+        self._kafka_timeout = kafka_timeout_seconds
+        self._failpoints = failpoints or Failpoints()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._positions: dict[TopicPartition, int] = {}
+        self._last_progress = time.monotonic()
+        self._lag: dict[TopicPartition, int] = {}
+        self._ends_asked = 0.0
+        self.events_applied = 0
+        self.newest_event_time: datetime | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=self.projection.name if self._group_mode else None,
+            client_id=f"{self.projection.name}-{os.getpid()}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=self._batch_max,
+            request_timeout_ms=int(self._kafka_timeout * 1000) + 30_000,
+        )
+        await consumer.start()
+        self._consumer = consumer
+        if self._group_mode:
+            consumer.subscribe(list(self.projection.topics), listener=_SeekToStoredOffsets(self))
+        else:
+            partitions = [
+                TopicPartition(topic, partition)
+                for topic in self.projection.topics
+                for partition in sorted(consumer.partitions_for_topic(topic) or await self._partitions(topic))
+            ]
+            consumer.assign(partitions)
+            await self._seek_to_stored(partitions)
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()
+
+    async def _partitions(self, topic: str) -> set[int]:
+        consumer = self._require_consumer()
+        await consumer.topics()  # refreshes the cluster metadata
+        found = consumer.partitions_for_topic(topic)
+        if not found:
+            raise RuntimeError(f"topic {topic!r} does not exist: run the topic set-up (ensure_topics) first")
+        return set(found)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Consume and apply until `stopping` is set; the consumer is always stopped on the way out."""
+        await self.start()
+        try:
+            while not stopping.is_set():
+                await self.poll_once()
+        finally:
+            await self.stop()
+
+    async def catch_up(self, idle_polls: int = 1) -> int:
+        """Apply everything up to the topics' end as of now; return how many events were applied."""
+        consumer = self._require_consumer()
+        before = self.events_applied
+        while True:
+            assigned = consumer.assignment()
+            if not assigned:
+                await self.poll_once()
+                continue
+            ends = await consumer.end_offsets(list(assigned))
+            if all(self._positions.get(tp, -1) >= end for tp, end in ends.items()):
+                return self.events_applied - before
+            await self.poll_once()
+
+    def _require_consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("the projection runner is not started")
+        return self._consumer
+
+    # -- health ------------------------------------------------------------------------------------
+
+    def total_lag(self) -> int:
+        return sum(self._lag.values())
+
+    def stalled(self) -> bool:
+        """True when there is lag and nothing was applied for longer than the stall limit."""
+        return self.total_lag() > 0 and time.monotonic() - self._last_progress > self._stall_after
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "projection": self.projection.name,
+            "schema": self.schema,
+            "lag": self.total_lag(),
+            "events_applied": self.events_applied,
+            "seconds_since_progress": round(time.monotonic() - self._last_progress, 1),
+            "newest_event_time": self.newest_event_time.isoformat() if self.newest_event_time else None,
+            "stalled": self.stalled(),
+        }
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    async def poll_once(self) -> None:
+        consumer = self._require_consumer()
+        fetched = await consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=self._batch_max)
+        records = {tp: batch for tp, batch in fetched.items() if batch}
+        if records:
+            await self._apply_with_retry(records)
+        await self._update_lag()
+
+    async def _update_lag(self) -> None:
+        """Lag from the partitions' end offsets, asked every few seconds even when fetches bring nothing,
+        so that a consumer stuck after a broker restart shows lag without progress (and /healthz fails)."""
+        consumer = self._require_consumer()
+        assigned = consumer.assignment()
+        ends: dict[TopicPartition, int] = {}
+        if time.monotonic() - self._ends_asked > LAG_REFRESH_SECONDS:
+            self._ends_asked = time.monotonic()
+            try:
+                async with asyncio.timeout(self._kafka_timeout):
+                    ends = await consumer.end_offsets(list(assigned))
+            except (TimeoutError, KafkaError) as error:
+                log.warning("lag_unknown", projection=self.projection.name, error=type(error).__name__)
+        for tp in assigned:
+            end = ends.get(tp, consumer.highwater(tp))
+            position = self._positions.get(tp)
+            if end is None or position is None:
+                continue
+            self._lag[tp] = max(0, end - position)
+            metrics.LAG.labels(self.projection.name, tp.topic, str(tp.partition)).set(self._lag[tp])
+        for tp in set(self._lag) - assigned:
+            del self._lag[tp]
+        if self.total_lag() == 0:
+            self._mark_progress()
+
+    def _mark_progress(self) -> None:
+        self._last_progress = time.monotonic()
+        metrics.LAST_PROGRESS.labels(self.projection.name).set(self._clock.now().timestamp())
+
+    async def _apply_with_retry(
+        self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        """Retry what may pass later; isolate a batch PostgreSQL refuses; crash on anything else."""
+        delay = 0.2
+        isolate = False
+        while True:
+            try:
+                await self._apply(records, isolate=isolate)
+                return
+            except _Resync as resync:
+                metrics.RESYNCS.labels(self.projection.name).inc()
+                await self._seek(resync.stored)
+                return
+            except TRANSIENT_ERRORS as error:
+                log.warning("projection_retry", projection=self.projection.name, error=type(error).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            except asyncpg.PostgresError as error:
+                if isolate or not _is_poison(error):
+                    raise
+                log.warning(
+                    "projection_isolating_batch",
+                    projection=self.projection.name,
+                    sqlstate=error.sqlstate,
+                    error=type(error).__name__,
+                )
+                isolate = True
+
+    async def _apply(
+        self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], *, isolate: bool
+    ) -> None:
+        started = time.perf_counter()
+        decoded: list[ConsumedEvent] = []
+        poison: list[_Poison] = []
+        for tp in sorted(records, key=lambda item: (item.topic, item.partition)):
+            for record in records[tp]:
+                try:
+                    event = from_kafka_record(tp.topic, record.key, record.value, list(record.headers or ()))
+                except ContractViolation as violation:
+                    rules = ",".join(sorted({f"{error.field}:{error.rule}" for error in violation.errors}))
+                    poison.append(_Poison(record, f"contract:{rules}"))
+                    continue
+                decoded.append(
+                    ConsumedEvent(event, tp.topic, tp.partition, record.offset, content_fingerprint(event))
+                )
+
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('search_path', $1, true)", self.schema)
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock_shared(hashtext($1))", _lock_key(self.projection)
+            )
+            stored = await self._lock_offsets(conn, list(records))
+            for tp, offset in stored.items():
+                known = self._positions.get(tp)
+                if known is not None and offset < known:
+                    raise _Resync(stored)
+            decoded = [
+                item for item in decoded if item.offset >= stored[TopicPartition(item.topic, item.partition)]
+            ]
+            poison = [item for item in poison if item.record.offset >= stored[_tp(item.record)]]
+            fresh, conflicts, duplicates = await self._deduplicate(conn, decoded)
+            batch = Batch(events=fresh, conflicts=conflicts, now=self._clock.now())
+            if isolate:
+                poison.extend(await self._apply_one_by_one(conn, batch))
+            elif fresh or conflicts:
+                await self.projection.apply(conn, batch)
+            for item in poison:
+                await self._dead_letter(item)
+            next_offsets = {tp: batch_records[-1].offset + 1 for tp, batch_records in records.items()}
+            next_offsets = {tp: max(offset, stored[tp]) for tp, offset in next_offsets.items()}
+            await conn.executemany(
+                """UPDATE projection_offsets SET next_offset = $4, updated_at = now()
+                   WHERE consumer_group = $1 AND topic = $2 AND partition = $3""",
+                [
+                    (self.projection.name, tp.topic, tp.partition, offset)
+                    for tp, offset in next_offsets.items()
+                ],
+            )
+            self._failpoints.hit("mid_batch")
+        self._failpoints.hit("after_db_commit")
+
+        self._positions.update(next_offsets)
+        self.events_applied += len(fresh)
+        self._record_metrics(fresh, conflicts, duplicates, sum(map(len, records.values())), started)
+        await self._commit_to_kafka(next_offsets)
+        self._mark_progress()
+
+    async def _lock_offsets(
+        self, conn: asyncpg.Connection, partitions: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        ordered = sorted(partitions, key=lambda tp: (tp.topic, tp.partition))
+        topics = [tp.topic for tp in ordered]
+        numbers = [tp.partition for tp in ordered]
+        await conn.execute(
+            """INSERT INTO projection_offsets (consumer_group, topic, partition, next_offset)
+               SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS x(t, p)
+               ON CONFLICT DO NOTHING""",
+            self.projection.name,
+            topics,
+            numbers,
+        )
+        rows = await conn.fetch(
+            """SELECT topic, partition, next_offset FROM projection_offsets
+               WHERE consumer_group = $1 AND (topic, partition) IN
+                     (SELECT * FROM unnest($2::text[], $3::int[]))
+               ORDER BY topic, partition
+               FOR UPDATE""",
+            self.projection.name,
+            topics,
+            numbers,
+        )
+        return {TopicPartition(row["topic"], row["partition"]): row["next_offset"] for row in rows}
+
+    async def _deduplicate(
+        self, conn: asyncpg.Connection, decoded: list[ConsumedEvent]
+    ) -> tuple[list[ConsumedEvent], list[Conflict], int]:
+        first_in_batch: dict[Any, ConsumedEvent] = {}
+        later_in_batch: list[ConsumedEvent] = []
+        for item in decoded:
+            if item.event.id in first_in_batch:
+                later_in_batch.append(item)
+            else:
+                first_in_batch[item.event.id] = item
+        candidates = list(first_in_batch.values())
+        inserted = await conn.fetch(
+            """INSERT INTO processed_events (event_id, fingerprint, topic, partition, "offset", applied_at)
+               SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::text[], $4::int[], $5::bigint[],
+                                    $6::timestamptz[])
+               ON CONFLICT (event_id) DO NOTHING
+               RETURNING event_id""",
+            [item.event.id for item in candidates],
+            [item.fingerprint for item in candidates],
+            [item.topic for item in candidates],
+            [item.partition for item in candidates],
+            [item.offset for item in candidates],
+            [self._clock.now()] * len(candidates),
+        )
+        new_ids = {row["event_id"] for row in inserted}
+        fresh = [item for item in candidates if item.event.id in new_ids]
+        seen_before = [item for item in candidates if item.event.id not in new_ids] + later_in_batch
+        conflicts: list[Conflict] = []
+        duplicates = 0
+        if seen_before:
+            rows = await conn.fetch(
+                """SELECT event_id, fingerprint, topic, partition, "offset" FROM processed_events
+                   WHERE event_id = ANY($1::uuid[])""",
+                list({item.event.id for item in seen_before}),
+            )
+            first = {row["event_id"]: row for row in rows}
+            for item in seen_before:
+                original = first[item.event.id]
+                if bytes(original["fingerprint"]) == item.fingerprint:
+                    duplicates += 1
+                else:
+                    conflicts.append(
+                        Conflict(item, original["topic"], original["partition"], original["offset"])
+                    )
+        return fresh, conflicts, duplicates
+
+    async def _apply_one_by_one(self, conn: asyncpg.Connection, batch: Batch) -> list[_Poison]:
+        """Apply each event in its own savepoint; the ones PostgreSQL refuses go to the dead-letter topic."""
+        refused: list[_Poison] = []
+        for item in batch.events:
+            try:
+                async with conn.transaction():
+                    await self.projection.apply(conn, Batch(events=[item], conflicts=[], now=batch.now))
+            except asyncpg.PostgresError as error:
+                if not _is_poison(error):
+                    raise
+                refused.append(
+                    _Poison(
+                        _as_record(item), f"apply:{error.sqlstate}:{type(error).__name__}", str(item.event.id)
+                    )
+                )
+        if refused:
+            # A refused event was not applied: forget its id so that a corrected retry is not a duplicate.
+            await conn.execute(
+                "DELETE FROM processed_events WHERE event_id = ANY($1::uuid[])",
+                [UUID(poison.record_event_id) for poison in refused if poison.record_event_id],
+            )
+        if batch.conflicts:
+            await self.projection.apply(conn, Batch(events=[], conflicts=batch.conflicts, now=batch.now))
+        return refused
+
+    async def _dead_letter(self, poison: _Poison) -> None:
+        record = poison.record
+        headers = [
+            *list(record.headers or ()),
+            ("dlq_reason", poison.reason.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_consumer", self.projection.name.encode()),
+        ]
+        async with asyncio.timeout(self._kafka_timeout):
+            await self._dlq.send_and_wait(
+                dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
+            )
+        rule = poison.reason.split(":", 2)[0]
+        metrics.DEAD_LETTERED.labels(self.projection.name, record.topic, rule).inc()
+        log.warning(
+            "dead_lettered",
+            projection=self.projection.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            rule=poison.reason,
+        )
+
+    def _record_metrics(
+        self,
+        fresh: list[ConsumedEvent],
+        conflicts: list[Conflict],
+        duplicates: int,
+        size: int,
+        started: float,
+    ) -> None:
+        name = self.projection.name
+        for item in fresh:
+            metrics.EVENTS_APPLIED.labels(name, item.event.type).inc()
+            if self.newest_event_time is None or item.event.time > self.newest_event_time:
+                self.newest_event_time = item.event.time
+        if self.newest_event_time is not None:
+            metrics.NEWEST_EVENT_TIME.labels(name).set(self.newest_event_time.timestamp())
+        if duplicates:
+            metrics.DUPLICATES_SKIPPED.labels(name).inc(duplicates)
+        if conflicts:
+            metrics.CONFLICTS_SEEN.labels(name).inc(len(conflicts))
+        metrics.BATCH_SIZE.labels(name).observe(size)
+        metrics.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
+
+    async def _commit_to_kafka(self, next_offsets: dict[TopicPartition, int]) -> None:
+        """For lag dashboards only: PostgreSQL holds the offsets that count."""
+        consumer = self._require_consumer()
+        if not self._group_mode:
+            return
+        owned = {tp: offset for tp, offset in next_offsets.items() if tp in consumer.assignment()}
+        if not owned:
+            return
+        try:
+            await consumer.commit(owned)
+        except (CommitFailedError, IllegalStateError, KafkaError) as error:
+            log.info("kafka_commit_skipped", projection=self.projection.name, error=type(error).__name__)
+
+    # -- positions ---------------------------------------------------------------------------------
+
+    async def stored_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('search_path', $1, true)", self.schema)
+            rows = await conn.fetch(
+                "SELECT topic, partition, next_offset FROM projection_offsets WHERE consumer_group = $1",
+                self.projection.name,
+            )
+        stored = {TopicPartition(row["topic"], row["partition"]): row["next_offset"] for row in rows}
+        return {tp: stored.get(tp, 0) for tp in partitions}
+
+    async def _seek_to_stored(self, partitions: Sequence[TopicPartition]) -> None:
+        await self._seek(await self.stored_offsets(partitions))
+
+    async def _seek(self, offsets: dict[TopicPartition, int]) -> None:
+        consumer = self._require_consumer()
+        assigned = consumer.assignment()
+        for tp, offset in offsets.items():
+            if tp in assigned:
+                consumer.seek(tp, offset)
+                self._positions[tp] = offset
+
+    def _forget(self, partitions: Sequence[TopicPartition]) -> None:
+        for tp in partitions:
+            self._positions.pop(tp, None)
+
+
+class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On every assignment, continue from the offsets PostgreSQL holds, never from Kafka's."""
+
+    def __init__(self, runner: ProjectionRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self._runner._forget(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        await self._runner._seek_to_stored(list(assigned))
+
+
+def _tp(record: ConsumerRecord[bytes, bytes]) -> TopicPartition:
+    return TopicPartition(record.topic, record.partition)
+
+
+def _is_poison(error: asyncpg.PostgresError) -> bool:
+    sqlstate = getattr(error, "sqlstate", "") or ""
+    return sqlstate[:2] in POISON_SQLSTATE_CLASSES
+
+
+def _as_record(item: ConsumedEvent) -> ConsumerRecord[bytes, bytes]:
+    """Rebuild the wire form of an event the database refused, for the dead-letter topic."""
+    wire = to_kafka_record(item.event)
+    return ConsumerRecord(
+        topic=item.topic,
+        partition=item.partition,
+        offset=item.offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=wire.key,
+        value=wire.value,
+        checksum=None,
+        serialized_key_size=len(wire.key),
+        serialized_value_size=len(wire.value),
+        headers=tuple(wire.headers),
+    )
