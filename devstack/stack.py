@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import shlex
 import signal
 import socket
 import subprocess
@@ -213,17 +214,18 @@ def kafka_up(profile: Profile) -> None:
     log = home / "broker.out"
     server_log = home / "server.log"
     log_start = server_log.stat().st_size if server_log.exists() else 0
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            _java_command(libs, home, "kafka.Kafka", str(properties)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    pid_file.write_text(str(process.pid))
+    command = " ".join(shlex.quote(part) for part in _java_command(libs, home, "kafka.Kafka", str(properties)))
+    # Detached in a session of its own: the broker outlives this command, as a daemon would.
+    launched = subprocess.run(
+        ["setsid", "sh", "-c", f"{command} >>{shlex.quote(str(log))} 2>&1 </dev/null & echo $!"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid_file.write_text(launched.stdout.strip())
+
     def started() -> bool:
-        if process.poll() is not None:
+        if _pid_alive(pid_file) is None:
             return True
         if not server_log.exists():
             return False
@@ -232,8 +234,8 @@ def kafka_up(profile: Profile) -> None:
             return b"Kafka Server started" in text.read() and _port_open(profile.kafka_port)
 
     _wait_for(started, "Kafka", 90, server_log)
-    if process.poll() is not None:
-        raise StackError(f"Kafka exited at start (code {process.returncode}); see {log} and {home / 'server.log'}")
+    if _pid_alive(pid_file) is None:
+        raise StackError(f"Kafka exited at start; see {log} and {server_log}")
     _say(f"Kafka {libs_version(libs)} up on {profile.kafka_bootstrap} (KRaft), data in {data}")
 
 
@@ -254,13 +256,13 @@ def _stop_pid(pid_file: Path, what: str, seconds: float = 60) -> None:
     if pid is None:
         pid_file.unlink(missing_ok=True)
         return
-    os.killpg(pid, signal.SIGTERM)
+    os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and _pid_alive(pid_file):
         time.sleep(0.2)
     if _pid_alive(pid_file):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
     _say(f"{what} stopped")
 
@@ -274,7 +276,7 @@ def kafka_kill(profile: Profile) -> None:
     pid_file = profile.home / "kafka" / "broker.pid"
     pid = _pid_alive(pid_file)
     if pid is not None:
-        os.killpg(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
         while _pid_alive(pid_file):
             time.sleep(0.1)
     pid_file.unlink(missing_ok=True)

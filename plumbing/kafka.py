@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -89,3 +89,28 @@ async def kafka_reachable(bootstrap_servers: str, timeout_seconds: float = 3) ->
     finally:
         await admin.close()
     return True
+
+
+async def topic_partitions(
+    bootstrap_servers: str, topics: Iterable[str], timeout_seconds: float = 30
+) -> list[TopicPartition]:
+    """Every partition of the given topics; an error names a topic that does not exist."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_seconds * 1000)
+    )
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    missing = [item["topic"] for item in described if item["error_code"] != 0]
+    if missing:
+        raise RuntimeError(f"topics {missing} do not exist: run the topic set-up (ensure_topics) first")
+    return sorted(
+        (
+            TopicPartition(item["topic"], part["partition"])
+            for item in described
+            for part in item["partitions"]
+        ),
+        key=lambda tp: (tp.topic, tp.partition),
+    )

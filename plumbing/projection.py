@@ -35,6 +35,7 @@ from contracts.envelope import (
 from contracts.topics import dead_letter_topic
 from plumbing import metrics
 from plumbing.clock import Clock
+from plumbing.kafka import topic_partitions
 from plumbing.logs import get_logger
 from plumbing.postgres import RUNTIME_MIGRATIONS, apply_migrations, checked_schema, read_migrations
 
@@ -135,7 +136,8 @@ class _Poison:
     record_event_id: str | None = None
 
 
-def _lock_key(projection: Projection) -> str:
+def projection_lock_key(projection: Projection) -> str:
+    """Live batches hold this advisory lock shared; a rebuild's switch-over holds it exclusively."""
     return f"projection:{projection.name}"
 
 
@@ -201,11 +203,7 @@ class ProjectionRunner:
         if self._group_mode:
             consumer.subscribe(list(self.projection.topics), listener=_SeekToStoredOffsets(self))
         else:
-            partitions = [
-                TopicPartition(topic, partition)
-                for topic in self.projection.topics
-                for partition in sorted(consumer.partitions_for_topic(topic) or await self._partitions(topic))
-            ]
+            partitions = await topic_partitions(self._bootstrap, self.projection.topics)
             consumer.assign(partitions)
             await self._seek_to_stored(partitions)
 
@@ -213,14 +211,6 @@ class ProjectionRunner:
         if self._consumer is not None:
             consumer, self._consumer = self._consumer, None
             await consumer.stop()
-
-    async def _partitions(self, topic: str) -> set[int]:
-        consumer = self._require_consumer()
-        await consumer.topics()  # refreshes the cluster metadata
-        found = consumer.partitions_for_topic(topic)
-        if not found:
-            raise RuntimeError(f"topic {topic!r} does not exist: run the topic set-up (ensure_topics) first")
-        return set(found)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume and apply until `stopping` is set; the consumer is always stopped on the way out."""
@@ -359,7 +349,7 @@ class ProjectionRunner:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config('search_path', $1, true)", self.schema)
             await conn.execute(
-                "SELECT pg_advisory_xact_lock_shared(hashtext($1))", _lock_key(self.projection)
+                "SELECT pg_advisory_xact_lock_shared(hashtext($1))", projection_lock_key(self.projection)
             )
             stored = await self._lock_offsets(conn, list(records))
             for tp, offset in stored.items():

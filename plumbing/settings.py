@@ -12,7 +12,7 @@ LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:25432/villagecounsel"
 class ServiceSettings(BaseSettings):
     """What every service reads; each service subclasses it once with its own fields."""
 
-    model_config = SettingsConfigDict(env_prefix="VC_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VC_", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(
         default=LOCAL_KAFKA,

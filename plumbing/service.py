@@ -1,0 +1,134 @@
+"""Hosting: the one place a consumer service wires its pool, producer and projection runner."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from plumbing.clock import Clock
+from plumbing.kafka import create_producer, ensure_topics, kafka_reachable
+from plumbing.logs import configure_logging, get_logger
+from plumbing.postgres import create_pool, database_reachable
+from plumbing.projection import Failpoints, Projection, ProjectionRunner, prepare_schema
+from plumbing.settings import ProjectionSettings, ServiceSettings
+
+log = get_logger(__name__)
+
+
+class ProjectionHost:
+    """Starts and stops, in order, everything one projection needs; reports its health."""
+
+    def __init__(self, projection: Projection, settings: ProjectionSettings, clock: Clock) -> None:
+        self.projection = projection
+        self.settings = settings
+        self.clock = clock
+        self._pool: asyncpg.Pool | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self.runner: ProjectionRunner | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self.projection.name}: the host is not started")
+        return self._pool
+
+    async def start(self) -> None:
+        settings = self.settings
+        self._pool = await create_pool(
+            settings.database_url, self.projection.schema, settings.database_pool_max
+        )
+        await prepare_schema(self._pool, self.projection)
+        await ensure_topics(
+            settings.kafka_bootstrap_servers, replication_factor=settings.topic_replication_factor
+        )
+        self._producer = create_producer(settings.kafka_bootstrap_servers, f"{self.projection.name}-dlq")
+        await self._producer.start()
+        self.runner = ProjectionRunner(
+            self.projection,
+            self._pool,
+            self._producer,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            clock=self.clock,
+            batch_max_records=settings.batch_max_records,
+            poll_timeout_ms=settings.poll_timeout_ms,
+            stall_after_seconds=settings.stall_after_seconds,
+            kafka_timeout_seconds=settings.kafka_timeout_seconds,
+            failpoints=Failpoints.parse(settings.failpoints),
+        )
+        self._stopping.clear()
+        self._task = asyncio.create_task(
+            self.runner.run(self._stopping), name=f"projection-{self.projection.name}"
+        )
+        self._task.add_done_callback(self._report_crash)
+
+    def _report_crash(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            log.error("projection_crashed", projection=self.projection.name, error=type(error).__name__)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=30)
+            if not self._task.done():
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._producer.stop(), timeout=10)
+        if self._pool is not None:
+            await self._pool.close()
+
+    def liveness(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.runner.status() if self.runner else {"starting": True}
+        if self._task is not None and self._task.done() and not self._stopping.is_set():
+            status["crashed"] = True
+        return status
+
+    async def readiness(self) -> dict[str, bool]:
+        return {
+            "postgres": await database_reachable(self.pool),
+            "kafka": await kafka_reachable(self.settings.kafka_bootstrap_servers),
+        }
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+
+
+def projection_main(
+    service: str,
+    make_app: Callable[[], FastAPI],
+    make_projection: Callable[[], Projection],
+    make_settings: Callable[[], ProjectionSettings],
+    argv: list[str] | None = None,
+) -> int:
+    """`python -m services.X [serve|rebuild]` for a consumer service."""
+    from plumbing.clock import SystemClock
+    from plumbing.rebuild import rebuild
+
+    parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "rebuild"])
+    parser.add_argument("--drop-retired", action="store_true", help="rebuild: drop the replaced schema")
+    args = parser.parse_args(argv)
+    settings = make_settings()
+    configure_logging(service, settings.log_level)
+    if args.command == "serve":
+        serve(make_app(), settings)
+        return 0
+    report = asyncio.run(rebuild(make_projection(), settings, SystemClock(), drop_retired=args.drop_retired))
+    print(report.summary(), file=sys.stdout)  # noqa: T201
+    return 0

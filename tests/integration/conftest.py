@@ -1,0 +1,50 @@
+"""Session fixtures: the real Kafka broker and PostgreSQL, topics created, a unique tag per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from plumbing.kafka import create_producer, ensure_topics
+from tests.support.infrastructure import Infrastructure, provide_infrastructure
+
+
+@pytest.fixture(scope="session")
+def infrastructure() -> Iterator[Infrastructure]:
+    with provide_infrastructure() as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+async def topics(infrastructure: Infrastructure) -> None:
+    await ensure_topics(infrastructure.kafka_bootstrap)
+
+
+@pytest.fixture(scope="session")
+async def producer(infrastructure: Infrastructure, topics: None) -> AsyncIterator[AIOKafkaProducer]:
+    kafka_producer = create_producer(infrastructure.kafka_bootstrap, "tests")
+    await kafka_producer.start()
+    try:
+        yield kafka_producer
+    finally:
+        await kafka_producer.stop()
+
+
+@pytest.fixture(scope="session")
+async def admin_pool(infrastructure: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(infrastructure.database_url, min_size=1, max_size=4)
+    assert pool is not None
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+def tag() -> str:
+    """A short unique tag: ids, consumer groups and schemas of one test never meet another's."""
+    return "t" + uuid.uuid4().hex[:10]

@@ -1,0 +1,333 @@
+"""The projection runtime against the real broker and database: exactly once through crashes,
+rebalances and rebuilds; duplicates applied once; poison to the dead-letter topic."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts.envelope import Event, to_kafka_record
+from plumbing.clock import SystemClock
+from plumbing.postgres import MigrationDrift, create_pool
+from plumbing.projection import Projection, ProjectionRunner, prepare_schema
+from plumbing.rebuild import rebuild
+from plumbing.service import ProjectionHost
+from plumbing.settings import ProjectionSettings
+from tests.support.counting import MIGRATIONS, counting_projection
+from tests.support.infrastructure import Infrastructure
+from tests.support.kafka_io import consultations, read_topic, send_all, village
+from tests.support.samples import sample_event
+from tests.support.waiting import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+CRASHED = 86  # the exit code of a failpoint
+
+
+async def catch_up_once(
+    infrastructure: Infrastructure, projection: Projection, producer: AIOKafkaProducer
+) -> int:
+    pool = await create_pool(infrastructure.database_url, projection.schema, 4)
+    try:
+        await prepare_schema(pool, projection)
+        runner = ProjectionRunner(
+            projection,
+            pool,
+            producer,
+            bootstrap_servers=infrastructure.kafka_bootstrap,
+            clock=SystemClock(),
+            group_mode=False,
+            batch_max_records=100,
+        )
+        await runner.start()
+        try:
+            return await runner.catch_up()
+        finally:
+            await runner.stop()
+    finally:
+        await pool.close()
+
+
+async def applications(pool: asyncpg.Pool, schema: str, tag: str) -> dict[uuid.UUID, int]:
+    rows = await pool.fetch(
+        f'SELECT event_id, applications FROM "{schema}".applied WHERE advisor_id LIKE $1', f"{tag}-%"
+    )
+    return {row["event_id"]: row["applications"] for row in rows}
+
+
+async def count_applied(pool: asyncpg.Pool, schema: str, tag: str) -> int:
+    exists = await pool.fetchval("SELECT to_regclass($1)", f'"{schema}".applied')
+    if exists is None:
+        return 0
+    value = await pool.fetchval(
+        f'SELECT count(*) FROM "{schema}".applied WHERE advisor_id LIKE $1', f"{tag}-%"
+    )
+    return int(value)
+
+
+def assert_exactly_once(found: dict[uuid.UUID, int], sent: list[Event]) -> None:
+    assert set(found) == {event.id for event in sent}, "lost or foreign events"
+    twice = {event_id: times for event_id, times in found.items() if times != 1}
+    assert twice == {}, f"{len(twice)} events applied more than once"
+
+
+async def test_duplicates_conflicts_and_poison_records(
+    infrastructure: Infrastructure, producer: AIOKafkaProducer, admin_pool: asyncpg.Pool, tag: str
+) -> None:
+    good = consultations(tag, 20)
+    retried = good[:5]
+    conflicting = sample_event(
+        "consultation.recorded",
+        event_id=good[6].id,
+        advisor_id=f"{tag}-a6",
+        recorded_by=f"{tag}-a6",
+        village_code=good[6].subject,
+        person_times=99,
+    )
+    refused = sample_event("lecture.held", advisor_id=f"{tag}-refuse", recorded_by=f"{tag}-refuse")
+    later = consultations(tag, 5)
+    poison_id = uuid.uuid4()
+    poison_headers = [(k, v) for k, v in to_kafka_record(good[0]).headers if k != "ce_id"]
+    poison_headers.append(("ce_id", str(poison_id).encode()))
+
+    await send_all(producer, good)
+    await send_all(producer, retried)
+    await send_all(producer, [conflicting])
+    poison_meta = await producer.send_and_wait(
+        "village-services", value=b"{not json", key=village(0).encode(), headers=poison_headers
+    )
+    await send_all(producer, [refused])
+    await send_all(producer, later)
+
+    projection = counting_projection(tag, tag)
+    await catch_up_once(infrastructure, projection, producer)
+
+    assert_exactly_once(await applications(admin_pool, tag, tag), good + later)
+    conflicts = await admin_pool.fetch(f'SELECT event_id, first_offset FROM "{tag}".conflicts')
+    assert [row["event_id"] for row in conflicts] == [conflicting.id]
+
+    dead = {}
+    for record in await read_topic(infrastructure.kafka_bootstrap, "village-services.dlq"):
+        headers = dict(record.headers)
+        if headers.get("dlq_consumer") == tag.encode():
+            dead[headers["ce_id"].decode()] = headers
+    assert set(dead) == {str(poison_id), str(refused.id)}
+    poison = dead[str(poison_id)]
+    assert poison["dlq_reason"].startswith(b"contract:")
+    assert b"json_invalid" in poison["dlq_reason"]
+    assert poison["dlq_topic"] == b"village-services"
+    assert poison["dlq_partition"] == str(poison_meta.partition).encode()
+    assert poison["dlq_offset"] == str(poison_meta.offset).encode()
+    assert dead[str(refused.id)]["dlq_reason"] == b"apply:23514:CheckViolationError"
+
+    # The partitions kept moving past the poison, and a second run finds nothing left to apply.
+    assert await catch_up_once(infrastructure, projection, producer) == 0
+    assert_exactly_once(await applications(admin_pool, tag, tag), good + later)
+
+
+async def test_migrations_are_recorded_applied_once_and_never_edited(
+    infrastructure: Infrastructure, admin_pool: asyncpg.Pool, tag: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, folder)
+    projection = Projection(tag, tag, ("village-services",), folder, counting_projection(tag, tag).apply)
+    pool = await create_pool(infrastructure.database_url, tag, 2)
+    try:
+        await prepare_schema(pool, projection)
+        await prepare_schema(pool, projection)
+        recorded = await admin_pool.fetch(
+            f'SELECT component, version FROM "{tag}".schema_migrations ORDER BY 1, 2'
+        )
+        assert [(row["component"], row["version"]) for row in recorded] == [("runtime", 1), (tag, 1)]
+
+        (folder / "002_notes.sql").write_text("ALTER TABLE applied ADD COLUMN note text;")
+        await prepare_schema(pool, projection)
+        assert await admin_pool.fetchval(f'SELECT count(*) FROM "{tag}".schema_migrations') == 3
+
+        (folder / "001_applied.sql").write_text((folder / "001_applied.sql").read_text() + "\n-- edited\n")
+        with pytest.raises(MigrationDrift, match="001_applied was changed after it was applied"):
+            await prepare_schema(pool, projection)
+    finally:
+        await pool.close()
+
+
+class CountingProcess:
+    """The counting projection in its own process, so that it can be killed for real."""
+
+    def __init__(
+        self, infrastructure: Infrastructure, name: str, log_dir: Path, failpoints: str = ""
+    ) -> None:
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap,
+            "DATABASE_URL": infrastructure.database_url,
+            "VC_FAILPOINTS": failpoints,
+            "VC_BATCH_MAX_RECORDS": "100",
+            "VC_LOG_LEVEL": "WARNING",
+        }
+        self.log = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.support.counting", name, name],
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def exit_code(self, seconds: float = 120) -> int:
+        code = await eventually(
+            self._poll, lambda value: value is not None, seconds=seconds, what=f"exit of {self.log.name}"
+        )
+        assert code is not None
+        return code
+
+    async def _poll(self) -> int | None:
+        return self.process.poll()
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    async def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return await self.exit_code(60)
+
+
+@pytest.fixture
+async def processes() -> AsyncIterator[list[CountingProcess]]:
+    started: list[CountingProcess] = []
+    yield started
+    for process in started:
+        if process.process.poll() is None:
+            process.kill()
+
+
+async def test_crash_mid_batch_and_between_database_and_kafka_commits_loses_and_repeats_nothing(
+    infrastructure: Infrastructure,
+    producer: AIOKafkaProducer,
+    admin_pool: asyncpg.Pool,
+    tag: str,
+    tmp_path: Path,
+    processes: list[CountingProcess],
+) -> None:
+    sent = consultations(tag, 3000)
+    await send_all(producer, sent)
+
+    mid_batch = CountingProcess(infrastructure, tag, tmp_path, failpoints="mid_batch=3")
+    processes.append(mid_batch)
+    assert await mid_batch.exit_code() == CRASHED, mid_batch.log.read_text()[-2000:]
+    after_commit = CountingProcess(infrastructure, tag, tmp_path, failpoints="after_db_commit=5")
+    processes.append(after_commit)
+    assert await after_commit.exit_code() == CRASHED, after_commit.log.read_text()[-2000:]
+    partial = await applications(admin_pool, tag, tag)
+    assert 0 < len(partial) < len(sent)
+    assert set(partial.values()) == {1}
+
+    survivor = CountingProcess(infrastructure, tag, tmp_path)
+    processes.append(survivor)
+    await eventually(
+        lambda: count_applied(admin_pool, tag, tag), lambda n: n >= len(sent), seconds=120, what="catch-up"
+    )
+    assert await survivor.terminate() == 0
+    assert_exactly_once(await applications(admin_pool, tag, tag), sent)
+    assert await admin_pool.fetchval(f'SELECT max(applications) FROM "{tag}".applied') == 1
+
+
+async def test_two_consumers_killed_during_rebalances_lose_and_repeat_nothing(
+    infrastructure: Infrastructure,
+    producer: AIOKafkaProducer,
+    admin_pool: asyncpg.Pool,
+    tag: str,
+    tmp_path: Path,
+    processes: list[CountingProcess],
+) -> None:
+    sent = consultations(tag, 3000)
+    await send_all(producer, sent)
+
+    first = CountingProcess(infrastructure, tag, tmp_path)
+    processes.append(first)
+    progress = await eventually(
+        lambda: count_applied(admin_pool, tag, tag), lambda n: n > 0, what="first progress"
+    )
+    second = CountingProcess(infrastructure, tag, tmp_path)
+    processes.append(second)
+    # Kill the first while the second is joining the group, i.e. during the rebalance it triggers.
+    await asyncio.sleep(1.0)
+    first.kill()
+    progress = await eventually(
+        lambda: count_applied(admin_pool, tag, tag), lambda n: n > progress, what="progress after the kill"
+    )
+    third = CountingProcess(infrastructure, tag, tmp_path)
+    processes.append(third)
+    await asyncio.sleep(1.0)
+    second.kill()
+    await eventually(
+        lambda: count_applied(admin_pool, tag, tag), lambda n: n >= len(sent), seconds=180, what="catch-up"
+    )
+    assert await third.terminate() == 0
+    assert_exactly_once(await applications(admin_pool, tag, tag), sent)
+    assert await admin_pool.fetchval(f'SELECT max(applications) FROM "{tag}".applied') == 1
+
+
+async def test_rebuild_replays_from_zero_and_switches_over_while_the_live_one_serves(
+    infrastructure: Infrastructure, producer: AIOKafkaProducer, admin_pool: asyncpg.Pool, tag: str
+) -> None:
+    settings = ProjectionSettings(
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        database_url=infrastructure.database_url,
+        batch_max_records=200,
+    )
+    projection = counting_projection(tag, tag)
+    host = ProjectionHost(projection, settings, SystemClock())
+    await host.start()
+    reader = await create_pool(infrastructure.database_url, tag, 2)  # like a service's read pool
+    try:
+        first = consultations(tag, 500)
+        await send_all(producer, first)
+        await eventually(
+            lambda: count_applied(admin_pool, tag, tag), lambda n: n >= 500, what="live catch-up"
+        )
+        old_table = await reader.fetchval("SELECT 'applied'::regclass::oid")
+        before = await reader.fetch(
+            "SELECT event_id, applications FROM applied WHERE advisor_id LIKE $1", f"{tag}-%"
+        )
+
+        during = consultations(tag, 200)
+        rebuilding = asyncio.create_task(rebuild(projection, settings, SystemClock()))
+        await send_all(producer, during)
+        report = await rebuilding
+        assert report.retired_schema is not None
+        assert report.events_applied > 0
+
+        new_table = await reader.fetchval("SELECT 'applied'::regclass::oid")
+        assert new_table != old_table, "the serving pool still reads the retired tables"
+        after = await reader.fetch(
+            "SELECT event_id, applications FROM applied WHERE advisor_id LIKE $1", f"{tag}-%"
+        )
+        assert {row["event_id"] for row in before} <= {row["event_id"] for row in after}
+
+        later = consultations(tag, 100)
+        await send_all(producer, later)
+        everything = first + during + later
+        await eventually(
+            lambda: count_applied(admin_pool, tag, tag),
+            lambda n: n >= len(everything),
+            what="live after switch",
+        )
+        assert_exactly_once(await applications(admin_pool, tag, tag), everything)
+        retired_rows = await admin_pool.fetchval(f'SELECT count(*) FROM "{report.retired_schema}".applied')
+        assert retired_rows >= 500
+    finally:
+        await reader.close()
+        await host.stop()

@@ -1,0 +1,64 @@
+"""Producing test events in bulk and reading a topic back, through the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from contracts.envelope import Event, to_kafka_record
+from plumbing.kafka import topic_partitions
+from tests.support.samples import sample_event
+
+
+def village(number: int) -> str:
+    """Distinct, well-formed village codes: spreads records over every partition."""
+    return f"370402{100 + number // 150:03d}{200 + number % 150:03d}"
+
+
+def consultations(tag: str, count: int, villages: int = 60) -> list[Event]:
+    return [
+        sample_event(
+            "consultation.recorded",
+            event_id=uuid.uuid4(),
+            advisor_id=f"{tag}-a{i % 7}",
+            recorded_by=f"{tag}-a{i % 7}",
+            village_code=village(i % villages),
+            person_times=1 + i % 4,
+        )
+        for i in range(count)
+    ]
+
+
+async def send_all(producer: AIOKafkaProducer, events: Sequence[Event]) -> None:
+    futures = []
+    for event in events:
+        record = to_kafka_record(event)
+        futures.append(
+            await producer.send(record.topic, value=record.value, key=record.key, headers=record.headers)
+        )
+    await asyncio.gather(*futures)
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Everything in a topic right now, from offset 0."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(bootstrap, [topic])
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[ConsumerRecord[bytes, bytes]] = []
+        while True:
+            positions = {tp: await consumer.position(tp) for tp in ends}
+            if all(positions[tp] >= end for tp, end in ends.items()):
+                break
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                found.extend(records)
+        return found
+    finally:
+        await consumer.stop()
