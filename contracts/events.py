@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -81,7 +82,19 @@ FreeText = Annotated[str, Field(max_length=4000, json_schema_extra=PERSONAL)]
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
 Minutes = Annotated[int, Field(ge=0, le=1440, description="minutes, at most one day")]
 Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
-Yuan = Annotated[Decimal, Field(ge=0, le=10_000_000, decimal_places=2)]
+Yuan = Annotated[
+    Decimal,
+    Field(ge=0, le=10_000_000, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 10_000_000},
+                {"type": "string", "pattern": r"^\d{1,8}(\.\d{1,2})?$"},
+            ],
+            "description": "yuan with at most two decimals; written as a string",
+        }
+    ),
+]
 Ratio = Annotated[float, Field(ge=0, le=1)]
 Tag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 

@@ -197,7 +197,7 @@ def render_schema(schema: dict[str, Any]) -> str:
 
 
 def render_asyncapi() -> str:
-    return yaml.safe_dump(asyncapi_document(), allow_unicode=True, sort_keys=False, width=110)
+    return str(yaml.safe_dump(asyncapi_document(), allow_unicode=True, sort_keys=False, width=110))
 
 
 def expected_files() -> dict[Path, str]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -101,7 +101,9 @@ def kafka_libs() -> Path:
     if shutil.which("mvn") is None:
         raise StackError("Maven (mvn) is needed to fetch the Kafka broker's jars: apt-get install maven")
     if shutil.which("java") is None:
-        raise StackError("a JDK (java) is needed to run the Kafka broker: apt-get install openjdk-17-jre-headless")
+        raise StackError(
+            "a JDK (java) is needed to run the Kafka broker: apt-get install openjdk-17-jre-headless"
+        )
     _say("resolving the Kafka broker's jars from Maven Central ...")
     if LIBS.exists():
         shutil.rmtree(LIBS)
@@ -122,7 +124,9 @@ def kafka_libs() -> Path:
         check=False,
     )
     if result.returncode != 0:
-        raise StackError(f"mvn could not resolve the Kafka jars:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise StackError(
+            f"mvn could not resolve the Kafka jars:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     stamp.write_text(digest)
     return LIBS
 
@@ -191,7 +195,9 @@ def kafka_up(profile: Profile) -> None:
         _say(f"Kafka already running on {profile.kafka_bootstrap}")
         return
     if _port_open(profile.kafka_port):
-        raise StackError(f"port {profile.kafka_port} is taken by another program; stop it or use another profile")
+        raise StackError(
+            f"port {profile.kafka_port} is taken by another program; stop it or use another profile"
+        )
     libs = kafka_libs()
     data = home / "data"
     home.mkdir(parents=True, exist_ok=True)
@@ -204,17 +210,23 @@ def kafka_up(profile: Profile) -> None:
             cluster_id = _kafka_cluster_id()
             (home / "cluster-id").write_text(cluster_id)
         result = subprocess.run(
-            _java_command(libs, home, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)),
+            _java_command(
+                libs, home, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)
+            ),
             capture_output=True,
             text=True,
             check=False,
         )
         if result.returncode != 0:
-            raise StackError(f"Kafka's StorageTool could not format {data}:\n{result.stdout}\n{result.stderr}")
+            raise StackError(
+                f"Kafka's StorageTool could not format {data}:\n{result.stdout}\n{result.stderr}"
+            )
     log = home / "broker.out"
     server_log = home / "server.log"
     log_start = server_log.stat().st_size if server_log.exists() else 0
-    command = " ".join(shlex.quote(part) for part in _java_command(libs, home, "kafka.Kafka", str(properties)))
+    command = " ".join(
+        shlex.quote(part) for part in _java_command(libs, home, "kafka.Kafka", str(properties))
+    )
     # Detached in a session of its own: the broker outlives this command, as a daemon would.
     launched = subprocess.run(
         ["setsid", "sh", "-c", f"{command} >>{shlex.quote(str(log))} 2>&1 </dev/null & echo $!"],
@@ -339,12 +351,24 @@ def postgres_up(profile: Profile) -> None:
         _ensure_database(profile)
         return
     if _port_open(profile.postgres_port):
-        raise StackError(f"port {profile.postgres_port} is taken by another program; stop it or use another profile")
+        raise StackError(
+            f"port {profile.postgres_port} is taken by another program; stop it or use another profile"
+        )
     if not (data / "PG_VERSION").exists():
         initdb = _postgres_bin("initdb")
         result = subprocess.run(
             _as_postgres(
-                [str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]
+                [
+                    str(initdb),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ]
             ),
             capture_output=True,
             text=True,
@@ -357,7 +381,9 @@ def postgres_up(profile: Profile) -> None:
         "-c max_connections=200 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on"
     )
     result = subprocess.run(
-        _as_postgres([str(pg_ctl), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"]),
+        _as_postgres(
+            [str(pg_ctl), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"]
+        ),
         capture_output=True,
         text=True,
         check=False,
@@ -373,7 +399,7 @@ def _ensure_database(profile: Profile) -> None:
     psql = _postgres_bin("psql")
     base = ["-h", "127.0.0.1", "-p", str(profile.postgres_port), "-U", "postgres", "-d", "postgres", "-Atqc"]
     exists = subprocess.run(
-        [str(psql), *base, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],
+        [str(psql), *base, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],  # noqa: S608
         capture_output=True,
         text=True,
         check=True,
@@ -388,7 +414,9 @@ def postgres_down(profile: Profile) -> None:
         return
     pg_ctl = _postgres_bin("pg_ctl")
     subprocess.run(
-        _as_postgres([str(pg_ctl), "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True, check=False
+        _as_postgres([str(pg_ctl), "-D", str(data), "-m", "fast", "-w", "stop"]),
+        capture_output=True,
+        check=False,
     )
     _say("PostgreSQL stopped")
 
@@ -413,7 +441,8 @@ def down(profile: Profile, wipe: bool = False) -> None:
 
 def status(profile: Profile) -> dict[str, bool]:
     return {
-        "kafka": _pid_alive(profile.home / "kafka" / "broker.pid") is not None and _port_open(profile.kafka_port),
+        "kafka": _pid_alive(profile.home / "kafka" / "broker.pid") is not None
+        and _port_open(profile.kafka_port),
         "postgres": (profile.home / "postgres" / "data" / "postmaster.pid").exists()
         and _port_open(profile.postgres_port),
     }

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection, whether opened alone or borrowed from a pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 RUNTIME_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
@@ -49,9 +53,7 @@ def read_migrations(component: str, folder: Path) -> list[Migration]:
     return found
 
 
-async def apply_migrations(
-    conn: asyncpg.Connection, schema: str, migrations: list[Migration]
-) -> list[Migration]:
+async def apply_migrations(conn: Connection, schema: str, migrations: list[Migration]) -> list[Migration]:
     """Apply, in one transaction, the migrations not yet recorded in `<schema>.schema_migrations`.
 
     Migrations use unqualified names: they run with the search_path set to `schema`, which lets the

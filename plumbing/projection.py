@@ -37,7 +37,13 @@ from plumbing import metrics
 from plumbing.clock import Clock
 from plumbing.kafka import topic_partitions
 from plumbing.logs import get_logger
-from plumbing.postgres import RUNTIME_MIGRATIONS, apply_migrations, checked_schema, read_migrations
+from plumbing.postgres import (
+    RUNTIME_MIGRATIONS,
+    Connection,
+    apply_migrations,
+    checked_schema,
+    read_migrations,
+)
 
 log = get_logger(__name__)
 
@@ -85,7 +91,7 @@ class Batch:
     now: datetime
 
 
-ApplyBatch = Callable[[asyncpg.Connection, Batch], Awaitable[None]]
+ApplyBatch = Callable[[Connection, Batch], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -388,7 +394,7 @@ class ProjectionRunner:
         self._mark_progress()
 
     async def _lock_offsets(
-        self, conn: asyncpg.Connection, partitions: Sequence[TopicPartition]
+        self, conn: Connection, partitions: Sequence[TopicPartition]
     ) -> dict[TopicPartition, int]:
         ordered = sorted(partitions, key=lambda tp: (tp.topic, tp.partition))
         topics = [tp.topic for tp in ordered]
@@ -414,7 +420,7 @@ class ProjectionRunner:
         return {TopicPartition(row["topic"], row["partition"]): row["next_offset"] for row in rows}
 
     async def _deduplicate(
-        self, conn: asyncpg.Connection, decoded: list[ConsumedEvent]
+        self, conn: Connection, decoded: list[ConsumedEvent]
     ) -> tuple[list[ConsumedEvent], list[Conflict], int]:
         first_in_batch: dict[Any, ConsumedEvent] = {}
         later_in_batch: list[ConsumedEvent] = []
@@ -459,7 +465,7 @@ class ProjectionRunner:
                     )
         return fresh, conflicts, duplicates
 
-    async def _apply_one_by_one(self, conn: asyncpg.Connection, batch: Batch) -> list[_Poison]:
+    async def _apply_one_by_one(self, conn: Connection, batch: Batch) -> list[_Poison]:
         """Apply each event in its own savepoint; the ones PostgreSQL refuses go to the dead-letter topic."""
         refused: list[_Poison] = []
         for item in batch.events:

@@ -11,10 +11,9 @@ import signal
 import sys
 from pathlib import Path
 
-import asyncpg
-
 from plumbing.clock import SystemClock
 from plumbing.logs import configure_logging
+from plumbing.postgres import Connection
 from plumbing.projection import Batch, Projection
 from plumbing.service import ProjectionHost
 from plumbing.settings import ProjectionSettings
@@ -22,7 +21,7 @@ from plumbing.settings import ProjectionSettings
 MIGRATIONS = Path(__file__).resolve().parent / "counting_migrations"
 
 
-async def apply_counts(conn: asyncpg.Connection, batch: Batch) -> None:
+async def apply_counts(conn: Connection, batch: Batch) -> None:
     if batch.events:
         await conn.executemany(
             """INSERT INTO applied (event_id, event_type, advisor_id, topic, partition, "offset")
