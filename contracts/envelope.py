@@ -235,13 +235,11 @@ def from_kafka_record(topic: str, key: bytes | None, value: bytes | None, header
 
 
 def content_fingerprint(event: Event) -> bytes:
-    """SHA-256 over what makes a fact a fact: type, subject, time and payload (not when it was sent).
+    """SHA-256 over what makes a fact a fact: its type, subject and payload (not when it was sent).
 
     A client's retry of the same fact has the same fingerprint; the same id with another fingerprint
-    is a conflict.
+    is a conflict. `time` is left out: for service records it is `occurred_at`, already in the payload,
+    and for registry records it is when intake accepted them, which differs between retries.
     """
-    canonical = orjson.dumps(
-        {"type": event.type, "subject": event.subject, "time": _iso(event.time)},
-        option=orjson.OPT_SORT_KEYS,
-    )
+    canonical = orjson.dumps({"type": event.type, "subject": event.subject}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical + b"\n" + payload_json(event.data)).digest()

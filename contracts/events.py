@@ -21,8 +21,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
-    model_validator,
+    field_validator,
 )
 
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
@@ -335,13 +336,17 @@ class VisitLogged(ServiceRecord):
     ended_at: Timestamp
     activities: Annotated[list[VisitActivity], Field(min_length=1, max_length=20)]
 
-    @model_validator(mode="after")
-    def _visit_is_one_stretch_of_under_a_day(self) -> VisitLogged:
-        if self.ended_at <= self.started_at:
+    @field_validator("ended_at")
+    @classmethod
+    def _visit_is_one_stretch_of_under_a_day(cls, ended_at: datetime, info: ValidationInfo) -> datetime:
+        started_at = info.data.get("started_at")
+        if started_at is None:
+            return ended_at
+        if ended_at <= started_at:
             raise ValueError("ended_at must be after started_at")
-        if self.ended_at - self.started_at >= MAX_VISIT:
+        if ended_at - started_at >= MAX_VISIT:
             raise ValueError("a visit must be shorter than 24 hours")
-        return self
+        return ended_at
 
     @property
     def on_site_minutes(self) -> int:
@@ -401,6 +406,7 @@ class AdvisorRegistered(RegistryEvent):
     organisation: ShortText
     licence_no: Annotated[str, Field(min_length=1, max_length=64)]
     phone: Annotated[str | None, Field(pattern=r"^\+?[0-9 -]{5,20}$", json_schema_extra=PERSONAL)] = None
+    recorded_by: PrincipalId | None = None
 
     def record_key(self) -> str:
         return self.advisor_id
@@ -414,12 +420,15 @@ class AdvisorAssigned(RegistryEvent):
     term_start: date
     term_end: date
     annual_subsidy_yuan: Yuan
+    recorded_by: PrincipalId | None = None
 
-    @model_validator(mode="after")
-    def _term_ends_after_it_starts(self) -> AdvisorAssigned:
-        if self.term_end < self.term_start:
+    @field_validator("term_end")
+    @classmethod
+    def _term_ends_after_it_starts(cls, term_end: date, info: ValidationInfo) -> date:
+        term_start = info.data.get("term_start")
+        if term_start is not None and term_end < term_start:
             raise ValueError("term_end must not be before term_start")
-        return self
+        return term_end
 
     def record_key(self) -> str:
         return self.village_code
@@ -432,6 +441,7 @@ class AdvisorReleased(RegistryEvent):
     village_code: VillageCode
     effective_date: date
     reason: ReleaseReason
+    recorded_by: PrincipalId | None = None
 
     def record_key(self) -> str:
         return self.village_code
@@ -458,20 +468,31 @@ class RegionRegistered(RegistryEvent):
     code: RegionCode
     name: Annotated[str, Field(min_length=1, max_length=100)]
     level: RegionLevel
-    parent_code: RegionCode | None = None
+    parent_code: RegionCode | None = Field(default=None, validate_default=True)
+    recorded_by: PrincipalId | None = None
 
-    @model_validator(mode="after")
-    def _code_fits_level_and_parent(self) -> RegionRegistered:
-        if len(self.code) != LEVEL_DIGITS[self.level]:
-            raise ValueError(f"a {self.level} code has {LEVEL_DIGITS[self.level]} digits")
-        if self.level is RegionLevel.province:
-            if self.parent_code is not None:
+    @field_validator("level")
+    @classmethod
+    def _code_fits_level(cls, level: RegionLevel, info: ValidationInfo) -> RegionLevel:
+        code = info.data.get("code")
+        if code is not None and len(code) != LEVEL_DIGITS[level]:
+            raise ValueError(f"a {level} code has {LEVEL_DIGITS[level]} digits")
+        return level
+
+    @field_validator("parent_code")
+    @classmethod
+    def _parent_is_the_level_above(cls, parent_code: str | None, info: ValidationInfo) -> str | None:
+        code, level = info.data.get("code"), info.data.get("level")
+        if code is None or level is None:
+            return parent_code
+        if level is RegionLevel.province:
+            if parent_code is not None:
                 raise ValueError("a province has no parent_code")
-        elif self.parent_code is None or not self.code.startswith(self.parent_code):
+        elif parent_code is None or not code.startswith(parent_code):
             raise ValueError("parent_code must be the code's prefix of the level above")
-        elif len(self.parent_code) != max(d for d in LEVEL_DIGITS.values() if d < len(self.code)):
+        elif len(parent_code) != max(d for d in LEVEL_DIGITS.values() if d < len(code)):
             raise ValueError("parent_code must be of the level directly above")
-        return self
+        return parent_code
 
     def record_key(self) -> str:
         return self.code
@@ -482,16 +503,21 @@ class RegionRetired(RegistryEvent):
 
     code: RegionCode
     effective_date: date
-    successor_code: RegionCode | None = None
     reason: RetireReason
+    successor_code: RegionCode | None = Field(default=None, validate_default=True)
+    recorded_by: PrincipalId | None = None
 
-    @model_validator(mode="after")
-    def _merged_into_a_region_of_the_same_level(self) -> RegionRetired:
-        if self.reason is RetireReason.merged and self.successor_code is None:
+    @field_validator("successor_code")
+    @classmethod
+    def _merged_into_a_region_of_the_same_level(
+        cls, successor: str | None, info: ValidationInfo
+    ) -> str | None:
+        if info.data.get("reason") is RetireReason.merged and successor is None:
             raise ValueError("a merged region names its successor_code")
-        if self.successor_code is not None and len(self.successor_code) != len(self.code):
+        code = info.data.get("code")
+        if successor is not None and code is not None and len(successor) != len(code):
             raise ValueError("successor_code must be of the same level as code")
-        return self
+        return successor
 
     def record_key(self) -> str:
         return self.code
@@ -528,11 +554,13 @@ class GradeThresholds(BaseModel):
     good: Annotated[float, Field(ge=0, le=100)] = 80
     qualified: Annotated[float, Field(ge=0, le=100)] = 60
 
-    @model_validator(mode="after")
-    def _thresholds_descend(self) -> GradeThresholds:
-        if not self.excellent >= self.good >= self.qualified:
+    @field_validator("qualified")
+    @classmethod
+    def _thresholds_descend(cls, qualified: float, info: ValidationInfo) -> float:
+        excellent, good = info.data.get("excellent"), info.data.get("good")
+        if excellent is not None and good is not None and not excellent >= good >= qualified:
             raise ValueError("thresholds must satisfy excellent >= good >= qualified")
-        return self
+        return qualified
 
 
 def _default_weights() -> dict[ScoreComponent, float]:
@@ -579,12 +607,13 @@ class PolicyRules(BaseModel):
     lecture_due_days_before_end: Annotated[int, Field(ge=0, le=90)] = 14
     no_activity_days: Annotated[int, Field(ge=1, le=365)] = 30
 
-    @model_validator(mode="after")
-    def _weights_sum_to_one(self) -> PolicyRules:
-        total = sum(self.score_weights.values())
+    @field_validator("score_weights")
+    @classmethod
+    def _weights_sum_to_one(cls, weights: dict[ScoreComponent, float]) -> dict[ScoreComponent, float]:
+        total = sum(weights.values())
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"score_weights must add up to 1 (they add up to {total:g})")
-        return self
+        return weights
 
 
 class PolicyPublished(RegistryEvent):

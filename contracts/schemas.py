@@ -27,6 +27,7 @@ from contracts.envelope import (
     dataschema_uri,
 )
 from contracts.events import PAYLOAD_TYPES, EventPayload
+from contracts.examples import EXAMPLE_TIME, example_fields
 from contracts.topics import DLQ_SUFFIX, TOPICS
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
@@ -105,6 +106,24 @@ def asyncapi_document() -> dict[str, Any]:
             "contentType": CONTENT_TYPE,
             "headers": _headers_schema(payload_type.event_type),
             "payload": {"$ref": f"./schemas/{payload_type.event_type}.json"},
+            "examples": [
+                {
+                    "name": "example",
+                    "headers": {
+                        H_SPECVERSION: SPEC_VERSION,
+                        H_ID: "0b6c3e9e-8d1f-4c35-9a51-1f1f0e0c2a10",
+                        H_SOURCE: "/villagecounsel/intake",
+                        H_TYPE: payload_type.event_type,
+                        H_TIME: EXAMPLE_TIME.isoformat(),
+                        H_SUBJECT: payload_type.model_validate(
+                            example_fields(payload_type.event_type)
+                        ).record_key(),
+                        H_DATASCHEMA: dataschema_uri(payload_type.event_type),
+                        H_CONTENT_TYPE: CONTENT_TYPE,
+                    },
+                    "payload": example_fields(payload_type.event_type),
+                }
+            ],
         }
     for spec in TOPICS:
         channel = _channel_name(spec.name)

@@ -70,8 +70,8 @@ def test_advisor_only_events_are_keyed_by_the_advisor() -> None:
         ("mediation.recorded", "parties", 1, "data.parties", "greater_than_equal"),
         ("feedback.submitted", "score", 6, "data.score", "less_than_equal"),
         ("legal_aid.assisted", "applicants", 0, "data.applicants", "greater_than_equal"),
-        ("region.registered", "level", "county", "data", "value_error"),
-        ("advisor.assigned", "term_end", "2025-12-31", "data", "value_error"),
+        ("region.registered", "level", "county", "data.level", "value_error"),
+        ("advisor.assigned", "term_end", "2025-12-31", "data.term_end", "value_error"),
         ("consultation.recorded", "recorded_by", "", "data.recorded_by", "string_too_short"),
     ],
 )

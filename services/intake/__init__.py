@@ -1,0 +1,1 @@
+"""Intake: validates records against the contracts and publishes them to Kafka; keeps no database."""

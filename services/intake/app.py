@@ -1,0 +1,291 @@
+"""Intake's HTTP API: one POST per kind of record, a batch endpoint for offline sync.
+
+A record is acknowledged (202) only after Kafka has stored it (idempotent producer, acks=all).
+"""
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from contracts.envelope import Event, FieldError, to_kafka_record
+from plumbing.clock import Clock, SystemClock
+from plumbing.http import ApiError, field_entry, install_common
+from plumbing.kafka import ensure_topics, kafka_reachable
+from plumbing.logs import configure_logging, get_logger
+from services.intake import metrics
+from services.intake.auth import AuthenticationFailed, Principal, principal_from_token
+from services.intake.openapi import install_openapi
+from services.intake.publisher import NotStored, Publisher, Stored
+from services.intake.rules import KIND_BY_NAME, KINDS, Limits, RecordKind, RecordRejected, prepare_event
+from services.intake.settings import IntakeSettings
+
+log = get_logger(__name__)
+
+SOURCE = "/villagecounsel/intake"
+
+
+class Admission:
+    """Refuses work (429) beyond a fixed number of requests in flight instead of queueing without bound."""
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        self.limit = limit
+        self.retry_after = retry_after
+        self.in_flight = 0
+
+    async def __call__(self) -> AsyncIterator[None]:
+        if self.in_flight >= self.limit:
+            raise ApiError(
+                429,
+                "overloaded",
+                "too many requests in flight; retry later with the same ids",
+                headers={"Retry-After": str(self.retry_after)},
+            )
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+
+async def read_json_body(request: Request, max_bytes: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, "body_too_large", f"the body exceeds {max_bytes} bytes; send smaller batches")
+    received = bytearray()
+    async for chunk in request.stream():
+        received.extend(chunk)
+        if len(received) > max_bytes:
+            raise ApiError(413, "body_too_large", f"the body exceeds {max_bytes} bytes; send smaller batches")
+    try:
+        return orjson.loads(received)
+    except orjson.JSONDecodeError:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "the body is not JSON",
+            [FieldError("body", "json_invalid", "the body must be a JSON document")],
+        ) from None
+
+
+def _log_rejection(kind: str, body: Any, rejection: RecordRejected) -> None:
+    event_id = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None
+    rules = sorted({f"{error.field}:{error.rule}" for error in rejection.errors})
+    log.info("record_rejected", event_id=event_id, kind=kind, status=rejection.status, rules=rules)
+    for rule in {error.rule for error in rejection.errors}:
+        metrics.RECORDS.labels(kind, "rejected", rule).inc()
+
+
+def _accepted(kind: str, event: Event, stored: Stored) -> dict[str, Any]:
+    metrics.RECORDS.labels(kind, "accepted", "").inc()
+    return {
+        "id": str(event.id),
+        "kind": kind,
+        "status": "accepted",
+        "topic": event.topic,
+        "partition": stored.partition,
+        "offset": stored.offset,
+        "recorded_at": event.recorded_at.isoformat() if event.recorded_at else None,
+    }
+
+
+def create_app(settings: IntakeSettings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or IntakeSettings()
+    clock = clock or SystemClock()
+    publisher = Publisher(
+        settings.kafka_bootstrap_servers,
+        settings.publish_timeout_seconds,
+        settings.producer_recreate_after_failures,
+    )
+    limits = Limits(
+        max_age=timedelta(days=settings.max_record_age_days),
+        clock_skew=timedelta(seconds=settings.clock_skew_seconds),
+    )
+    admission = Admission(settings.max_in_flight_requests, settings.retry_after_seconds)
+    unavailable_headers = {"Retry-After": str(settings.retry_after_seconds)}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        configure_logging("intake", settings.log_level)
+        try:
+            await ensure_topics(
+                settings.kafka_bootstrap_servers,
+                replication_factor=settings.topic_replication_factor,
+                timeout_seconds=settings.kafka_timeout_seconds,
+            )
+        except Exception as error:  # noqa: BLE001 - intake starts without Kafka and answers 503 until it is back
+            log.warning("topics_not_ensured", error=type(error).__name__)
+        await publisher.start()
+        try:
+            yield
+        finally:
+            await publisher.stop()
+
+    app = FastAPI(
+        title="villagecounsel intake",
+        version="1.0.0",
+        summary="Record what village legal advisors do (一村一法律顾问), one by one or in offline batches.",
+        lifespan=lifespan,
+    )
+
+    async def readiness() -> dict[str, bool]:
+        return {"kafka": await kafka_reachable(settings.kafka_bootstrap_servers)}
+
+    install_common(app, "intake", readiness)
+    install_openapi(app)
+    app.state.publisher = publisher
+    app.state.admission = admission
+
+    async def authenticated(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(
+                401,
+                "unauthenticated",
+                "send `Authorization: Bearer <token>`",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            return principal_from_token(token.strip(), settings)
+        except AuthenticationFailed as error:
+            raise ApiError(
+                401,
+                "unauthenticated",
+                str(error),
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from None
+
+    CallerDep = Annotated[Principal, Depends(authenticated)]
+    AdmittedDep = Annotated[None, Depends(admission)]
+
+    def record_endpoint(kind: RecordKind) -> Callable[..., Awaitable[JSONResponse]]:
+        async def record(request: Request, caller: CallerDep, _admitted: AdmittedDep) -> JSONResponse:
+            body = await read_json_body(request, settings.max_body_bytes)
+            try:
+                event = prepare_event(kind, body, caller, clock.now(), limits, SOURCE)
+            except RecordRejected as rejection:
+                _log_rejection(kind.name, body, rejection)
+                raise ApiError(
+                    rejection.status, rejection.code, rejection.message, rejection.errors
+                ) from None
+            started = time.perf_counter()
+            [result] = await publisher.publish_all([to_kafka_record(event)])
+            metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
+            if isinstance(result, NotStored):
+                metrics.RECORDS.labels(kind.name, "unavailable", result.reason).inc()
+                log.warning("record_not_stored", event_id=str(event.id), kind=kind.name, reason=result.reason)
+                raise ApiError(
+                    503,
+                    "kafka_unavailable",
+                    "the record was not stored; send it again with the same id",
+                    headers=unavailable_headers,
+                )
+            return JSONResponse(_accepted(kind.name, event, result), status_code=202)
+
+        record.__name__ = f"record_{kind.name}"
+        return record
+
+    for kind in KINDS:
+        app.add_api_route(
+            kind.path,
+            record_endpoint(kind),
+            methods=["POST"],
+            status_code=202,
+            summary=kind.summary,
+            tags=["registry" if kind.is_registry else "records"],
+            openapi_extra={"x-record-kind": kind.name},
+        )
+
+    async def batch(request: Request, caller: CallerDep, _admitted: AdmittedDep) -> JSONResponse:
+        body = await read_json_body(request, settings.max_body_bytes)
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not records:
+            raise ApiError(
+                422,
+                "validation_failed",
+                'a batch is {"records": [{"kind": ..., "record": {...}}, ...]}',
+                [FieldError("records", "non_empty_list", "a non-empty list of records")],
+            )
+        if len(records) > settings.batch_max_records:
+            raise ApiError(
+                413,
+                "batch_too_large",
+                f"at most {settings.batch_max_records} records per batch",
+                [FieldError("records", "max_length", f"at most {settings.batch_max_records}", len(records))],
+            )
+        metrics.BATCH_SIZE.observe(len(records))
+        now = clock.now()
+        results: list[dict[str, Any]] = [{}] * len(records)
+        to_publish: list[tuple[int, str, Event]] = []
+        for index, item in enumerate(records):
+            kind_name = item.get("kind") if isinstance(item, dict) else None
+            kind = KIND_BY_NAME.get(kind_name) if isinstance(kind_name, str) else None
+            record = item.get("record") if isinstance(item, dict) else None
+            if kind is None:
+                error = FieldError("kind", "enum", f"one of {sorted(KIND_BY_NAME)}", kind_name)
+                rejection = RecordRejected(422, "validation_failed", "unknown kind of record", [error])
+            else:
+                try:
+                    to_publish.append(
+                        (index, kind.name, prepare_event(kind, record, caller, now, limits, SOURCE))
+                    )
+                    continue
+                except RecordRejected as refused:
+                    rejection = refused
+            _log_rejection(kind_name if isinstance(kind_name, str) else "unknown", record, rejection)
+            results[index] = {
+                "index": index,
+                "id": record.get("id") if isinstance(record, dict) else None,
+                "kind": kind_name,
+                "status": "rejected",
+                "error": {
+                    "status": rejection.status,
+                    "code": rejection.code,
+                    "message": rejection.message,
+                    "fields": [field_entry(error) for error in rejection.errors],
+                },
+            }
+        started = time.perf_counter()
+        published = await publisher.publish_all([to_kafka_record(event) for _, _, event in to_publish])
+        if to_publish:
+            metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
+        for (index, kind_name, event), outcome in zip(to_publish, published, strict=True):
+            if isinstance(outcome, Stored):
+                results[index] = {"index": index, **_accepted(kind_name, event, outcome)}
+            else:
+                metrics.RECORDS.labels(kind_name, "unavailable", outcome.reason).inc()
+                results[index] = {
+                    "index": index,
+                    "id": str(event.id),
+                    "kind": kind_name,
+                    "status": "unavailable",
+                    "error": {
+                        "status": 503,
+                        "code": "kafka_unavailable",
+                        "message": "not stored; send it again",
+                    },
+                }
+        counts = {
+            status: sum(1 for r in results if r["status"] == status)
+            for status in ("accepted", "rejected", "unavailable")
+        }
+        summary = {**counts, "results": results}
+        if counts["unavailable"]:
+            return JSONResponse(summary, status_code=503, headers=unavailable_headers)
+        return JSONResponse(summary, status_code=200)
+
+    app.add_api_route(
+        "/v1/batch",
+        batch,
+        methods=["POST"],
+        summary="Sync up to 1,000 records of mixed kinds (offline clients)",
+        tags=["records"],
+        openapi_extra={"x-record-kind": "batch"},
+    )
+    return app
