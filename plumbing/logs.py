@@ -24,6 +24,20 @@ def redact_personal(
     return event_dict
 
 
+class _StdoutLogger:
+    """Writes each rendered line to the current sys.stdout (so a test's capture sees it too)."""
+
+    def msg(self, message: str) -> None:
+        sys.stdout.write(message + "\n")
+        sys.stdout.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stdout_logger(*_args: Any) -> _StdoutLogger:
+    return _StdoutLogger()
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     numeric_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     structlog.configure(
@@ -38,7 +52,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             ),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        logger_factory=_stdout_logger,
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)

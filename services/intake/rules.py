@@ -202,7 +202,10 @@ def prepare_event(
             422,
             "validation_failed",
             "the server sets these fields from the authenticated caller",
-            [FieldError(name, "server_set", "set by the server; leave it out") for name in server_set],
+            [
+                FieldError(name, "server_set", "set by the server; leave it out", body[name])
+                for name in server_set
+            ],
         )
     fields = {name: value for name, value in body.items() if name != "id"}
     payload_type = PAYLOAD_BY_TYPE[kind.event_type]

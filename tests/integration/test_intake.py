@@ -1,0 +1,427 @@
+"""Intake over HTTP against the real broker: every kind lands on its topic, bad records are refused by
+rule, batches report per record, a stopped broker gives 503 and recovery needs no restart."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from contracts.envelope import from_kafka_record
+from contracts.examples import example_fields
+from devstack.stack import Profile, kafka_down, kafka_kill, kafka_up
+from plumbing.clock import ManualClock
+from plumbing.kafka import ensure_topics
+from services.intake.app import create_app
+from services.intake.auth import Role, mint_token
+from services.intake.rules import KIND_BY_NAME, KINDS
+from services.intake.settings import IntakeSettings
+from tests.support.infrastructure import Infrastructure
+from tests.support.kafka_io import read_topic
+from tests.support.waiting import eventually
+
+NOW = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
+SECRET = "integration-test-secret-long-enough-for-hs256"
+COUNTY_REGION = "370402"
+
+
+def intake_settings(bootstrap: str, **changes: Any) -> IntakeSettings:
+    values: dict[str, Any] = {
+        "kafka_bootstrap_servers": bootstrap,
+        "jwt_secret": SECRET,
+        "publish_timeout_seconds": 3.0,
+        "retry_after_seconds": 2,
+        **changes,
+    }
+    return IntakeSettings(**values)
+
+
+@asynccontextmanager
+async def running_intake(settings: IntakeSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, ManualClock(NOW))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
+@pytest.fixture
+async def intake(infrastructure: Infrastructure, topics: None) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_intake(intake_settings(infrastructure.kafka_bootstrap)) as client:
+        yield client
+
+
+def token(
+    subject: str, role: Role, region: str, settings: IntakeSettings | None = None, **kwargs: Any
+) -> dict[str, str]:
+    settings = settings or intake_settings("unused:1")
+    signed = mint_token(
+        settings, subject=subject, role=role, region_code=region, now=datetime.now(UTC), **kwargs
+    )
+    return {"Authorization": f"Bearer {signed}"}
+
+
+COUNTY = token("county-370402", Role.county_bureau, COUNTY_REGION)
+ADVISOR = token("lawyer-0001", Role.advisor, COUNTY_REGION)
+
+
+def record(kind: str, **changes: Any) -> dict[str, Any]:
+    fields = {k: v for k, v in example_fields(KIND_BY_NAME[kind].event_type).items() if k != "recorded_by"}
+    if "policy" == kind:
+        fields["region_code"] = COUNTY_REGION
+    return {"id": str(uuid.uuid4()), **fields, **changes}
+
+
+async def records_by_id(bootstrap: str, topic: str, ids: set[str]) -> dict[str, Any]:
+    found = {}
+    for item in await read_topic(bootstrap, topic):
+        headers = dict(item.headers)
+        event_id = headers.get("ce_id", b"").decode()
+        if event_id in ids:
+            found[event_id] = item
+    return found
+
+
+async def test_every_kind_is_accepted_and_lands_on_its_topic_with_headers_and_key(
+    intake: httpx.AsyncClient, infrastructure: Infrastructure
+) -> None:
+    sent: dict[str, tuple[str, dict[str, Any]]] = {}
+    for kind in KINDS:
+        body = record(kind.name)
+        answer = await intake.post(kind.path, json=body, headers=COUNTY)
+        assert answer.status_code == 202, (kind.name, answer.text)
+        assert answer.json()["status"] == "accepted"
+        assert answer.json()["recorded_at"] == NOW.isoformat()
+        sent[body["id"]] = (kind.event_type, body)
+
+    for topic in ("village-services", "registry"):
+        expected = {i for i, (t, _) in sent.items() if from_type(t) == topic}
+        stored = await records_by_id(infrastructure.kafka_bootstrap, topic, expected)
+        assert set(stored) == expected
+        for event_id, item in stored.items():
+            event_type, body = sent[event_id]
+            event = from_kafka_record(item.topic, item.key, item.value, list(item.headers))
+            headers = dict(item.headers)
+            assert headers["ce_type"] == event_type.encode()
+            assert headers["ce_recordedat"] == NOW.isoformat().encode()
+            assert item.key == event.subject.encode()
+            if topic == "village-services":
+                assert item.key == body["village_code"].encode()
+            payload = orjson.loads(item.value)
+            if "recorded_by" in payload:
+                assert payload["recorded_by"] == "county-370402"
+
+
+def from_type(event_type: str) -> str:
+    from contracts.events import PAYLOAD_BY_TYPE
+
+    return PAYLOAD_BY_TYPE[event_type].kafka_topic
+
+
+@pytest.mark.parametrize(
+    ("path", "changes", "field", "rule"),
+    [
+        ("/v1/consultations", {"person_times": 0}, "person_times", "greater_than_equal"),
+        ("/v1/consultations", {"occurred_at": "2026-03-21T08:00:00+08:00"}, "occurred_at", "not_in_future"),
+        ("/v1/consultations", {"occurred_at": "2024-01-01T08:00:00+08:00"}, "occurred_at", "max_age"),
+        ("/v1/consultations", {"village_code": "37040210520X"}, "village_code", "string_pattern_mismatch"),
+        ("/v1/consultations", {"topic": "weather"}, "topic", "enum"),
+        ("/v1/consultations", {"recorded_by": "me"}, "recorded_by", "server_set"),
+        ("/v1/consultations", {"extra": 1}, "extra", "extra_forbidden"),
+        ("/v1/visits", {"ended_at": "2026-03-14T09:00:00+00:00"}, "ended_at", "value_error"),
+        ("/v1/visits", {"ended_at": "2026-03-15T10:00:00+00:00"}, "ended_at", "value_error"),
+    ],
+)
+async def test_each_validation_rule_gives_422_with_field_rule_and_value(
+    intake: httpx.AsyncClient, path: str, changes: dict[str, Any], field: str, rule: str
+) -> None:
+    kind = next(kind.name for kind in KINDS if kind.path == path)
+    answer = await intake.post(path, json=record(kind, **changes), headers=ADVISOR)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "validation_failed"
+    assert error["request_id"] == answer.headers["x-request-id"]
+    matching = [entry for entry in error["fields"] if entry["field"] == field and entry["rule"] == rule]
+    assert matching, error["fields"]
+    if field in changes:
+        assert matching[0]["value"] == changes[field]
+    assert "Traceback" not in answer.text
+
+
+async def test_missing_id_bad_json_and_oversized_bodies_are_refused(infrastructure: Infrastructure) -> None:
+    settings = intake_settings(infrastructure.kafka_bootstrap, max_body_bytes=4096)
+    async with running_intake(settings) as client:
+        no_id = record("lecture")
+        del no_id["id"]
+        answer = await client.post("/v1/lectures", json=no_id, headers=ADVISOR)
+        assert answer.status_code == 422
+        assert answer.json()["error"]["fields"][0]["field"] == "id"
+
+        answer = await client.post("/v1/lectures", content=b"{oops", headers=ADVISOR)
+        assert answer.status_code == 422
+        assert answer.json()["error"]["fields"][0]["rule"] == "json_invalid"
+
+        huge = record("lecture", title="x" * 200)
+        answer = await client.post(
+            "/v1/batch", json={"records": [{"kind": "lecture", "record": huge}] * 40}, headers=ADVISOR
+        )
+        assert answer.status_code == 413
+        assert answer.json()["error"]["code"] == "body_too_large"
+
+
+async def test_a_batch_of_mixed_records_reports_each_and_one_bad_record_sinks_nothing(
+    intake: httpx.AsyncClient, infrastructure: Infrastructure
+) -> None:
+    good = [
+        record("visit"),
+        record("consultation"),
+        record("mediation"),
+        record("lecture"),
+        record("document"),
+    ]
+    bad = [
+        {"kind": "consultation", "record": record("consultation", person_times=0)},
+        {"kind": "teleportation", "record": record("lecture")},
+        {"kind": "feedback", "record": record("feedback")},  # an advisor may not rate themselves
+    ]
+    kinds = ["visit", "consultation", "mediation", "lecture", "document"]
+    items = [{"kind": kind, "record": body} for kind, body in zip(kinds, good, strict=True)]
+    answer = await intake.post(
+        "/v1/batch",
+        json={"records": [items[0], bad[0], *items[1:3], bad[1], *items[3:], bad[2]]},
+        headers=ADVISOR,
+    )
+    assert answer.status_code == 200, answer.text
+    summary = answer.json()
+    assert (summary["accepted"], summary["rejected"], summary["unavailable"]) == (5, 3, 0)
+    statuses = [(result["index"], result["status"]) for result in summary["results"]]
+    assert [status for _, status in statuses] == [
+        "accepted",
+        "rejected",
+        "accepted",
+        "accepted",
+        "rejected",
+        "accepted",
+        "accepted",
+        "rejected",
+    ]
+    assert summary["results"][1]["error"]["fields"][0]["rule"] == "greater_than_equal"
+    assert summary["results"][4]["error"]["fields"][0]["field"] == "kind"
+    assert summary["results"][7]["error"]["status"] == 403
+    stored = await records_by_id(
+        infrastructure.kafka_bootstrap, "village-services", {body["id"] for body in good}
+    )
+    assert set(stored) == {body["id"] for body in good}
+
+
+async def test_a_retried_batch_keeps_its_ids(
+    intake: httpx.AsyncClient, infrastructure: Infrastructure
+) -> None:
+    batch = {"records": [{"kind": "consultation", "record": record("consultation")} for _ in range(20)]}
+    ids = {item["record"]["id"] for item in batch["records"]}
+    first = await intake.post("/v1/batch", json=batch, headers=ADVISOR)
+    again = await intake.post("/v1/batch", json=batch, headers=ADVISOR)
+    assert first.status_code == again.status_code == 200
+    assert {r["id"] for r in again.json()["results"]} == ids
+    copies: dict[str, int] = {}
+    for item in await read_topic(infrastructure.kafka_bootstrap, "village-services"):
+        event_id = dict(item.headers)["ce_id"].decode()
+        if event_id in ids:
+            copies[event_id] = copies.get(event_id, 0) + 1
+            assert from_kafka_record(item.topic, item.key, item.value, list(item.headers)).id == uuid.UUID(
+                event_id
+            )
+    assert copies == dict.fromkeys(ids, 2), "each retry reaches the topic with the client's id"
+
+
+@pytest.mark.parametrize(
+    ("headers", "path", "changes", "status", "rule"),
+    [
+        ({}, "/v1/lectures", {}, 401, None),
+        ({"Authorization": "Bearer not-a-jwt"}, "/v1/lectures", {}, 401, None),
+        ({"Authorization": "Basic dXNlcjpwdw=="}, "/v1/lectures", {}, 401, None),
+        (
+            token("lawyer-0001", Role.advisor, COUNTY_REGION, lifetime=timedelta(seconds=-10)),
+            "/v1/lectures",
+            {},
+            401,
+            None,
+        ),
+        (ADVISOR, "/v1/lectures", {"advisor_id": "lawyer-0002"}, 403, "own_records_only"),
+        (ADVISOR, "/v1/lectures", {"village_code": "370403101201"}, 403, "within_region"),
+        (ADVISOR, "/v1/registry/assignments", {}, 403, "county_level_or_above"),
+        (
+            token("town-1", Role.township_office, "370402105"),
+            "/v1/mediations",
+            {"village_code": "370402106201"},
+            403,
+            "within_region",
+        ),
+        (
+            token("town-1", Role.township_office, "370402105"),
+            "/v1/registry/violations",
+            {},
+            403,
+            "county_level_or_above",
+        ),
+        (token("sys-1", Role.integration, "37"), "/v1/registry/policies", {}, 403, "county_level_or_above"),
+        (COUNTY, "/v1/registry/policies", {"region_code": "37"}, 403, "within_region"),
+        (
+            token("city-3704", Role.prefecture_bureau, "3704"),
+            "/v1/registry/policies",
+            {"region_code": "3704"},
+            202,
+            None,
+        ),
+        (token("town-1", Role.township_office, "370402105"), "/v1/mediations", {}, 202, None),
+    ],
+)
+async def test_role_and_region_boundaries(
+    intake: httpx.AsyncClient,
+    headers: dict[str, str],
+    path: str,
+    changes: dict[str, Any],
+    status: int,
+    rule: str | None,
+) -> None:
+    kind = next(kind.name for kind in KINDS if kind.path == path)
+    answer = await intake.post(path, json=record(kind, **changes), headers=headers)
+    assert answer.status_code == status, answer.text
+    if status == 401:
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+        assert answer.json()["error"]["code"] == "unauthenticated"
+    if rule is not None:
+        assert rule in {entry["rule"] for entry in answer.json()["error"]["fields"]}
+
+
+async def test_overload_answers_429_with_retry_after(intake: httpx.AsyncClient) -> None:
+    admission = intake.app.state.admission  # type: ignore[attr-defined]
+    admission.in_flight = admission.limit
+    try:
+        answer = await intake.post("/v1/lectures", json=record("lecture"), headers=ADVISOR)
+    finally:
+        admission.in_flight = 0
+    assert answer.status_code == 429
+    assert answer.headers["retry-after"] == "2"
+
+
+OUTAGE = Profile("outage", kafka_port=48092, controller_port=48093, postgres_port=48432)
+
+
+async def test_503_while_the_broker_is_stopped_and_recovery_without_restarting_intake() -> None:
+    """Its own broker, so the outage touches no other test."""
+    kafka_up(OUTAGE)
+    try:
+        await ensure_topics(OUTAGE.kafka_bootstrap)
+        async with running_intake(
+            intake_settings(OUTAGE.kafka_bootstrap, publish_timeout_seconds=2.0)
+        ) as client:
+            before = await client.post("/v1/lectures", json=record("lecture"), headers=ADVISOR)
+            assert before.status_code == 202, before.text
+
+            kafka_kill(OUTAGE)
+            down = record("lecture")
+            answer = await client.post("/v1/lectures", json=down, headers=ADVISOR)
+            assert answer.status_code == 503
+            assert answer.headers["retry-after"] == "2"
+            assert answer.json()["error"]["code"] == "kafka_unavailable"
+            batch = await client.post(
+                "/v1/batch",
+                json={"records": [{"kind": "lecture", "record": record("lecture")}]},
+                headers=ADVISOR,
+            )
+            assert batch.status_code == 503
+            assert batch.json()["unavailable"] == 1
+            assert (await client.get("/readyz")).status_code == 503
+
+            kafka_up(OUTAGE)
+
+            async def retry() -> int:
+                return (await client.post("/v1/lectures", json=down, headers=ADVISOR)).status_code
+
+            await eventually(retry, lambda status: status == 202, seconds=90, what="intake recovers")
+            assert (await client.get("/readyz")).status_code == 200
+        stored = await records_by_id(OUTAGE.kafka_bootstrap, "village-services", {down["id"]})
+        assert set(stored) >= {down["id"]}
+    finally:
+        kafka_down(OUTAGE)
+        import shutil
+
+        shutil.rmtree(OUTAGE.home, ignore_errors=True)
+
+
+async def test_no_personal_field_reaches_a_log_line_or_the_metrics(
+    intake: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets = {
+        "name": "王秘密",
+        "phone": "13912345678",
+        "summary": "宅基地纠纷细节保密",
+        "description": "群体上访风险细节保密",
+        "comment": "评价内容保密",
+    }
+    capsys.readouterr()
+    consultation = record(
+        "consultation",
+        summary=secrets["summary"],
+        requester={"name": secrets["name"], "phone": secrets["phone"]},
+    )
+    assert (await intake.post("/v1/consultations", json=consultation, headers=ADVISOR)).status_code == 202
+    risk = record("risk_report", description=secrets["description"])
+    assert (await intake.post("/v1/risk-reports", json=risk, headers=ADVISOR)).status_code == 202
+    feedback = record("feedback", comment=secrets["comment"])
+    assert (await intake.post("/v1/feedback", json=feedback, headers=COUNTY)).status_code == 202
+    rejected = record(
+        "consultation", person_times=0, requester={"name": secrets["name"], "phone": "not a phone"}
+    )
+    assert (await intake.post("/v1/consultations", json=rejected, headers=ADVISOR)).status_code == 422
+    batch = {
+        "records": [
+            {
+                "kind": "risk_report",
+                "record": record("risk_report", description=secrets["description"], severity="extreme"),
+            }
+        ]
+    }
+    assert (await intake.post("/v1/batch", json=batch, headers=ADVISOR)).status_code == 200
+
+    logged = capsys.readouterr().out
+    lines = [orjson.loads(line) for line in logged.splitlines() if line.startswith("{")]
+    assert any(
+        line.get("event") == "record_rejected" and line.get("event_id") == rejected["id"] for line in lines
+    )
+    assert any(
+        line.get("event") == "http_request" and line.get("route") == "/v1/consultations" for line in lines
+    )
+    metrics_text = (await intake.get("/metrics")).text
+    for secret in secrets.values():
+        assert secret not in logged
+        assert secret not in metrics_text
+
+
+async def test_the_openapi_document_lets_a_client_integrate(intake: httpx.AsyncClient) -> None:
+    document = (await intake.get("/openapi.json")).json()
+    for kind in KINDS:
+        operation = document["paths"][kind.path]["post"]
+        body = operation["requestBody"]["content"]["application/json"]
+        assert body["examples"], kind.name
+        assert {"202", "401", "403", "422", "429", "503"} <= set(operation["responses"])
+        assert operation["security"] == [{"bearer": []}]
+        schema = document["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
+        assert "id" in schema["required"]
+        assert "recorded_by" not in schema["properties"]
+    assert document["paths"]["/v1/batch"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    refs = orjson.dumps(document).decode().split('"$ref":"')[1:]
+    names = {ref.split('"', 1)[0] for ref in refs}
+    for name in names:
+        target: Any = document
+        for step in name.removeprefix("#/").split("/"):
+            target = target[step]
+        assert target is not None, name
