@@ -38,11 +38,20 @@ def _stdout_logger(*_args: Any) -> _StdoutLogger:
     return _StdoutLogger()
 
 
+def _add_service(service: str) -> structlog.types.Processor:
+    def add(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event_dict.setdefault("service", service)
+        return event_dict
+
+    return add
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     numeric_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_service(service),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -55,7 +64,6 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logger_factory=_stdout_logger,
         cache_logger_on_first_use=False,
     )
-    structlog.contextvars.bind_contextvars(service=service)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
 
 
