@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_KAFKA = "127.0.0.1:29092"
 LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:25432/villagecounsel"
+DEVELOPMENT_SECRET = "villagecounsel-development-only-secret-change-me"  # noqa: S105 - refused outside development
 
 
 class ServiceSettings(BaseSettings):
@@ -29,7 +33,29 @@ class ServiceSettings(BaseSettings):
     topic_replication_factor: int = Field(default=1, ge=1, description="3 on a production cluster")
 
 
-class ProjectionSettings(ServiceSettings):
+class TokenSettings(ServiceSettings):
+    """Verifying bearer tokens (JWT): HS256 with a shared secret, or RS256/ES256 with a key or a JWKS."""
+
+    environment: Literal["development", "production"] = "development"
+    jwt_algorithm: Literal["HS256", "RS256", "ES256"] = "HS256"
+    jwt_secret: str = Field(default=DEVELOPMENT_SECRET, description="HS256 signing key")
+    jwt_public_key_file: Path | None = Field(default=None, description="PEM public key for RS256/ES256")
+    jwt_jwks_file: Path | None = Field(default=None, description="a JWKS document; keys chosen by `kid`")
+    jwt_issuer: str = "villagecounsel"
+    jwt_audience: str = "villagecounsel"
+
+    @model_validator(mode="after")
+    def _no_default_secret_outside_development(self) -> TokenSettings:
+        if (
+            self.environment != "development"
+            and self.jwt_algorithm == "HS256"
+            and self.jwt_secret == DEVELOPMENT_SECRET
+        ):
+            raise ValueError("VC_JWT_SECRET must be set to a real secret outside development")
+        return self
+
+
+class ProjectionSettings(TokenSettings):
     """Settings of a service that runs a projection."""
 
     batch_max_records: int = Field(default=2000, ge=1)

@@ -6,10 +6,10 @@ import argparse
 import sys
 from datetime import timedelta
 
+from plumbing.auth import Role, mint_token
 from plumbing.clock import SystemClock
 from plumbing.service import serve
 from services.intake.app import create_app
-from services.intake.auth import Role, mint_token
 from services.intake.settings import IntakeSettings
 
 

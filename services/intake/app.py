@@ -14,12 +14,12 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from contracts.envelope import Event, FieldError, to_kafka_record
+from plumbing.auth import Principal, bearer_principal
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, field_entry, install_common
 from plumbing.kafka import ensure_topics, kafka_reachable
 from plumbing.logs import configure_logging, get_logger
 from services.intake import metrics
-from services.intake.auth import AuthenticationFailed, Principal, principal_from_token
 from services.intake.openapi import install_openapi
 from services.intake.publisher import NotStored, Publisher, Stored
 from services.intake.rules import KIND_BY_NAME, KINDS, Limits, RecordKind, RecordRejected, prepare_event
@@ -141,25 +141,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     app.state.publisher = publisher
     app.state.admission = admission
 
-    async def authenticated(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(
-                401,
-                "unauthenticated",
-                "send `Authorization: Bearer <token>`",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        try:
-            return principal_from_token(token.strip(), settings)
-        except AuthenticationFailed as error:
-            raise ApiError(
-                401,
-                "unauthenticated",
-                str(error),
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            ) from None
+    authenticated = bearer_principal(settings)
 
     CallerDep = Annotated[Principal, Depends(authenticated)]
     AdmittedDep = Annotated[None, Depends(admission)]

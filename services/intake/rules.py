@@ -16,7 +16,7 @@ from contracts.events import (
     ServiceRecord,
     VisitLogged,
 )
-from services.intake.auth import REGISTRY_ROLES, Principal, Role
+from plumbing.auth import REGISTRY_ROLES, Principal, Role
 
 SERVER_SET_FIELDS = ("recorded_by", "recorded_at")
 

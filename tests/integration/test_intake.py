@@ -16,10 +16,10 @@ import pytest
 from contracts.envelope import from_kafka_record
 from contracts.examples import example_fields
 from devstack.stack import Profile, kafka_down, kafka_kill, kafka_up
+from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
 from plumbing.kafka import ensure_topics
 from services.intake.app import create_app
-from services.intake.auth import Role, mint_token
 from services.intake.rules import KIND_BY_NAME, KINDS
 from services.intake.settings import IntakeSettings
 from tests.support.infrastructure import Infrastructure

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from contracts.examples import example_fields
-from services.intake.auth import AuthenticationFailed, Principal, Role, mint_token, principal_from_token
+from plumbing.auth import AuthenticationFailed, Principal, Role, mint_token, principal_from_token
 from services.intake.openapi import _example
 from services.intake.rules import KIND_BY_NAME, KINDS, Limits, RecordRejected, prepare_event
 from services.intake.settings import IntakeSettings

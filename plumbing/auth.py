@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import jwt
+from fastapi import Request
 
-from services.intake.settings import IntakeSettings
+from plumbing.http import ApiError
+from plumbing.settings import TokenSettings
 
 
 class Role(StrEnum):
@@ -47,7 +50,7 @@ class AuthenticationFailed(Exception):
     """401: the token is missing, malformed, expired or not signed by a key we trust."""
 
 
-def _verification_key(settings: IntakeSettings, token: str) -> Any:
+def _verification_key(settings: TokenSettings, token: str) -> Any:
     if settings.jwt_algorithm == "HS256":
         return settings.jwt_secret
     if settings.jwt_jwks_file is not None:
@@ -62,7 +65,7 @@ def _verification_key(settings: IntakeSettings, token: str) -> Any:
     raise AuthenticationFailed(f"{settings.jwt_algorithm} needs VC_JWT_PUBLIC_KEY_FILE or VC_JWT_JWKS_FILE")
 
 
-def principal_from_token(token: str, settings: IntakeSettings) -> Principal:
+def principal_from_token(token: str, settings: TokenSettings) -> Principal:
     try:
         claims = jwt.decode(
             token,
@@ -90,7 +93,7 @@ def principal_from_token(token: str, settings: IntakeSettings) -> Principal:
 
 
 def mint_token(
-    settings: IntakeSettings,
+    settings: TokenSettings,
     *,
     subject: str,
     role: Role,
@@ -111,3 +114,29 @@ def mint_token(
     }
     key = private_key if private_key is not None else settings.jwt_secret
     return jwt.encode(claims, key, algorithm=settings.jwt_algorithm)
+
+
+def bearer_principal(settings: TokenSettings) -> Callable[[Request], Awaitable[Principal]]:
+    """A FastAPI dependency: the caller from `Authorization: Bearer <JWT>`, or 401 saying why."""
+
+    async def authenticated(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(
+                401,
+                "unauthenticated",
+                "send `Authorization: Bearer <token>`",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            return principal_from_token(token.strip(), settings)
+        except AuthenticationFailed as error:
+            raise ApiError(
+                401,
+                "unauthenticated",
+                str(error),
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from None
+
+    return authenticated

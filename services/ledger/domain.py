@@ -1,0 +1,162 @@
+"""The ledger's rules as pure functions: 一村一卷 (one file per village), 一事一记 / 一次一记 (one entry per
+matter and per visit), sequence numbers without gaps, a hash chain an auditor can check, and personal
+data kept apart from the statistics-grade fields."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from contracts.events import DEFAULT_ZONE, EventPayload, personal_field_names
+
+GENESIS = b"\x00" * 32
+COMMON_COLUMNS = ("advisor_id", "village_code", "occurred_at", "recorded_by")
+
+
+class VoidStatus(StrEnum):
+    applied = "applied"
+    unknown_target = "unknown_target"
+    already_voided = "already_voided"
+
+
+def split_fields(payload: EventPayload) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(statistics-grade fields, personal fields) of a service record, as JSON-ready values."""
+    values = payload.model_dump(mode="json", exclude_none=True)
+    personal_names = personal_field_names(type(payload))
+    statistics = {k: v for k, v in values.items() if k not in personal_names and k not in COMMON_COLUMNS}
+    personal = {k: v for k, v in values.items() if k in personal_names}
+    return statistics, personal
+
+
+def personal_digest(personal: dict[str, Any], salt: bytes) -> bytes:
+    """What the chain covers of personal data: a salted digest, so erasing the data (and its salt) keeps
+    the chain verifiable and leaves nothing to guess a phone number from."""
+    if not personal:
+        return b""
+    return hashlib.sha256(salt + orjson.dumps(personal, option=orjson.OPT_SORT_KEYS)).digest()
+
+
+@dataclass(frozen=True)
+class EntryContent:
+    """What an entry says; the hash covers exactly this, in this canonical form."""
+
+    event_id: UUID
+    village_code: str
+    sequence: int
+    event_type: str
+    advisor_id: str
+    occurred_at: datetime
+    recorded_at: datetime | None
+    recorded_by: str
+    fields: dict[str, Any]
+    personal_digest: bytes
+
+    def canonical(self) -> bytes:
+        return orjson.dumps(
+            {
+                "event_id": str(self.event_id),
+                "village_code": self.village_code,
+                "sequence": self.sequence,
+                "event_type": self.event_type,
+                "advisor_id": self.advisor_id,
+                "occurred_at": self.occurred_at.isoformat(),
+                "recorded_at": self.recorded_at.isoformat() if self.recorded_at else None,
+                "recorded_by": self.recorded_by,
+                "fields": self.fields,
+                "personal_digest": self.personal_digest.hex(),
+            },
+            option=orjson.OPT_SORT_KEYS,
+        )
+
+
+def entry_hash(previous_hash: bytes, content: EntryContent) -> bytes:
+    return hashlib.sha256(previous_hash + content.canonical()).digest()
+
+
+@dataclass(frozen=True)
+class ChainedEntry:
+    content: EntryContent
+    previous_hash: bytes
+    entry_hash: bytes
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    village_code: str
+    sequence: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"village {self.village_code}, entry {self.sequence}: {self.problem}"
+
+
+def verify_chain(village_code: str, entries: Iterable[ChainedEntry]) -> BrokenLink | None:
+    """The first entry whose number, link or hash does not hold, or None when the file is intact."""
+    expected_sequence = 1
+    previous = GENESIS
+    for entry in entries:
+        content = entry.content
+        if content.sequence != expected_sequence:
+            return BrokenLink(village_code, content.sequence, f"expected entry number {expected_sequence}")
+        if entry.previous_hash != previous:
+            return BrokenLink(village_code, content.sequence, "does not link to the entry before it")
+        if entry_hash(previous, content) != entry.entry_hash:
+            return BrokenLink(village_code, content.sequence, "its content does not match its hash")
+        previous = entry.entry_hash
+        expected_sequence += 1
+    return None
+
+
+@dataclass
+class VillageHead:
+    """Where a village's file stands: the last number and hash."""
+
+    village_code: str
+    last_sequence: int = 0
+    last_hash: bytes = GENESIS
+
+    def append(self, content_without_sequence: EntryContent) -> ChainedEntry:
+        sequence = self.last_sequence + 1
+        content = EntryContent(**{**content_without_sequence.__dict__, "sequence": sequence})
+        chained = ChainedEntry(content, self.last_hash, entry_hash(self.last_hash, content))
+        self.last_sequence = sequence
+        self.last_hash = chained.entry_hash
+        return chained
+
+
+def resolve_void(target_village: str | None, already_voided: bool, void_village: str) -> VoidStatus:
+    """A void applies to a record of the same village's file that is not voided yet; otherwise it is kept
+    and flagged. Same-village records share a partition, so this is the same on every replay."""
+    if target_village is None or target_village != void_village:
+        return VoidStatus.unknown_target
+    if already_voided:
+        return VoidStatus.already_voided
+    return VoidStatus.applied
+
+
+@dataclass(frozen=True)
+class Term:
+    term_start: date
+    term_end: date
+    released_on: date | None
+
+
+def service_day(moment: datetime) -> date:
+    """The day a record counts for, in Asia/Shanghai."""
+    return moment.astimezone(DEFAULT_ZONE).date()
+
+
+def assigned_on(terms: Sequence[Term], day: date) -> bool:
+    """Whether any of an advisor's terms in a village covers the day. The release's effective date is
+    the last day served."""
+    return any(
+        term.term_start <= day <= term.term_end and (term.released_on is None or day <= term.released_on)
+        for term in terms
+    )
