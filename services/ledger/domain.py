@@ -97,20 +97,37 @@ class BrokenLink:
         return f"village {self.village_code}, entry {self.sequence}: {self.problem}"
 
 
+class ChainVerifier:
+    """Checks a village's entries one by one, in order, without holding them all."""
+
+    def __init__(self, village_code: str) -> None:
+        self.village_code = village_code
+        self.expected_sequence = 1
+        self.previous = GENESIS
+
+    def check(self, entry: ChainedEntry) -> BrokenLink | None:
+        """The problem with this entry, or None when it holds (and then it becomes the chain's end)."""
+        content = entry.content
+        if content.sequence != self.expected_sequence:
+            return BrokenLink(
+                self.village_code, content.sequence, f"expected entry number {self.expected_sequence}"
+            )
+        if entry.previous_hash != self.previous:
+            return BrokenLink(self.village_code, content.sequence, "does not link to the entry before it")
+        if entry_hash(self.previous, content) != entry.entry_hash:
+            return BrokenLink(self.village_code, content.sequence, "its content does not match its hash")
+        self.previous = entry.entry_hash
+        self.expected_sequence += 1
+        return None
+
+
 def verify_chain(village_code: str, entries: Iterable[ChainedEntry]) -> BrokenLink | None:
     """The first entry whose number, link or hash does not hold, or None when the file is intact."""
-    expected_sequence = 1
-    previous = GENESIS
+    verifier = ChainVerifier(village_code)
     for entry in entries:
-        content = entry.content
-        if content.sequence != expected_sequence:
-            return BrokenLink(village_code, content.sequence, f"expected entry number {expected_sequence}")
-        if entry.previous_hash != previous:
-            return BrokenLink(village_code, content.sequence, "does not link to the entry before it")
-        if entry_hash(previous, content) != entry.entry_hash:
-            return BrokenLink(village_code, content.sequence, "its content does not match its hash")
-        previous = entry.entry_hash
-        expected_sequence += 1
+        broken = verifier.check(entry)
+        if broken is not None:
+            return broken
     return None
 
 

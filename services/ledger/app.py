@@ -1,0 +1,407 @@
+"""The ledger's HTTP API: a village's file, entries with their corrections, an advisor's work log,
+exports a justice office files, and the chain check an auditor runs."""
+
+import base64
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from enum import StrEnum
+from typing import IO, Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, Query
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from plumbing.auth import Principal, Role, bearer_principal
+from plumbing.clock import Clock, SystemClock
+from plumbing.http import ApiError, install_common
+from plumbing.logs import configure_logging
+from plumbing.service import ProjectionHost
+from services.ledger import queries
+from services.ledger.domain import ChainVerifier, assigned_on, service_day
+from services.ledger.exports import HEADERS, Totals, XlsxWriter, csv_line, entry_row
+from services.ledger.projection import ledger_projection
+from services.ledger.queries import EntryFilter
+from services.ledger.settings import LedgerSettings
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PERSONAL_ROLES = frozenset({Role.township_office, Role.county_bureau})
+ERASE_ROLES = frozenset({Role.county_bureau, Role.prefecture_bureau, Role.province_department})
+VOID_FIELDS_PUBLIC = ("target_event_id", "status")
+
+
+class Order(StrEnum):
+    oldest_first = "oldest_first"
+    newest_first = "newest_first"
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+def may_see_personal(caller: Principal, advisor_id: str) -> bool:
+    """Township offices and county bureaus handle the cases; an advisor sees their own records' details.
+    Prefecture, province and integration callers read statistics-grade fields only."""
+    return caller.role in PERSONAL_ROLES or (caller.role is Role.advisor and caller.subject == advisor_id)
+
+
+def require_region(caller: Principal, code: str) -> None:
+    if not caller.covers(code):
+        raise ApiError(403, "forbidden", f"{code} is outside the caller's region {caller.region_code}")
+
+
+def present(entry: dict[str, Any], unassigned: bool, caller: Principal) -> dict[str, Any]:
+    personal = entry["personal"]
+    if personal is not None and not may_see_personal(caller, entry["advisor_id"]):
+        personal = dict.fromkeys(personal, "***")
+    shown: dict[str, Any] = {
+        "event_id": str(entry["event_id"]),
+        "village_code": entry["village_code"],
+        "sequence": entry["sequence"],
+        "type": entry["event_type"],
+        "advisor_id": entry["advisor_id"],
+        "occurred_at": entry["occurred_at"].isoformat(),
+        "recorded_at": entry["recorded_at"].isoformat() if entry["recorded_at"] else None,
+        "recorded_by": entry["recorded_by"],
+        "fields": entry["fields"],
+        "personal": personal,
+        "personal_erased": entry["erased_at"] is not None,
+        "voided": entry["voided_by_event_id"] is not None,
+        "voided_by": None,
+        "unassigned": unassigned,
+        "origin": {
+            "topic": entry["kafka_topic"],
+            "partition": entry["kafka_partition"],
+            "offset": entry["kafka_offset"],
+        },
+        "entry_hash": entry["entry_hash"],
+    }
+    if entry["voided_by_event_id"] is not None:
+        shown["voided_by"] = {
+            "event_id": str(entry["voided_by_event_id"]),
+            "at": entry["voided_at"].isoformat(),
+            "by": entry["voided_by"],
+        }
+    if entry["void_status"] is not None:
+        shown["void"] = {
+            "target_event_id": str(entry["void_target_event_id"]),
+            "status": entry["void_status"],
+        }
+    return shown
+
+
+def unassigned_flag(entry: dict[str, Any], terms: dict[tuple[str, str], Any]) -> bool:
+    return not assigned_on(
+        terms.get((entry["advisor_id"], entry["village_code"]), []), service_day(entry["occurred_at"])
+    )
+
+
+def encode_cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except ValueError:
+        raise ApiError(422, "validation_failed", "the cursor is not one this API gave out") from None
+
+
+def create_app(settings: LedgerSettings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or LedgerSettings()
+    clock = clock or SystemClock()
+    host = ProjectionHost(ledger_projection(settings.personal_digest_key.encode()), settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        configure_logging("ledger", settings.log_level)
+        await host.start()
+        try:
+            yield
+        finally:
+            await host.stop()
+
+    app = FastAPI(
+        title="villagecounsel ledger",
+        version="1.0.0",
+        summary="一村一卷: every village's file of records, with corrections, exports and a tamper check.",
+        lifespan=lifespan,
+    )
+    install_common(app, "ledger", host.readiness, host.liveness)
+    app.state.host = host
+    Caller = Annotated[Principal, Depends(bearer_principal(settings))]
+
+    @app.get(
+        "/v1/villages/{village_code}", tags=["ledger"], summary="A village's file: its advisors and terms"
+    )
+    async def village(village_code: str, caller: Caller) -> dict[str, Any]:
+        require_region(caller, village_code)
+        async with host.pool.acquire() as conn:
+            return await queries.village_file(conn, village_code)
+
+    @app.get("/v1/villages/{village_code}/ledger", tags=["ledger"], summary="A village's entries, paginated")
+    async def village_ledger(
+        village_code: str,
+        caller: Caller,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kind: str | None = Query(default=None, description="an event type, e.g. consultation.recorded"),
+        advisor_id: str | None = None,
+        voided: bool | None = None,
+        order: Order = Order.oldest_first,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, Any]:
+        require_region(caller, village_code)
+        after = None
+        if cursor is not None:
+            text = decode_cursor(cursor)
+            if not text.isdigit():
+                raise ApiError(422, "validation_failed", "the cursor is not one this API gave out")
+            after = int(text)
+        filters = EntryFilter(since, until, kind, advisor_id, voided)
+        async with host.pool.acquire() as conn:
+            entries = await queries.village_page(
+                conn,
+                village_code,
+                filters,
+                newest_first=order is Order.newest_first,
+                after=after,
+                limit=limit,
+            )
+            terms = await queries.terms_for(conn, [village_code])
+        next_cursor = encode_cursor(str(entries[-1]["sequence"])) if len(entries) == limit else None
+        return {
+            "village_code": village_code,
+            "entries": [present(entry, unassigned_flag(entry, terms), caller) for entry in entries],
+            "next_cursor": next_cursor,
+        }
+
+    @app.get("/v1/entries/{event_id}", tags=["ledger"], summary="One entry with its correction history")
+    async def one_entry(event_id: UUID, caller: Caller) -> dict[str, Any]:
+        async with host.pool.acquire() as conn:
+            found = await queries.entry(conn, event_id)
+            if found is None:
+                raise ApiError(404, "not_found", f"no ledger entry has the id {event_id}")
+            require_region(caller, found["village_code"])
+            history = await queries.corrections(conn, event_id)
+            terms = await queries.terms_for(conn, [found["village_code"]])
+        shown = present(found, unassigned_flag(found, terms), caller)
+        shown["corrections"] = [
+            {
+                "void_event_id": str(item["void_event_id"]),
+                "sequence": item["sequence"],
+                "status": item["status"],
+                "at": item["voided_at"].isoformat(),
+                "by": item["voided_by"],
+                "reason": (item["personal"] or {}).get("reason")
+                if may_see_personal(caller, found["advisor_id"])
+                else "***",
+            }
+            for item in history
+        ]
+        return shown
+
+    @app.get("/v1/advisors/{advisor_id}/worklog", tags=["ledger"], summary="An advisor's work log (工作日志)")
+    async def worklog(
+        advisor_id: str,
+        caller: Caller,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, Any]:
+        if caller.role is Role.advisor and caller.subject != advisor_id:
+            raise ApiError(403, "forbidden", "an advisor reads only their own work log")
+        after = None
+        if cursor is not None:
+            moment, _, last_id = decode_cursor(cursor).partition("|")
+            try:
+                after = (datetime.fromisoformat(moment), UUID(last_id))
+            except ValueError:
+                raise ApiError(422, "validation_failed", "the cursor is not one this API gave out") from None
+        async with host.pool.acquire() as conn:
+            entries = await queries.worklog_page(
+                conn, advisor_id, caller.region_code, since, until, after, limit
+            )
+            terms = await queries.terms_for(conn, sorted({entry["village_code"] for entry in entries}))
+        next_cursor = None
+        if len(entries) == limit:
+            last = entries[-1]
+            next_cursor = encode_cursor(f"{last['occurred_at'].isoformat()}|{last['event_id']}")
+        return {
+            "advisor_id": advisor_id,
+            "entries": [present(entry, unassigned_flag(entry, terms), caller) for entry in entries],
+            "next_cursor": next_cursor,
+        }
+
+    async def export_lines(
+        villages: list[str], filters: EntryFilter, caller: Caller, period: str
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """("sheet", (code, title)), ("row", values) and ("totals", rows) for each village, streamed."""
+        async with host.pool.acquire() as conn, conn.transaction(readonly=True):
+            names = await queries.village_names(conn, villages)
+            terms = await queries.terms_for(conn, villages)
+            advisor_names: dict[str, str] = {}
+            for code in villages:
+                yield "sheet", (code, f"{names.get(code, code)}（{code}）工作台账 {period}")
+                totals = Totals()
+                async for entry in queries.village_entries(conn, code, filters):
+                    if entry["advisor_id"] not in advisor_names:
+                        found = await queries.advisor_names(conn, [entry["advisor_id"]])
+                        advisor_names[entry["advisor_id"]] = found.get(entry["advisor_id"], "")
+                    totals.add(entry)
+                    show = may_see_personal(caller, entry["advisor_id"])
+                    yield (
+                        "row",
+                        entry_row(
+                            entry, advisor_names[entry["advisor_id"]], unassigned_flag(entry, terms), show
+                        ),
+                    )
+                yield "totals", totals.rows()
+
+    async def export(
+        villages: list[str], filters: EntryFilter, caller: Caller, file_format: ExportFormat, filename: str
+    ) -> StreamingResponse:
+        start = filters.since.date() if filters.since else "最早"
+        end = filters.until.date() if filters.until else "现在"
+        period = f"{start} 至 {end}"
+        disposition = {"Content-Disposition": f'attachment; filename="{filename}.{file_format.value}"'}
+        if file_format is ExportFormat.csv:
+
+            async def csv_body() -> AsyncIterator[str]:
+                yield "\ufeff"  # a BOM, so that spreadsheet programs read the Chinese as UTF-8
+                async for kind, value in export_lines(villages, filters, caller, period):
+                    if kind == "sheet":
+                        yield csv_line([value[1]])
+                        yield csv_line(HEADERS)
+                    elif kind == "row":
+                        yield csv_line(value)
+                    else:
+                        for total in value:
+                            yield csv_line(total)
+                        yield "\r\n"
+
+            return StreamingResponse(csv_body(), media_type="text/csv; charset=utf-8", headers=disposition)
+        writer = XlsxWriter()
+        sheet = None
+        async for kind, value in export_lines(villages, filters, caller, period):
+            if kind == "sheet":
+                sheet = writer.start_sheet(*value)
+            elif sheet is not None and kind == "row":
+                sheet.append(value)
+            elif sheet is not None:
+                sheet.append([])
+                for total in value:
+                    sheet.append(total)
+        return StreamingResponse(_chunks(writer.finish()), media_type=XLSX, headers=disposition)
+
+    @app.get(
+        "/v1/villages/{village_code}/export", tags=["exports"], summary="A village's ledger as CSV or .xlsx"
+    )
+    async def export_village(
+        village_code: str,
+        caller: Caller,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        format: ExportFormat = ExportFormat.xlsx,
+    ) -> StreamingResponse:
+        require_region(caller, village_code)
+        return await export(
+            [village_code], EntryFilter(since, until), caller, format, f"ledger-{village_code}"
+        )
+
+    @app.get(
+        "/v1/advisors/{advisor_id}/export",
+        tags=["exports"],
+        summary="An advisor's ledger, a sheet per village",
+    )
+    async def export_advisor(
+        advisor_id: str,
+        caller: Caller,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        format: ExportFormat = ExportFormat.xlsx,
+    ) -> StreamingResponse:
+        if caller.role is Role.advisor and caller.subject != advisor_id:
+            raise ApiError(403, "forbidden", "an advisor exports only their own ledger")
+        async with host.pool.acquire() as conn:
+            villages = await queries.advisor_villages(conn, advisor_id, caller.region_code)
+        filters = EntryFilter(since, until, advisor_id=advisor_id)
+        return await export(villages, filters, caller, format, f"ledger-advisor-{advisor_id}")
+
+    @app.get(
+        "/v1/regions/{region_code}/export",
+        tags=["exports"],
+        summary="Every village of a region, a sheet each",
+    )
+    async def export_region(
+        region_code: str,
+        caller: Caller,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        format: ExportFormat = ExportFormat.xlsx,
+    ) -> StreamingResponse:
+        require_region(caller, region_code)
+        async with host.pool.acquire() as conn:
+            villages = await queries.villages_under(conn, region_code)
+        return await export(villages, EntryFilter(since, until), caller, format, f"ledger-{region_code}")
+
+    async def verify(villages: list[str]) -> dict[str, Any]:
+        checked = 0
+        async with host.pool.acquire() as conn, conn.transaction(readonly=True):
+            for code in villages:
+                verifier = ChainVerifier(code)
+                async for item in queries.chain(conn, code):
+                    broken = verifier.check(item)
+                    if broken is not None:
+                        return {
+                            "intact": False,
+                            "villages_checked": checked + 1,
+                            "first_broken": broken.__dict__,
+                        }
+                checked += 1
+        return {"intact": True, "villages_checked": checked, "first_broken": None}
+
+    @app.get(
+        "/v1/villages/{village_code}/verification", tags=["audit"], summary="Check a village's hash chain"
+    )
+    async def verify_village(village_code: str, caller: Caller) -> dict[str, Any]:
+        require_region(caller, village_code)
+        return await verify([village_code])
+
+    @app.get("/v1/regions/{region_code}/verification", tags=["audit"], summary="Check every village's chain")
+    async def verify_region(region_code: str, caller: Caller) -> dict[str, Any]:
+        require_region(caller, region_code)
+        async with host.pool.acquire() as conn:
+            villages = await queries.villages_under(conn, region_code)
+        return await verify(villages)
+
+    @app.get("/v1/conflicts", tags=["audit"], summary="Ids seen again with other content (kept out)")
+    async def conflicts(caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        async with host.pool.acquire() as conn:
+            found = await queries.conflicts_under(conn, caller.region_code, limit)
+        return {"conflicts": [{**item, "event_id": str(item["event_id"])} for item in found]}
+
+    @app.delete("/v1/entries/{event_id}/personal", tags=["ledger"], summary="Remove an entry's personal data")
+    async def erase(event_id: UUID, caller: Caller) -> JSONResponse:
+        if caller.role not in ERASE_ROLES:
+            raise ApiError(403, "forbidden", "removing personal data needs a county bureau or above")
+        async with host.pool.acquire() as conn:
+            found = await queries.entry(conn, event_id)
+            if found is None:
+                raise ApiError(404, "not_found", f"no ledger entry has the id {event_id}")
+            require_region(caller, found["village_code"])
+            erased = await queries.erase_personal(conn, event_id, caller.subject, clock.now())
+        return JSONResponse({"event_id": str(event_id), "erased": erased})
+
+    return app
+
+
+def _chunks(file: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
+    try:
+        while chunk := file.read(size):
+            yield chunk
+    finally:
+        file.close()

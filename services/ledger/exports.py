@@ -1,0 +1,191 @@
+"""The ledger as a justice office files it: Chinese column headers, one sheet per village, totals at the
+bottom. Rows are produced one at a time, so a county-year export never sits in memory whole."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from contracts.events import DEFAULT_ZONE
+
+HEADERS = [
+    "序号",
+    "发生时间",
+    "类别",
+    "法律顾问",
+    "内容",
+    "人次/人数",
+    "时长(分钟)",
+    "记录人",
+    "记录时间",
+    "状态",
+    "备注",
+    "事件编号",
+]
+TYPE_NAMES = {
+    "consultation.recorded": "法律咨询",
+    "mediation.recorded": "矛盾纠纷调解",
+    "lecture.held": "法治讲座",
+    "legal_aid.assisted": "法律援助",
+    "visit.logged": "驻村服务",
+    "document.reviewed": "文书审查",
+    "risk.reported": "风险上报",
+    "feedback.submitted": "群众评价",
+    "record.voided": "更正(作废)",
+}
+COUNT_FIELDS = ("person_times", "attendees", "parties", "applicants", "people_involved")
+PEOPLE_UNIT = {
+    "consultation.recorded": "人次",
+    "lecture.held": "人参加",
+    "mediation.recorded": "方当事人",
+    "legal_aid.assisted": "名申请人",
+}
+MASKED = "***"
+
+
+def local_time(moment: datetime | None) -> str:
+    return moment.astimezone(DEFAULT_ZONE).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def minutes_of(entry: dict[str, Any]) -> int:
+    fields = entry["fields"]
+    if entry["event_type"] == "visit.logged":
+        started = datetime.fromisoformat(fields["started_at"])
+        ended = datetime.fromisoformat(fields["ended_at"])
+        return int((ended - started).total_seconds() // 60)
+    return int(fields.get("duration_minutes", 0))
+
+
+def people_of(entry: dict[str, Any]) -> int:
+    return next((int(entry["fields"][name]) for name in COUNT_FIELDS if name in entry["fields"]), 0)
+
+
+def describe(entry: dict[str, Any], show_personal: bool) -> str:
+    """The entry's content in one cell: its statistics fields, then (if allowed) the personal ones."""
+    skip = {"started_at", "ended_at", *COUNT_FIELDS, "duration_minutes"}
+    parts = [f"{name}: {_text(value)}" for name, value in entry["fields"].items() if name not in skip]
+    personal = entry.get("personal")
+    if personal:
+        if show_personal:
+            parts.extend(f"{name}: {_text(value)}" for name, value in personal.items())
+        else:
+            parts.extend(f"{name}: {MASKED}" for name in personal)
+    return "；".join(parts)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict):
+        return "，".join(f"{k} {v}" for k, v in value.items())
+    if isinstance(value, list):
+        return "、".join(str(item) for item in value)
+    return str(value)
+
+
+def remarks(entry: dict[str, Any], unassigned: bool) -> str:
+    notes = []
+    if unassigned:
+        notes.append("非聘期内顾问记录")
+    status = entry.get("void_status")
+    if status == "unknown_target":
+        notes.append("更正对象不存在")
+    elif status == "already_voided":
+        notes.append("更正对象已作废")
+    if entry.get("erased_at"):
+        notes.append("个人信息已依申请删除")
+    return "；".join(notes)
+
+
+def entry_row(entry: dict[str, Any], advisor_name: str, unassigned: bool, show_personal: bool) -> list[Any]:
+    return [
+        entry["sequence"],
+        local_time(entry["occurred_at"]),
+        TYPE_NAMES.get(entry["event_type"], entry["event_type"]),
+        f"{advisor_name}({entry['advisor_id']})" if advisor_name else entry["advisor_id"],
+        describe(entry, show_personal),
+        people_of(entry) or "",
+        minutes_of(entry) or "",
+        entry["recorded_by"],
+        local_time(entry["recorded_at"]),
+        "已作废" if entry.get("voided_by_event_id") else "有效",
+        remarks(entry, unassigned),
+        str(entry["event_id"]),
+    ]
+
+
+@dataclass
+class Totals:
+    """What the bottom of a sheet says: valid records by kind, with people and time."""
+
+    records: Counter[str] = field(default_factory=Counter)
+    people: Counter[str] = field(default_factory=Counter)
+    minutes: Counter[str] = field(default_factory=Counter)
+    voided: int = 0
+
+    def add(self, entry: dict[str, Any]) -> None:
+        if entry["event_type"] == "record.voided":
+            return
+        if entry.get("voided_by_event_id"):
+            self.voided += 1
+            return
+        kind = entry["event_type"]
+        self.records[kind] += 1
+        self.people[kind] += people_of(entry)
+        self.minutes[kind] += minutes_of(entry)
+
+    def rows(self) -> list[list[Any]]:
+        found: list[list[Any]] = [["合计"]]
+        for kind in TYPE_NAMES:
+            if not self.records[kind]:
+                continue
+            text = f"{TYPE_NAMES[kind]} {self.records[kind]} 件"
+            if kind == "visit.logged":
+                text = f"{TYPE_NAMES[kind]} {self.records[kind]} 次，共 {self.minutes[kind] / 60:.1f} 小时"
+            elif self.people[kind] and kind in PEOPLE_UNIT:
+                text += f"，{self.people[kind]} {PEOPLE_UNIT[kind]}"
+            found.append([TYPE_NAMES[kind], text, self.records[kind]])
+        found.append(["已作废记录", f"{self.voided} 件（不计入合计）", self.voided])
+        return found
+
+
+def csv_line(values: list[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue()
+
+
+class XlsxWriter:
+    """Writes sheets row by row (openpyxl's write-only mode) to a temporary file."""
+
+    def __init__(self) -> None:
+        self.workbook = Workbook(write_only=True)
+        self.file: IO[bytes] = tempfile.TemporaryFile()
+
+    def start_sheet(self, village_code: str, title: str) -> WriteOnlyWorksheet:
+        sheet: WriteOnlyWorksheet = self.workbook.create_sheet(title=village_code)
+        heading = WriteOnlyCell(sheet, value=title)
+        heading.font = Font(bold=True, size=13)
+        sheet.append([heading])
+        bold_headers = []
+        for text in HEADERS:
+            cell = WriteOnlyCell(sheet, value=text)
+            cell.font = Font(bold=True)
+            bold_headers.append(cell)
+        sheet.append(bold_headers)
+        return sheet
+
+    def finish(self) -> IO[bytes]:
+        if not self.workbook.worksheets:
+            self.start_sheet("none", "没有记录")
+        self.workbook.save(self.file)
+        self.file.seek(0)
+        return self.file

@@ -1,0 +1,285 @@
+"""Events → the ledger's tables, in the batch transaction the projection runtime opens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from contracts.events import (
+    AdvisorAssigned,
+    AdvisorRegistered,
+    AdvisorReleased,
+    RecordVoided,
+    RegionRegistered,
+    RegionRetired,
+    ServiceRecord,
+)
+from contracts.topics import REGISTRY, VILLAGE_SERVICES
+from plumbing.postgres import Connection
+from plumbing.projection import ApplyBatch, Batch, ConsumedEvent, Projection
+from services.ledger import metrics
+from services.ledger.domain import (
+    GENESIS,
+    ChainedEntry,
+    EntryContent,
+    VillageHead,
+    VoidStatus,
+    assigned_on,
+    personal_digest,
+    resolve_void,
+    service_day,
+    split_fields,
+)
+from services.ledger.queries import terms_for
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SCHEMA = "ledger"
+
+
+def personal_salt(key: bytes, event_id: UUID) -> bytes:
+    """Deterministic per entry (a rebuild yields the same hashes), unguessable without the key."""
+    return hmac.new(key, event_id.bytes, hashlib.sha256).digest()
+
+
+async def _apply_registry(conn: Connection, items: list[ConsumedEvent]) -> None:
+    for item in items:
+        data = item.event.data
+        if isinstance(data, AdvisorRegistered):
+            await conn.execute(
+                """INSERT INTO advisors (advisor_id, name, kind, organisation, licence_no)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (advisor_id)
+                   DO UPDATE SET name = $2, kind = $3, organisation = $4, licence_no = $5""",
+                data.advisor_id,
+                data.name,
+                str(data.kind),
+                data.organisation,
+                data.licence_no,
+            )
+            await conn.execute(
+                """INSERT INTO advisor_personal (advisor_id, phone) VALUES ($1, $2)
+                   ON CONFLICT (advisor_id) DO UPDATE SET phone = $2""",
+                data.advisor_id,
+                data.phone,
+            )
+        elif isinstance(data, AdvisorAssigned):
+            await conn.execute(
+                """INSERT INTO assignments (advisor_id, village_code, term_start, term_end,
+                                          annual_subsidy_yuan, assigned_event_id)
+                   VALUES ($1, $2, $3, $4, $5, $6)
+                   ON CONFLICT (advisor_id, village_code, term_start)
+                   DO UPDATE SET term_end = $4, annual_subsidy_yuan = $5, assigned_event_id = $6""",
+                data.advisor_id,
+                data.village_code,
+                data.term_start,
+                data.term_end,
+                data.annual_subsidy_yuan,
+                item.event.id,
+            )
+        elif isinstance(data, AdvisorReleased):
+            await conn.execute(
+                """UPDATE assignments SET released_on = $3, release_reason = $4
+                   WHERE advisor_id = $1 AND village_code = $2 AND term_start <= $3
+                     AND released_on IS NULL""",
+                data.advisor_id,
+                data.village_code,
+                data.effective_date,
+                str(data.reason),
+            )
+        elif isinstance(data, RegionRegistered):
+            await conn.execute(
+                """INSERT INTO regions (code, name, level, parent_code) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (code) DO UPDATE SET name = $2, level = $3, parent_code = $4""",
+                data.code,
+                data.name,
+                str(data.level),
+                data.parent_code,
+            )
+        elif isinstance(data, RegionRetired):
+            await conn.execute(
+                "UPDATE regions SET retired_on = $2, successor_code = $3 WHERE code = $1",
+                data.code,
+                data.effective_date,
+                data.successor_code,
+            )
+
+
+def _service_record(item: ConsumedEvent) -> ServiceRecord:
+    if not isinstance(item.event.data, ServiceRecord):
+        raise TypeError(f"{item.event.type} is not a service record")
+    return item.event.data
+
+
+async def _load_heads(conn: Connection, villages: list[str]) -> dict[str, VillageHead]:
+    rows = await conn.fetch(
+        """SELECT village_code, last_sequence, last_hash FROM village_files
+           WHERE village_code = ANY($1::text[]) ORDER BY village_code FOR UPDATE""",
+        villages,
+    )
+    heads = {code: VillageHead(code) for code in villages}
+    for row in rows:
+        heads[row["village_code"]] = VillageHead(
+            row["village_code"], row["last_sequence"], bytes(row["last_hash"])
+        )
+    return heads
+
+
+async def _known_targets(conn: Connection, target_ids: list[UUID]) -> dict[UUID, tuple[str, bool]]:
+    """Target id → (its village, already voided) for the targets of this batch's voids."""
+    if not target_ids:
+        return {}
+    rows = await conn.fetch(
+        """SELECT e.event_id, e.village_code,
+                  EXISTS (SELECT 1 FROM voids v WHERE v.target_event_id = e.event_id AND v.status = 'applied')
+                      AS voided
+           FROM entries e WHERE e.event_id = ANY($1::uuid[])""",
+        target_ids,
+    )
+    return {row["event_id"]: (row["village_code"], row["voided"]) for row in rows}
+
+
+def make_apply(personal_key: bytes) -> ApplyBatch:
+    async def apply_ledger(conn: Connection, batch: Batch) -> None:
+        await _apply_registry(conn, [item for item in batch.events if item.topic == REGISTRY])
+        records = [item for item in batch.events if isinstance(item.event.data, ServiceRecord)]
+        if records:
+            await _append_entries(conn, records, personal_key)
+        if batch.conflicts:
+            await conn.executemany(
+                """INSERT INTO conflicts (event_id, event_type, village_code, kafka_topic, kafka_partition,
+                                          kafka_offset, first_kafka_partition, first_kafka_offset)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+                [
+                    (
+                        c.later.event.id,
+                        c.later.event.type,
+                        c.later.event.subject,
+                        c.later.topic,
+                        c.later.partition,
+                        c.later.offset,
+                        c.first_partition,
+                        c.first_offset,
+                    )
+                    for c in batch.conflicts
+                ],
+            )
+            metrics.CONFLICTS.inc(len(batch.conflicts))
+
+    return apply_ledger
+
+
+async def _append_entries(conn: Connection, records: list[ConsumedEvent], personal_key: bytes) -> None:
+    heads = await _load_heads(conn, sorted({item.event.subject for item in records}))
+    voids = [item for item in records if isinstance(item.event.data, RecordVoided)]
+    targets = await _known_targets(
+        conn, [item.event.data.target_event_id for item in voids if isinstance(item.event.data, RecordVoided)]
+    )
+    entry_rows: list[tuple[Any, ...]] = []
+    personal_rows: list[tuple[Any, ...]] = []
+    void_rows: list[tuple[Any, ...]] = []
+    for item in records:
+        data = _service_record(item)
+        statistics, personal = split_fields(data)
+        salt = personal_salt(personal_key, item.event.id)
+        chained: ChainedEntry = heads[data.village_code].append(
+            EntryContent(
+                event_id=item.event.id,
+                village_code=data.village_code,
+                sequence=0,
+                event_type=item.event.type,
+                advisor_id=data.advisor_id,
+                occurred_at=data.occurred_at,
+                recorded_at=item.event.recorded_at,
+                recorded_by=data.recorded_by,
+                fields=statistics,
+                personal_digest=personal_digest(personal, salt),
+            )
+        )
+        content = chained.content
+        entry_rows.append(
+            (
+                content.event_id,
+                content.village_code,
+                content.sequence,
+                content.event_type,
+                content.advisor_id,
+                content.occurred_at,
+                content.recorded_at,
+                content.recorded_by,
+                orjson.dumps(statistics).decode(),
+                content.personal_digest,
+                chained.previous_hash,
+                chained.entry_hash,
+                item.topic,
+                item.partition,
+                item.offset,
+            )
+        )
+        if personal:
+            personal_rows.append((item.event.id, orjson.dumps(personal).decode()))
+        targets[item.event.id] = (data.village_code, False)
+        if isinstance(data, RecordVoided):
+            target = targets.get(data.target_event_id)
+            status = resolve_void(
+                target[0] if target else None, bool(target and target[1]), data.village_code
+            )
+            if status is VoidStatus.applied:
+                targets[data.target_event_id] = (data.village_code, True)
+            void_rows.append(
+                (item.event.id, data.target_event_id, str(status), data.occurred_at, data.recorded_by)
+            )
+            metrics.VOIDS.labels(str(status)).inc()
+    await conn.executemany(
+        """INSERT INTO entries (event_id, village_code, sequence, event_type, advisor_id, occurred_at,
+                                recorded_at, recorded_by, fields, personal_digest, previous_hash, entry_hash,
+                                kafka_topic, kafka_partition, kafka_offset)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15)""",
+        entry_rows,
+    )
+    if personal_rows:
+        await conn.executemany(
+            "INSERT INTO entry_personal (event_id, data) VALUES ($1, $2::jsonb)", personal_rows
+        )
+    if void_rows:
+        await conn.executemany(
+            """INSERT INTO voids (void_event_id, target_event_id, status, voided_at, voided_by)
+               VALUES ($1, $2, $3, $4, $5)""",
+            void_rows,
+        )
+    await _count_unassigned(conn, records)
+    await conn.executemany(
+        """INSERT INTO village_files (village_code, last_sequence, last_hash) VALUES ($1, $2, $3)
+           ON CONFLICT (village_code) DO UPDATE SET last_sequence = $2, last_hash = $3""",
+        [
+            (head.village_code, head.last_sequence, head.last_hash)
+            for head in heads.values()
+            if head.last_hash != GENESIS
+        ],
+    )
+
+
+async def _count_unassigned(conn: Connection, records: list[ConsumedEvent]) -> None:
+    """For the metric only: answers compute the flag when read, so a replay in another order agrees."""
+    services = [_service_record(item) for item in records]
+    terms = await terms_for(conn, sorted({data.village_code for data in services}))
+    unassigned = sum(
+        not assigned_on(terms.get((data.advisor_id, data.village_code), []), service_day(data.occurred_at))
+        for data in services
+    )
+    if unassigned:
+        metrics.UNASSIGNED.inc(unassigned)
+
+
+def ledger_projection(personal_key: bytes) -> Projection:
+    return Projection(
+        name="ledger",
+        schema=SCHEMA,
+        topics=(VILLAGE_SERVICES, REGISTRY),
+        migrations=MIGRATIONS,
+        apply=make_apply(personal_key),
+    )

@@ -1,0 +1,24 @@
+"""The ledger's settings (environment variables with the prefix VC_)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from plumbing.settings import ProjectionSettings
+
+DEVELOPMENT_DIGEST_KEY = "villagecounsel-development-digest-key"
+
+
+class LedgerSettings(ProjectionSettings):
+    http_port: int = 8001
+    personal_digest_key: str = Field(
+        default=DEVELOPMENT_DIGEST_KEY,
+        description="keys the salted digests of personal data in the hash chain; keep it secret and stable",
+    )
+    export_max_rows: int = Field(default=2_000_000, ge=1)
+
+    @model_validator(mode="after")
+    def _no_default_key_outside_development(self) -> LedgerSettings:
+        if self.environment != "development" and self.personal_digest_key == DEVELOPMENT_DIGEST_KEY:
+            raise ValueError("VC_PERSONAL_DIGEST_KEY must be set outside development")
+        return self

@@ -1,0 +1,200 @@
+"""The ledger's rules: numbering, chaining, tamper detection, voids, assignment days, personal data apart."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import pytest
+
+from services.ledger.domain import (
+    GENESIS,
+    ChainedEntry,
+    EntryContent,
+    Term,
+    VillageHead,
+    VoidStatus,
+    assigned_on,
+    entry_hash,
+    personal_digest,
+    resolve_void,
+    service_day,
+    split_fields,
+    verify_chain,
+)
+from services.ledger.exports import Totals, describe
+from tests.support.samples import sample_payload
+
+VILLAGE = "370402105201"
+
+
+def content(n: int) -> EntryContent:
+    return EntryContent(
+        event_id=uuid.UUID(int=n),
+        village_code=VILLAGE,
+        sequence=0,
+        event_type="consultation.recorded",
+        advisor_id="lawyer-0001",
+        occurred_at=datetime(2026, 3, n, 9, tzinfo=UTC),
+        recorded_at=datetime(2026, 3, n, 10, tzinfo=UTC),
+        recorded_by="lawyer-0001",
+        fields={"channel": "phone", "person_times": n},
+        personal_digest=b"",
+    )
+
+
+def a_file(length: int) -> list[ChainedEntry]:
+    head = VillageHead(VILLAGE)
+    return [head.append(content(n)) for n in range(1, length + 1)]
+
+
+def test_entries_are_numbered_from_one_without_gaps_and_chained() -> None:
+    chained = a_file(5)
+    assert [entry.content.sequence for entry in chained] == [1, 2, 3, 4, 5]
+    assert chained[0].previous_hash == GENESIS
+    for before, after in itertools.pairwise(chained):
+        assert after.previous_hash == before.entry_hash
+    assert verify_chain(VILLAGE, chained) is None
+
+
+def test_a_head_continues_where_the_file_stands() -> None:
+    first = a_file(3)
+    head = VillageHead(VILLAGE, last_sequence=3, last_hash=first[-1].entry_hash)
+    fourth = head.append(content(4))
+    assert verify_chain(VILLAGE, [*first, fourth]) is None
+
+
+@pytest.mark.parametrize(
+    ("tamper", "at", "problem"),
+    [
+        (
+            lambda chain: chain.__setitem__(
+                2, replace(chain[2], content=replace(chain[2].content, fields={"channel": "x"}))
+            ),
+            3,
+            "content",
+        ),
+        (lambda chain: chain.pop(1), 3, "expected entry number 2"),
+        (
+            lambda chain: chain.__setitem__(3, replace(chain[3], previous_hash=b"\x01" * 32)),
+            4,
+            "does not link",
+        ),
+        (
+            lambda chain: chain.__setitem__(
+                1, replace(chain[1], content=replace(chain[1].content, recorded_by="someone-else"))
+            ),
+            2,
+            "content",
+        ),
+    ],
+)
+def test_verification_names_the_first_broken_link(tamper: object, at: int, problem: str) -> None:
+    chained = a_file(6)
+    assert callable(tamper)
+    tamper(chained)
+    broken = verify_chain(VILLAGE, chained)
+    assert broken is not None
+    assert broken.sequence == at
+    assert problem in broken.problem
+
+
+def test_the_hash_covers_personal_data_only_through_a_salted_digest() -> None:
+    personal = {"requester": {"name": "张三", "phone": "13800000000"}}
+    one = personal_digest(personal, b"salt-1")
+    assert one != personal_digest(personal, b"salt-2")
+    assert one == personal_digest(dict(personal), b"salt-1")
+    assert personal_digest({}, b"salt-1") == b""
+    with_digest = replace(content(1), personal_digest=one, sequence=1)
+    assert entry_hash(GENESIS, with_digest) != entry_hash(GENESIS, replace(with_digest, personal_digest=b""))
+
+
+def test_personal_fields_are_split_from_statistics_grade_fields() -> None:
+    statistics, personal = split_fields(sample_payload("consultation.recorded"))
+    assert set(personal) == {"requester", "summary"}
+    assert statistics == {"channel": "on_site", "person_times": 3, "topic": "land", "duration_minutes": 40}
+    statistics, personal = split_fields(sample_payload("mediation.recorded"))
+    assert personal == {}
+    assert statistics["parties"] == 2
+
+
+@pytest.mark.parametrize(
+    ("target_village", "already_voided", "status"),
+    [
+        (VILLAGE, False, VoidStatus.applied),
+        (VILLAGE, True, VoidStatus.already_voided),
+        (None, False, VoidStatus.unknown_target),
+        ("370402105202", False, VoidStatus.unknown_target),
+    ],
+)
+def test_a_void_applies_once_to_a_record_of_its_own_village(
+    target_village: str | None, already_voided: bool, status: VoidStatus
+) -> None:
+    assert resolve_void(target_village, already_voided, VILLAGE) is status
+
+
+TERM = Term(date(2026, 1, 1), date(2026, 12, 31), None)
+
+
+@pytest.mark.parametrize(
+    ("terms", "day", "expected"),
+    [
+        ([TERM], date(2026, 1, 1), True),
+        ([TERM], date(2026, 12, 31), True),
+        ([TERM], date(2025, 12, 31), False),
+        ([TERM], date(2027, 1, 1), False),
+        ([replace(TERM, released_on=date(2026, 6, 30))], date(2026, 6, 30), True),
+        ([replace(TERM, released_on=date(2026, 6, 30))], date(2026, 7, 1), False),
+        ([], date(2026, 3, 1), False),
+        (
+            [replace(TERM, term_end=date(2026, 3, 31)), replace(TERM, term_start=date(2026, 5, 1))],
+            date(2026, 4, 15),
+            False,
+        ),
+    ],
+)
+def test_a_record_counts_as_assigned_only_within_a_term(terms: list[Term], day: date, expected: bool) -> None:
+    assert assigned_on(terms, day) is expected
+
+
+def test_the_service_day_is_the_day_in_asia_shanghai() -> None:
+    assert service_day(datetime(2026, 3, 31, 17, 30, tzinfo=UTC)) == date(2026, 4, 1)
+
+
+def entry(event_type: str, fields: dict[str, object], voided: bool = False) -> dict[str, object]:
+    return {
+        "event_type": event_type,
+        "fields": fields,
+        "voided_by_event_id": uuid.uuid4() if voided else None,
+    }
+
+
+def test_totals_count_valid_records_people_and_hours() -> None:
+    totals = Totals()
+    totals.add(entry("consultation.recorded", {"person_times": 3}))
+    totals.add(entry("consultation.recorded", {"person_times": 2}))
+    totals.add(entry("consultation.recorded", {"person_times": 9}, voided=True))
+    totals.add(
+        entry(
+            "visit.logged",
+            {"started_at": "2026-03-01T08:00:00+08:00", "ended_at": "2026-03-01T12:30:00+08:00"},
+        )
+    )
+    totals.add(entry("record.voided", {}))
+    rows = {row[0]: row for row in totals.rows()}
+    assert rows["法律咨询"][1:] == ["法律咨询 2 件，5 人次", 2]
+    assert rows["驻村服务"][1:] == ["驻村服务 1 次，共 4.5 小时", 1]
+    assert rows["已作废记录"][2] == 1
+
+
+def test_personal_details_are_masked_in_exports_unless_allowed() -> None:
+    shown = {
+        "event_type": "consultation.recorded",
+        "fields": {"topic": "land"},
+        "personal": {"summary": "宅基地"},
+    }
+    assert "宅基地" in describe(shown, show_personal=True)
+    assert "宅基地" not in describe(shown, show_personal=False)
+    assert "summary: ***" in describe(shown, show_personal=False)
