@@ -8,9 +8,8 @@ import sys
 from plumbing.postgres import create_pool
 from plumbing.service import projection_main
 from services.ledger.app import create_app
-from services.ledger.domain import ChainVerifier
 from services.ledger.projection import SCHEMA, ledger_projection
-from services.ledger.queries import chain, villages_under
+from services.ledger.queries import first_broken_link, villages_under
 from services.ledger.settings import LedgerSettings
 
 
@@ -20,16 +19,13 @@ async def verify(settings: LedgerSettings, region_code: str) -> int:
     try:
         async with pool.acquire() as conn, conn.transaction(readonly=True):
             villages = await villages_under(conn, region_code)
-            for code in villages:
-                verifier = ChainVerifier(code)
-                async for item in chain(conn, code):
-                    broken = verifier.check(item)
-                    if broken is not None:
-                        print(f"BROKEN: {broken}")
-                        return 1
+            checked, broken = await first_broken_link(conn, villages)
     finally:
         await pool.close()
-    print(f"intact: {len(villages)} village files under {region_code}")
+    if broken is not None:
+        print(f"BROKEN: {broken}")
+        return 1
+    print(f"intact: {checked} village files under {region_code}")
     return 0
 
 

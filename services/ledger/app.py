@@ -18,7 +18,7 @@ from plumbing.http import ApiError, install_common
 from plumbing.logs import configure_logging
 from plumbing.service import ProjectionHost
 from services.ledger import queries
-from services.ledger.domain import ChainVerifier, assigned_on, service_day
+from services.ledger.domain import assigned_on, service_day
 from services.ledger.exports import HEADERS, Totals, XlsxWriter, csv_line, entry_row
 from services.ledger.projection import ledger_projection
 from services.ledger.queries import EntryFilter
@@ -349,20 +349,13 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         return await export(villages, EntryFilter(since, until), caller, format, f"ledger-{region_code}")
 
     async def verify(villages: list[str]) -> dict[str, Any]:
-        checked = 0
         async with host.pool.acquire() as conn, conn.transaction(readonly=True):
-            for code in villages:
-                verifier = ChainVerifier(code)
-                async for item in queries.chain(conn, code):
-                    broken = verifier.check(item)
-                    if broken is not None:
-                        return {
-                            "intact": False,
-                            "villages_checked": checked + 1,
-                            "first_broken": broken.__dict__,
-                        }
-                checked += 1
-        return {"intact": True, "villages_checked": checked, "first_broken": None}
+            checked, broken = await queries.first_broken_link(conn, villages)
+        return {
+            "intact": broken is None,
+            "villages_checked": checked,
+            "first_broken": broken.__dict__ if broken else None,
+        }
 
     @app.get(
         "/v1/villages/{village_code}/verification", tags=["audit"], summary="Check a village's hash chain"

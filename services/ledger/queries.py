@@ -12,7 +12,7 @@ import asyncpg
 import orjson
 
 from plumbing.postgres import Connection
-from services.ledger.domain import ChainedEntry, EntryContent, Term
+from services.ledger.domain import BrokenLink, ChainedEntry, ChainVerifier, EntryContent, Term
 
 ENTRY_SELECT = """
     SELECT e.event_id, e.village_code, e.sequence, e.event_type, e.advisor_id, e.occurred_at, e.recorded_at,
@@ -237,6 +237,17 @@ async def chain(conn: Connection, village_code: str) -> AsyncIterator[ChainedEnt
             bytes(row["previous_hash"]),
             bytes(row["entry_hash"]),
         )
+
+
+async def first_broken_link(conn: Connection, villages: list[str]) -> tuple[int, BrokenLink | None]:
+    """Check the villages' chains in turn (inside a transaction): (villages checked, first broken link)."""
+    for checked, code in enumerate(villages, start=1):
+        verifier = ChainVerifier(code)
+        async for item in chain(conn, code):
+            broken = verifier.check(item)
+            if broken is not None:
+                return checked, broken
+    return len(villages), None
 
 
 async def conflicts_under(conn: Connection, region_prefix: str, limit: int) -> list[dict[str, Any]]:
