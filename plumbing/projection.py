@@ -170,6 +170,7 @@ class ProjectionRunner:
         stall_after_seconds: float = 120.0,
         kafka_timeout_seconds: float = 10.0,
         failpoints: Failpoints | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.projection = projection
         self.schema = checked_schema(schema or projection.schema)
@@ -183,9 +184,10 @@ class ProjectionRunner:
         self._stall_after = stall_after_seconds
         self._kafka_timeout = kafka_timeout_seconds
         self._failpoints = failpoints or Failpoints()
+        self._monotonic = monotonic
         self._consumer: AIOKafkaConsumer | None = None
         self._positions: dict[TopicPartition, int] = {}
-        self._last_progress = time.monotonic()
+        self._last_progress = monotonic()
         self._lag: dict[TopicPartition, int] = {}
         self._ends_asked = 0.0
         self.events_applied = 0
@@ -248,12 +250,16 @@ class ProjectionRunner:
 
     # -- health ------------------------------------------------------------------------------------
 
+    def record_lag(self, tp: TopicPartition, lag: int) -> None:
+        self._lag[tp] = max(0, lag)
+        metrics.LAG.labels(self.projection.name, tp.topic, str(tp.partition)).set(self._lag[tp])
+
     def total_lag(self) -> int:
         return sum(self._lag.values())
 
     def stalled(self) -> bool:
         """True when there is lag and nothing was applied for longer than the stall limit."""
-        return self.total_lag() > 0 and time.monotonic() - self._last_progress > self._stall_after
+        return self.total_lag() > 0 and self._monotonic() - self._last_progress > self._stall_after
 
     def status(self) -> dict[str, Any]:
         return {
@@ -261,7 +267,7 @@ class ProjectionRunner:
             "schema": self.schema,
             "lag": self.total_lag(),
             "events_applied": self.events_applied,
-            "seconds_since_progress": round(time.monotonic() - self._last_progress, 1),
+            "seconds_since_progress": round(self._monotonic() - self._last_progress, 1),
             "newest_event_time": self.newest_event_time.isoformat() if self.newest_event_time else None,
             "stalled": self.stalled(),
         }
@@ -282,8 +288,8 @@ class ProjectionRunner:
         consumer = self._require_consumer()
         assigned = consumer.assignment()
         ends: dict[TopicPartition, int] = {}
-        if time.monotonic() - self._ends_asked > LAG_REFRESH_SECONDS:
-            self._ends_asked = time.monotonic()
+        if self._monotonic() - self._ends_asked > LAG_REFRESH_SECONDS:
+            self._ends_asked = self._monotonic()
             try:
                 async with asyncio.timeout(self._kafka_timeout):
                     ends = await consumer.end_offsets(list(assigned))
@@ -294,15 +300,14 @@ class ProjectionRunner:
             position = self._positions.get(tp)
             if end is None or position is None:
                 continue
-            self._lag[tp] = max(0, end - position)
-            metrics.LAG.labels(self.projection.name, tp.topic, str(tp.partition)).set(self._lag[tp])
+            self.record_lag(tp, end - position)
         for tp in set(self._lag) - assigned:
             del self._lag[tp]
         if self.total_lag() == 0:
             self._mark_progress()
 
     def _mark_progress(self) -> None:
-        self._last_progress = time.monotonic()
+        self._last_progress = self._monotonic()
         metrics.LAST_PROGRESS.labels(self.projection.name).set(self._clock.now().timestamp())
 
     async def _apply_with_retry(
@@ -506,9 +511,11 @@ class ProjectionRunner:
             )
         rule = poison.reason.split(":", 2)[0]
         metrics.DEAD_LETTERED.labels(self.projection.name, record.topic, rule).inc()
+        event_id = dict(record.headers or ()).get("ce_id", b"").decode("utf-8", "replace") or None
         log.warning(
             "dead_lettered",
             projection=self.projection.name,
+            event_id=event_id,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
@@ -526,6 +533,15 @@ class ProjectionRunner:
         name = self.projection.name
         for item in fresh:
             metrics.EVENTS_APPLIED.labels(name, item.event.type).inc()
+            log.debug(
+                "event_applied",
+                projection=name,
+                event_id=str(item.event.id),
+                type=item.event.type,
+                subject=item.event.subject,
+                partition=item.partition,
+                offset=item.offset,
+            )
             if self.newest_event_time is None or item.event.time > self.newest_event_time:
                 self.newest_event_time = item.event.time
         if self.newest_event_time is not None:
@@ -534,6 +550,17 @@ class ProjectionRunner:
             metrics.DUPLICATES_SKIPPED.labels(name).inc(duplicates)
         if conflicts:
             metrics.CONFLICTS_SEEN.labels(name).inc(len(conflicts))
+        for conflict in conflicts:
+            log.warning(
+                "event_conflict",
+                projection=name,
+                event_id=str(conflict.later.event.id),
+                type=conflict.later.event.type,
+                partition=conflict.later.partition,
+                offset=conflict.later.offset,
+                first_partition=conflict.first_partition,
+                first_offset=conflict.first_offset,
+            )
         metrics.BATCH_SIZE.labels(name).observe(size)
         metrics.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
 

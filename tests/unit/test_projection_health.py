@@ -1,0 +1,83 @@
+"""A projection with lag and no progress for too long is unhealthy, so an orchestrator restarts it
+(consumers have been seen stuck after a broker restart: aio-libs/aiokafka issues 1154, 1187, 625)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import httpx
+from aiokafka import TopicPartition
+from fastapi import FastAPI
+
+from plumbing.clock import SystemClock
+from plumbing.http import install_common
+from plumbing.projection import Failpoints, ProjectionRunner
+from tests.support.counting import counting_projection
+
+TP = TopicPartition("village-services", 0)
+
+
+class Seconds:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def runner(seconds: Seconds) -> ProjectionRunner:
+    return ProjectionRunner(
+        counting_projection("health", "health"),
+        pool=cast(Any, None),
+        dlq_producer=cast(Any, None),
+        bootstrap_servers="unused:1",
+        clock=SystemClock(),
+        stall_after_seconds=60,
+        monotonic=seconds,
+    )
+
+
+def test_lag_without_progress_beyond_the_limit_is_a_stall() -> None:
+    seconds = Seconds()
+    projection = runner(seconds)
+    projection.record_lag(TP, 5)
+    seconds.now += 59
+    assert not projection.stalled()
+    seconds.now += 2
+    assert projection.stalled()
+    assert projection.status()["stalled"] is True
+
+
+def test_no_lag_is_never_a_stall_however_long_it_is_quiet() -> None:
+    seconds = Seconds()
+    projection = runner(seconds)
+    projection.record_lag(TP, 0)
+    seconds.now += 10_000
+    assert not projection.stalled()
+
+
+async def test_healthz_fails_while_stalled_and_recovers() -> None:
+    seconds = Seconds()
+    projection = runner(seconds)
+    app = FastAPI()
+
+    async def ready() -> dict[str, bool]:
+        return {"kafka": True}
+
+    install_common(app, "health-test", ready, projection.status)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        assert (await client.get("/healthz")).status_code == 200
+        projection.record_lag(TP, 3)
+        seconds.now += 120
+        answer = await client.get("/healthz")
+        assert answer.status_code == 503
+        assert answer.json()["lag"] == 3
+        projection.record_lag(TP, 0)
+        assert (await client.get("/healthz")).status_code == 200
+
+
+def test_failpoints_parse_names_and_counts() -> None:
+    points = Failpoints.parse("mid_batch=3, after_db_commit")
+    assert points.remaining == {"mid_batch": 3, "after_db_commit": 1}
+    points.hit("somewhere_else")
+    assert points.remaining == {"mid_batch": 3, "after_db_commit": 1}
