@@ -1,0 +1,1 @@
+"""Assessment: rolling compliance against each region's rules, alerts, year-end grades and subsidies."""
