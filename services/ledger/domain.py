@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -66,14 +66,19 @@ class EntryContent:
                 "sequence": self.sequence,
                 "event_type": self.event_type,
                 "advisor_id": self.advisor_id,
-                "occurred_at": self.occurred_at.isoformat(),
-                "recorded_at": self.recorded_at.isoformat() if self.recorded_at else None,
+                "occurred_at": _utc(self.occurred_at),
+                "recorded_at": _utc(self.recorded_at) if self.recorded_at else None,
                 "recorded_by": self.recorded_by,
                 "fields": self.fields,
                 "personal_digest": self.personal_digest.hex(),
             },
             option=orjson.OPT_SORT_KEYS,
         )
+
+
+def _utc(moment: datetime) -> str:
+    """One spelling per instant: PostgreSQL gives times back in UTC, whatever offset they came with."""
+    return moment.astimezone(UTC).isoformat()
 
 
 def entry_hash(previous_hash: bytes, content: EntryContent) -> bytes:

@@ -152,6 +152,16 @@ async def test_records_of_every_kind_appear_in_order_with_sequence_numbers_and_o
         await stack.post(kind, stack.advisor_headers(advisor), advisor_id=advisor, village_code=village)
         for kind in SERVICE_KINDS
     ]
+    # A naive time is read as Asia/Shanghai and comes back from PostgreSQL in UTC: the chain must hold.
+    sent.append(
+        await stack.post(
+            "document",
+            stack.advisor_headers(advisor),
+            advisor_id=advisor,
+            village_code=village,
+            occurred_at="2026-03-14T09:30:00",
+        )
+    )
     sent.append(await stack.post("feedback", stack.county_headers, advisor_id=advisor, village_code=village))
 
     entries = await stack.wait_for_entries(village, len(sent))

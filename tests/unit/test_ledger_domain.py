@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from contracts.events import DEFAULT_ZONE
 from services.ledger.domain import (
     GENESIS,
     ChainedEntry,
@@ -99,6 +100,13 @@ def test_verification_names_the_first_broken_link(tamper: object, at: int, probl
     assert broken is not None
     assert broken.sequence == at
     assert problem in broken.problem
+
+
+def test_the_hash_is_the_same_for_the_same_instant_in_any_zone() -> None:
+    utc = replace(content(1), sequence=1)
+    shanghai = replace(utc, occurred_at=utc.occurred_at.astimezone(DEFAULT_ZONE))
+    assert shanghai.occurred_at.utcoffset() != utc.occurred_at.utcoffset()
+    assert entry_hash(GENESIS, shanghai) == entry_hash(GENESIS, utc)
 
 
 def test_the_hash_covers_personal_data_only_through_a_salted_digest() -> None:
