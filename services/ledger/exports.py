@@ -51,6 +51,78 @@ PEOPLE_UNIT = {
     "legal_aid.assisted": "名申请人",
 }
 MASKED = "***"
+FIELD_NAMES = {
+    "topic": "主题",
+    "channel": "渠道",
+    "title": "题目",
+    "format": "形式",
+    "large_event": "大型法律服务活动",
+    "evening_or_holiday": "晚间或节假日",
+    "activities": "服务内容",
+    "dispute_type": "纠纷类型",
+    "outcome": "调解结果",
+    "major_or_difficult": "重大疑难",
+    "petition_backlog": "信访积案",
+    "agreement_signed": "签订协议",
+    "kind": "类别",
+    "case_category": "案件类别",
+    "category": "风险类别",
+    "severity": "程度",
+    "reported_to": "上报至",
+    "rater": "评价人",
+    "score": "评分",
+    "target_event_id": "更正对象",
+    "reason": "更正理由",
+    "summary": "摘要",
+    "requester": "咨询人",
+    "name": "姓名",
+    "phone": "电话",
+    "description": "情况描述",
+    "comment": "评语",
+}
+VALUE_NAMES = {
+    "land": "土地",
+    "marriage_family": "婚姻家庭",
+    "labour": "劳动",
+    "contract_debt": "合同债务",
+    "neighbour_property": "相邻物业",
+    "inheritance": "继承",
+    "personal_injury": "人身损害",
+    "administrative": "行政",
+    "other": "其他",
+    "on_site": "现场",
+    "phone": "电话",
+    "wechat": "微信",
+    "online": "线上",
+    "hotline_12348": "12348热线",
+    "resolved": "调解成功",
+    "partially_resolved": "部分解决",
+    "unresolved": "未解决",
+    "referred": "转交处理",
+    "referral": "转介",
+    "application_assisted": "协助申请",
+    "case_represented": "代理案件",
+    "village_rules": "村规民约",
+    "contract_review": "合同审查",
+    "legal_document_drafted": "起草法律文书",
+    "legal_opinion": "法律意见",
+    "mass_incident_risk": "群体性事件风险",
+    "large_petition_risk": "大规模上访风险",
+    "low": "低",
+    "medium": "中",
+    "high": "高",
+    "township": "乡镇",
+    "county": "区县",
+    "resident": "群众",
+    "village_cadre": "村干部",
+    "township_office": "司法所",
+    "consultation": "咨询",
+    "mediation": "调解",
+    "lecture": "讲座",
+    "document_review": "文书审查",
+    "village_meeting": "村务会议",
+    "patrol": "走访",
+}
 
 
 def local_time(moment: datetime | None) -> str:
@@ -73,22 +145,28 @@ def people_of(entry: dict[str, Any]) -> int:
 def describe(entry: dict[str, Any], show_personal: bool) -> str:
     """The entry's content in one cell: its statistics fields, then (if allowed) the personal ones."""
     skip = {"started_at", "ended_at", *COUNT_FIELDS, "duration_minutes"}
-    parts = [f"{name}: {_text(value)}" for name, value in entry["fields"].items() if name not in skip]
+    parts = [f"{_label(name)}：{_text(value)}" for name, value in entry["fields"].items() if name not in skip]
     personal = entry.get("personal")
     if personal:
         if show_personal:
-            parts.extend(f"{name}: {_text(value)}" for name, value in personal.items())
+            parts.extend(f"{_label(name)}：{_text(value)}" for name, value in personal.items())
         else:
-            parts.extend(f"{name}: {MASKED}" for name in personal)
+            parts.extend(f"{_label(name)}：{MASKED}" for name in personal)
     return "；".join(parts)
 
 
+def _label(name: str) -> str:
+    return FIELD_NAMES.get(name, name)
+
+
 def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "是" if value else "否"
     if isinstance(value, dict):
-        return "，".join(f"{k} {v}" for k, v in value.items())
+        return "，".join(f"{_label(k)} {_text(v)}" for k, v in value.items())
     if isinstance(value, list):
-        return "、".join(str(item) for item in value)
-    return str(value)
+        return "、".join(_text(item) for item in value)
+    return VALUE_NAMES.get(str(value), str(value))
 
 
 def remarks(entry: dict[str, Any], unassigned: bool) -> str:

@@ -205,4 +205,5 @@ def test_personal_details_are_masked_in_exports_unless_allowed() -> None:
     }
     assert "宅基地" in describe(shown, show_personal=True)
     assert "宅基地" not in describe(shown, show_personal=False)
-    assert "summary: ***" in describe(shown, show_personal=False)
+    assert "摘要：***" in describe(shown, show_personal=False)
+    assert describe(shown, show_personal=True).startswith("主题：土地")
