@@ -239,14 +239,19 @@ class YearFacts:
     records: int
 
 
-def component_scores(facts: YearFacts, rules: PolicyRules, year: int) -> dict[ScoreComponent, float]:
-    """Each component 0-100. A component without anything to judge (no months in the term, no feedback,
-    no records) is left out, and the weights of the others are renormalised in `annual_score`."""
+def component_scores(
+    facts: YearFacts, rules: PolicyRules, year: int, judged_periods: Sequence[Period] | None = None
+) -> dict[ScoreComponent, float]:
+    """Each component 0-100. A component without anything to judge (no months in the term, no lecture
+    period ended yet, no feedback, no records) is left out, and `annual_score` renormalises the weights
+    of the others. `judged_periods` limits the lecture periods judged (all of the year by default)."""
     scores: dict[ScoreComponent, float] = {}
     if facts.months_assessed:
         scores[ScoreComponent.monthly_hours] = 100 * facts.months_met / facts.months_assessed
-    periods = lecture_periods(year, rules.lecture_period)
-    if rules.lectures_required:
+    periods = (
+        list(judged_periods) if judged_periods is not None else lecture_periods(year, rules.lecture_period)
+    )
+    if rules.lectures_required and periods:
         met = sum(
             sum(period.contains(lecture.held_on) for lecture in facts.lectures) >= rules.lectures_required
             for period in periods
@@ -310,3 +315,208 @@ def in_time(occurred_at: datetime, recorded_at: datetime, days: int) -> bool:
 
 def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=DEFAULT_ZONE)
+
+
+# -- what counts, and where an advisor stands ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    term_start: date
+    term_end: date
+    released_on: date | None
+    annual_subsidy_yuan: Decimal
+
+
+def assigned_on(terms: Sequence[Term], day: date) -> bool:
+    """Whether a term covers the day; a release's effective date is the last day served."""
+    return any(
+        term.term_start <= day <= term.term_end and (term.released_on is None or day <= term.released_on)
+        for term in terms
+    )
+
+
+@dataclass(frozen=True)
+class Activity:
+    event_type: str
+    occurred_at: datetime
+    recorded_at: datetime | None
+    on_site: Visit | None
+    offsite_minutes: int
+    evening_or_holiday: bool
+    large_event: bool
+    feedback_score: int | None
+    voided: bool
+
+
+def local_day(moment: datetime) -> date:
+    return moment.astimezone(DEFAULT_ZONE).date()
+
+
+def counted(activities: Iterable[Activity], terms: Sequence[Term]) -> list[Activity]:
+    """Only records by the assigned advisor during the assignment count; a voided one stops counting."""
+    return [
+        item for item in activities if not item.voided and assigned_on(terms, local_day(item.occurred_at))
+    ]
+
+
+def _month_facts(year: int, month: int, items: Sequence[Activity], norms: VillageNorms) -> MonthMinutes:
+    visits = [item.on_site for item in items if item.on_site is not None]
+    offsite = [
+        OffsiteService(item.occurred_at, item.offsite_minutes) for item in items if item.offsite_minutes
+    ]
+    return month_minutes(year, month, visits, offsite, norms)
+
+
+def _month_in_term(year: int, month: int, terms: Sequence[Term]) -> bool:
+    start, end = month_bounds(year, month)
+    first, last = start.date(), (end - timedelta(days=1)).date()
+    return any(
+        term.term_start <= last and first <= min(term.term_end, term.released_on or term.term_end)
+        for term in terms
+    )
+
+
+def _months_back(year: int, month: int, count: int) -> list[tuple[int, int]]:
+    found = []
+    for _ in range(count):
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+        found.append((year, month))
+    return found
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Where an advisor stands in a village at a moment, computed from the counted records."""
+
+    as_of: datetime
+    policy: PublishedPolicy | None
+    month: str
+    month_minutes: MonthMinutes
+    month_status: MonthStatus
+    lecture_period: Period
+    lectures_in_period: int
+    lectures_required: int
+    lecture_alert: LectureAlert | None
+    lectures_this_year: int
+    evening_or_holiday_lectures_this_year: int
+    large_events_this_year: int
+    year_components: dict[ScoreComponent, float]
+    year_score: float
+    provisional_grade: Grade
+    provisional_subsidy_yuan: Decimal
+    trailing_12_months_met: int
+    trailing_12_months_assessed: int
+    trailing_12_month_score: float
+
+
+def snapshot(
+    now: datetime,
+    village_code: str,
+    tags: Sequence[str],
+    policies: Sequence[PublishedPolicy],
+    terms: Sequence[Term],
+    activities: Iterable[Activity],
+    violation_this_year: bool,
+) -> Snapshot:
+    today = local_day(now)
+    year, month = today.year, today.month
+    policy = policy_in_force(policies, village_code, today)
+    rules = policy.rules if policy else PolicyRules()
+    norms = norms_for(rules, village_code, tags)
+    items = counted(activities, terms)
+    this_year = [item for item in items if local_day(item.occurred_at).year == year]
+
+    minutes = _month_facts(year, month, items, norms)
+    status = month_status(minutes, now, year, month, rules.hours_at_risk_after_day)
+
+    lectures = [
+        Lecture(local_day(item.occurred_at), item.evening_or_holiday, item.large_event)
+        for item in this_year
+        if item.event_type == "lecture.held"
+    ]
+    periods = lecture_periods(year, rules.lecture_period)
+    current = next(period for period in periods if period.contains(today))
+    held_now = sum(current.contains(lecture.held_on) for lecture in lectures)
+
+    # Year to date: months that ended count, and this month once met; lecture periods that ended count,
+    # and the current one once met. Nothing is held against the advisor for time still to come.
+    months_met = months_assessed = 0
+    for past_month in range(1, month + 1):
+        if not _month_in_term(year, past_month, terms):
+            continue
+        met = _month_facts(year, past_month, items, norms).met
+        if past_month < month or met:
+            months_assessed += 1
+            months_met += met
+    judged_lectures = [
+        lecture
+        for lecture in lectures
+        if any(
+            period.contains(lecture.held_on) and (period.end < today or period is current)
+            for period in periods
+        )
+    ]
+    facts = YearFacts(
+        months_met=months_met,
+        months_assessed=months_assessed,
+        lectures=judged_lectures,
+        feedback_scores=[item.feedback_score for item in this_year if item.feedback_score is not None],
+        records_recorded_in_time=sum(
+            1
+            for item in this_year
+            if item.recorded_at is not None
+            and in_time(item.occurred_at, item.recorded_at, rules.timely_recording_days)
+        ),
+        records=sum(1 for item in this_year if item.recorded_at is not None),
+    )
+    ended_periods = [
+        period
+        for period in periods
+        if period.end < today or (period is current and held_now >= rules.lectures_required)
+    ]
+    components = component_scores(facts, rules, year, judged_periods=ended_periods)
+    score = annual_score(components, rules.score_weights)
+    grade = grade_for(score, rules, violation_this_year)
+    year_terms = [
+        term for term in terms if term_share(year, term.term_start, term.released_on or term.term_end)
+    ]
+    subsidy = sum(
+        (
+            subsidy_yuan(
+                term.annual_subsidy_yuan,
+                rules.subsidy_ratios[grade],
+                term_share(year, term.term_start, term.released_on or term.term_end),
+            )
+            for term in year_terms
+        ),
+        Decimal("0.00"),
+    )
+
+    trailing = [(y, m) for y, m in _months_back(year, month, 12) if _month_in_term(y, m, terms)]
+    trailing_met = sum(_month_facts(y, m, items, norms).met for y, m in trailing)
+    trailing_score = round(100 * trailing_met / len(trailing), 2) if trailing else 0.0
+
+    return Snapshot(
+        as_of=now,
+        policy=policy,
+        month=f"{year:04d}-{month:02d}",
+        month_minutes=minutes,
+        month_status=status,
+        lecture_period=current,
+        lectures_in_period=held_now,
+        lectures_required=rules.lectures_required,
+        lecture_alert=lecture_alert(
+            current, held_now, rules.lectures_required, today, rules.lecture_due_days_before_end
+        ),
+        lectures_this_year=len(lectures),
+        evening_or_holiday_lectures_this_year=sum(lecture.evening_or_holiday for lecture in lectures),
+        large_events_this_year=sum(lecture.large_event for lecture in lectures),
+        year_components=components,
+        year_score=score,
+        provisional_grade=grade,
+        provisional_subsidy_yuan=subsidy,
+        trailing_12_months_met=trailing_met,
+        trailing_12_months_assessed=len(trailing),
+        trailing_12_month_score=trailing_score,
+    )

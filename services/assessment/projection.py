@@ -1,0 +1,149 @@
+"""Events → the facts the assessment counts (in the batch transaction of the projection runtime)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from contracts.events import (
+    AdvisorAssigned,
+    AdvisorReleased,
+    ConsultationRecorded,
+    FeedbackSubmitted,
+    LectureFormat,
+    LectureHeld,
+    PolicyPublished,
+    Rater,
+    RecordVoided,
+    RegionClassified,
+    ServiceRecord,
+    ViolationRecorded,
+    VisitLogged,
+)
+from contracts.topics import REGISTRY, VILLAGE_SERVICES
+from plumbing.postgres import Connection
+from plumbing.projection import Batch, ConsumedEvent, Projection
+from services.assessment.rules import OFFSITE_CHANNELS
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SCHEMA = "assessment"
+FEEDBACK_RATERS = frozenset({Rater.resident, Rater.village_cadre})
+
+
+def activity_row(item: ConsumedEvent) -> tuple[Any, ...] | None:
+    """What a service record counts for; None for a void (it marks another record instead)."""
+    data = item.event.data
+    if not isinstance(data, ServiceRecord) or isinstance(data, RecordVoided):
+        return None
+    on_site_start = on_site_end = None
+    offsite_minutes = 0
+    evening_or_holiday = large_event = False
+    feedback_score = None
+    if isinstance(data, VisitLogged):
+        on_site_start, on_site_end = data.started_at, data.ended_at
+    elif isinstance(data, ConsultationRecorded) and str(data.channel) in OFFSITE_CHANNELS:
+        offsite_minutes = data.duration_minutes or 0
+    elif isinstance(data, LectureHeld):
+        evening_or_holiday, large_event = data.evening_or_holiday, data.large_event
+        if data.format is LectureFormat.online:
+            offsite_minutes = data.duration_minutes or 0
+    elif isinstance(data, FeedbackSubmitted) and data.rater in FEEDBACK_RATERS:
+        feedback_score = data.score
+    return (
+        item.event.id,
+        data.advisor_id,
+        data.village_code,
+        item.event.type,
+        data.occurred_at,
+        item.event.recorded_at,
+        on_site_start,
+        on_site_end,
+        offsite_minutes,
+        evening_or_holiday,
+        large_event,
+        feedback_score,
+    )
+
+
+async def _apply_registry(conn: Connection, item: ConsumedEvent) -> None:
+    data = item.event.data
+    if isinstance(data, PolicyPublished):
+        await conn.execute(
+            """INSERT INTO policies (event_id, region_code, effective_from, rules, published_by)
+               VALUES ($1, $2, $3, $4::jsonb, $5)""",
+            item.event.id,
+            data.region_code,
+            data.effective_from,
+            data.rules.model_dump_json(),
+            data.recorded_by,
+        )
+    elif isinstance(data, RegionClassified):
+        await conn.execute(
+            """INSERT INTO region_tags (code, effective_from, tags) VALUES ($1, $2, $3)
+               ON CONFLICT (code, effective_from) DO UPDATE SET tags = $3""",
+            data.code,
+            data.effective_from,
+            list(data.tags),
+        )
+    elif isinstance(data, AdvisorAssigned):
+        await conn.execute(
+            """INSERT INTO assignments (advisor_id, village_code, term_start, term_end, annual_subsidy_yuan)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (advisor_id, village_code, term_start)
+               DO UPDATE SET term_end = $4, annual_subsidy_yuan = $5""",
+            data.advisor_id,
+            data.village_code,
+            data.term_start,
+            data.term_end,
+            data.annual_subsidy_yuan,
+        )
+    elif isinstance(data, AdvisorReleased):
+        await conn.execute(
+            """UPDATE assignments SET released_on = $3
+               WHERE advisor_id = $1 AND village_code = $2 AND term_start <= $3 AND released_on IS NULL""",
+            data.advisor_id,
+            data.village_code,
+            data.effective_date,
+        )
+    elif isinstance(data, ViolationRecorded):
+        await conn.execute(
+            """INSERT INTO violations (event_id, advisor_id, village_code, violation_date)
+               VALUES ($1, $2, $3, $4)""",
+            item.event.id,
+            data.advisor_id,
+            data.village_code,
+            data.date,
+        )
+
+
+async def apply_assessment(conn: Connection, batch: Batch) -> None:
+    for item in batch.events:
+        if item.topic == REGISTRY:
+            await _apply_registry(conn, item)
+    rows = [row for row in map(activity_row, batch.events) if row is not None]
+    if rows:
+        await conn.executemany(
+            """INSERT INTO activities (event_id, advisor_id, village_code, event_type, occurred_at,
+                                       recorded_at, on_site_start, on_site_end, offsite_minutes,
+                                       evening_or_holiday, large_event, feedback_score)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+            rows,
+        )
+    voids = [item.event.data for item in batch.events if isinstance(item.event.data, RecordVoided)]
+    if voids:
+        # A void counts only for a record of the same village (same partition, so replays agree).
+        await conn.executemany(
+            """UPDATE activities SET voided_at = $3
+               WHERE event_id = $1 AND village_code = $2 AND voided_at IS NULL""",
+            [(void.target_event_id, void.village_code, void.occurred_at) for void in voids],
+        )
+
+
+def assessment_projection() -> Projection:
+    return Projection(
+        name="assessment",
+        schema=SCHEMA,
+        topics=(VILLAGE_SERVICES, REGISTRY),
+        migrations=MIGRATIONS,
+        apply=apply_assessment,
+    )
