@@ -386,6 +386,34 @@ def _months_back(year: int, month: int, count: int) -> list[tuple[int, int]]:
 
 
 @dataclass(frozen=True)
+class MonthCompliance:
+    policy: PublishedPolicy | None
+    minutes: MonthMinutes
+    status: MonthStatus
+
+
+def month_compliance(
+    now: datetime,
+    year: int,
+    month: int,
+    village_code: str,
+    tags: Sequence[str],
+    policies: Sequence[PublishedPolicy],
+    terms: Sequence[Term],
+    activities: Iterable[Activity],
+) -> MonthCompliance:
+    """A month's minutes and status as seen at `now`, under the policy in force on the month's last day
+    (or today, if that comes first)."""
+    last_day = date(year, month, calendar.monthrange(year, month)[1])
+    policy = policy_in_force(policies, village_code, min(local_day(now), last_day))
+    rules = policy.rules if policy else PolicyRules()
+    minutes = _month_facts(year, month, counted(activities, terms), norms_for(rules, village_code, tags))
+    return MonthCompliance(
+        policy, minutes, month_status(minutes, now, year, month, rules.hours_at_risk_after_day)
+    )
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Where an advisor stands in a village at a moment, computed from the counted records."""
 
@@ -421,14 +449,14 @@ def snapshot(
 ) -> Snapshot:
     today = local_day(now)
     year, month = today.year, today.month
-    policy = policy_in_force(policies, village_code, today)
+    activities = list(activities)
+    current_month = month_compliance(now, year, month, village_code, tags, policies, terms, activities)
+    policy = current_month.policy
     rules = policy.rules if policy else PolicyRules()
     norms = norms_for(rules, village_code, tags)
     items = counted(activities, terms)
     this_year = [item for item in items if local_day(item.occurred_at).year == year]
-
-    minutes = _month_facts(year, month, items, norms)
-    status = month_status(minutes, now, year, month, rules.hours_at_risk_after_day)
+    minutes, status = current_month.minutes, current_month.status
 
     lectures = [
         Lecture(local_day(item.occurred_at), item.evening_or_holiday, item.large_event)

@@ -1,0 +1,250 @@
+"""The assessment's HTTP API: where an advisor stands in a village, a region's month, the policy in force.
+
+Closing months, raising alerts and publishing grades to the `assessment` topic are not built yet.
+"""
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query
+
+from contracts.envelope import Event, to_kafka_record
+from contracts.events import DEFAULT_ZONE, PolicyPublished, PolicyRules
+from plumbing.auth import Principal, Role, bearer_principal
+from plumbing.clock import Clock, SystemClock
+from plumbing.http import ApiError, install_common
+from plumbing.kafka import create_producer, publish
+from plumbing.logs import configure_logging, get_logger
+from plumbing.service import ProjectionHost
+from services.assessment import queries
+from services.assessment.projection import assessment_projection
+from services.assessment.rules import (
+    MonthStatus,
+    PublishedPolicy,
+    Snapshot,
+    local_day,
+    month_bounds,
+    month_compliance,
+    policy_in_force,
+    snapshot,
+)
+from services.assessment.settings import AssessmentSettings
+
+log = get_logger(__name__)
+DEFAULT_POLICY_SINCE = date(2017, 1, 1)
+SOURCE = "/villagecounsel/assessment"
+
+
+def default_policy_event(region_code: str, now: datetime) -> Event:
+    """The default province policy (Zaozhuang's rules), with the same id on every start-up."""
+    return Event(
+        id=uuid.uuid5(uuid.NAMESPACE_URL, f"urn:villagecounsel:default-policy:{region_code}:v1"),
+        source=SOURCE,
+        time=now,
+        data=PolicyPublished(
+            region_code=region_code,
+            effective_from=DEFAULT_POLICY_SINCE,
+            rules=PolicyRules(),
+            recorded_by="villagecounsel-default-policy",
+        ),
+        recorded_at=now,
+    )
+
+
+def policy_json(policy: PublishedPolicy | None) -> dict[str, Any] | None:
+    if policy is None:
+        return None
+    return {
+        "event_id": str(policy.event_id),
+        "region_code": policy.region_code,
+        "effective_from": policy.effective_from.isoformat(),
+        "rules": policy.rules.model_dump(mode="json"),
+    }
+
+
+def snapshot_json(found: Snapshot) -> dict[str, Any]:
+    minutes = found.month_minutes
+    return {
+        "as_of": found.as_of.isoformat(),
+        "policy": policy_json(found.policy),
+        "month": {
+            "month": found.month,
+            "on_site_minutes": minutes.on_site,
+            "offsite_minutes": minutes.offsite,
+            "credited_offsite_minutes": minutes.credited_offsite,
+            "required_minutes": minutes.required,
+            "status": str(found.month_status),
+        },
+        "lectures": {
+            "period": {
+                "start": found.lecture_period.start.isoformat(),
+                "end": found.lecture_period.end.isoformat(),
+            },
+            "held_in_period": found.lectures_in_period,
+            "required_in_period": found.lectures_required,
+            "alert": str(found.lecture_alert) if found.lecture_alert else None,
+            "held_this_year": found.lectures_this_year,
+            "evening_or_holiday_this_year": found.evening_or_holiday_lectures_this_year,
+            "large_events_this_year": found.large_events_this_year,
+        },
+        "year_to_date": {
+            "components": {str(name): round(value, 2) for name, value in found.year_components.items()},
+            "score": found.year_score,
+            "provisional_grade": str(found.provisional_grade),
+            "provisional_subsidy_yuan": str(found.provisional_subsidy_yuan),
+        },
+        "trailing_12_months": {
+            "months_met": found.trailing_12_months_met,
+            "months_assessed": found.trailing_12_months_assessed,
+            "score": found.trailing_12_month_score,
+        },
+    }
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    try:
+        moment = datetime.strptime(text, "%Y-%m")  # noqa: DTZ007 - a calendar month, not an instant
+    except ValueError:
+        raise ApiError(422, "validation_failed", "month is YYYY-MM, e.g. 2026-03") from None
+    return moment.year, moment.month
+
+
+def create_app(settings: AssessmentSettings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or AssessmentSettings()
+    clock = clock or SystemClock()
+    host = ProjectionHost(assessment_projection(), settings, clock)
+
+    async def publish_default_policies() -> None:
+        producer = create_producer(settings.kafka_bootstrap_servers, "assessment-defaults")
+        await producer.start()
+        try:
+            for region_code in settings.default_policy_region_codes:
+                await publish(producer, to_kafka_record(default_policy_event(region_code, clock.now())), 10)
+        finally:
+            await producer.stop()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        configure_logging("assessment", settings.log_level)
+        await host.start()
+        try:
+            await publish_default_policies()
+            yield
+        finally:
+            await host.stop()
+
+    app = FastAPI(
+        title="villagecounsel assessment",
+        version="1.0.0",
+        summary="Rolling compliance against each region's rules: hours, lectures, a provisional grade.",
+        lifespan=lifespan,
+    )
+    install_common(app, "assessment", host.readiness, host.liveness)
+    app.state.host = host
+    Caller = Annotated[Principal, Depends(bearer_principal(settings))]
+
+    def require_region(caller: Principal, code: str) -> None:
+        if not caller.covers(code):
+            raise ApiError(403, "forbidden", f"{code} is outside the caller's region {caller.region_code}")
+
+    async def snapshot_of(advisor_id: str, village_code: str, now: datetime) -> dict[str, Any]:
+        since = datetime(local_day(now).year - 1, 1, 1, tzinfo=DEFAULT_ZONE)
+        async with host.pool.acquire() as conn:
+            found = snapshot(
+                now,
+                village_code,
+                await queries.tags(conn, village_code, local_day(now)),
+                await queries.policies(conn),
+                await queries.terms(conn, advisor_id, village_code),
+                await queries.activities(conn, advisor_id, village_code, since),
+                await queries.violation_in_year(conn, advisor_id, local_day(now).year),
+            )
+        return {"advisor_id": advisor_id, "village_code": village_code, **snapshot_json(found)}
+
+    @app.get(
+        "/v1/compliance/{advisor_id}/{village_code}",
+        tags=["compliance"],
+        summary="One advisor in one village",
+    )
+    async def compliance(
+        advisor_id: str, village_code: str, caller: Caller, as_of: datetime | None = None
+    ) -> dict[str, Any]:
+        require_region(caller, village_code)
+        if caller.role is Role.advisor and caller.subject != advisor_id:
+            raise ApiError(403, "forbidden", "an advisor reads only their own compliance")
+        return await snapshot_of(advisor_id, village_code, as_of or clock.now())
+
+    @app.get(
+        "/v1/advisors/{advisor_id}/compliance", tags=["compliance"], summary="An advisor in each village"
+    )
+    async def advisor_compliance(
+        advisor_id: str, caller: Caller, as_of: datetime | None = None
+    ) -> dict[str, Any]:
+        if caller.role is Role.advisor and caller.subject != advisor_id:
+            raise ApiError(403, "forbidden", "an advisor reads only their own compliance")
+        async with host.pool.acquire() as conn:
+            villages = await queries.advisor_villages(conn, advisor_id, caller.region_code)
+        now = as_of or clock.now()
+        return {
+            "advisor_id": advisor_id,
+            "villages": [await snapshot_of(advisor_id, code, now) for code in villages],
+        }
+
+    @app.get(
+        "/v1/regions/{region_code}/compliance", tags=["compliance"], summary="A region's villages for a month"
+    )
+    async def region_month(
+        region_code: str, caller: Caller, month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")]
+    ) -> dict[str, Any]:
+        require_region(caller, region_code)
+        year, month_number = parse_month(month)
+        start, end = month_bounds(year, month_number)
+        now = clock.now()
+        rows = []
+        async with host.pool.acquire() as conn:
+            pairs = await queries.assigned_pairs(
+                conn, region_code, start.date(), (end - timedelta(days=1)).date()
+            )
+            policies = await queries.policies(conn)
+            for advisor_id, village_code in pairs:
+                found = month_compliance(
+                    now,
+                    year,
+                    month_number,
+                    village_code,
+                    await queries.tags(conn, village_code, start.date()),
+                    policies,
+                    await queries.terms(conn, advisor_id, village_code),
+                    await queries.activities(conn, advisor_id, village_code, start),
+                )
+                rows.append(
+                    {
+                        "advisor_id": advisor_id,
+                        "village_code": village_code,
+                        **asdict(found.minutes),
+                        "status": str(found.status),
+                    }
+                )
+        counts = {str(status): sum(row["status"] == status for row in rows) for status in MonthStatus}
+        return {"region_code": region_code, "month": month, "counts": counts, "villages": rows}
+
+    @app.get(
+        "/v1/regions/{region_code}/policy", tags=["policy"], summary="The policy in force and its history"
+    )
+    async def policy(region_code: str, caller: Caller, on: date | None = None) -> dict[str, Any]:
+        day = on or local_day(clock.now())
+        async with host.pool.acquire() as conn:
+            in_force = policy_in_force(await queries.policies(conn), region_code, day)
+            history = await queries.policy_history(conn, region_code)
+        return {
+            "region_code": region_code,
+            "on": day.isoformat(),
+            "in_force": policy_json(in_force),
+            "history": history,
+        }
+
+    return app

@@ -1,0 +1,124 @@
+"""Reads of the assessment's own tables, turned into the plain values the rules take."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from contracts.events import PolicyRules
+from plumbing.postgres import Connection
+from services.assessment.rules import Activity, PublishedPolicy, Term, Visit
+
+
+async def policies(conn: Connection) -> list[PublishedPolicy]:
+    rows = await conn.fetch(
+        "SELECT event_id, region_code, effective_from, rules FROM policies ORDER BY effective_from"
+    )
+    return [
+        PublishedPolicy(
+            row["region_code"],
+            row["effective_from"],
+            row["event_id"],
+            PolicyRules.model_validate(orjson.loads(row["rules"])),
+        )
+        for row in rows
+    ]
+
+
+async def policy_history(conn: Connection, region_code: str) -> list[dict[str, Any]]:
+    """Every policy published for the region or a region above it, oldest first."""
+    rows = await conn.fetch(
+        """SELECT event_id, region_code, effective_from, rules, published_by FROM policies
+           WHERE $1 LIKE region_code || '%' ORDER BY effective_from, length(region_code)""",
+        region_code,
+    )
+    return [
+        {**dict(row), "event_id": str(row["event_id"]), "rules": orjson.loads(row["rules"])} for row in rows
+    ]
+
+
+async def tags(conn: Connection, code: str, day: date) -> list[str]:
+    """The tags in force for a village, from its own classification and those of the regions above it."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (code) code, tags FROM region_tags
+           WHERE $1 LIKE code || '%' AND effective_from <= $2 ORDER BY code, effective_from DESC""",
+        code,
+        day,
+    )
+    return sorted({tag for row in rows for tag in row["tags"]})
+
+
+async def terms(conn: Connection, advisor_id: str, village_code: str) -> list[Term]:
+    rows = await conn.fetch(
+        """SELECT term_start, term_end, released_on, annual_subsidy_yuan FROM assignments
+           WHERE advisor_id = $1 AND village_code = $2 ORDER BY term_start""",
+        advisor_id,
+        village_code,
+    )
+    return [
+        Term(row["term_start"], row["term_end"], row["released_on"], row["annual_subsidy_yuan"])
+        for row in rows
+    ]
+
+
+async def activities(conn: Connection, advisor_id: str, village_code: str, since: datetime) -> list[Activity]:
+    rows = await conn.fetch(
+        """SELECT event_type, occurred_at, recorded_at, on_site_start, on_site_end, offsite_minutes,
+                  evening_or_holiday, large_event, feedback_score, voided_at IS NOT NULL AS voided
+           FROM activities WHERE advisor_id = $1 AND village_code = $2 AND occurred_at >= $3
+           ORDER BY occurred_at""",
+        advisor_id,
+        village_code,
+        since,
+    )
+    return [
+        Activity(
+            event_type=row["event_type"],
+            occurred_at=row["occurred_at"],
+            recorded_at=row["recorded_at"],
+            on_site=Visit(row["on_site_start"], row["on_site_end"]) if row["on_site_start"] else None,
+            offsite_minutes=row["offsite_minutes"],
+            evening_or_holiday=row["evening_or_holiday"],
+            large_event=row["large_event"],
+            feedback_score=row["feedback_score"],
+            voided=row["voided"],
+        )
+        for row in rows
+    ]
+
+
+async def violation_in_year(conn: Connection, advisor_id: str, year: int) -> bool:
+    found = await conn.fetchval(
+        "SELECT 1 FROM violations WHERE advisor_id = $1 AND extract(year FROM violation_date) = $2 LIMIT 1",
+        advisor_id,
+        year,
+    )
+    return found is not None
+
+
+async def assigned_pairs(
+    conn: Connection, region_code: str, first_day: date, last_day: date
+) -> list[tuple[str, str]]:
+    """(advisor, village) pairs in the region whose terms overlap the days."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT advisor_id, village_code FROM assignments
+           WHERE village_code LIKE $1 || '%' AND term_start <= $3
+             AND coalesce(released_on, term_end) >= $2 AND term_end >= $2
+           ORDER BY village_code, advisor_id""",
+        region_code,
+        first_day,
+        last_day,
+    )
+    return [(row["advisor_id"], row["village_code"]) for row in rows]
+
+
+async def advisor_villages(conn: Connection, advisor_id: str, region_code: str) -> list[str]:
+    rows = await conn.fetch(
+        """SELECT DISTINCT village_code FROM assignments WHERE advisor_id = $1 AND village_code LIKE $2 || '%'
+           ORDER BY village_code""",
+        advisor_id,
+        region_code,
+    )
+    return [row["village_code"] for row in rows]

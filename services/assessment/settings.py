@@ -1,0 +1,19 @@
+"""The assessment's settings (environment variables with the prefix VC_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from plumbing.settings import ProjectionSettings
+
+
+class AssessmentSettings(ProjectionSettings):
+    http_port: int = 8002
+    default_policy_regions: str = Field(
+        default="37",
+        description="comma-separated province codes given the default (Zaozhuang) policy at start-up",
+    )
+
+    @property
+    def default_policy_region_codes(self) -> list[str]:
+        return [code.strip() for code in self.default_policy_regions.split(",") if code.strip()]

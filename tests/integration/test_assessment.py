@@ -1,0 +1,201 @@
+"""Assessment fed through intake against the real broker and database: what counts, under which rules."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from contracts.events import DEFAULT_ZONE
+from contracts.examples import example_fields
+from plumbing.auth import Role, mint_token
+from plumbing.clock import ManualClock
+from services.assessment.app import create_app as create_assessment
+from services.assessment.settings import AssessmentSettings
+from services.intake.app import create_app as create_intake
+from services.intake.rules import KIND_BY_NAME
+from services.intake.settings import IntakeSettings
+from tests.support.infrastructure import Infrastructure
+from tests.support.waiting import eventually
+
+SECRET = "assessment-integration-secret-long-enough"
+NOW = datetime(2026, 3, 25, 12, 0, tzinfo=DEFAULT_ZONE)
+
+
+def bearer(subject: str, role: Role, region: str) -> dict[str, str]:
+    token = mint_token(
+        IntakeSettings(jwt_secret=SECRET),
+        subject=subject,
+        role=role,
+        region_code=region,
+        now=datetime.now(UTC),
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Stack:
+    intake: httpx.AsyncClient
+    assessment: httpx.AsyncClient
+    county: str
+
+    @property
+    def village(self) -> str:
+        return f"{self.county}101201"
+
+    @property
+    def as_county(self) -> dict[str, str]:
+        return bearer(f"county-{self.county}", Role.county_bureau, self.county)
+
+    async def post(self, kind: str, **fields: Any) -> dict[str, Any]:
+        body = {k: v for k, v in example_fields(KIND_BY_NAME[kind].event_type).items() if k != "recorded_by"}
+        body = {"id": str(uuid.uuid4()), **body, **fields}
+        answer = await self.intake.post(KIND_BY_NAME[kind].path, json=body, headers=self.as_county)
+        assert answer.status_code == 202, answer.text
+        return body
+
+    async def compliance(self, advisor: str, **params: Any) -> dict[str, Any]:
+        answer = await self.assessment.get(
+            f"/v1/compliance/{advisor}/{self.village}", params=params, headers=self.as_county
+        )
+        assert answer.status_code == 200, answer.text
+        result: dict[str, Any] = answer.json()
+        return result
+
+
+@pytest.fixture
+async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[Stack]:
+    intake_app = create_intake(
+        IntakeSettings(kafka_bootstrap_servers=infrastructure.kafka_bootstrap, jwt_secret=SECRET),
+        ManualClock(NOW),
+    )
+    assessment_app = create_assessment(
+        AssessmentSettings(
+            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+            database_url=infrastructure.database_url,
+            jwt_secret=SECRET,
+            poll_timeout_ms=100,
+        ),
+        ManualClock(NOW),
+    )
+    async with (
+        intake_app.router.lifespan_context(intake_app),
+        assessment_app.router.lifespan_context(assessment_app),
+    ):
+        async with (
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=intake_app), base_url="http://intake"
+            ) as intake,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=assessment_app), base_url="http://assessment"
+            ) as assessment,
+        ):
+            yield Stack(intake, assessment, f"37{random.randint(10, 99)}{random.randint(10, 99)}")
+
+
+async def test_minutes_count_for_the_assigned_advisor_under_the_policy_in_force(stack: Stack) -> None:
+    advisor, stranger = f"adv-{stack.county}", f"other-{stack.county}"
+    await stack.post(
+        "assignment",
+        advisor_id=advisor,
+        village_code=stack.village,
+        term_start="2026-01-01",
+        term_end="2026-12-31",
+    )
+    await stack.post(
+        "policy",
+        region_code=stack.county,
+        effective_from="2026-03-01",
+        rules={"norms": {"offsite_credit_rate": 0.5, "offsite_credit_cap_minutes": 120}},
+    )
+    visit_fields = {"advisor_id": advisor, "village_code": stack.village, "activities": ["consultation"]}
+    await stack.post(
+        "visit",
+        **visit_fields,
+        occurred_at="2026-03-10T08:00:00+08:00",
+        started_at="2026-03-10T08:00:00+08:00",
+        ended_at="2026-03-10T15:30:00+08:00",
+    )
+    calls = [
+        await stack.post(
+            "consultation",
+            advisor_id=advisor,
+            village_code=stack.village,
+            occurred_at=f"2026-03-1{day}T10:00:00+08:00",
+            channel="phone",
+            duration_minutes=30,
+            requester=None,
+        )
+        for day in (1, 2)
+    ]
+    await stack.post(
+        "lecture", advisor_id=advisor, village_code=stack.village, occurred_at="2026-02-20T19:00:00+08:00"
+    )
+    # Work by someone not assigned to the village does not count for anyone.
+    await stack.post(
+        "visit",
+        **{**visit_fields, "advisor_id": stranger},
+        occurred_at="2026-03-11T08:00:00+08:00",
+        started_at="2026-03-11T08:00:00+08:00",
+        ended_at="2026-03-11T18:00:00+08:00",
+    )
+
+    async def march() -> dict[str, Any]:
+        return await stack.compliance(advisor)
+
+    found = await eventually(
+        march, lambda s: s["month"]["credited_offsite_minutes"] == 30, what="the phone calls"
+    )
+    assert found["policy"]["region_code"] == stack.county
+    assert found["month"] == {
+        "month": "2026-03",
+        "on_site_minutes": 450,
+        "offsite_minutes": 60,
+        "credited_offsite_minutes": 30,
+        "required_minutes": 480,
+        "status": "met",
+    }
+    assert found["lectures"]["held_in_period"] == 1
+    assert found["lectures"]["alert"] is None
+
+    february = await stack.compliance(advisor, as_of="2026-02-25T12:00:00+08:00")
+    assert february["policy"]["region_code"] == "37", "before the county's date, the province's default rules"
+    assert february["month"]["credited_offsite_minutes"] == 0
+
+    await stack.post(
+        "void", advisor_id=advisor, village_code=stack.village, target_event_id=calls[0]["id"], reason="错"
+    )
+    after_void = await eventually(march, lambda s: s["month"]["offsite_minutes"] == 30, what="the void")
+    assert after_void["month"]["status"] == "on_track"  # 465 of 480 on the 25th is ahead of the month's pace
+
+    region = await stack.assessment.get(
+        f"/v1/regions/{stack.county}/compliance", params={"month": "2026-03"}, headers=stack.as_county
+    )
+    assert region.status_code == 200
+    rows = region.json()["villages"]
+    assert [(row["advisor_id"], row["status"]) for row in rows] == [(advisor, "on_track")]
+    assert region.json()["counts"]["on_track"] == 1
+
+    stranger_view = await stack.compliance(stranger)
+    assert stranger_view["month"]["on_site_minutes"] == 0
+
+    policy = (
+        await stack.assessment.get(
+            f"/v1/regions/{stack.village}/policy", params={"on": "2026-02-01"}, headers=stack.as_county
+        )
+    ).json()
+    assert policy["in_force"]["region_code"] == "37"
+    assert [item["region_code"] for item in policy["history"]][-1] == stack.county
+
+
+async def test_access_follows_the_region(stack: Stack) -> None:
+    elsewhere = bearer("county-x", Role.county_bureau, "379999" if stack.county != "379999" else "379998")
+    answer = await stack.assessment.get(f"/v1/compliance/a/{stack.village}", headers=elsewhere)
+    assert answer.status_code == 403
+    assert (await stack.assessment.get(f"/v1/compliance/a/{stack.village}")).status_code == 401
