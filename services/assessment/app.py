@@ -1,8 +1,9 @@
-"""The assessment's HTTP API: where an advisor stands in a village, a region's month, the policy in force.
-
-Closing months, raising alerts and publishing grades to the `assessment` topic are not built yet.
+"""The assessment's HTTP API: where an advisor stands in a village, a region's month, the policy in force,
+alerts; and the periodic closing of months and raising of alerts (publishing grades is not built yet).
 """
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, FastAPI, Query
 
 from contracts.envelope import Event, to_kafka_record
@@ -17,10 +19,11 @@ from contracts.events import DEFAULT_ZONE, PolicyPublished, PolicyRules
 from plumbing.auth import Principal, Role, bearer_principal
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, install_common
-from plumbing.kafka import create_producer, publish
+from plumbing.kafka import PublishFailed, create_producer, publish
 from plumbing.logs import configure_logging, get_logger
 from plumbing.service import ProjectionHost
 from services.assessment import queries
+from services.assessment.closing import Closer
 from services.assessment.projection import assessment_projection
 from services.assessment.rules import (
     MonthStatus,
@@ -118,23 +121,39 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
     clock = clock or SystemClock()
     host = ProjectionHost(assessment_projection(), settings, clock)
 
+    outputs = create_producer(settings.kafka_bootstrap_servers, "assessment-outputs")
+
     async def publish_default_policies() -> None:
-        producer = create_producer(settings.kafka_bootstrap_servers, "assessment-defaults")
-        await producer.start()
-        try:
-            for region_code in settings.default_policy_region_codes:
-                await publish(producer, to_kafka_record(default_policy_event(region_code, clock.now())), 10)
-        finally:
-            await producer.stop()
+        for region_code in settings.default_policy_region_codes:
+            await publish(outputs, to_kafka_record(default_policy_event(region_code, clock.now())), 10)
+
+    async def close_periodically() -> None:
+        closer: Closer = app.state.closer
+        while True:
+            await asyncio.sleep(settings.close_interval_seconds)
+            try:
+                published = await closer.run_once()
+            except (PublishFailed, OSError, asyncpg.PostgresError) as error:
+                log.warning("closing_failed", error=type(error).__name__)
+            else:
+                if published:
+                    log.info("closing_published", events=len(published))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         configure_logging("assessment", settings.log_level)
         await host.start()
+        await outputs.start()
+        app.state.closer = Closer(host.pool, outputs, clock, settings.kafka_timeout_seconds)
+        closing = asyncio.create_task(close_periodically(), name="assessment-closing")
         try:
             await publish_default_policies()
             yield
         finally:
+            closing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await closing
+            await outputs.stop()
             await host.stop()
 
     app = FastAPI(
@@ -231,6 +250,19 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
                 )
         counts = {str(status): sum(row["status"] == status for row in rows) for status in MonthStatus}
         return {"region_code": region_code, "month": month, "counts": counts, "villages": rows}
+
+    @app.get("/v1/regions/{region_code}/alerts", tags=["compliance"], summary="Alerts raised in a region")
+    async def region_alerts(
+        region_code: str,
+        caller: Caller,
+        since: date | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> dict[str, Any]:
+        require_region(caller, region_code)
+        first_day = since or local_day(clock.now()) - timedelta(days=90)
+        async with host.pool.acquire() as conn:
+            found = await queries.alerts_under(conn, region_code, first_day, limit)
+        return {"region_code": region_code, "since": first_day.isoformat(), "alerts": found}
 
     @app.get(
         "/v1/regions/{region_code}/policy", tags=["policy"], summary="The policy in force and its history"

@@ -8,10 +8,12 @@ from typing import Any
 from contracts.events import (
     AdvisorAssigned,
     AdvisorReleased,
+    AlertRaised,
     ConsultationRecorded,
     FeedbackSubmitted,
     LectureFormat,
     LectureHeld,
+    MonthClosed,
     PolicyPublished,
     Rater,
     RecordVoided,
@@ -20,7 +22,7 @@ from contracts.events import (
     ViolationRecorded,
     VisitLogged,
 )
-from contracts.topics import REGISTRY, VILLAGE_SERVICES
+from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.postgres import Connection
 from plumbing.projection import Batch, ConsumedEvent, Projection
 from services.assessment.rules import OFFSITE_CHANNELS
@@ -116,10 +118,42 @@ async def _apply_registry(conn: Connection, item: ConsumedEvent) -> None:
         )
 
 
+async def _apply_own_output(conn: Connection, item: ConsumedEvent) -> None:
+    data = item.event.data
+    if isinstance(data, MonthClosed):
+        await conn.execute(
+            """INSERT INTO month_closes (event_id, advisor_id, village_code, month, revision, on_site_minutes,
+                                         credited_offsite_minutes, required_minutes, met)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING""",
+            item.event.id,
+            data.advisor_id,
+            data.village_code,
+            data.month,
+            data.revision,
+            data.on_site_minutes,
+            data.credited_offsite_minutes,
+            data.required_minutes,
+            data.met,
+        )
+    elif isinstance(data, AlertRaised):
+        await conn.execute(
+            """INSERT INTO alerts (event_id, advisor_id, village_code, kind, as_of, detail)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
+            item.event.id,
+            data.advisor_id,
+            data.village_code,
+            str(data.kind),
+            data.as_of,
+            data.detail,
+        )
+
+
 async def apply_assessment(conn: Connection, batch: Batch) -> None:
     for item in batch.events:
         if item.topic == REGISTRY:
             await _apply_registry(conn, item)
+        elif item.topic == ASSESSMENT:
+            await _apply_own_output(conn, item)
     rows = [row for row in map(activity_row, batch.events) if row is not None]
     if rows:
         await conn.executemany(
@@ -143,7 +177,7 @@ def assessment_projection() -> Projection:
     return Projection(
         name="assessment",
         schema=SCHEMA,
-        topics=(VILLAGE_SERVICES, REGISTRY),
+        topics=(VILLAGE_SERVICES, REGISTRY, ASSESSMENT),
         migrations=MIGRATIONS,
         apply=apply_assessment,
     )

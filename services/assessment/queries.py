@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 
 from contracts.events import PolicyRules
 from plumbing.postgres import Connection
-from services.assessment.rules import Activity, PublishedPolicy, Term, Visit
+from services.assessment.rules import Activity, PublishedClose, PublishedPolicy, Term, Visit
 
 
 async def policies(conn: Connection) -> list[PublishedPolicy]:
@@ -122,3 +123,50 @@ async def advisor_villages(conn: Connection, advisor_id: str, region_code: str) 
         region_code,
     )
     return [row["village_code"] for row in rows]
+
+
+async def all_pairs(conn: Connection) -> list[tuple[str, str]]:
+    rows = await conn.fetch("SELECT DISTINCT advisor_id, village_code FROM assignments ORDER BY 2, 1")
+    return [(row["advisor_id"], row["village_code"]) for row in rows]
+
+
+async def latest_closes(conn: Connection, advisor_id: str, village_code: str) -> dict[str, PublishedClose]:
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (month) month, revision, on_site_minutes, credited_offsite_minutes,
+                  required_minutes, met
+           FROM month_closes WHERE advisor_id = $1 AND village_code = $2 ORDER BY month, revision DESC""",
+        advisor_id,
+        village_code,
+    )
+    return {
+        row["month"]: PublishedClose(
+            row["revision"],
+            row["on_site_minutes"],
+            row["credited_offsite_minutes"],
+            row["required_minutes"],
+            row["met"],
+        )
+        for row in rows
+    }
+
+
+async def known_output_ids(conn: Connection, event_ids: list[UUID]) -> set[UUID]:
+    rows = await conn.fetch(
+        """SELECT event_id FROM month_closes WHERE event_id = ANY($1::uuid[])
+           UNION SELECT event_id FROM alerts WHERE event_id = ANY($1::uuid[])""",
+        event_ids,
+    )
+    return {row["event_id"] for row in rows}
+
+
+async def alerts_under(conn: Connection, region_code: str, since: date, limit: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT event_id, advisor_id, village_code, kind, as_of, detail FROM alerts
+           WHERE village_code LIKE $1 || '%' AND as_of >= $2 ORDER BY as_of DESC, village_code LIMIT $3""",
+        region_code,
+        since,
+        limit,
+    )
+    return [
+        {**dict(row), "event_id": str(row["event_id"]), "as_of": row["as_of"].isoformat()} for row in rows
+    ]

@@ -548,3 +548,145 @@ def snapshot(
         trailing_12_months_assessed=len(trailing),
         trailing_12_month_score=trailing_score,
     )
+
+
+# -- closing months and raising alerts -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishedClose:
+    """The latest `compliance.month_closed` published for an advisor, village and month."""
+
+    revision: int
+    on_site_minutes: int
+    credited_offsite_minutes: int
+    required_minutes: int
+    met: bool
+
+
+@dataclass(frozen=True)
+class CloseDecision:
+    revision: int
+    changes: str | None
+
+
+def close_decision(latest: PublishedClose | None, minutes: MonthMinutes) -> CloseDecision | None:
+    """Revision 1 the first time; a new revision, saying what changed, when a late record or a void moved
+    the figures after closing; nothing when they stand."""
+    now = {
+        "on_site_minutes": minutes.on_site,
+        "credited_offsite_minutes": minutes.credited_offsite,
+        "required_minutes": minutes.required,
+        "met": minutes.met,
+    }
+    if latest is None:
+        return CloseDecision(1, None)
+    before = {
+        "on_site_minutes": latest.on_site_minutes,
+        "credited_offsite_minutes": latest.credited_offsite_minutes,
+        "required_minutes": latest.required_minutes,
+        "met": latest.met,
+    }
+    changed = [f"{name}: {before[name]} -> {value}" for name, value in now.items() if before[name] != value]
+    if not changed:
+        return None
+    return CloseDecision(latest.revision + 1, "; ".join(changed))
+
+
+def months_to_close(
+    terms: Sequence[Term], now: datetime, grace_days: int, horizon_days: int = 400
+) -> list[tuple[int, int]]:
+    """Months of the terms that ended at least `grace_days` ago (and lie within the horizon)."""
+    today = local_day(now)
+    earliest = today - timedelta(days=horizon_days)
+    found = []
+    for term in terms:
+        year, month = term.term_start.year, term.term_start.month
+        last_served = min(term.term_end, term.released_on or term.term_end)
+        while date(year, month, 1) <= last_served:
+            _, end = month_bounds(year, month)
+            if end + timedelta(days=grace_days) > now:
+                break
+            if end.date() > earliest and (year, month) not in found:
+                found.append((year, month))
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    key: str
+    as_of: date
+    detail: str
+
+
+def due_alerts(
+    now: datetime,
+    found: Snapshot,
+    previous_period: Period | None,
+    lectures_in_previous_period: int,
+    last_activity: datetime | None,
+    assigned_since: date | None,
+    rules: PolicyRules,
+) -> list[Alert]:
+    """The alerts the situation calls for; each has a key, so it is raised once however often asked."""
+    today = local_day(now)
+    alerts = []
+    minutes = found.month_minutes
+    if found.month_status is MonthStatus.at_risk:
+        alerts.append(
+            Alert(
+                "hours_at_risk",
+                found.month,
+                today,
+                f"{minutes.counted} of {minutes.required} minutes by {today.isoformat()}",
+            )
+        )
+    if found.lecture_alert is LectureAlert.due:
+        alerts.append(
+            Alert(
+                "lecture_due",
+                found.lecture_period.start.isoformat(),
+                today,
+                f"{found.lectures_in_period} of {found.lectures_required} lectures; "
+                f"the period ends {found.lecture_period.end}",
+            )
+        )
+    served_whole_period = (
+        previous_period is not None and assigned_since is not None and assigned_since <= previous_period.start
+    )
+    if (
+        previous_period is not None
+        and served_whole_period
+        and lectures_in_previous_period < rules.lectures_required
+    ):
+        alerts.append(
+            Alert(
+                "lecture_missed",
+                previous_period.start.isoformat(),
+                today,
+                f"{lectures_in_previous_period} of {rules.lectures_required} lectures "
+                f"from {previous_period.start} to {previous_period.end}",
+            )
+        )
+    quiet_since = local_day(last_activity) if last_activity else assigned_since
+    if quiet_since is not None and (today - quiet_since).days >= rules.no_activity_days:
+        alerts.append(
+            Alert(
+                "no_activity",
+                quiet_since.isoformat(),
+                today,
+                f"nothing recorded since {quiet_since.isoformat()}",
+            )
+        )
+    return alerts
+
+
+def previous_lecture_period(today: date, period: LecturePeriod) -> Period | None:
+    """The lecture period that ended last (the last of the previous year in January)."""
+    for year in (today.year, today.year - 1):
+        ended = [candidate for candidate in lecture_periods(year, period) if candidate.end < today]
+        if ended:
+            return ended[-1]
+    return None

@@ -14,6 +14,10 @@ class AssessmentSettings(ProjectionSettings):
         description="comma-separated province codes given the default (Zaozhuang) policy at start-up",
     )
 
+    close_interval_seconds: float = Field(
+        default=300.0, gt=0, description="how often months are closed and alerts raised, from the clock"
+    )
+
     @property
     def default_policy_region_codes(self) -> list[str]:
         return [code.strip() for code in self.default_policy_regions.split(",") if code.strip()]

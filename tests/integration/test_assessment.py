@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +17,9 @@ from contracts.events import DEFAULT_ZONE
 from contracts.examples import example_fields
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
+from plumbing.rebuild import rebuild
 from services.assessment.app import create_app as create_assessment
+from services.assessment.projection import assessment_projection
 from services.assessment.settings import AssessmentSettings
 from services.intake.app import create_app as create_intake
 from services.intake.rules import KIND_BY_NAME
@@ -199,3 +202,96 @@ async def test_access_follows_the_region(stack: Stack) -> None:
     answer = await stack.assessment.get(f"/v1/compliance/a/{stack.village}", headers=elsewhere)
     assert answer.status_code == 403
     assert (await stack.assessment.get(f"/v1/compliance/a/{stack.village}")).status_code == 401
+
+
+async def test_months_close_after_grace_a_late_record_re_closes_and_a_replay_sends_nothing_new(
+    infrastructure: Infrastructure, stack: Stack
+) -> None:
+    advisor = f"adv-{stack.county}-close"
+    await stack.post(
+        "assignment",
+        advisor_id=advisor,
+        village_code=stack.village,
+        term_start="2026-01-01",
+        term_end="2026-12-31",
+    )
+    visit_fields = {"advisor_id": advisor, "village_code": stack.village, "activities": ["consultation"]}
+    await stack.post(
+        "visit",
+        **visit_fields,
+        occurred_at="2026-02-10T08:00:00+08:00",
+        started_at="2026-02-10T08:00:00+08:00",
+        ended_at="2026-02-10T16:00:00+08:00",
+    )
+    await stack.post(
+        "visit",
+        **visit_fields,
+        occurred_at="2026-03-10T08:00:00+08:00",
+        started_at="2026-03-10T08:00:00+08:00",
+        ended_at="2026-03-10T13:00:00+08:00",
+    )
+    app = stack.assessment._transport.app  # type: ignore[attr-defined]
+    clock: ManualClock = app.state.closer._clock
+    closer = app.state.closer
+
+    async def march_visit_counted() -> dict[str, Any]:
+        return await stack.compliance(advisor, as_of="2026-03-31T20:00:00+08:00")
+
+    await eventually(march_visit_counted, lambda s: s["month"]["on_site_minutes"] == 300, what="the visits")
+    clock.set(datetime(2026, 4, 12, 9, 0, tzinfo=DEFAULT_ZONE))
+
+    async def ours(events: list[Any]) -> list[Any]:
+        return [event for event in events if getattr(event.data, "advisor_id", None) == advisor]
+
+    async def run_until_published() -> list[Any]:
+        return await ours(await closer.run_once())
+
+    published = await eventually(run_until_published, lambda found: len(found) > 0, what="the first closing")
+    closes = {event.data.month: event.data for event in published if event.type == "compliance.month_closed"}
+    assert {month: (c.on_site_minutes, c.met, c.revision) for month, c in closes.items()} == {
+        "2026-01": (0, False, 1),
+        "2026-02": (480, True, 1),
+        "2026-03": (300, False, 1),
+    }
+    alerts = sorted(
+        (event.data.kind, event.data.detail) for event in published if event.type == "compliance.alert_raised"
+    )
+    # January and March missed their hours, the first quarter had no lecture, nothing since 10 March.
+    assert [kind for kind, _ in alerts] == ["hours_missed", "hours_missed", "lecture_missed", "no_activity"]
+
+    async def alerts_listed() -> list[Any]:
+        answer = await stack.assessment.get(
+            f"/v1/regions/{stack.county}/alerts", params={"since": "2026-01-01"}, headers=stack.as_county
+        )
+        return [item for item in answer.json()["alerts"] if item["advisor_id"] == advisor]
+
+    await eventually(
+        alerts_listed, lambda found: len(found) == 4, what="the alerts come back through the projection"
+    )
+
+    # A late record for March re-closes it as revision 2, saying what changed; nothing else is sent again.
+    await stack.post(
+        "visit",
+        **visit_fields,
+        occurred_at="2026-03-20T08:00:00+08:00",
+        started_at="2026-03-20T08:00:00+08:00",
+        ended_at="2026-03-20T12:00:00+08:00",
+    )
+    await eventually(
+        march_visit_counted, lambda s: s["month"]["on_site_minutes"] == 540, what="the late visit"
+    )
+    again = await eventually(run_until_published, lambda found: len(found) > 0, what="the re-closing")
+    assert [(event.data.month, event.data.revision, event.data.changes) for event in again] == [
+        ("2026-03", 2, "on_site_minutes: 300 -> 540; met: False -> True")
+    ]
+
+    async def settled() -> list[Any]:
+        return await ours(await closer.run_once())
+
+    # Once its outputs are back, another pass finds nothing to say; so does one after a replay from 0.
+    await asyncio.sleep(0)
+    for _ in range(2):
+        assert await eventually(settled, lambda found: found == [], what="a quiet pass") == []
+    settings = app.state.host.settings
+    await rebuild(assessment_projection(), settings, ManualClock(clock.now()), drop_retired=True)
+    assert await eventually(settled, lambda found: found == [], what="a quiet pass after the replay") == []

@@ -1,0 +1,156 @@
+"""Closing months and raising alerts, from the injected clock: decides with `rules`, publishes to the
+`assessment` topic, and learns back what it published through its own projection.
+
+Every output has a deterministic id (advisor, village, month and revision; or alert kind and period),
+so a repeat after a crash or a replay from offset 0 is a duplicate that consumers drop.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from contracts.envelope import Event, to_kafka_record
+from contracts.events import AlertKind, AlertRaised, MonthClosed, PolicyRules
+from plumbing.clock import Clock
+from plumbing.kafka import PublishFailed, publish
+from plumbing.logs import get_logger
+from services.assessment import queries
+from services.assessment.rules import (
+    close_decision,
+    counted,
+    due_alerts,
+    local_day,
+    month_compliance,
+    months_to_close,
+    policy_in_force,
+    previous_lecture_period,
+    snapshot,
+)
+
+log = get_logger(__name__)
+SOURCE = "/villagecounsel/assessment"
+
+
+def output_id(*parts: object) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, "urn:villagecounsel:" + ":".join(str(part) for part in parts))
+
+
+class Closer:
+    def __init__(
+        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, clock: Clock, publish_timeout: float
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._clock = clock
+        self._timeout = publish_timeout
+        self._awaiting: list[uuid.UUID] = []
+
+    async def run_once(self) -> list[Event]:
+        """One pass over every assignment; returns what it published. It waits for its previous outputs to
+        come back through the projection first, so that it never decides twice on stale knowledge."""
+        async with self._pool.acquire() as conn:
+            if self._awaiting and len(await queries.known_output_ids(conn, self._awaiting)) < len(
+                self._awaiting
+            ):
+                return []
+            decided = await self._decide(conn)
+        for event in decided:
+            try:
+                await publish(self._producer, to_kafka_record(event), self._timeout)
+            except PublishFailed:
+                log.warning("assessment_output_not_published", event_id=str(event.id), type=event.type)
+                raise
+        self._awaiting = [event.id for event in decided]
+        return decided
+
+    async def _decide(self, conn: asyncpg.pool.PoolConnectionProxy) -> list[Event]:
+        now = self._clock.now()
+        today = local_day(now)
+        policies = await queries.policies(conn)
+        decided: list[Event] = []
+        for advisor_id, village_code in await queries.all_pairs(conn):
+            terms = await queries.terms(conn, advisor_id, village_code)
+            tags = await queries.tags(conn, village_code, today)
+            activities = await queries.activities(conn, advisor_id, village_code, now - timedelta(days=800))
+            current = policy_in_force(policies, village_code, today)
+            rules = current.rules if current else PolicyRules()
+            latest = await queries.latest_closes(conn, advisor_id, village_code)
+            for year, month in months_to_close(terms, now, rules.grace_days):
+                found = month_compliance(now, year, month, village_code, tags, policies, terms, activities)
+                month_text = f"{year:04d}-{month:02d}"
+                decision = close_decision(latest.get(month_text), found.minutes)
+                if decision is None:
+                    continue
+                decided.append(
+                    self._event(
+                        output_id("month_closed", advisor_id, village_code, month_text, decision.revision),
+                        MonthClosed(
+                            advisor_id=advisor_id,
+                            village_code=village_code,
+                            month=month_text,
+                            on_site_minutes=found.minutes.on_site,
+                            credited_offsite_minutes=found.minutes.credited_offsite,
+                            required_minutes=found.minutes.required,
+                            met=found.minutes.met,
+                            revision=decision.revision,
+                            changes=decision.changes,
+                        ),
+                        now,
+                    )
+                )
+                if not found.minutes.met:
+                    decided.append(
+                        self._alert(
+                            advisor_id,
+                            village_code,
+                            AlertKind.hours_missed,
+                            month_text,
+                            now,
+                            f"{found.minutes.counted} of {found.minutes.required} minutes in {month_text}",
+                        )
+                    )
+            if not any(term.term_start <= today <= term.term_end for term in terms):
+                continue
+            state = snapshot(now, village_code, tags, policies, terms, activities, violation_this_year=False)
+            previous = previous_lecture_period(today, rules.lecture_period)
+            kept = counted(activities, terms)
+            held_before = (
+                sum(
+                    previous.contains(local_day(item.occurred_at))
+                    for item in kept
+                    if item.event_type == "lecture.held"
+                )
+                if previous
+                else 0
+            )
+            last = max((item.occurred_at for item in kept), default=None)
+            assigned_since = min(term.term_start for term in terms)
+            for alert in due_alerts(now, state, previous, held_before, last, assigned_since, rules):
+                decided.append(
+                    self._alert(advisor_id, village_code, AlertKind(alert.kind), alert.key, now, alert.detail)
+                )
+        known = await queries.known_output_ids(conn, [event.id for event in decided])
+        return [event for event in decided if event.id not in known]
+
+    def _alert(
+        self, advisor_id: str, village_code: str, kind: AlertKind, key: str, now: datetime, detail: str
+    ) -> Event:
+        return self._event(
+            output_id("alert", advisor_id, village_code, kind, key),
+            AlertRaised(
+                advisor_id=advisor_id,
+                village_code=village_code,
+                kind=kind,
+                as_of=local_day(now),
+                detail=detail,
+            ),
+            now,
+        )
+
+    @staticmethod
+    def _event(event_id: uuid.UUID, data: MonthClosed | AlertRaised, now: datetime) -> Event:
+        return Event(id=event_id, source=SOURCE, time=now, data=data, recorded_at=now)
