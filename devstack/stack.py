@@ -62,10 +62,17 @@ def _say(message: str) -> None:
     print(f"[devstack] {message}", flush=True)
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+def _port_open(port: int, attempts: int = 1) -> bool:
+    """Whether something listens on the port; with attempts > 1, a busy server gets a few chances to answer
+    before it is taken for absent (deciding "not running" wrongly would start a second one)."""
+    for attempt in range(attempts):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2.0)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        if attempt + 1 < attempts:
+            time.sleep(0.5)
+    return False
 
 
 def _pid_alive(pid_file: Path) -> int | None:
@@ -191,7 +198,7 @@ def _java_command(libs: Path, home: Path, main: str, *args: str) -> list[str]:
 def kafka_up(profile: Profile) -> None:
     home = profile.home / "kafka"
     pid_file = home / "broker.pid"
-    if _pid_alive(pid_file) and _port_open(profile.kafka_port):
+    if _pid_alive(pid_file) and _port_open(profile.kafka_port, attempts=5):
         _say(f"Kafka already running on {profile.kafka_bootstrap}")
         return
     if _port_open(profile.kafka_port):
@@ -346,7 +353,7 @@ def postgres_up(profile: Profile) -> None:
     home.mkdir(parents=True, exist_ok=True)
     _give_to_postgres(home)
     pg_ctl = _postgres_bin("pg_ctl")
-    if (data / "postmaster.pid").exists() and _port_open(profile.postgres_port):
+    if (data / "postmaster.pid").exists() and _port_open(profile.postgres_port, attempts=5):
         _say(f"PostgreSQL already running on 127.0.0.1:{profile.postgres_port}")
         _ensure_database(profile)
         return

@@ -4,15 +4,21 @@ alerts; and the periodic closing of months and raising of alerts (publishing gra
 
 import asyncio
 import contextlib
+import csv
+import io
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Query
+from fastapi.responses import JSONResponse, Response
+from openpyxl import Workbook
 
 from contracts.envelope import Event, to_kafka_record
 from contracts.events import DEFAULT_ZONE, PolicyPublished, PolicyRules
@@ -40,6 +46,7 @@ from services.assessment.settings import AssessmentSettings
 log = get_logger(__name__)
 DEFAULT_POLICY_SINCE = date(2017, 1, 1)
 SOURCE = "/villagecounsel/assessment"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def default_policy_event(region_code: str, now: datetime) -> Event:
@@ -106,6 +113,55 @@ def snapshot_json(found: Snapshot) -> dict[str, Any]:
             "score": found.trailing_12_month_score,
         },
     }
+
+
+class GradesFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+GRADE_NAMES = {
+    "excellent": "优秀",
+    "good": "良好",
+    "qualified": "合格",
+    "unqualified": "不合格",
+    "violation": "违法违纪",
+}
+GRADES_HEADER = [
+    "村(社区)代码",
+    "法律顾问",
+    "年度",
+    "得分",
+    "等级",
+    "补贴比例",
+    "补贴金额(元)",
+    "修订",
+    "适用政策",
+]
+
+
+def grades_table(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """The table a county bureau pays from, with a total at the bottom."""
+    table: list[list[Any]] = [GRADES_HEADER]
+    total = Decimal("0.00")
+    for row in rows:
+        table.append(
+            [
+                row["village_code"],
+                row["advisor_id"],
+                row["year"],
+                row["score"],
+                GRADE_NAMES[row["grade"]],
+                row["subsidy_ratio"],
+                row["subsidy_yuan"],
+                row["revision"],
+                row["policy_region_code"],
+            ]
+        )
+        total += Decimal(row["subsidy_yuan"])
+    table.append(["合计", f"{len(rows)} 个村(社区)", "", "", "", "", str(total), "", ""])
+    return table
 
 
 def parse_month(text: str) -> tuple[int, int]:
@@ -263,6 +319,36 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         async with host.pool.acquire() as conn:
             found = await queries.alerts_under(conn, region_code, first_day, limit)
         return {"region_code": region_code, "since": first_day.isoformat(), "alerts": found}
+
+    @app.get("/v1/regions/{region_code}/grades", tags=["grades"], summary="The year's grades and subsidies")
+    async def region_grades(
+        region_code: str,
+        caller: Caller,
+        year: Annotated[int, Query(ge=2000, le=2100)],
+        format: GradesFormat = GradesFormat.json,
+    ) -> Response:
+        require_region(caller, region_code)
+        async with host.pool.acquire() as conn:
+            rows = await queries.grades_under(conn, region_code, year)
+        if format is GradesFormat.json:
+            return JSONResponse({"region_code": region_code, "year": year, "grades": rows})
+        table = grades_table(rows)
+        filename = f"grades-{region_code}-{year}.{format.value}"
+        disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        if format is GradesFormat.csv:
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(table)
+            return Response(
+                "\ufeff" + buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=disposition
+            )
+        workbook = Workbook()
+        sheet = workbook.create_sheet(f"{year}年度考核", 0)
+        workbook.remove(workbook.worksheets[1])
+        for line in table:
+            sheet.append(line)
+        body = io.BytesIO()
+        workbook.save(body)
+        return Response(body.getvalue(), media_type=XLSX, headers=disposition)
 
     @app.get(
         "/v1/regions/{region_code}/policy", tags=["policy"], summary="The policy in force and its history"

@@ -14,21 +14,34 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import Event, to_kafka_record
-from contracts.events import AlertKind, AlertRaised, MonthClosed, PolicyRules
+from contracts.events import (
+    AlertKind,
+    AlertRaised,
+    AssessmentGraded,
+    MonthClosed,
+    PolicyReference,
+    PolicyRules,
+)
 from plumbing.clock import Clock
 from plumbing.kafka import PublishFailed, publish
 from plumbing.logs import get_logger
 from services.assessment import queries
 from services.assessment.rules import (
+    Activity,
+    PublishedPolicy,
+    Term,
     close_decision,
     counted,
     due_alerts,
+    grade_decision,
     local_day,
     month_compliance,
     months_to_close,
     policy_in_force,
     previous_lecture_period,
     snapshot,
+    year_grade,
+    years_to_grade,
 )
 
 log = get_logger(__name__)
@@ -113,6 +126,9 @@ class Closer:
                             f"{found.minutes.counted} of {found.minutes.required} minutes in {month_text}",
                         )
                     )
+            decided.extend(
+                await self._grades(conn, advisor_id, village_code, tags, policies, terms, activities, now)
+            )
             if not any(term.term_start <= today <= term.term_end for term in terms):
                 continue
             state = snapshot(now, village_code, tags, policies, terms, activities, violation_this_year=False)
@@ -136,6 +152,55 @@ class Closer:
         known = await queries.known_output_ids(conn, [event.id for event in decided])
         return [event for event in decided if event.id not in known]
 
+    async def _grades(
+        self,
+        conn: asyncpg.pool.PoolConnectionProxy,
+        advisor_id: str,
+        village_code: str,
+        tags: list[str],
+        policies: list[PublishedPolicy],
+        terms: list[Term],
+        activities: list[Activity],
+        now: datetime,
+    ) -> list[Event]:
+        current = policy_in_force(policies, village_code, local_day(now))
+        grace = (current.rules if current else PolicyRules()).grace_days
+        latest = await queries.latest_grades(conn, advisor_id, village_code)
+        decided = []
+        for year in years_to_grade(terms, now, grace):
+            violation = await queries.violation_in_year(conn, advisor_id, year)
+            found = year_grade(year, village_code, tags, policies, terms, activities, violation)
+            if found.policy is None:
+                log.warning("no_policy_to_grade_by", village_code=village_code, year=year)
+                continue
+            decision = grade_decision(latest.get(year), found)
+            if decision is None:
+                continue
+            decided.append(
+                self._event(
+                    output_id("graded", advisor_id, village_code, year, decision.revision),
+                    AssessmentGraded(
+                        advisor_id=advisor_id,
+                        village_code=village_code,
+                        year=year,
+                        score=found.score,
+                        grade=found.grade,
+                        subsidy_ratio=found.subsidy_ratio,
+                        subsidy_yuan=found.subsidy_yuan,
+                        components={name: round(value, 2) for name, value in found.components.items()},
+                        policy=PolicyReference(
+                            region_code=found.policy.region_code,
+                            effective_from=found.policy.effective_from,
+                            event_id=found.policy.event_id,
+                        ),
+                        revision=decision.revision,
+                        changes=decision.changes,
+                    ),
+                    now,
+                )
+            )
+        return decided
+
     def _alert(
         self, advisor_id: str, village_code: str, kind: AlertKind, key: str, now: datetime, detail: str
     ) -> Event:
@@ -152,5 +217,7 @@ class Closer:
         )
 
     @staticmethod
-    def _event(event_id: uuid.UUID, data: MonthClosed | AlertRaised, now: datetime) -> Event:
+    def _event(
+        event_id: uuid.UUID, data: MonthClosed | AlertRaised | AssessmentGraded, now: datetime
+    ) -> Event:
         return Event(id=event_id, source=SOURCE, time=now, data=data, recorded_at=now)

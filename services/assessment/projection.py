@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from contracts.events import (
     AdvisorAssigned,
     AdvisorReleased,
     AlertRaised,
+    AssessmentGraded,
     ConsultationRecorded,
     FeedbackSubmitted,
     LectureFormat,
@@ -134,6 +137,27 @@ async def _apply_own_output(conn: Connection, item: ConsumedEvent) -> None:
             data.credited_offsite_minutes,
             data.required_minutes,
             data.met,
+        )
+    elif isinstance(data, AssessmentGraded):
+        await conn.execute(
+            """INSERT INTO grades (event_id, advisor_id, village_code, year, revision, score, grade,
+                                   subsidy_ratio, subsidy_yuan, components, policy_event_id,
+                                   policy_region_code, changes)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13)
+               ON CONFLICT DO NOTHING""",
+            item.event.id,
+            data.advisor_id,
+            data.village_code,
+            data.year,
+            data.revision,
+            data.score,
+            str(data.grade),
+            data.subsidy_ratio,
+            data.subsidy_yuan,
+            orjson.dumps({str(name): value for name, value in data.components.items()}).decode(),
+            data.policy.event_id,
+            data.policy.region_code,
+            data.changes,
         )
     elif isinstance(data, AlertRaised):
         await conn.execute(

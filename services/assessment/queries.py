@@ -8,9 +8,9 @@ from uuid import UUID
 
 import orjson
 
-from contracts.events import PolicyRules
+from contracts.events import Grade, PolicyRules
 from plumbing.postgres import Connection
-from services.assessment.rules import Activity, PublishedClose, PublishedPolicy, Term, Visit
+from services.assessment.rules import Activity, PublishedClose, PublishedGrade, PublishedPolicy, Term, Visit
 
 
 async def policies(conn: Connection) -> list[PublishedPolicy]:
@@ -153,7 +153,8 @@ async def latest_closes(conn: Connection, advisor_id: str, village_code: str) ->
 async def known_output_ids(conn: Connection, event_ids: list[UUID]) -> set[UUID]:
     rows = await conn.fetch(
         """SELECT event_id FROM month_closes WHERE event_id = ANY($1::uuid[])
-           UNION SELECT event_id FROM alerts WHERE event_id = ANY($1::uuid[])""",
+           UNION SELECT event_id FROM alerts WHERE event_id = ANY($1::uuid[])
+           UNION SELECT event_id FROM grades WHERE event_id = ANY($1::uuid[])""",
         event_ids,
     )
     return {row["event_id"] for row in rows}
@@ -169,4 +170,39 @@ async def alerts_under(conn: Connection, region_code: str, since: date, limit: i
     )
     return [
         {**dict(row), "event_id": str(row["event_id"]), "as_of": row["as_of"].isoformat()} for row in rows
+    ]
+
+
+async def latest_grades(conn: Connection, advisor_id: str, village_code: str) -> dict[int, PublishedGrade]:
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (year) year, revision, score, grade, subsidy_yuan FROM grades
+           WHERE advisor_id = $1 AND village_code = $2 ORDER BY year, revision DESC""",
+        advisor_id,
+        village_code,
+    )
+    return {
+        row["year"]: PublishedGrade(row["revision"], row["score"], Grade(row["grade"]), row["subsidy_yuan"])
+        for row in rows
+    }
+
+
+async def grades_under(conn: Connection, region_code: str, year: int) -> list[dict[str, Any]]:
+    """The latest revision of each grade in the region for the year: the table a county bureau pays from."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (village_code, advisor_id)
+                  advisor_id, village_code, year, revision, score, grade, subsidy_ratio, subsidy_yuan,
+                  components, policy_region_code, policy_event_id, changes
+           FROM grades WHERE village_code LIKE $1 || '%' AND year = $2
+           ORDER BY village_code, advisor_id, revision DESC""",
+        region_code,
+        year,
+    )
+    return [
+        {
+            **dict(row),
+            "policy_event_id": str(row["policy_event_id"]),
+            "subsidy_yuan": str(row["subsidy_yuan"]),
+            "components": orjson.loads(row["components"]),
+        }
+        for row in rows
     ]

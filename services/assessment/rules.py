@@ -690,3 +690,114 @@ def previous_lecture_period(today: date, period: LecturePeriod) -> Period | None
         if ended:
             return ended[-1]
     return None
+
+
+# -- the year's grade ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class YearGrade:
+    year: int
+    policy: PublishedPolicy | None
+    components: dict[ScoreComponent, float]
+    score: float
+    grade: Grade
+    subsidy_ratio: float
+    subsidy_yuan: Decimal
+
+
+def year_grade(
+    year: int,
+    village_code: str,
+    tags: Sequence[str],
+    policies: Sequence[PublishedPolicy],
+    terms: Sequence[Term],
+    activities: Iterable[Activity],
+    violation: bool,
+) -> YearGrade:
+    """The year-end grade (年度考核): every month of the term in the year, every lecture period the term
+    overlaps, the year's feedback and timeliness; the subsidy is the annual subsidy times the grade's
+    ratio, pro rata for the part of the year each term covers."""
+    year_terms = [
+        term for term in terms if term_share(year, term.term_start, term.released_on or term.term_end)
+    ]
+    last_day = (
+        min(
+            [
+                date(year, 12, 31),
+                *[min(term.term_end, term.released_on or term.term_end) for term in year_terms],
+            ]
+        )
+        if year_terms
+        else date(year, 12, 31)
+    )
+    policy = policy_in_force(policies, village_code, last_day)
+    rules = policy.rules if policy else PolicyRules()
+    norms = norms_for(rules, village_code, tags)
+    items = [item for item in counted(activities, terms) if local_day(item.occurred_at).year == year]
+    months = [month for month in range(1, 13) if _month_in_term(year, month, year_terms)]
+    met = sum(_month_facts(year, month, items, norms).met for month in months)
+    first_served = min((term.term_start for term in year_terms), default=date(year, 1, 1))
+    periods = [period for period in lecture_periods(year, rules.lecture_period) if period.end >= first_served]
+    facts = YearFacts(
+        months_met=met,
+        months_assessed=len(months),
+        lectures=[
+            Lecture(local_day(item.occurred_at), item.evening_or_holiday, item.large_event)
+            for item in items
+            if item.event_type == "lecture.held"
+        ],
+        feedback_scores=[item.feedback_score for item in items if item.feedback_score is not None],
+        records_recorded_in_time=sum(
+            1
+            for item in items
+            if item.recorded_at is not None
+            and in_time(item.occurred_at, item.recorded_at, rules.timely_recording_days)
+        ),
+        records=sum(1 for item in items if item.recorded_at is not None),
+    )
+    components = component_scores(facts, rules, year, judged_periods=periods)
+    score = annual_score(components, rules.score_weights)
+    grade = grade_for(score, rules, violation)
+    ratio = rules.subsidy_ratios[grade]
+    subsidy = sum(
+        (
+            subsidy_yuan(
+                term.annual_subsidy_yuan,
+                ratio,
+                term_share(year, term.term_start, term.released_on or term.term_end),
+            )
+            for term in year_terms
+        ),
+        Decimal("0.00"),
+    )
+    return YearGrade(year, policy, components, score, grade, ratio, subsidy)
+
+
+@dataclass(frozen=True)
+class PublishedGrade:
+    revision: int
+    score: float
+    grade: Grade
+    subsidy_yuan: Decimal
+
+
+def grade_decision(latest: PublishedGrade | None, found: YearGrade) -> CloseDecision | None:
+    """Like a month's close: revision 1, then a new revision saying what changed, or nothing."""
+    if latest is None:
+        return CloseDecision(1, None)
+    before = {"score": latest.score, "grade": str(latest.grade), "subsidy_yuan": latest.subsidy_yuan}
+    now = {"score": found.score, "grade": str(found.grade), "subsidy_yuan": found.subsidy_yuan}
+    changed = [f"{name}: {before[name]} -> {value}" for name, value in now.items() if before[name] != value]
+    return CloseDecision(latest.revision + 1, "; ".join(changed)) if changed else None
+
+
+def years_to_grade(terms: Sequence[Term], now: datetime, grace_days: int) -> list[int]:
+    """Years of the terms whose end (plus the grace period) has passed, the last two at most."""
+    finished = [
+        year
+        for year in range(local_day(now).year - 2, local_day(now).year)
+        if month_bounds(year, 12)[1] + timedelta(days=grace_days) <= now
+        and any(term_share(year, term.term_start, term.released_on or term.term_end) for term in terms)
+    ]
+    return finished

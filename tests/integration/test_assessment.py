@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import random
+import csv
+import io
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
+from openpyxl import load_workbook
 
 from contracts.events import DEFAULT_ZONE
 from contracts.examples import example_fields
@@ -25,6 +29,9 @@ from services.intake.app import create_app as create_intake
 from services.intake.rules import KIND_BY_NAME
 from services.intake.settings import IntakeSettings
 from tests.support.infrastructure import Infrastructure
+from tests.support.kafka_io import send_all
+from tests.support.places import fresh_county
+from tests.support.samples import sample_event
 from tests.support.waiting import eventually
 
 SECRET = "assessment-integration-secret-long-enough"
@@ -99,7 +106,7 @@ async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[S
                 transport=httpx.ASGITransport(app=assessment_app), base_url="http://assessment"
             ) as assessment,
         ):
-            yield Stack(intake, assessment, f"37{random.randint(10, 99)}{random.randint(10, 99)}")
+            yield Stack(intake, assessment, fresh_county())
 
 
 async def test_minutes_count_for_the_assigned_advisor_under_the_policy_in_force(stack: Stack) -> None:
@@ -295,3 +302,142 @@ async def test_months_close_after_grace_a_late_record_re_closes_and_a_replay_sen
     settings = app.state.host.settings
     await rebuild(assessment_projection(), settings, ManualClock(clock.now()), drop_retired=True)
     assert await eventually(settled, lambda found: found == [], what="a quiet pass after the replay") == []
+
+
+async def test_the_year_is_graded_with_its_subsidy_and_a_county_gets_the_table_it_pays_from(
+    stack: Stack, producer: AIOKafkaProducer
+) -> None:
+    diligent, offender = f"good-{stack.county}", f"bad-{stack.county}"
+    second_village = f"{stack.county}101202"
+    await stack.post(
+        "assignment",
+        advisor_id=diligent,
+        village_code=stack.village,
+        term_start="2026-01-01",
+        term_end="2026-12-31",
+    )
+    await stack.post(
+        "assignment",
+        advisor_id=offender,
+        village_code=second_village,
+        term_start="2026-01-01",
+        term_end="2026-12-31",
+    )
+    await stack.post(
+        "violation", advisor_id=offender, village_code=second_village, date="2026-03-02", description="虚报"
+    )
+    events = []
+    for advisor, village in ((diligent, stack.village), (offender, second_village)):
+        for month in range(1, 13):
+            start = datetime(2026, month, 10, 8, 0, tzinfo=DEFAULT_ZONE)
+            events.append(
+                sample_event(
+                    "visit.logged",
+                    advisor_id=advisor,
+                    village_code=village,
+                    recorded_by=advisor,
+                    occurred_at=start.isoformat(),
+                    started_at=start.isoformat(),
+                    ended_at=(start + timedelta(hours=8)).isoformat(),
+                )
+            )
+        for month in (2, 5, 8, 11):
+            events.append(
+                sample_event(
+                    "lecture.held",
+                    advisor_id=advisor,
+                    village_code=village,
+                    recorded_by=advisor,
+                    occurred_at=datetime(2026, month, 15, 19, 0, tzinfo=DEFAULT_ZONE).isoformat(),
+                    large_event=month == 5,
+                )
+            )
+        events.append(
+            sample_event(
+                "feedback.submitted", advisor_id=advisor, village_code=village, recorded_by="town", score=5
+            )
+        )
+    timely = [
+        replace(event, time=event.data.occurred_at, recorded_at=event.data.occurred_at + timedelta(hours=1))
+        for event in events
+    ]  # type: ignore[attr-defined]
+    await send_all(producer, timely)
+
+    async def whole_year_known() -> bool:
+        for advisor, village in ((diligent, stack.village), (offender, second_village)):
+            answer = await stack.assessment.get(
+                f"/v1/compliance/{advisor}/{village}",
+                params={"as_of": "2026-12-31T20:00:00+08:00"},
+                headers=stack.as_county,
+            )
+            seen = answer.json()
+            if seen["month"]["on_site_minutes"] != 480 or seen["lectures"]["held_this_year"] != 4:
+                return False
+            if "feedback" not in seen["year_to_date"]["components"]:
+                return False
+        return True
+
+    await eventually(whole_year_known, lambda known: known, what="the year's records")
+    app = stack.assessment._transport.app  # type: ignore[attr-defined]
+    closer = app.state.closer
+    closer._clock.set(datetime(2027, 1, 12, 9, 0, tzinfo=DEFAULT_ZONE))
+
+    async def graded() -> list[Any]:
+        published = await closer.run_once()
+        return [
+            event
+            for event in published
+            if event.type == "assessment.graded"
+            and event.data.village_code in (stack.village, second_village)
+        ]
+
+    found: list[Any] = []
+
+    async def all_graded() -> list[Any]:
+        found.extend(await graded())
+        return found
+
+    await eventually(all_graded, lambda items: len(items) >= 2, seconds=90, what="the grades")
+    assert len(found) == 2
+    by_advisor = {event.data.advisor_id: event.data for event in found}
+    assert (by_advisor[diligent].grade, by_advisor[diligent].score, by_advisor[diligent].subsidy_yuan) == (
+        "excellent",
+        100.0,
+        Decimal("3000.00"),
+    )
+    assert (by_advisor[offender].grade, by_advisor[offender].subsidy_yuan) == ("violation", Decimal("0.00"))
+    assert by_advisor[diligent].policy.region_code == "37"
+
+    async def table() -> list[dict[str, Any]]:
+        answer = await stack.assessment.get(
+            f"/v1/regions/{stack.county}/grades", params={"year": 2026}, headers=stack.as_county
+        )
+        return list(answer.json()["grades"])
+
+    rows = await eventually(
+        table, lambda items: len(items) == 2, what="the grades come back through the projection"
+    )
+    assert {(row["advisor_id"], row["grade"], row["subsidy_yuan"]) for row in rows} == {
+        (diligent, "excellent", "3000.00"),
+        (offender, "violation", "0.00"),
+    }
+    as_csv = await stack.assessment.get(
+        f"/v1/regions/{stack.county}/grades", params={"year": 2026, "format": "csv"}, headers=stack.as_county
+    )
+    lines = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+    assert lines[0][:5] == ["村(社区)代码", "法律顾问", "年度", "得分", "等级"]
+    assert lines[-1][0] == "合计"
+    assert lines[-1][6] == "3000.00"
+    as_xlsx = await stack.assessment.get(
+        f"/v1/regions/{stack.county}/grades", params={"year": 2026, "format": "xlsx"}, headers=stack.as_county
+    )
+    sheet = load_workbook(io.BytesIO(as_xlsx.content)).active
+    assert sheet is not None
+    values = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert {row[4] for row in values[1:-1]} == {"优秀", "违法违纪"}
+
+    # Replaying the topics from offset 0 rebuilds what was published, and the next pass sends no grade again.
+    await rebuild(
+        assessment_projection(), app.state.host.settings, ManualClock(closer._clock.now()), drop_retired=True
+    )
+    assert await eventually(graded, lambda items: items == [], what="a quiet pass after the replay") == []

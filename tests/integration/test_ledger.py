@@ -6,7 +6,6 @@ import asyncio
 import csv
 import io
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -34,6 +33,7 @@ from services.ledger.app import create_app as create_ledger
 from services.ledger.projection import ledger_projection
 from services.ledger.settings import LedgerSettings
 from tests.support.infrastructure import Infrastructure
+from tests.support.places import fresh_county
 from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +128,7 @@ async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[S
     )
     settings = ledger_settings(infrastructure)
     ledger_app = create_ledger(settings, ManualClock(NOW))
-    place = Place(f"37{random.randint(10, 99)}{random.randint(10, 99)}")
+    place = Place(fresh_county())
     async with intake_app.router.lifespan_context(intake_app), ledger_app.router.lifespan_context(ledger_app):
         async with (
             httpx.AsyncClient(
