@@ -8,6 +8,7 @@ what runs.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import os
@@ -214,11 +215,17 @@ def kafka_up(profile: Profile) -> None:
     if not (data / "meta.properties").exists():
         cluster_id = (home / "cluster-id").read_text().strip() if (home / "cluster-id").exists() else None
         if cluster_id is None:
-            cluster_id = _kafka_cluster_id()
+            cluster_id = kafka_cluster_id()
             (home / "cluster-id").write_text(cluster_id)
         result = subprocess.run(
             _java_command(
-                libs, home, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)
+                libs,
+                home,
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={cluster_id}",
+                "-c",
+                str(properties),
             ),
             capture_output=True,
             text=True,
@@ -258,11 +265,13 @@ def kafka_up(profile: Profile) -> None:
     _say(f"Kafka {libs_version(libs)} up on {profile.kafka_bootstrap} (KRaft), data in {data}")
 
 
-def _kafka_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding, as StorageTool makes."""
-    import base64
-
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def kafka_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding. Like Kafka's own
+    Uuid.randomUuid, never one that starts with '-', which a command line would read as an option."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def libs_version(libs: Path) -> str:
