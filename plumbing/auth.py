@@ -116,6 +116,12 @@ def mint_token(
     return jwt.encode(claims, key, algorithm=settings.jwt_algorithm)
 
 
+def require_region(caller: Principal, code: str) -> None:
+    """403 unless the code (a region or village) lies within the caller's region."""
+    if not caller.covers(code):
+        raise ApiError(403, "forbidden", f"{code} is outside the caller's region {caller.region_code}")
+
+
 def bearer_principal(settings: TokenSettings) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency: the caller from `Authorization: Bearer <JWT>`, or 401 saying why."""
 

@@ -22,7 +22,7 @@ from openpyxl import Workbook
 
 from contracts.envelope import Event, to_kafka_record
 from contracts.events import DEFAULT_ZONE, PolicyPublished, PolicyRules
-from plumbing.auth import Principal, Role, bearer_principal
+from plumbing.auth import Principal, Role, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, install_common
 from plumbing.kafka import PublishFailed, create_producer, publish
@@ -221,10 +221,6 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
     install_common(app, "assessment", host.readiness, host.liveness)
     app.state.host = host
     Caller = Annotated[Principal, Depends(bearer_principal(settings))]
-
-    def require_region(caller: Principal, code: str) -> None:
-        if not caller.covers(code):
-            raise ApiError(403, "forbidden", f"{code} is outside the caller's region {caller.region_code}")
 
     async def snapshot_of(advisor_id: str, village_code: str, now: datetime) -> dict[str, Any]:
         since = datetime(local_day(now).year - 1, 1, 1, tzinfo=DEFAULT_ZONE)

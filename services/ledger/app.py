@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from plumbing.auth import Principal, Role, bearer_principal
+from plumbing.auth import Principal, Role, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, install_common
 from plumbing.logs import configure_logging
@@ -44,11 +44,6 @@ def may_see_personal(caller: Principal, advisor_id: str) -> bool:
     """Township offices and county bureaus handle the cases; an advisor sees their own records' details.
     Prefecture, province and integration callers read statistics-grade fields only."""
     return caller.role in PERSONAL_ROLES or (caller.role is Role.advisor and caller.subject == advisor_id)
-
-
-def require_region(caller: Principal, code: str) -> None:
-    if not caller.covers(code):
-        raise ApiError(403, "forbidden", f"{code} is outside the caller's region {caller.region_code}")
 
 
 def present(entry: dict[str, Any], unassigned: bool, caller: Principal) -> dict[str, Any]:
