@@ -413,6 +413,33 @@ def month_compliance(
     )
 
 
+def _lectures(items: Iterable[Activity]) -> list[Lecture]:
+    return [
+        Lecture(local_day(item.occurred_at), item.evening_or_holiday, item.large_event)
+        for item in items
+        if item.event_type == "lecture.held"
+    ]
+
+
+def _year_facts(
+    items: Sequence[Activity], months_met: int, months_assessed: int, rules: PolicyRules
+) -> YearFacts:
+    """The facts a year's score rests on, from the year's counted records."""
+    recorded = [item for item in items if item.recorded_at is not None]
+    return YearFacts(
+        months_met=months_met,
+        months_assessed=months_assessed,
+        lectures=_lectures(items),
+        feedback_scores=[item.feedback_score for item in items if item.feedback_score is not None],
+        records_recorded_in_time=sum(
+            in_time(item.occurred_at, item.recorded_at, rules.timely_recording_days)
+            for item in recorded
+            if item.recorded_at is not None
+        ),
+        records=len(recorded),
+    )
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Where an advisor stands in a village at a moment, computed from the counted records."""
@@ -454,15 +481,11 @@ def snapshot(
     policy = current_month.policy
     rules = policy.rules if policy else PolicyRules()
     norms = norms_for(rules, village_code, tags)
-    items = counted(activities, terms)
+    items = [item for item in counted(activities, terms) if item.occurred_at <= now]
     this_year = [item for item in items if local_day(item.occurred_at).year == year]
     minutes, status = current_month.minutes, current_month.status
 
-    lectures = [
-        Lecture(local_day(item.occurred_at), item.evening_or_holiday, item.large_event)
-        for item in this_year
-        if item.event_type == "lecture.held"
-    ]
+    lectures = _lectures(this_year)
     periods = lecture_periods(year, rules.lecture_period)
     current = next(period for period in periods if period.contains(today))
     held_now = sum(current.contains(lecture.held_on) for lecture in lectures)
@@ -477,27 +500,7 @@ def snapshot(
         if past_month < month or met:
             months_assessed += 1
             months_met += met
-    judged_lectures = [
-        lecture
-        for lecture in lectures
-        if any(
-            period.contains(lecture.held_on) and (period.end < today or period is current)
-            for period in periods
-        )
-    ]
-    facts = YearFacts(
-        months_met=months_met,
-        months_assessed=months_assessed,
-        lectures=judged_lectures,
-        feedback_scores=[item.feedback_score for item in this_year if item.feedback_score is not None],
-        records_recorded_in_time=sum(
-            1
-            for item in this_year
-            if item.recorded_at is not None
-            and in_time(item.occurred_at, item.recorded_at, rules.timely_recording_days)
-        ),
-        records=sum(1 for item in this_year if item.recorded_at is not None),
-    )
+    facts = _year_facts(this_year, months_met, months_assessed, rules)
     ended_periods = [
         period
         for period in periods
@@ -739,23 +742,7 @@ def year_grade(
     met = sum(_month_facts(year, month, items, norms).met for month in months)
     first_served = min((term.term_start for term in year_terms), default=date(year, 1, 1))
     periods = [period for period in lecture_periods(year, rules.lecture_period) if period.end >= first_served]
-    facts = YearFacts(
-        months_met=met,
-        months_assessed=len(months),
-        lectures=[
-            Lecture(local_day(item.occurred_at), item.evening_or_holiday, item.large_event)
-            for item in items
-            if item.event_type == "lecture.held"
-        ],
-        feedback_scores=[item.feedback_score for item in items if item.feedback_score is not None],
-        records_recorded_in_time=sum(
-            1
-            for item in items
-            if item.recorded_at is not None
-            and in_time(item.occurred_at, item.recorded_at, rules.timely_recording_days)
-        ),
-        records=sum(1 for item in items if item.recorded_at is not None),
-    )
+    facts = _year_facts(items, met, len(months), rules)
     components = component_scores(facts, rules, year, judged_periods=periods)
     score = annual_score(components, rules.score_weights)
     grade = grade_for(score, rules, violation)

@@ -96,3 +96,10 @@ def test_late_records_are_not_timely() -> None:
     late = replace(BASE[2], recorded_at=BASE[2].occurred_at + timedelta(days=30))
     found = snapshot(NOW, VILLAGE, [], [], [TERM], [*BASE[:2], late, *BASE[3:]], violation_this_year=False)
     assert found.year_components[ScoreComponent.timely_recording] == 80.0  # 4 of 5 records in time
+
+
+def test_a_snapshot_as_of_a_past_day_ignores_what_happened_after_it() -> None:
+    later = [*BASE, lecture("2026-05-15"), feedback("2026-06-01", 1)]
+    assert snapshot(NOW, VILLAGE, [], [], [TERM], later, violation_this_year=False) == snapshot(
+        NOW, VILLAGE, [], [], [TERM], BASE, violation_this_year=False
+    )
