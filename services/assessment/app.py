@@ -195,6 +195,21 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
                 if published:
                     log.info("closing_published", events=len(published))
 
+    tasks: dict[str, asyncio.Task[None]] = {}
+
+    def report_closing_crash(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("closing_crashed", error=type(task.exception()).__name__)
+
+    def liveness() -> dict[str, Any]:
+        """The projection's health, and a crashed closing loop fails /healthz so the process is restarted."""
+        status = host.liveness()
+        closing = tasks.get("closing")
+        if closing is not None and closing.done() and not closing.cancelled():
+            status["crashed"] = True
+            status["closing"] = "crashed"
+        return status
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         configure_logging("assessment", settings.log_level)
@@ -202,6 +217,8 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         await outputs.start()
         app.state.closer = Closer(host.pool, outputs, clock, settings.kafka_timeout_seconds)
         closing = asyncio.create_task(close_periodically(), name="assessment-closing")
+        closing.add_done_callback(report_closing_crash)
+        tasks["closing"] = closing
         try:
             await publish_default_policies()
             yield
@@ -218,7 +235,7 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         summary="Rolling compliance against each region's rules: hours, lectures, a provisional grade.",
         lifespan=lifespan,
     )
-    install_common(app, "assessment", host.readiness, host.liveness)
+    install_common(app, "assessment", host.readiness, liveness)
     app.state.host = host
     Caller = Annotated[Principal, Depends(bearer_principal(settings))]
 

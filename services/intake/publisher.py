@@ -63,6 +63,7 @@ class Publisher:
         self._failures_in_a_row = 0
         self._last_start_failure = 0.0
         self.producers_created = 0
+        self._closing: set[asyncio.Task[None]] = set()  # replaced producers being stopped
 
     async def start(self) -> None:
         try:
@@ -150,7 +151,9 @@ class Publisher:
             self._failures_in_a_row = 0
             old, self._producer = self._producer, None
             if old is not None:
-                asyncio.get_running_loop().create_task(_stop_quietly(old))
+                closing = asyncio.get_running_loop().create_task(_stop_quietly(old))
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
 
 
 async def _stop_quietly(producer: AIOKafkaProducer) -> None:
