@@ -50,9 +50,10 @@ def _attach_default_zone(value: Any) -> Any:
 
 def _village_code_is_well_formed(code: str) -> str:
     village_part = int(code[9:12])
-    if not 1 <= village_part <= 399:
+    if not 1 <= village_part <= 599:
         raise ValueError(
-            "the last three digits of a village code are 001-199 (urban community) or 200-399 (village)"
+            "the last three digits of a village code are 001-199 (居委会), 200-399 (村委会), "
+            "400-499 (类似居委会) or 500-599 (类似村委会)"
         )
     return code
 
@@ -237,7 +238,8 @@ class ScoreComponent(StrEnum):
 
 
 class VillageKind(StrEnum):
-    """Kinds a policy may set different norms for: 居委会 (001-199), 村委会 (200-399), remote (tagged)."""
+    """Kinds a policy may set different norms for: urban communities (居委会 001-199, 类似居委会 400-499),
+    villages (村委会 200-399, 类似村委会 500-599), and villages a county marks remote."""
 
     urban_community = "urban_community"
     village = "village"

