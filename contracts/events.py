@@ -479,6 +479,8 @@ class RegionRegistered(RegistryEvent):
         code = info.data.get("code")
         if code is not None and len(code) != LEVEL_DIGITS[level]:
             raise ValueError(f"a {level} code has {LEVEL_DIGITS[level]} digits")
+        if code is not None and level is RegionLevel.village:
+            _village_code_is_well_formed(code)
         return level
 
     @field_validator("parent_code")
