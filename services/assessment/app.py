@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 from openpyxl import Workbook
@@ -177,9 +178,7 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
     clock = clock or SystemClock()
     host = ProjectionHost(assessment_projection(), settings, clock)
 
-    outputs = create_producer(settings.kafka_bootstrap_servers, "assessment-outputs")
-
-    async def publish_default_policies() -> None:
+    async def publish_default_policies(outputs: AIOKafkaProducer) -> None:
         for region_code in settings.default_policy_region_codes:
             await publish(outputs, to_kafka_record(default_policy_event(region_code, clock.now())), 10)
 
@@ -214,13 +213,15 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         configure_logging("assessment", settings.log_level)
         await host.start()
+        # aiokafka clients belong to the running loop: created here, never at import or app construction.
+        outputs = create_producer(settings.kafka_bootstrap_servers, "assessment-outputs")
         await outputs.start()
         app.state.closer = Closer(host.pool, outputs, clock, settings.kafka_timeout_seconds)
         closing = asyncio.create_task(close_periodically(), name="assessment-closing")
         closing.add_done_callback(report_closing_crash)
         tasks["closing"] = closing
         try:
-            await publish_default_policies()
+            await publish_default_policies(outputs)
             yield
         finally:
             closing.cancel()

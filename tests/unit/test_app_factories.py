@@ -1,0 +1,24 @@
+"""Every service's app can be built outside an event loop, as `python -m services.X` builds it: nothing
+connects, and no loop-bound client (aiokafka, asyncpg) is made before the lifespan starts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+
+from services.assessment.app import create_app as assessment
+from services.intake.app import create_app as intake
+from services.ledger.app import create_app as ledger
+
+
+@pytest.mark.parametrize("create_app", [intake, ledger, assessment], ids=["intake", "ledger", "assessment"])
+def test_an_app_is_built_without_a_running_loop_and_documents_its_api(
+    create_app: Callable[[], FastAPI],
+) -> None:
+    app = create_app()
+    document = app.openapi()
+    paths = set(document["paths"])
+    assert {"/healthz", "/readyz"} <= paths
+    assert any(path.startswith("/v1/") for path in paths)
