@@ -1,0 +1,59 @@
+"""What a record adds to the statistics, and to which regions and periods."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.dashboard.rollup import contributions, deltas, periods, region_chain
+from tests.support.samples import sample_payload
+
+VILLAGE = "370402105201"
+
+
+def test_a_record_counts_in_its_village_and_every_region_above() -> None:
+    assert region_chain(VILLAGE) == ["37", "3704", "370402", "370402105", VILLAGE]
+
+
+def test_periods_are_month_quarter_and_year_in_asia_shanghai() -> None:
+    assert periods(datetime(2026, 3, 31, 17, 0, tzinfo=UTC)) == ["2026-04", "2026-Q2", "2026"]
+    assert periods(datetime(2026, 3, 31, 15, 0, tzinfo=UTC)) == ["2026-03", "2026-Q1", "2026"]
+
+
+def test_each_kind_of_record_adds_the_figures_the_seeds_report() -> None:
+    assert contributions(sample_payload("consultation.recorded")) == {
+        "consultations": 1,
+        "consultation_person_times": 3,
+        "consultations_topic_land": 1,
+        "consultations_channel_on_site": 1,
+    }
+    assert contributions(sample_payload("mediation.recorded", major_or_difficult=True)) == {
+        "mediations": 1,
+        "mediations_resolved": 1,
+        "mediations_major_or_difficult": 1,
+    }
+    assert contributions(sample_payload("lecture.held")) == {
+        "lectures": 1,
+        "lecture_attendees": 45,
+        "lectures_evening_or_holiday": 1,
+    }
+    assert contributions(sample_payload("visit.logged")) == {"visits": 1, "on_site_minutes": 240}
+    assert contributions(sample_payload("legal_aid.assisted")) == {"legal_aid_application_assisted": 1}
+    assert contributions(sample_payload("document.reviewed")) == {"documents_village_rules": 1}
+    assert contributions(sample_payload("risk.reported")) == {"risk_reports": 1, "risk_reports_medium": 1}
+    assert contributions(sample_payload("feedback.submitted")) == {"feedback": 1, "feedback_score_sum": 5}
+    assert contributions(sample_payload("record.voided")) == {}
+
+
+def test_no_personal_field_becomes_a_figure() -> None:
+    figures = contributions(sample_payload("consultation.recorded"))
+    assert not any("张三" in metric or "1380" in metric or "summary" in metric for metric in figures)
+
+
+def test_a_batch_sums_to_one_delta_per_row_and_a_void_cancels_its_record() -> None:
+    when = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    added = {"consultations": 1, "consultation_person_times": 3}
+    summed = deltas([(VILLAGE, when, added, 1), ("370402105202", when, added, 1)])
+    assert summed[("370402105", "2026-Q1", "consultations")] == 2
+    assert summed[(VILLAGE, "2026-03", "consultation_person_times")] == 3
+    assert len(summed) == (5 + 1) * 3 * 2  # 4 shared regions + 2 villages, 3 periods, 2 metrics
+    assert deltas([(VILLAGE, when, added, 1), (VILLAGE, when, added, -1)]) == {}
