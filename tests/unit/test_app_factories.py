@@ -9,11 +9,14 @@ import pytest
 from fastapi import FastAPI
 
 from services.assessment.app import create_app as assessment
+from services.dashboard.app import create_app as dashboard
 from services.intake.app import create_app as intake
 from services.ledger.app import create_app as ledger
 
 
-@pytest.mark.parametrize("create_app", [intake, ledger, assessment], ids=["intake", "ledger", "assessment"])
+@pytest.mark.parametrize(
+    "create_app", [intake, ledger, assessment, dashboard], ids=["intake", "ledger", "assessment", "dashboard"]
+)
 def test_an_app_is_built_without_a_running_loop_and_documents_its_api(
     create_app: Callable[[], FastAPI],
 ) -> None:

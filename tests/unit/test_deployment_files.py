@@ -44,7 +44,7 @@ def test_kustomization_lists_every_manifest_and_each_parses() -> None:
 
 
 def test_deployments_probe_health_and_readiness_and_point_at_the_cluster() -> None:
-    for name in ("intake.yaml", "ledger.yaml", "assessment.yaml"):
+    for name in ("intake.yaml", "ledger.yaml", "assessment.yaml", "dashboard.yaml"):
         deployment = next(doc for doc in documents(K8S / name) if doc["kind"] == "Deployment")
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"

@@ -1,0 +1,124 @@
+"""The dashboard's HTTP API: a region's figures for a period with one row per child region, a time series,
+the path up to the province, search by name, coverage and freshness. (The web page is not built yet.)"""
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query
+
+from contracts.events import DEFAULT_ZONE
+from plumbing.auth import Principal, bearer_principal, require_region
+from plumbing.clock import Clock, SystemClock
+from plumbing.http import ApiError, install_common
+from plumbing.logs import configure_logging
+from plumbing.service import ProjectionHost
+from services.dashboard import queries
+from services.dashboard.projection import dashboard_projection
+from services.dashboard.settings import DashboardSettings
+
+PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
+
+
+def with_averages(figures: dict[str, float]) -> dict[str, float]:
+    """Counts as they are, plus the feedback average (评价均分) where there is feedback."""
+    shown = dict(figures)
+    if figures.get("feedback"):
+        shown["feedback_average"] = round(figures["feedback_score_sum"] / figures["feedback"], 2)
+    return shown
+
+
+def unattributed(total: dict[str, float], parts: list[dict[str, float]]) -> dict[str, float]:
+    """What the region counts that no registered child region does: records of villages not (yet)
+    imported. Shown, so that a level always adds up."""
+    rest = {metric: value - sum(part.get(metric, 0) for part in parts) for metric, value in total.items()}
+    return {metric: value for metric, value in rest.items() if abs(value) > 1e-9}
+
+
+def create_app(settings: DashboardSettings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or DashboardSettings()
+    clock = clock or SystemClock()
+    host = ProjectionHost(dashboard_projection(), settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        configure_logging("dashboard", settings.log_level)
+        await host.start()
+        try:
+            yield
+        finally:
+            await host.stop()
+
+    app = FastAPI(
+        title="villagecounsel dashboard",
+        version="1.0.0",
+        summary="Five-level statistics: province → prefecture → county → township → village.",
+        lifespan=lifespan,
+    )
+    install_common(app, "dashboard", host.readiness, host.liveness)
+    app.state.host = host
+    Caller = Annotated[Principal, Depends(bearer_principal(settings))]
+
+    def freshness() -> dict[str, Any]:
+        status = host.liveness()
+        return {"newest_event_time": status.get("newest_event_time"), "lag": status.get("lag")}
+
+    @app.get(
+        "/v1/regions/{code}/figures", tags=["statistics"], summary="A region's figures and its children's"
+    )
+    async def region_figures(
+        code: str, caller: Caller, period: Annotated[str, Query(description="YYYY, YYYY-Qn or YYYY-MM")]
+    ) -> dict[str, Any]:
+        require_region(caller, code)
+        if not PERIOD.match(period):
+            raise ApiError(422, "validation_failed", "period is YYYY, YYYY-Qn or YYYY-MM, e.g. 2026-Q1")
+        async with host.pool.acquire() as conn:
+            found = await queries.region(conn, code)
+            if found is None:
+                raise ApiError(404, "not_found", f"no region {code}; import the division codes first")
+            below = await queries.children(conn, code)
+            figures = await queries.figures(conn, [code, *[child["code"] for child in below]], period)
+            covered = await queries.coverage(conn, code, clock.now().astimezone(DEFAULT_ZONE).date())
+        return {
+            "region": found,
+            "period": period,
+            "figures": with_averages(figures[code]),
+            "coverage": covered,
+            "children": [{**child, "figures": with_averages(figures[child["code"]])} for child in below],
+            "unattributed": unattributed(figures[code], [figures[child["code"]] for child in below]),
+            "freshness": freshness(),
+        }
+
+    @app.get("/v1/regions/{code}/series", tags=["statistics"], summary="A region's months of a year")
+    async def region_series(
+        code: str, caller: Caller, year: Annotated[int, Query(ge=2000, le=2100)]
+    ) -> dict[str, Any]:
+        require_region(caller, code)
+        months = [f"{year:04d}-{month:02d}" for month in range(1, 13)]
+        async with host.pool.acquire() as conn:
+            found = await queries.series(conn, code, months)
+        return {
+            "region_code": code,
+            "year": year,
+            "months": [{"period": m, "figures": with_averages(found[m])} for m in months],
+        }
+
+    @app.get("/v1/regions/{code}/path", tags=["regions"], summary="The region and the regions above it")
+    async def region_path(code: str, caller: Caller) -> dict[str, Any]:
+        require_region(caller, code)
+        async with host.pool.acquire() as conn:
+            return {"path": await queries.path(conn, code)}
+
+    @app.get(
+        "/v1/regions", tags=["regions"], summary="Search regions by Chinese name, within the caller's region"
+    )
+    async def search(
+        caller: Caller,
+        name: Annotated[str, Query(min_length=1, max_length=50)],
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> dict[str, Any]:
+        async with host.pool.acquire() as conn:
+            return {"regions": await queries.search(conn, name, caller.region_code, limit)}
+
+    return app

@@ -1,0 +1,188 @@
+"""Events → the dashboard's statistics, in the batch transaction of the projection runtime."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from contracts.events import (
+    AdvisorAssigned,
+    AdvisorReleased,
+    RecordVoided,
+    RegionRegistered,
+    RegionRetired,
+    ServiceRecord,
+)
+from contracts.topics import REGISTRY, VILLAGE_SERVICES
+from plumbing.postgres import Connection
+from plumbing.projection import Batch, ConsumedEvent, Projection
+from services.dashboard.rollup import contributions, deltas
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SCHEMA = "dashboard"
+
+Change = tuple[str, datetime, dict[str, float], int]
+
+
+async def _write(conn: Connection, changes_by_partition: dict[int, list[Change]]) -> None:
+    rows = [
+        (region, period, partition, metric, value)
+        for partition, changes in changes_by_partition.items()
+        for (region, period, metric), value in deltas(changes).items()
+    ]
+    if rows:
+        await conn.executemany(
+            """INSERT INTO figures (region_code, period, kafka_partition, metric, value)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (region_code, period, kafka_partition, metric)
+               DO UPDATE SET value = figures.value + EXCLUDED.value""",
+            rows,
+        )
+
+
+async def _successors(conn: Connection) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT code, successor_code FROM regions WHERE level = 'village' AND successor_code IS NOT NULL"
+    )
+    return {row["code"]: row["successor_code"] for row in rows}
+
+
+def _resolve(village_code: str, successors: dict[str, str]) -> str:
+    """Where a village's records count now: its successor's successor ..., after merges."""
+    seen = {village_code}
+    while village_code in successors and successors[village_code] not in seen:
+        village_code = successors[village_code]
+        seen.add(village_code)
+    return village_code
+
+
+async def _apply_registry(conn: Connection, item: ConsumedEvent, changes: dict[int, list[Change]]) -> None:
+    data = item.event.data
+    if isinstance(data, RegionRegistered):
+        await conn.execute(
+            """INSERT INTO regions (code, name, level, parent_code) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (code) DO UPDATE SET name = $2, level = $3, parent_code = $4""",
+            data.code,
+            data.name,
+            str(data.level),
+            data.parent_code,
+        )
+    elif isinstance(data, RegionRetired):
+        await conn.execute(
+            "UPDATE regions SET retired_on = $2, successor_code = $3 WHERE code = $1",
+            data.code,
+            data.effective_date,
+            data.successor_code,
+        )
+        if data.successor_code is not None and len(data.code) == 12:
+            await _move_history(conn, data.code, data.successor_code, changes)
+    elif isinstance(data, AdvisorAssigned):
+        await conn.execute(
+            """INSERT INTO assignments (advisor_id, village_code, term_start, term_end)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (advisor_id, village_code, term_start) DO UPDATE SET term_end = $4""",
+            data.advisor_id,
+            data.village_code,
+            data.term_start,
+            data.term_end,
+        )
+    elif isinstance(data, AdvisorReleased):
+        await conn.execute(
+            """UPDATE assignments SET released_on = $3
+               WHERE advisor_id = $1 AND village_code = $2 AND term_start <= $3 AND released_on IS NULL""",
+            data.advisor_id,
+            data.village_code,
+            data.effective_date,
+        )
+
+
+async def _move_history(
+    conn: Connection, retired: str, successor: str, changes: dict[int, list[Change]]
+) -> None:
+    """A merged village's records count for its successor from now on, all of them (as the event says)."""
+    rows = await conn.fetch(
+        """UPDATE counted_records SET village_code = $2 WHERE village_code = $1 AND NOT voided
+           RETURNING occurred_at, figures, kafka_partition""",
+        retired,
+        successor,
+    )
+    for row in rows:
+        figures = orjson.loads(row["figures"])
+        changes[row["kafka_partition"]].append((retired, row["occurred_at"], figures, -1))
+        changes[row["kafka_partition"]].append((successor, row["occurred_at"], figures, 1))
+
+
+async def apply_dashboard(conn: Connection, batch: Batch) -> None:
+    changes: dict[int, list[Change]] = defaultdict(list)
+    for item in batch.events:
+        if item.topic == REGISTRY:
+            await _apply_registry(conn, item, changes)
+    records = [item for item in batch.events if isinstance(item.event.data, ServiceRecord)]
+    if records:
+        successors = await _successors(conn)
+        await _apply_records(conn, records, successors, changes)
+    await _write(conn, changes)
+
+
+async def _apply_records(
+    conn: Connection,
+    records: list[ConsumedEvent],
+    successors: dict[str, str],
+    changes: dict[int, list[Change]],
+) -> None:
+    inserted: list[tuple[Any, ...]] = []
+    in_batch: dict[UUID, tuple[str, datetime, dict[str, float], int]] = {}
+    voids = [item.event.data.target_event_id for item in records if isinstance(item.event.data, RecordVoided)]
+    earlier = {}
+    if voids:
+        rows = await conn.fetch(
+            """UPDATE counted_records SET voided = true WHERE event_id = ANY($1::uuid[]) AND NOT voided
+               RETURNING event_id, village_code, occurred_at, figures, kafka_partition""",
+            voids,
+        )
+        earlier = {row["event_id"]: row for row in rows}
+    for item in records:
+        data = item.event.data
+        if isinstance(data, RecordVoided):
+            target = in_batch.pop(data.target_event_id, None)
+            if target is not None:
+                village, when, figures, partition = target
+                changes[partition].append((village, when, figures, -1))
+                inserted = [row for row in inserted if row[0] != data.target_event_id]
+            elif data.target_event_id in earlier:
+                row = earlier.pop(data.target_event_id)
+                changes[row["kafka_partition"]].append(
+                    (row["village_code"], row["occurred_at"], orjson.loads(row["figures"]), -1)
+                )
+            continue
+        assert isinstance(data, ServiceRecord)  # noqa: S101 - filtered by the caller
+        figures = contributions(data)
+        if not figures:
+            continue
+        village = _resolve(data.village_code, successors)
+        changes[item.partition].append((village, data.occurred_at, figures, 1))
+        in_batch[item.event.id] = (village, data.occurred_at, figures, item.partition)
+        inserted.append(
+            (item.event.id, village, data.occurred_at, orjson.dumps(figures).decode(), item.partition)
+        )
+    if inserted:
+        await conn.executemany(
+            """INSERT INTO counted_records (event_id, village_code, occurred_at, figures, kafka_partition)
+               VALUES ($1, $2, $3, $4::jsonb, $5)""",
+            inserted,
+        )
+
+
+def dashboard_projection() -> Projection:
+    return Projection(
+        name="dashboard",
+        schema=SCHEMA,
+        topics=(VILLAGE_SERVICES, REGISTRY),
+        migrations=MIGRATIONS,
+        apply=apply_dashboard,
+    )

