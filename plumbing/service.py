@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -103,6 +104,23 @@ class ProjectionHost:
             "postgres": await database_reachable(self.pool),
             "kafka": await kafka_reachable(self.settings.kafka_bootstrap_servers),
         }
+
+
+def host_lifespan(
+    host: ProjectionHost, service: str
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The lifespan of a service that is a projection plus its API: logging, then the host, always stopped."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(service, host.settings.log_level)
+        await host.start()
+        try:
+            yield
+        finally:
+            await host.stop()
+
+    return lifespan
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:

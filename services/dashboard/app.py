@@ -2,8 +2,6 @@
 the path up to the province, search by name, coverage and freshness. (The web page is not built yet.)"""
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query
@@ -12,8 +10,7 @@ from contracts.events import DEFAULT_ZONE
 from plumbing.auth import Principal, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, install_common
-from plumbing.logs import configure_logging
-from plumbing.service import ProjectionHost
+from plumbing.service import ProjectionHost, host_lifespan
 from services.dashboard import queries
 from services.dashboard.projection import dashboard_projection
 from services.dashboard.settings import DashboardSettings
@@ -41,20 +38,11 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
     clock = clock or SystemClock()
     host = ProjectionHost(dashboard_projection(), settings, clock)
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        configure_logging("dashboard", settings.log_level)
-        await host.start()
-        try:
-            yield
-        finally:
-            await host.stop()
-
     app = FastAPI(
         title="villagecounsel dashboard",
         version="1.0.0",
         summary="Five-level statistics: province → prefecture → county → township → village.",
-        lifespan=lifespan,
+        lifespan=host_lifespan(host, "dashboard"),
     )
     install_common(app, "dashboard", host.readiness, host.liveness)
     app.state.host = host

@@ -3,7 +3,6 @@ exports a justice office files, and the chain check an auditor runs."""
 
 import base64
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import StrEnum
 from typing import IO, Annotated, Any
@@ -15,8 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from plumbing.auth import Principal, Role, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, install_common
-from plumbing.logs import configure_logging
-from plumbing.service import ProjectionHost
+from plumbing.service import ProjectionHost, host_lifespan
 from services.ledger import queries
 from services.ledger.domain import assigned_on, service_day
 from services.ledger.exports import HEADERS, Totals, XlsxWriter, csv_line, entry_row
@@ -108,20 +106,11 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     clock = clock or SystemClock()
     host = ProjectionHost(ledger_projection(settings.personal_digest_key.encode()), settings, clock)
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        configure_logging("ledger", settings.log_level)
-        await host.start()
-        try:
-            yield
-        finally:
-            await host.stop()
-
     app = FastAPI(
         title="villagecounsel ledger",
         version="1.0.0",
         summary="一村一卷: every village's file of records, with corrections, exports and a tamper check.",
-        lifespan=lifespan,
+        lifespan=host_lifespan(host, "ledger"),
     )
     install_common(app, "ledger", host.readiness, host.liveness)
     app.state.host = host
