@@ -19,10 +19,15 @@ PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
 
 
 def with_averages(figures: dict[str, float]) -> dict[str, float]:
-    """Counts as they are, plus the feedback average (评价均分) where there is feedback."""
+    """Counts as they are, plus the feedback average (评价均分) and the share of closed village-months that
+    met their hours (达标率) where there are any."""
     shown = dict(figures)
     if figures.get("feedback"):
         shown["feedback_average"] = round(figures["feedback_score_sum"] / figures["feedback"], 2)
+    if figures.get("village_months_closed"):
+        shown["compliance_share"] = round(
+            figures.get("village_months_met", 0) / figures["village_months_closed"], 4
+        )
     return shown
 
 

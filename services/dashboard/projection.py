@@ -11,22 +11,27 @@ from uuid import UUID
 import orjson
 
 from contracts.events import (
+    DEFAULT_ZONE,
     AdvisorAssigned,
     AdvisorReleased,
+    AssessmentGraded,
+    MonthClosed,
     RecordVoided,
     RegionRegistered,
     RegionRetired,
     ServiceRecord,
 )
-from contracts.topics import REGISTRY, VILLAGE_SERVICES
+from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.postgres import Connection
 from plumbing.projection import Batch, ConsumedEvent, Projection
-from services.dashboard.rollup import contributions, deltas
+from services.dashboard.rollup import contributions, deltas, grade_figures, month_closed_figures, periods
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Rows written for the assessment topic's partitions use their own slots, apart from village-services'.
+ASSESSMENT_SLOT_BASE = 100
 SCHEMA = "dashboard"
 
-Change = tuple[str, datetime, dict[str, float], int]
+Change = tuple[str, list[str], dict[str, float], int]
 
 
 async def _write(conn: Connection, changes_by_partition: dict[int, list[Change]]) -> None:
@@ -113,8 +118,8 @@ async def _move_history(
     )
     for row in rows:
         figures = orjson.loads(row["figures"])
-        changes[row["kafka_partition"]].append((retired, row["occurred_at"], figures, -1))
-        changes[row["kafka_partition"]].append((successor, row["occurred_at"], figures, 1))
+        changes[row["kafka_partition"]].append((retired, periods(row["occurred_at"]), figures, -1))
+        changes[row["kafka_partition"]].append((successor, periods(row["occurred_at"]), figures, 1))
 
 
 async def apply_dashboard(conn: Connection, batch: Batch) -> None:
@@ -122,6 +127,9 @@ async def apply_dashboard(conn: Connection, batch: Batch) -> None:
     for item in batch.events:
         if item.topic == REGISTRY:
             await _apply_registry(conn, item, changes)
+    outputs = [item for item in batch.events if item.topic == ASSESSMENT]
+    if outputs:
+        await _apply_assessment_outputs(conn, outputs, changes)
     records = [item for item in batch.events if isinstance(item.event.data, ServiceRecord)]
     if records:
         successors = await _successors(conn)
@@ -152,12 +160,12 @@ async def _apply_records(
             target = in_batch.pop(data.target_event_id, None)
             if target is not None:
                 village, when, figures, partition = target
-                changes[partition].append((village, when, figures, -1))
+                changes[partition].append((village, periods(when), figures, -1))
                 inserted = [row for row in inserted if row[0] != data.target_event_id]
             elif data.target_event_id in earlier:
                 row = earlier.pop(data.target_event_id)
                 changes[row["kafka_partition"]].append(
-                    (row["village_code"], row["occurred_at"], orjson.loads(row["figures"]), -1)
+                    (row["village_code"], periods(row["occurred_at"]), orjson.loads(row["figures"]), -1)
                 )
             continue
         assert isinstance(data, ServiceRecord)  # noqa: S101 - filtered by the caller
@@ -165,7 +173,7 @@ async def _apply_records(
         if not figures:
             continue
         village = _resolve(data.village_code, successors)
-        changes[item.partition].append((village, data.occurred_at, figures, 1))
+        changes[item.partition].append((village, periods(data.occurred_at), figures, 1))
         in_batch[item.event.id] = (village, data.occurred_at, figures, item.partition)
         inserted.append(
             (item.event.id, village, data.occurred_at, orjson.dumps(figures).decode(), item.partition)
@@ -178,11 +186,75 @@ async def _apply_records(
         )
 
 
+def _output_figures(item: ConsumedEvent) -> tuple[str, int, str, list[str], dict[str, float]] | None:
+    """(key, revision, village, periods, figures) of a month close or a grade; None for anything else."""
+    data = item.event.data
+    if isinstance(data, MonthClosed):
+        year, month = (int(part) for part in data.month.split("-"))
+        anchor = datetime(year, month, 15, 12, 0, tzinfo=DEFAULT_ZONE)
+        key = f"month:{data.advisor_id}:{data.village_code}:{data.month}"
+        return key, data.revision, data.village_code, periods(anchor), month_closed_figures(data.met)
+    if isinstance(data, AssessmentGraded):
+        key = f"grade:{data.advisor_id}:{data.village_code}:{data.year}"
+        figures = grade_figures(str(data.grade), float(data.subsidy_yuan))
+        return key, data.revision, data.village_code, [str(data.year)], figures
+    return None
+
+
+async def _apply_assessment_outputs(
+    conn: Connection, outputs: list[ConsumedEvent], changes: dict[int, list[Change]]
+) -> None:
+    """The latest revision of each close and grade counts; a newer one takes the older one's figures back."""
+    found = [(item, described) for item in outputs if (described := _output_figures(item)) is not None]
+    if not found:
+        return
+    rows = await conn.fetch(
+        "SELECT * FROM assessment_figures WHERE output_key = ANY($1::text[])",
+        [described[0] for _, described in found],
+    )
+    current: dict[str, dict[str, Any]] = {
+        row["output_key"]: {**dict(row), "figures": orjson.loads(row["figures"])} for row in rows
+    }
+    for item, (key, revision, village, counted_in, figures) in found:
+        held = current.get(key)
+        if held is not None and held["revision"] >= revision:
+            continue
+        if held is not None:
+            changes[held["slot"]].append((held["village_code"], list(held["periods"]), held["figures"], -1))
+        slot = ASSESSMENT_SLOT_BASE + item.partition
+        changes[slot].append((village, counted_in, figures, 1))
+        current[key] = {
+            "output_key": key,
+            "revision": revision,
+            "village_code": village,
+            "periods": counted_in,
+            "figures": figures,
+            "slot": slot,
+        }
+    await conn.executemany(
+        """INSERT INTO assessment_figures (output_key, revision, village_code, periods, figures, slot)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+           ON CONFLICT (output_key) DO UPDATE
+           SET revision = $2, village_code = $3, periods = $4, figures = $5::jsonb, slot = $6""",
+        [
+            (
+                row["output_key"],
+                row["revision"],
+                row["village_code"],
+                row["periods"],
+                orjson.dumps(row["figures"]).decode(),
+                row["slot"],
+            )
+            for row in current.values()
+        ],
+    )
+
+
 def dashboard_projection() -> Projection:
     return Projection(
         name="dashboard",
         schema=SCHEMA,
-        topics=(VILLAGE_SERVICES, REGISTRY),
+        topics=(VILLAGE_SERVICES, REGISTRY, ASSESSMENT),
         migrations=MIGRATIONS,
         apply=apply_dashboard,
     )

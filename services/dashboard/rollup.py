@@ -9,7 +9,7 @@ exactly what its record added. No personal field is ever read.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from contracts.events import (
@@ -82,15 +82,23 @@ def periods(moment: datetime) -> list[str]:
     ]
 
 
-def deltas(
-    changes: Iterable[tuple[str, datetime, Mapping[str, float], int]],
-) -> dict[Key, float]:
-    """Sum (village, when, figures, sign) into one delta per region, period and metric, so that a batch
+def deltas(changes: Iterable[tuple[str, Sequence[str], Mapping[str, float], int]]) -> dict[Key, float]:
+    """Sum (village, periods, figures, sign) into one delta per region, period and metric, so that a batch
     touches each row once."""
     summed: dict[Key, float] = defaultdict(float)
-    for village_code, when, figures, sign in changes:
+    for village_code, counted_in, figures, sign in changes:
         for region in region_chain(village_code):
-            for period in periods(when):
+            for period in counted_in:
                 for metric, value in figures.items():
                     summed[(region, period, metric)] += sign * value
     return {key: value for key, value in summed.items() if value != 0}
+
+
+def month_closed_figures(met: bool) -> Figures:
+    """A closed village-month: the share met is village_months_met / village_months_closed (达标率)."""
+    return {"village_months_closed": 1, "village_months_met": 1 if met else 0}
+
+
+def grade_figures(grade: str, subsidy_yuan: float) -> Figures:
+    """The grade distribution and the subsidies paid, counted in the graded year."""
+    return {"graded": 1, f"grades_{grade}": 1, "subsidy_yuan": subsidy_yuan}

@@ -184,6 +184,38 @@ async def test_every_level_is_the_sum_of_its_children_and_a_direct_count_voids_a
     assert (await of(a1))["figures"].get("consultations", 0) == 0
     assert (await of(TOWNSHIP_A))["figures"]["consultations"] == before_a.get("consultations", 0) + 2
 
+    # Closes and grades from the assessment topic: the latest revision counts, once.
+    before_a = (await of(TOWNSHIP_A))["figures"]
+    closes = [
+        sample_event(
+            "compliance.month_closed",
+            event_id=uuid.uuid4(),
+            village_code=a2,
+            month="2025-03",
+            met=met,
+            revision=revision,
+        )
+        for revision, met in ((1, False), (2, True))
+    ]
+    grade = sample_event(
+        "assessment.graded",
+        event_id=uuid.uuid4(),
+        village_code=a2,
+        year=2025,
+        grade="good",
+        subsidy_ratio=1.0,
+        subsidy_yuan="3000.00",
+    )
+    await send_all(producer, [*closes, grade])
+    after = await eventually(
+        lambda: of(TOWNSHIP_A), grew(before_a, "graded", 1), what="the assessment outputs"
+    )
+    assert after["figures"]["village_months_closed"] == before_a.get("village_months_closed", 0) + 1
+    assert after["figures"]["village_months_met"] == before_a.get("village_months_met", 0) + 1
+    assert after["figures"]["grades_good"] == before_a.get("grades_good", 0) + 1
+    assert (await of(a2, "2025-03"))["figures"]["compliance_share"] == 1.0
+    assert "graded" not in (await of(a2, "2025-03"))["figures"], "a grade counts in its year only"
+
     # Rebuilt from offset 0, the figures are the same.
     query = """SELECT region_code, period, metric, sum(value) FROM dashboard.figures
                WHERE region_code LIKE '370402%' AND period LIKE '2025%'

@@ -52,8 +52,11 @@ def test_no_personal_field_becomes_a_figure() -> None:
 def test_a_batch_sums_to_one_delta_per_row_and_a_void_cancels_its_record() -> None:
     when = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
     added = {"consultations": 1, "consultation_person_times": 3}
-    summed = deltas([(VILLAGE, when, added, 1), ("370402105202", when, added, 1)])
+    summed = deltas([(VILLAGE, periods(when), added, 1), ("370402105202", periods(when), added, 1)])
     assert summed[("370402105", "2026-Q1", "consultations")] == 2
     assert summed[(VILLAGE, "2026-03", "consultation_person_times")] == 3
     assert len(summed) == (5 + 1) * 3 * 2  # 4 shared regions + 2 villages, 3 periods, 2 metrics
-    assert deltas([(VILLAGE, when, added, 1), (VILLAGE, when, added, -1)]) == {}
+    assert deltas([(VILLAGE, periods(when), added, 1), (VILLAGE, periods(when), added, -1)]) == {}
+    assert set(deltas([(VILLAGE, ["2026"], {"graded": 1}, 1)])) == {
+        (region, "2026", "graded") for region in region_chain(VILLAGE)
+    }
