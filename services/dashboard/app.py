@@ -1,10 +1,15 @@
 """The dashboard's HTTP API: a region's figures for a period with one row per child region, a time series,
 the path up to the province, search by name, coverage and freshness. (The web page is not built yet.)"""
 
+import csv
+import io
 import re
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query
+from fastapi.responses import JSONResponse, Response
+from openpyxl import Workbook
 
 from contracts.events import DEFAULT_ZONE
 from plumbing.auth import Principal, bearer_principal, require_region
@@ -13,7 +18,17 @@ from plumbing.http import ApiError, install_common
 from plumbing.service import ProjectionHost, host_lifespan
 from services.dashboard import queries
 from services.dashboard.projection import dashboard_projection
+from services.dashboard.rollup import work_report
 from services.dashboard.settings import DashboardSettings
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ReportFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
 
 PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
 
@@ -82,6 +97,58 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
             "unattributed": unattributed(figures[code], [figures[child["code"]] for child in below]),
             "freshness": freshness(),
         }
+
+    @app.get(
+        "/v1/regions/{code}/work-report",
+        tags=["statistics"],
+        summary="The work report, in the seeds' wording",
+    )
+    async def region_work_report(
+        code: str,
+        caller: Caller,
+        period: Annotated[str, Query(description="YYYY, YYYY-Qn or YYYY-MM")],
+        format: ReportFormat = ReportFormat.json,
+    ) -> Response:
+        require_region(caller, code)
+        if not PERIOD.match(period):
+            raise ApiError(422, "validation_failed", "period is YYYY, YYYY-Qn or YYYY-MM, e.g. 2026-Q1")
+        async with host.pool.acquire() as conn:
+            found = await queries.region(conn, code)
+            if found is None:
+                raise ApiError(404, "not_found", f"no region {code}; import the division codes first")
+            below = await queries.children(conn, code)
+            figures = await queries.figures(conn, [code, *[child["code"] for child in below]], period)
+        if format is ReportFormat.json:
+            return JSONResponse(
+                {
+                    "region": found,
+                    "period": period,
+                    "lines": work_report(figures[code]),
+                    "children": [{**child, "lines": work_report(figures[child["code"]])} for child in below],
+                }
+            )
+        header = ["地区", *[line["item"] for line in work_report({})]]
+        table: list[list[Any]] = [header]
+        for child in below:
+            table.append([child["name"], *[line["count"] for line in work_report(figures[child["code"]])]])
+        table.append([f"合计（{found['name']}）", *[line["count"] for line in work_report(figures[code])]])
+        disposition = {
+            "Content-Disposition": f'attachment; filename="work-report-{code}-{period}.{format.value}"'
+        }
+        if format is ReportFormat.csv:
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(table)
+            return Response(
+                "\ufeff" + buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=disposition
+            )
+        workbook = Workbook()
+        sheet = workbook.create_sheet(f"{period}工作报告", 0)
+        workbook.remove(workbook.worksheets[1])
+        for row in table:
+            sheet.append(row)
+        body = io.BytesIO()
+        workbook.save(body)
+        return Response(body.getvalue(), media_type=XLSX, headers=disposition)
 
     @app.get("/v1/regions/{code}/series", tags=["statistics"], summary="A region's months of a year")
     async def region_series(

@@ -48,6 +48,8 @@ def contributions(payload: EventPayload) -> Figures:
             figures["mediations_major_or_difficult"] = 1
         if payload.petition_backlog:
             figures["mediations_petition_backlog"] = 1
+        if payload.major_or_difficult or payload.petition_backlog:
+            figures["mediations_major_or_backlog"] = 1
         return figures
     if isinstance(payload, LectureHeld):
         figures = {"lectures": 1, "lecture_attendees": payload.attendees}
@@ -102,3 +104,38 @@ def month_closed_figures(met: bool) -> Figures:
 def grade_figures(grade: str, subsidy_yuan: float) -> Figures:
     """The grade distribution and the subsidies paid, counted in the graded year."""
     return {"graded": 1, f"grades_{grade}": 1, "subsidy_yuan": subsidy_yuan}
+
+
+# The lines of a work report (工作报告) in the seeds' wording (Zaozhuang 2017, Hekou 2018):
+# (label, how to compute the number from the figures, the sentence it fills).
+REPORT_LINES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("村规民约等文件", ("documents_village_rules",), "协助起草审订村规民约等文件{n}件"),
+    ("法律文书", ("documents_legal_document_drafted",), "起草修改法律文书{n}件"),
+    (
+        "法律意见",
+        ("documents_legal_opinion", "documents_contract_review"),
+        "为合同及重大决策出具法律意见{n}件",
+    ),
+    ("法律咨询", ("consultation_person_times",), "解答法律咨询{n}人次"),
+    ("协助法律援助申请", ("legal_aid_application_assisted",), "协助申请法律援助{n}件"),
+    ("代理案件", ("legal_aid_case_represented",), "代理案件{n}件"),
+    ("调解矛盾纠纷", ("mediations",), "调解矛盾纠纷{n}起"),
+    ("其中重大疑难或信访积案", ("mediations_major_or_backlog",), "其中重大疑难或信访积案{n}起"),
+    ("法治讲座", ("lectures",), "举办法治讲座{n}场"),
+    ("讲座参加人次", ("lecture_attendees",), "参加群众{n}人次"),
+    ("驻村服务", ("visits",), "驻村服务{n}次"),
+    ("风险上报", ("risk_reports",), "上报社情民意及风险信息{n}件"),
+)
+
+
+def work_report(figures: Mapping[str, float]) -> list[dict[str, object]]:
+    """The report's lines with their numbers; every line is present, with 0 where nothing happened."""
+    lines: list[dict[str, object]] = []
+    for label, metrics, sentence in REPORT_LINES:
+        number = int(sum(figures.get(metric, 0) for metric in metrics))
+        lines.append({"item": label, "count": number, "text": sentence.format(n=number)})
+    hours = figures.get("on_site_minutes", 0) / 60
+    lines.append(
+        {"item": "驻村服务时长(小时)", "count": round(hours, 1), "text": f"驻村服务累计{hours:.1f}小时"}
+    )
+    return lines

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +15,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from openpyxl import load_workbook
 
 from contracts.envelope import Event
 from contracts.events import RegionLevel, RegionRegistered, RegionRetired, RetireReason
@@ -215,6 +218,28 @@ async def test_every_level_is_the_sum_of_its_children_and_a_direct_count_voids_a
     assert after["figures"]["grades_good"] == before_a.get("grades_good", 0) + 1
     assert (await of(a2, "2025-03"))["figures"]["compliance_share"] == 1.0
     assert "graded" not in (await of(a2, "2025-03"))["figures"], "a grade counts in its year only"
+
+    # The work report in the seeds' wording, as JSON, CSV and .xlsx.
+    report = await dashboard.get(
+        f"/v1/regions/{TOWNSHIP_A}/work-report", params={"period": "2025"}, headers=PROVINCE
+    )
+    lines = {line["item"]: line for line in report.json()["lines"]}
+    person_times = int((await of(TOWNSHIP_A))["figures"]["consultation_person_times"])
+    assert lines["法律咨询"]["text"] == f"解答法律咨询{person_times}人次"
+    as_csv = await dashboard.get(
+        f"/v1/regions/{TOWNSHIP_A}/work-report", params={"period": "2025", "format": "csv"}, headers=PROVINCE
+    )
+    rows = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+    consultations_column = rows[0].index("法律咨询")
+    assert rows[-1][0] == "合计（中心街街道）"
+    assert int(rows[-1][consultations_column]) == person_times
+    assert sum(int(row[consultations_column]) for row in rows[1:-1]) == person_times
+    as_xlsx = await dashboard.get(
+        f"/v1/regions/{TOWNSHIP_A}/work-report", params={"period": "2025", "format": "xlsx"}, headers=PROVINCE
+    )
+    sheet = load_workbook(io.BytesIO(as_xlsx.content)).active
+    assert sheet is not None
+    assert list(sheet.iter_rows(values_only=True))[-1][0] == "合计（中心街街道）"
 
     # Rebuilt from offset 0, the figures are the same.
     query = """SELECT region_code, period, metric, sum(value) FROM dashboard.figures

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from services.dashboard.rollup import contributions, deltas, periods, region_chain
+from services.dashboard.rollup import contributions, deltas, periods, region_chain, work_report
 from tests.support.samples import sample_payload
 
 VILLAGE = "370402105201"
@@ -30,6 +30,7 @@ def test_each_kind_of_record_adds_the_figures_the_seeds_report() -> None:
         "mediations": 1,
         "mediations_resolved": 1,
         "mediations_major_or_difficult": 1,
+        "mediations_major_or_backlog": 1,
     }
     assert contributions(sample_payload("lecture.held")) == {
         "lectures": 1,
@@ -60,3 +61,32 @@ def test_a_batch_sums_to_one_delta_per_row_and_a_void_cancels_its_record() -> No
     assert set(deltas([(VILLAGE, ["2026"], {"graded": 1}, 1)])) == {
         (region, "2026", "graded") for region in region_chain(VILLAGE)
     }
+
+
+def test_the_work_report_speaks_the_seeds_wording() -> None:
+    """Zaozhuang 2017: 481 documents, 1,462 legal documents, 366 opinions, 15,646 consultations (人次),
+    276 legal-aid applications, 168 cases, 770 disputes of which 87 major or petition backlog."""
+    figures = {
+        "documents_village_rules": 481,
+        "documents_legal_document_drafted": 1462,
+        "documents_legal_opinion": 300,
+        "documents_contract_review": 66,
+        "consultation_person_times": 15646,
+        "legal_aid_application_assisted": 276,
+        "legal_aid_case_represented": 168,
+        "mediations": 770,
+        "mediations_major_or_backlog": 87,
+        "on_site_minutes": 90,
+    }
+    lines = {line["item"]: line for line in work_report(figures)}
+    assert lines["村规民约等文件"]["text"] == "协助起草审订村规民约等文件481件"
+    assert lines["法律意见"]["count"] == 366
+    assert lines["法律咨询"]["text"] == "解答法律咨询15646人次"
+    assert lines["其中重大疑难或信访积案"]["text"] == "其中重大疑难或信访积案87起"
+    assert lines["法治讲座"]["count"] == 0
+    assert lines["驻村服务时长(小时)"]["count"] == 1.5
+
+
+def test_a_dispute_both_major_and_backlog_counts_once_among_them() -> None:
+    both = contributions(sample_payload("mediation.recorded", major_or_difficult=True, petition_backlog=True))
+    assert both["mediations_major_or_backlog"] == 1
