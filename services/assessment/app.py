@@ -4,22 +4,18 @@ alerts; and the periodic closing of months and raising of alerts (publishing gra
 
 import asyncio
 import contextlib
-import csv
-import io
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated, Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, Response
-from openpyxl import Workbook
 
 from contracts.envelope import Event, to_kafka_record
 from contracts.events import DEFAULT_ZONE, PolicyPublished, PolicyRules
@@ -29,6 +25,7 @@ from plumbing.http import ApiError, install_common
 from plumbing.kafka import PublishFailed, create_producer, publish
 from plumbing.logs import configure_logging, get_logger
 from plumbing.service import ProjectionHost
+from plumbing.tables import TableFormat, table_response
 from services.assessment import queries
 from services.assessment.closing import Closer
 from services.assessment.projection import assessment_projection
@@ -47,7 +44,6 @@ from services.assessment.settings import AssessmentSettings
 log = get_logger(__name__)
 DEFAULT_POLICY_SINCE = date(2017, 1, 1)
 SOURCE = "/villagecounsel/assessment"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def default_policy_event(region_code: str, now: datetime) -> Event:
@@ -114,12 +110,6 @@ def snapshot_json(found: Snapshot) -> dict[str, Any]:
             "score": found.trailing_12_month_score,
         },
     }
-
-
-class GradesFormat(StrEnum):
-    json = "json"
-    csv = "csv"
-    xlsx = "xlsx"
 
 
 GRADE_NAMES = {
@@ -339,30 +329,14 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         region_code: str,
         caller: Caller,
         year: Annotated[int, Query(ge=2000, le=2100)],
-        format: GradesFormat = GradesFormat.json,
+        format: TableFormat = TableFormat.json,
     ) -> Response:
         require_region(caller, region_code)
         async with host.pool.acquire() as conn:
             rows = await queries.grades_under(conn, region_code, year)
-        if format is GradesFormat.json:
+        if format is TableFormat.json:
             return JSONResponse({"region_code": region_code, "year": year, "grades": rows})
-        table = grades_table(rows)
-        filename = f"grades-{region_code}-{year}.{format.value}"
-        disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
-        if format is GradesFormat.csv:
-            buffer = io.StringIO()
-            csv.writer(buffer).writerows(table)
-            return Response(
-                "\ufeff" + buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=disposition
-            )
-        workbook = Workbook()
-        sheet = workbook.create_sheet(f"{year}年度考核", 0)
-        workbook.remove(workbook.worksheets[1])
-        for line in table:
-            sheet.append(line)
-        body = io.BytesIO()
-        workbook.save(body)
-        return Response(body.getvalue(), media_type=XLSX, headers=disposition)
+        return table_response(grades_table(rows), f"grades-{region_code}-{year}", format, f"{year}年度考核")
 
     @app.get(
         "/v1/regions/{region_code}/policy", tags=["policy"], summary="The policy in force and its history"

@@ -1,34 +1,22 @@
 """The dashboard's HTTP API: a region's figures for a period with one row per child region, a time series,
 the path up to the province, search by name, coverage and freshness. (The web page is not built yet.)"""
 
-import csv
-import io
 import re
-from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, Response
-from openpyxl import Workbook
 
 from contracts.events import DEFAULT_ZONE
 from plumbing.auth import Principal, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, install_common
 from plumbing.service import ProjectionHost, host_lifespan
+from plumbing.tables import TableFormat, table_response
 from services.dashboard import queries
 from services.dashboard.projection import dashboard_projection
 from services.dashboard.rollup import work_report
 from services.dashboard.settings import DashboardSettings
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-class ReportFormat(StrEnum):
-    json = "json"
-    csv = "csv"
-    xlsx = "xlsx"
-
 
 PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
 
@@ -107,7 +95,7 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         code: str,
         caller: Caller,
         period: Annotated[str, Query(description="YYYY, YYYY-Qn or YYYY-MM")],
-        format: ReportFormat = ReportFormat.json,
+        format: TableFormat = TableFormat.json,
     ) -> Response:
         require_region(caller, code)
         if not PERIOD.match(period):
@@ -118,7 +106,7 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
                 raise ApiError(404, "not_found", f"no region {code}; import the division codes first")
             below = await queries.children(conn, code)
             figures = await queries.figures(conn, [code, *[child["code"] for child in below]], period)
-        if format is ReportFormat.json:
+        if format is TableFormat.json:
             return JSONResponse(
                 {
                     "region": found,
@@ -132,23 +120,7 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         for child in below:
             table.append([child["name"], *[line["count"] for line in work_report(figures[child["code"]])]])
         table.append([f"合计（{found['name']}）", *[line["count"] for line in work_report(figures[code])]])
-        disposition = {
-            "Content-Disposition": f'attachment; filename="work-report-{code}-{period}.{format.value}"'
-        }
-        if format is ReportFormat.csv:
-            buffer = io.StringIO()
-            csv.writer(buffer).writerows(table)
-            return Response(
-                "\ufeff" + buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=disposition
-            )
-        workbook = Workbook()
-        sheet = workbook.create_sheet(f"{period}工作报告", 0)
-        workbook.remove(workbook.worksheets[1])
-        for row in table:
-            sheet.append(row)
-        body = io.BytesIO()
-        workbook.save(body)
-        return Response(body.getvalue(), media_type=XLSX, headers=disposition)
+        return table_response(table, f"work-report-{code}-{period}", format, f"{period}工作报告")
 
     @app.get("/v1/regions/{code}/series", tags=["statistics"], summary="A region's months of a year")
     async def region_series(

@@ -15,6 +15,7 @@ from plumbing.auth import Principal, Role, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, install_common
 from plumbing.service import ProjectionHost, host_lifespan
+from plumbing.tables import XLSX_MEDIA_TYPE
 from services.ledger import queries
 from services.ledger.domain import assigned_on, service_day
 from services.ledger.exports import HEADERS, Totals, XlsxWriter, csv_line, entry_row
@@ -22,7 +23,6 @@ from services.ledger.projection import ledger_projection
 from services.ledger.queries import EntryFilter
 from services.ledger.settings import LedgerSettings
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PERSONAL_ROLES = frozenset({Role.township_office, Role.county_bureau})
 ERASE_ROLES = frozenset({Role.county_bureau, Role.prefecture_bureau, Role.province_department})
 VOID_FIELDS_PUBLIC = ("target_event_id", "status")
@@ -279,7 +279,7 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
                 sheet.append([])
                 for total in value:
                     sheet.append(total)
-        return StreamingResponse(_chunks(writer.finish()), media_type=XLSX, headers=disposition)
+        return StreamingResponse(_chunks(writer.finish()), media_type=XLSX_MEDIA_TYPE, headers=disposition)
 
     @app.get(
         "/v1/villages/{village_code}/export", tags=["exports"], summary="A village's ledger as CSV or .xlsx"
