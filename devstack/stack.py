@@ -33,12 +33,25 @@ class StackError(RuntimeError):
     """Something the stack needs is missing or would not start; the message says what to check."""
 
 
+# Listening ports stay below Linux's ephemeral range (32768-60999 by default): a port inside it can be
+# taken for a moment as the local end of any outgoing connection, and the server then fails to bind.
+EPHEMERAL_PORTS_START = 32768
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
     kafka_port: int
     controller_port: int
     postgres_port: int
+
+    def __post_init__(self) -> None:
+        for port in (self.kafka_port, self.controller_port, self.postgres_port):
+            if not 1024 <= port < EPHEMERAL_PORTS_START:
+                raise ValueError(
+                    f"profile {self.name}: port {port} must be 1024-{EPHEMERAL_PORTS_START - 1}, "
+                    "below the ephemeral range that outgoing connections draw from"
+                )
 
     @property
     def home(self) -> Path:
@@ -55,7 +68,7 @@ class Profile:
 
 PROFILES = {
     "dev": Profile("dev", kafka_port=29092, controller_port=29093, postgres_port=25432),
-    "test": Profile("test", kafka_port=39092, controller_port=39093, postgres_port=35432),
+    "test": Profile("test", kafka_port=19092, controller_port=19093, postgres_port=15432),
 }
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from devstack.stack import Profile, down, status, up
 
-SCRATCH = Profile("idempotency", kafka_port=49092, controller_port=49093, postgres_port=45432)
+SCRATCH = Profile("idempotency", kafka_port=17092, controller_port=17093, postgres_port=17432)
 
 
 def running_pids(profile: Profile) -> tuple[str, str]:

@@ -312,7 +312,7 @@ async def test_overload_answers_429_with_retry_after(intake: httpx.AsyncClient) 
     assert answer.headers["retry-after"] == "2"
 
 
-OUTAGE = Profile("outage", kafka_port=48092, controller_port=48093, postgres_port=48432)
+OUTAGE = Profile("outage", kafka_port=18092, controller_port=18093, postgres_port=18432)
 
 
 async def test_503_while_the_broker_is_stopped_and_recovery_without_restarting_intake() -> None:
