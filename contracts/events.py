@@ -710,6 +710,18 @@ PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
 )
 PAYLOAD_BY_TYPE: dict[str, type[EventPayload]] = {cls.event_type: cls for cls in PAYLOAD_TYPES}
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z_]+\.[a-z_]+$")
+# What the service records are called in ledgers, reports and notices (Chinese).
+SERVICE_RECORD_NAMES: dict[str, str] = {
+    "consultation.recorded": "法律咨询",
+    "mediation.recorded": "矛盾纠纷调解",
+    "lecture.held": "法治讲座",
+    "legal_aid.assisted": "法律援助",
+    "visit.logged": "驻村服务",
+    "document.reviewed": "文书审查",
+    "risk.reported": "风险上报",
+    "feedback.submitted": "群众评价",
+    "record.voided": "更正(作废)",
+}
 
 SchemaVersion = Literal[1]
 SCHEMA_VERSION: SchemaVersion = 1

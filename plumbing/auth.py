@@ -122,11 +122,24 @@ def require_region(caller: Principal, code: str) -> None:
         raise ApiError(403, "forbidden", f"{code} is outside the caller's region {caller.region_code}")
 
 
-def bearer_principal(settings: TokenSettings) -> Callable[[Request], Awaitable[Principal]]:
-    """A FastAPI dependency: the caller from `Authorization: Bearer <JWT>`, or 401 saying why."""
+ROLE_FOR_DIGITS = {digits: role for role, digits in REGION_DIGITS.items()}
+
+
+def open_principal(region_code: str) -> Principal:
+    """Who a request without a token is in local mode: the department of the open region, reading."""
+    return Principal(subject="local-mode", role=ROLE_FOR_DIGITS[len(region_code)], region_code=region_code)
+
+
+def bearer_principal(
+    settings: TokenSettings, open_region: str | None = None
+) -> Callable[[Request], Awaitable[Principal]]:
+    """A FastAPI dependency: the caller from `Authorization: Bearer <JWT>`, or 401 saying why. With an
+    open region (local mode), a GET without the header reads that region; anything else needs a token."""
 
     async def authenticated(request: Request) -> Principal:
         header = request.headers.get("authorization", "")
+        if not header and open_region is not None and request.method in ("GET", "HEAD"):
+            return open_principal(open_region)
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise ApiError(

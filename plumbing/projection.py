@@ -243,6 +243,10 @@ class ProjectionRunner:
                 return self.events_applied - before
             await self.poll_once()
 
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this consumer holds now (none before it started or while its group rebalances)."""
+        return set(self._consumer.assignment()) if self._consumer is not None else set()
+
     def _require_consumer(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             raise RuntimeError("the projection runner is not started")

@@ -62,3 +62,15 @@ class ProjectionSettings(TokenSettings):
     poll_timeout_ms: int = Field(default=500, ge=1)
     stall_after_seconds: float = Field(default=120.0, gt=0)
     failpoints: str = Field(default="", description="test-only crash points, e.g. 'after_db_commit=3'")
+    open_region: str | None = Field(
+        default=None,
+        pattern=r"^(\d{2}|\d{4}|\d{6}|\d{9})$",
+        description="local mode, development only: a request without a token reads this region "
+        "(e.g. 37) as its department would; requests with a token are checked as always",
+    )
+
+    @model_validator(mode="after")
+    def _open_reads_only_in_development(self) -> ProjectionSettings:
+        if self.open_region is not None and self.environment != "development":
+            raise ValueError("VC_OPEN_REGION (reading without a token) is for local development only")
+        return self

@@ -228,7 +228,7 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
     )
     install_common(app, "assessment", host.readiness, liveness)
     app.state.host = host
-    Caller = Annotated[Principal, Depends(bearer_principal(settings))]
+    Caller = Annotated[Principal, Depends(bearer_principal(settings, settings.open_region))]
 
     async def snapshot_of(advisor_id: str, village_code: str, now: datetime) -> dict[str, Any]:
         since = datetime(local_day(now).year - 1, 1, 1, tzinfo=DEFAULT_ZONE)

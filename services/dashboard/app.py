@@ -1,13 +1,15 @@
 """The dashboard's HTTP API: a region's figures for a period with one row per child region, a time series,
-the path up to the province, search by name, coverage and freshness. (The web page is not built yet.)"""
+the path up to the province, search by name, coverage and freshness; the web page at `/` and the villages'
+public notice pages (公示) at `/public/villages/{code}`."""
 
 import re
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query
-from fastapi.responses import JSONResponse, Response
+import httpx
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
-from contracts.events import DEFAULT_ZONE
+from contracts.events import DEFAULT_ZONE, SERVICE_RECORD_NAMES
 from plumbing.auth import Principal, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, install_common
@@ -15,8 +17,9 @@ from plumbing.service import ProjectionHost, host_lifespan
 from plumbing.tables import TableFormat, table_response
 from services.dashboard import queries
 from services.dashboard.projection import dashboard_projection
+from services.dashboard.public import notice, notice_html
 from services.dashboard.rollup import work_report
-from services.dashboard.settings import DashboardSettings
+from services.dashboard.settings import WEB, DashboardSettings
 
 PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
 
@@ -37,7 +40,11 @@ def with_averages(figures: dict[str, float]) -> dict[str, float]:
 def unattributed(total: dict[str, float], parts: list[dict[str, float]]) -> dict[str, float]:
     """What the region counts that no registered child region does: records of villages not (yet)
     imported. Shown, so that a level always adds up."""
-    rest = {metric: value - sum(part.get(metric, 0) for part in parts) for metric, value in total.items()}
+    rest = {
+        metric: value - sum(part.get(metric, 0) for part in parts)
+        for metric, value in total.items()
+        if metric != queries.ACTIVE_ADVISORS
+    }
     return {metric: value for metric, value in rest.items() if abs(value) > 1e-9}
 
 
@@ -54,7 +61,7 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
     )
     install_common(app, "dashboard", host.readiness, host.liveness)
     app.state.host = host
-    Caller = Annotated[Principal, Depends(bearer_principal(settings))]
+    Caller = Annotated[Principal, Depends(bearer_principal(settings, settings.open_region))]
 
     def freshness() -> dict[str, Any]:
         status = host.liveness()
@@ -152,5 +159,118 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
     ) -> dict[str, Any]:
         async with host.pool.acquire() as conn:
             return {"regions": await queries.search(conn, name, caller.region_code, limit)}
+
+    @app.get("/v1/me", tags=["regions"], summary="Who the caller is and which region they read")
+    async def me(caller: Caller) -> dict[str, Any]:
+        async with host.pool.acquire() as conn:
+            found = await queries.region(conn, caller.region_code)
+        return {
+            "subject": caller.subject,
+            "role": str(caller.role),
+            "region_code": caller.region_code,
+            "region_name": found["name"] if found else caller.region_code,
+            "local_mode": caller.subject == "local-mode",
+        }
+
+    @app.get(
+        "/v1/villages/{code}/ledger-summary",
+        tags=["regions"],
+        summary="The ledger's summary of a village (asked of the ledger service with the caller's token)",
+    )
+    async def ledger_summary(code: str, caller: Caller, request: Request) -> dict[str, Any]:
+        require_region(caller, code)
+        headers = {}
+        if "authorization" in request.headers:
+            headers["Authorization"] = request.headers["authorization"]
+        try:
+            async with httpx.AsyncClient(base_url=settings.ledger_url, timeout=5.0) as ledger:
+                file = await ledger.get(f"/v1/villages/{code}", headers=headers)
+                recent = await ledger.get(
+                    f"/v1/villages/{code}/ledger",
+                    params={"order": "newest_first", "limit": 10},
+                    headers=headers,
+                )
+        except httpx.HTTPError as error:
+            raise ApiError(
+                502, "ledger_unavailable", f"the ledger service did not answer ({type(error).__name__})"
+            ) from None
+        for answer in (file, recent):
+            if answer.status_code != 200:
+                raise ApiError(
+                    502 if answer.status_code >= 500 else answer.status_code,
+                    "ledger_refused",
+                    f"the ledger service answered {answer.status_code}",
+                )
+        found, entries = file.json(), recent.json()["entries"]
+        return {
+            "village_code": code,
+            "name": found["name"],
+            "entries": found["entries"],
+            "advisors": [
+                {
+                    key: advisor[key]
+                    for key in ("advisor_id", "name", "organisation", "term_start", "term_end")
+                }
+                for advisor in found["advisors"]
+            ],
+            # Kind, time, advisor and whether voided: no resident's field and no free text.
+            "recent": [
+                {
+                    "occurred_at": entry["occurred_at"],
+                    "kind": SERVICE_RECORD_NAMES.get(entry["type"], entry["type"]),
+                    "advisor_id": entry["advisor_id"],
+                    "voided": entry["voided"],
+                }
+                for entry in entries
+            ],
+            "ledger_url": f"{settings.ledger_url}/v1/villages/{code}/ledger",
+        }
+
+    async def village_notice(code: str) -> dict[str, Any]:
+        if not re.fullmatch(r"\d{12}", code):
+            raise ApiError(422, "validation_failed", "code is a 12-digit village code")
+        today = clock.now().astimezone(DEFAULT_ZONE).date()
+        async with host.pool.acquire() as conn:
+            found = await queries.region(conn, code)
+            if found is None or found["level"] != "village":
+                raise ApiError(404, "not_found", f"no village {code}")
+            path = await queries.path(conn, code)
+            advisors = await queries.village_advisors(conn, code, today)
+            figures = await queries.figures(conn, [code], str(today.year))
+        return notice(found, path, advisors, today.year, figures[code])
+
+    @app.get(
+        "/v1/public/villages/{code}",
+        tags=["public"],
+        summary="A village's public notice (公示), no login: its advisor and this year's counts",
+    )
+    async def public_notice(code: str) -> dict[str, Any]:
+        return await village_notice(code)
+
+    @app.get("/public/villages/{code}", include_in_schema=False)
+    async def public_page(code: str) -> HTMLResponse:
+        return HTMLResponse(notice_html(await village_notice(code)))
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(WEB / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)
+
+    static = {
+        "app.js": WEB / "app.js",
+        "style.css": WEB / "style.css",
+        "echarts.min.js": settings.echarts_file,
+    }
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def static_file(name: str) -> FileResponse:
+        found = static.get(name)
+        if found is None or not found.is_file():
+            hint = " (bin/setup installs ECharts from the npm registry)" if name == "echarts.min.js" else ""
+            raise ApiError(404, "not_found", f"no file {name}{hint}")
+        return FileResponse(found, headers={"Cache-Control": "no-cache"})
 
     return app

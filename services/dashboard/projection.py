@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import orjson
 from contracts.events import (
     DEFAULT_ZONE,
     AdvisorAssigned,
+    AdvisorRegistered,
     AdvisorReleased,
     AssessmentGraded,
     MonthClosed,
@@ -24,21 +26,38 @@ from contracts.events import (
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.postgres import Connection
 from plumbing.projection import Batch, ConsumedEvent, Projection
-from services.dashboard.rollup import contributions, deltas, grade_figures, month_closed_figures, periods
+from services.dashboard.rollup import (
+    activity_deltas,
+    contributions,
+    counts_as_activity,
+    deltas,
+    grade_figures,
+    month_closed_figures,
+    periods,
+)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Rows written for the assessment topic's partitions use their own slots, apart from village-services'.
 ASSESSMENT_SLOT_BASE = 100
 SCHEMA = "dashboard"
 
-Change = tuple[str, list[str], dict[str, float], int]
+Change = tuple[str, list[str], dict[str, float], int]  # (village, periods, figures, sign)
+Activity = tuple[str, list[str], str, int]  # (village, periods, advisor, sign)
 
 
-async def _write(conn: Connection, changes_by_partition: dict[int, list[Change]]) -> None:
+@dataclass
+class Pending:
+    """What a batch changes, per partition (slot), summed before anything is written."""
+
+    figures: dict[int, list[Change]] = field(default_factory=lambda: defaultdict(list))
+    activity: dict[int, list[Activity]] = field(default_factory=lambda: defaultdict(list))
+
+
+async def _write(conn: Connection, pending: Pending) -> None:
     rows = [
         (region, period, partition, metric, value)
-        for partition, changes in changes_by_partition.items()
-        for (region, period, metric), value in deltas(changes).items()
+        for partition, changes in sorted(pending.figures.items())
+        for (region, period, metric), value in sorted(deltas(changes).items())
     ]
     if rows:
         await conn.executemany(
@@ -47,6 +66,19 @@ async def _write(conn: Connection, changes_by_partition: dict[int, list[Change]]
                ON CONFLICT (region_code, period, kafka_partition, metric)
                DO UPDATE SET value = figures.value + EXCLUDED.value""",
             rows,
+        )
+    active = [
+        (region, period, partition, advisor, records)
+        for partition, changes in sorted(pending.activity.items())
+        for (region, period, advisor), records in sorted(activity_deltas(changes).items())
+    ]
+    if active:
+        await conn.executemany(
+            """INSERT INTO advisor_activity (region_code, period, kafka_partition, advisor_id, records)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (region_code, period, kafka_partition, advisor_id)
+               DO UPDATE SET records = advisor_activity.records + EXCLUDED.records""",
+            active,
         )
 
 
@@ -66,7 +98,7 @@ def _resolve(village_code: str, successors: dict[str, str]) -> str:
     return village_code
 
 
-async def _apply_registry(conn: Connection, item: ConsumedEvent, changes: dict[int, list[Change]]) -> None:
+async def _apply_registry(conn: Connection, item: ConsumedEvent, pending: Pending) -> None:
     data = item.event.data
     if isinstance(data, RegionRegistered):
         await conn.execute(
@@ -85,7 +117,18 @@ async def _apply_registry(conn: Connection, item: ConsumedEvent, changes: dict[i
             data.successor_code,
         )
         if data.successor_code is not None and len(data.code) == 12:
-            await _move_history(conn, data.code, data.successor_code, changes)
+            await _move_history(conn, data.code, data.successor_code, pending)
+    elif isinstance(data, AdvisorRegistered):
+        # The card on the village's notice page (公示); the phone is the contact the programme publishes.
+        await conn.execute(
+            """INSERT INTO advisors (advisor_id, name, kind, organisation, phone) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (advisor_id) DO UPDATE SET name = $2, kind = $3, organisation = $4, phone = $5""",
+            data.advisor_id,
+            data.name,
+            str(data.kind),
+            data.organisation,
+            data.phone,
+        )
     elif isinstance(data, AdvisorAssigned):
         await conn.execute(
             """INSERT INTO assignments (advisor_id, village_code, term_start, term_end)
@@ -106,83 +149,95 @@ async def _apply_registry(conn: Connection, item: ConsumedEvent, changes: dict[i
         )
 
 
-async def _move_history(
-    conn: Connection, retired: str, successor: str, changes: dict[int, list[Change]]
-) -> None:
+async def _move_history(conn: Connection, retired: str, successor: str, pending: Pending) -> None:
     """A merged village's records count for its successor from now on, all of them (as the event says)."""
     rows = await conn.fetch(
         """UPDATE counted_records SET village_code = $2 WHERE village_code = $1 AND NOT voided
-           RETURNING occurred_at, figures, kafka_partition""",
+           RETURNING occurred_at, figures, kafka_partition, advisor_id, active""",
         retired,
         successor,
     )
     for row in rows:
         figures = orjson.loads(row["figures"])
-        changes[row["kafka_partition"]].append((retired, periods(row["occurred_at"]), figures, -1))
-        changes[row["kafka_partition"]].append((successor, periods(row["occurred_at"]), figures, 1))
+        counted_in = periods(row["occurred_at"])
+        pending.figures[row["kafka_partition"]].append((retired, counted_in, figures, -1))
+        pending.figures[row["kafka_partition"]].append((successor, counted_in, figures, 1))
+        if row["active"]:
+            pending.activity[row["kafka_partition"]].append((retired, counted_in, row["advisor_id"], -1))
+            pending.activity[row["kafka_partition"]].append((successor, counted_in, row["advisor_id"], 1))
 
 
 async def apply_dashboard(conn: Connection, batch: Batch) -> None:
-    changes: dict[int, list[Change]] = defaultdict(list)
+    pending = Pending()
     for item in batch.events:
         if item.topic == REGISTRY:
-            await _apply_registry(conn, item, changes)
+            await _apply_registry(conn, item, pending)
     outputs = [item for item in batch.events if item.topic == ASSESSMENT]
     if outputs:
-        await _apply_assessment_outputs(conn, outputs, changes)
+        await _apply_assessment_outputs(conn, outputs, pending)
     records = [item for item in batch.events if isinstance(item.event.data, ServiceRecord)]
     if records:
         successors = await _successors(conn)
-        await _apply_records(conn, records, successors, changes)
-    await _write(conn, changes)
+        await _apply_records(conn, records, successors, pending)
+    await _write(conn, pending)
 
 
 async def _apply_records(
     conn: Connection,
     records: list[ConsumedEvent],
     successors: dict[str, str],
-    changes: dict[int, list[Change]],
+    pending: Pending,
 ) -> None:
-    inserted: list[tuple[Any, ...]] = []
-    in_batch: dict[UUID, tuple[str, datetime, dict[str, float], int]] = {}
+    # event id -> (village, occurred_at, figures, partition, advisor, counts as activity)
+    counted: dict[UUID, tuple[str, datetime, dict[str, float], int, str, bool]] = {}
     voids = [item.event.data.target_event_id for item in records if isinstance(item.event.data, RecordVoided)]
     earlier = {}
     if voids:
         rows = await conn.fetch(
             """UPDATE counted_records SET voided = true WHERE event_id = ANY($1::uuid[]) AND NOT voided
-               RETURNING event_id, village_code, occurred_at, figures, kafka_partition""",
+               RETURNING event_id, village_code, occurred_at, figures, kafka_partition, advisor_id, active""",
             voids,
         )
-        earlier = {row["event_id"]: row for row in rows}
+        earlier = {
+            row["event_id"]: (
+                row["village_code"],
+                row["occurred_at"],
+                orjson.loads(row["figures"]),
+                row["kafka_partition"],
+                row["advisor_id"],
+                row["active"],
+            )
+            for row in rows
+        }
     for item in records:
         data = item.event.data
         if isinstance(data, RecordVoided):
-            target = in_batch.pop(data.target_event_id, None)
+            target = counted.pop(data.target_event_id, None) or earlier.pop(data.target_event_id, None)
             if target is not None:
-                village, when, figures, partition = target
-                changes[partition].append((village, periods(when), figures, -1))
-                inserted = [row for row in inserted if row[0] != data.target_event_id]
-            elif data.target_event_id in earlier:
-                row = earlier.pop(data.target_event_id)
-                changes[row["kafka_partition"]].append(
-                    (row["village_code"], periods(row["occurred_at"]), orjson.loads(row["figures"]), -1)
-                )
+                village, when, figures, partition, advisor, active = target
+                pending.figures[partition].append((village, periods(when), figures, -1))
+                if active:
+                    pending.activity[partition].append((village, periods(when), advisor, -1))
             continue
         assert isinstance(data, ServiceRecord)  # noqa: S101 - filtered by the caller
         figures = contributions(data)
         if not figures:
             continue
         village = _resolve(data.village_code, successors)
-        changes[item.partition].append((village, periods(data.occurred_at), figures, 1))
-        in_batch[item.event.id] = (village, data.occurred_at, figures, item.partition)
-        inserted.append(
-            (item.event.id, village, data.occurred_at, orjson.dumps(figures).decode(), item.partition)
-        )
-    if inserted:
+        active = counts_as_activity(data)
+        pending.figures[item.partition].append((village, periods(data.occurred_at), figures, 1))
+        if active:
+            pending.activity[item.partition].append((village, periods(data.occurred_at), data.advisor_id, 1))
+        counted[item.event.id] = (village, data.occurred_at, figures, item.partition, data.advisor_id, active)
+    if counted:
         await conn.executemany(
-            """INSERT INTO counted_records (event_id, village_code, occurred_at, figures, kafka_partition)
-               VALUES ($1, $2, $3, $4::jsonb, $5)""",
-            inserted,
+            """INSERT INTO counted_records
+                   (event_id, village_code, occurred_at, figures, kafka_partition, advisor_id, active)
+               VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)""",
+            [
+                (event_id, village, when, orjson.dumps(figures).decode(), partition, advisor, active)
+                for event_id, (village, when, figures, partition, advisor, active) in counted.items()
+            ],
         )
 
 
@@ -201,9 +256,7 @@ def _output_figures(item: ConsumedEvent) -> tuple[str, int, str, list[str], dict
     return None
 
 
-async def _apply_assessment_outputs(
-    conn: Connection, outputs: list[ConsumedEvent], changes: dict[int, list[Change]]
-) -> None:
+async def _apply_assessment_outputs(conn: Connection, outputs: list[ConsumedEvent], pending: Pending) -> None:
     """The latest revision of each close and grade counts; a newer one takes the older one's figures back."""
     found = [(item, described) for item in outputs if (described := _output_figures(item)) is not None]
     if not found:
@@ -220,9 +273,11 @@ async def _apply_assessment_outputs(
         if held is not None and held["revision"] >= revision:
             continue
         if held is not None:
-            changes[held["slot"]].append((held["village_code"], list(held["periods"]), held["figures"], -1))
+            pending.figures[held["slot"]].append(
+                (held["village_code"], list(held["periods"]), held["figures"], -1)
+            )
         slot = ASSESSMENT_SLOT_BASE + item.partition
-        changes[slot].append((village, counted_in, figures, 1))
+        pending.figures[slot].append((village, counted_in, figures, 1))
         current[key] = {
             "output_key": key,
             "revision": revision,

@@ -7,6 +7,10 @@ from typing import Any
 
 from plumbing.postgres import Connection
 
+# Distinct advisors who recorded a service in the region and period: not additive (an advisor may serve
+# villages of two townships), so not part of `unattributed`.
+ACTIVE_ADVISORS = "active_advisors"
+
 
 async def region(conn: Connection, code: str) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT code, name, level, parent_code FROM regions WHERE code = $1", code)
@@ -31,6 +35,14 @@ async def figures(conn: Connection, codes: list[str], period: str) -> dict[str, 
     found: dict[str, dict[str, float]] = {code: {} for code in codes}
     for row in rows:
         found[row["region_code"]][row["metric"]] = row["value"]
+    active = await conn.fetch(
+        """SELECT region_code, count(DISTINCT advisor_id) AS advisors FROM advisor_activity
+           WHERE region_code = ANY($1::text[]) AND period = $2 AND records > 0 GROUP BY region_code""",
+        codes,
+        period,
+    )
+    for row in active:
+        found[row["region_code"]][ACTIVE_ADVISORS] = row["advisors"]
     return found
 
 
@@ -44,6 +56,14 @@ async def series(conn: Connection, code: str, periods: list[str]) -> dict[str, d
     found: dict[str, dict[str, float]] = {period: {} for period in periods}
     for row in rows:
         found[row["period"]][row["metric"]] = row["value"]
+    active = await conn.fetch(
+        """SELECT period, count(DISTINCT advisor_id) AS advisors FROM advisor_activity
+           WHERE region_code = $1 AND period = ANY($2::text[]) AND records > 0 GROUP BY period""",
+        code,
+        periods,
+    )
+    for row in active:
+        found[row["period"]][ACTIVE_ADVISORS] = row["advisors"]
     return found
 
 
@@ -80,3 +100,17 @@ async def coverage(conn: Connection, code: str, today: date) -> dict[str, int]:
         today,
     )
     return {"villages": row["villages"], "villages_with_advisor": row["covered"]} if row else {}
+
+
+async def village_advisors(conn: Connection, village_code: str, today: date) -> list[dict[str, Any]]:
+    """The advisors assigned to a village today, with their public card (name, organisation, contact)."""
+    rows = await conn.fetch(
+        """SELECT a.advisor_id, d.name, d.kind, d.organisation, d.phone, a.term_start, a.term_end
+           FROM assignments a LEFT JOIN advisors d USING (advisor_id)
+           WHERE a.village_code = $1 AND a.term_start <= $2
+             AND $2 <= least(coalesce(a.released_on, a.term_end), a.term_end)
+           ORDER BY a.term_start, a.advisor_id""",
+        village_code,
+        today,
+    )
+    return [dict(row) for row in rows]

@@ -22,7 +22,9 @@ from contracts.events import (
     LegalAidAssisted,
     MediationOutcome,
     MediationRecorded,
+    RecordVoided,
     RiskReported,
+    ServiceRecord,
     VisitLogged,
 )
 
@@ -67,6 +69,24 @@ def contributions(payload: EventPayload) -> Figures:
     if isinstance(payload, FeedbackSubmitted):
         return {"feedback": 1, "feedback_score_sum": payload.score}
     return {}
+
+
+def counts_as_activity(payload: EventPayload) -> bool:
+    """An advisor is active (在岗服务) in a region and period where they recorded a service there: any
+    service record except feedback (residents rating the advisor) and voids."""
+    return isinstance(payload, ServiceRecord) and not isinstance(payload, FeedbackSubmitted | RecordVoided)
+
+
+def activity_deltas(
+    changes: Iterable[tuple[str, Sequence[str], str, int]],
+) -> dict[Key, int]:
+    """Sum (village, periods, advisor, sign) into one delta per region, period and advisor."""
+    summed: dict[Key, int] = defaultdict(int)
+    for village_code, counted_in, advisor_id, sign in changes:
+        for region in region_chain(village_code):
+            for period in counted_in:
+                summed[(region, period, advisor_id)] += sign
+    return {key: value for key, value in summed.items() if value != 0}
 
 
 def region_chain(village_code: str) -> list[str]:

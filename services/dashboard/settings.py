@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import Field
+
 from plumbing.settings import ProjectionSettings
+
+WEB = Path(__file__).resolve().parent / "web"
 
 
 class DashboardSettings(ProjectionSettings):
     http_port: int = 8003
+    ledger_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="the ledger service, asked for a village's summary with the caller's own token",
+    )
+    echarts_file: Path = Field(
+        default=WEB / "node_modules" / "echarts" / "dist" / "echarts.min.js",
+        description="Apache ECharts from the npm registry (bin/setup: npm ci in services/dashboard/web)",
+    )

