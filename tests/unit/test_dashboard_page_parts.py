@@ -3,6 +3,8 @@ local mode (reading without a token), and the demo data `bin/run-local` sends th
 
 from __future__ import annotations
 
+import random
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -134,18 +136,36 @@ def test_local_mode_is_refused_outside_development_and_must_be_a_region_code() -
         DashboardSettings(open_region="3704021")
 
 
-def test_the_demo_sends_the_same_records_again_and_intake_accepts_every_one() -> None:
+def test_the_demo_history_is_the_same_again_and_fits_the_contracts_and_the_trickle_fits_intake() -> None:
     today = date(2026, 11, 23)
     pairs = demo.assignments(demo.villages())
     assert len(pairs) == demo.ADVISORS * demo.VILLAGES_EACH
-    assert len({pair.village_code[:9] for pair in pairs}) == 11, "every township has a demo advisor"
-    first = demo.year_so_far(pairs, today)
-    assert first == demo.year_so_far(pairs, today), "ids and content are derived, so a restart is harmless"
-    assert len({item["record"]["id"] for item in first}) == len(first)
-    county = Principal(subject="demo-county-370402", role=Role.county_bureau, region_code="370402")
+    assert len({pair.village_code[:6] for pair in pairs}) == 6, "every county of Zaozhuang has demo advisors"
+    assert len({pair.village_code[:9] for pair in pairs}) == 66, "and every township"
+    history = [*demo.registry(pairs, [2024, 2025, 2026]), *demo.work_since(pairs, date(2024, 1, 1), today)]
+    assert history == [
+        *demo.registry(pairs, [2024, 2025, 2026]),
+        *demo.work_since(pairs, date(2024, 1, 1), today),
+    ], "ids and content are derived, so a restart sends duplicates that consumers drop"
+    events = [demo.as_event(item) for item in history]
+    assert len({event.id for event in events}) == len(events)
+    assert {event.type for event in events} >= {
+        "advisor.registered",
+        "advisor.assigned",
+        "visit.logged",
+        "consultation.recorded",
+        "mediation.recorded",
+        "lecture.held",
+        "document.reviewed",
+        "feedback.submitted",
+    }
+    q1 = [e for e in events if e.type == "mediation.recorded" and e.time.year == 2024 and e.time.month <= 3]
+    assert q1, "2024 Q1 has mediations to ask about"
+
+    prefecture = Principal(subject="demo-3704", role=Role.prefecture_bureau, region_code="3704")
     now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     limits = Limits(max_age=timedelta(days=400), clock_skew=timedelta(minutes=5))
-    for item in [*demo.registry(pairs, 2026), *first]:
-        prepare_event(KIND_BY_NAME[item["kind"]], item["record"], county, now, limits, "/demo")
-    kinds = {item["kind"] for item in first}
-    assert {"visit", "consultation", "mediation", "lecture", "document", "feedback"} <= kinds
+    draw = random.Random(7)
+    for kind in ("consultation", "visit", "mediation", "document", "lecture", "feedback"):
+        trickled = demo.record(kind, pairs[0], now, draw, str(uuid.uuid4()))
+        prepare_event(KIND_BY_NAME[kind], trickled["record"], prefecture, now, limits, "/demo")

