@@ -75,6 +75,7 @@ async def dashboard(infrastructure: Infrastructure, topics: None) -> AsyncIterat
         database_url=infrastructure.database_url,
         jwt_secret=SECRET,
         poll_timeout_ms=100,
+        ledger_url="http://127.0.0.1:9",  # nothing answers there: the summary says so
     )
     app = create_app(settings, ManualClock(NOW))
     async with app.router.lifespan_context(app):
@@ -329,3 +330,13 @@ async def test_active_advisors_count_each_advisor_once_per_region_and_a_void_tak
     await send_all(producer, [void])
     await eventually(lambda: active(v2), lambda n: n == 0, what="the void")
     assert [await active(code) for code in (v1, t2, county)] == [2, 0, 2]
+
+
+async def test_a_village_summary_says_so_when_the_ledger_does_not_answer(
+    dashboard: httpx.AsyncClient,
+) -> None:
+    answer = await dashboard.get("/v1/villages/370402001013/ledger-summary", headers=COUNTY)
+    assert answer.status_code == 502
+    assert answer.json()["error"]["code"] == "ledger_unavailable"
+    other = await dashboard.get("/v1/villages/370403100200/ledger-summary", headers=COUNTY)
+    assert other.status_code == 403, "the caller's region is checked before the ledger is asked"
