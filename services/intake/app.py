@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from contracts.envelope import Event, FieldError, to_kafka_record
@@ -147,7 +147,15 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     AdmittedDep = Annotated[None, Depends(admission)]
 
     def record_endpoint(kind: RecordKind) -> Callable[..., Awaitable[JSONResponse]]:
-        async def record(request: Request, caller: CallerDep, _admitted: AdmittedDep) -> JSONResponse:
+        async def record(
+            request: Request,
+            caller: CallerDep,
+            _admitted: AdmittedDep,
+            dry_run: Annotated[
+                bool,
+                Query(description="only check the record: 200 when it would be accepted; nothing stored"),
+            ] = False,
+        ) -> JSONResponse:
             body = await read_json_body(request, settings.max_body_bytes)
             try:
                 event = prepare_event(kind, body, caller, clock.now(), limits, SOURCE)
@@ -156,6 +164,10 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
                 raise ApiError(
                     rejection.status, rejection.code, rejection.message, rejection.errors
                 ) from None
+            if dry_run:
+                return JSONResponse(
+                    {"id": str(event.id), "kind": kind.name, "status": "valid"}, status_code=200
+                )
             started = time.perf_counter()
             [result] = await publisher.publish_all([to_kafka_record(event)])
             metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)

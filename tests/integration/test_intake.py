@@ -425,3 +425,23 @@ async def test_the_openapi_document_lets_a_client_integrate(intake: httpx.AsyncC
         for step in name.removeprefix("#/").split("/"):
             target = target[step]
         assert target is not None, name
+
+
+async def test_a_dry_run_checks_a_record_and_stores_nothing(
+    intake: httpx.AsyncClient, infrastructure: Infrastructure
+) -> None:
+    body = record("consultation")
+    checked = await intake.post("/v1/consultations", params={"dry_run": "true"}, json=body, headers=COUNTY)
+    assert checked.status_code == 200, checked.text
+    assert checked.json() == {"id": body["id"], "kind": "consultation", "status": "valid"}
+    refused = await intake.post(
+        "/v1/consultations", params={"dry_run": "true"}, json={**body, "person_times": 0}, headers=COUNTY
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["fields"][0]["field"] == "person_times"
+    stored = await intake.post("/v1/consultations", json={**body, "id": str(uuid.uuid4())}, headers=COUNTY)
+    assert stored.status_code == 202
+    found = await records_by_id(
+        infrastructure.kafka_bootstrap, "village-services", {body["id"], stored.json()["id"]}
+    )
+    assert set(found) == {stored.json()["id"]}, "the dry run published nothing"

