@@ -1,4 +1,4 @@
-"""`python -m devstack up|down|status|env [--profile dev|test] [--fresh] [--wipe]`."""
+"""`python -m devstack up|down|status|env [--profile dev|test|bench] [--fresh] [--wipe]`."""
 
 from __future__ import annotations
 

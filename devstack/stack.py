@@ -69,6 +69,7 @@ class Profile:
 PROFILES = {
     "dev": Profile("dev", kafka_port=29092, controller_port=29093, postgres_port=25432),
     "test": Profile("test", kafka_port=19092, controller_port=19093, postgres_port=15432),
+    "bench": Profile("bench", kafka_port=21092, controller_port=21093, postgres_port=21432),
 }
 
 

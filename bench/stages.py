@@ -1,0 +1,577 @@
+"""The benchmark's stages, each measured beside its anchor (the raw tool underneath) in the same run.
+
+Every stage returns a plain dict (numbers and counts) that goes into the JSON result; the counts are what
+the small-scale test asserts (correctness), the numbers are what the report compares (speed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from contracts.envelope import Event, KafkaRecord
+from contracts.events import DEFAULT_ZONE, ConsultationRecorded, ServiceRecord
+from plumbing.auth import Role, mint_token
+from plumbing.kafka import create_producer, ensure_topics
+from plumbing.settings import TokenSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECTIONS = ("ledger", "assessment", "dashboard")
+SERVICES = {"intake": 21800, "ledger": 21801, "assessment": 21802, "dashboard": 21803}
+
+
+@dataclass(frozen=True)
+class Stack:
+    kafka: str
+    database: str
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
+            "DATABASE_URL": self.database,
+            "VC_LOG_LEVEL": "WARNING",
+            "VC_CLOSE_INTERVAL_SECONDS": "1000000",  # the closer is not what this measures
+            **extra,
+        }
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
+
+
+def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
+    return {
+        "count": len(seconds),
+        "p50_ms": round(percentile(seconds, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(seconds, 0.99) * 1000, 2),
+        "max_ms": round(max(seconds) * 1000, 2) if seconds else float("nan"),
+    }
+
+
+def token(region: str = "37", role: Role = Role.province_department) -> str:
+    return mint_token(
+        TokenSettings(), subject=f"bench-{region}", role=role, region_code=region, now=datetime.now(UTC)
+    )
+
+
+# -- Kafka -------------------------------------------------------------------------------------------
+
+
+async def produce(kafka: str, records: Sequence[KafkaRecord], chunk: int = 5000) -> dict[str, Any]:
+    """The anchor of intake's batch endpoint and the way the load reaches the topics: a bare producer with
+    the same settings as intake's (idempotent, acks=all)."""
+    await ensure_topics(kafka)
+    producer = create_producer(kafka, "bench")
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(records), chunk):
+            futures = [
+                await producer.send(r.topic, value=r.value, key=r.key, headers=r.headers)
+                for r in records[start : start + chunk]
+            ]
+            await asyncio.gather(*futures)
+        seconds = time.perf_counter() - started
+    finally:
+        await producer.stop()
+    return {
+        "records": len(records),
+        "seconds": round(seconds, 3),
+        "per_second": round(len(records) / seconds, 1),
+    }
+
+
+async def kafka_hop(kafka: str, probes: int = 200) -> dict[str, Any]:
+    """The end-to-end anchor: produce one message, see it consumed, no database."""
+    topic = "bench.kafka-hop"  # a topic of its own: the projections never see these messages
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka,
+        group_id=f"bench-hop-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="latest",
+    )
+    producer = create_producer(kafka, "bench-hop")
+    await consumer.start()
+    await producer.start()
+    try:
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=100)
+        await consumer.seek_to_end()
+        seconds: list[float] = []
+        for number in range(probes):
+            marker = f"hop-{number}-{uuid.uuid4().hex}".encode()
+            started = time.perf_counter()
+            await (await producer.send(topic, value=b"{}", key=b"370000000000", headers=[("bench", marker)]))
+            seen = False
+            while not seen:
+                batches = await consumer.getmany(timeout_ms=50)
+                seen = any(
+                    dict(record.headers).get("bench") == marker
+                    for batch in batches.values()
+                    for record in batch
+                )
+            seconds.append(time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return latency_summary(seconds)
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------------
+
+
+async def copy_anchor(database: str, events: Sequence[Event]) -> dict[str, Any]:
+    """The projections' anchor: COPY as many rows as there are events into a table shaped like theirs (an
+    id, a village, a time, a jsonb of figures, a partition)."""
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS bench_copy")
+        await conn.execute(
+            """CREATE UNLOGGED TABLE bench_copy (event_id uuid PRIMARY KEY, village_code text NOT NULL,
+               occurred_at timestamptz NOT NULL, figures jsonb NOT NULL, kafka_partition integer NOT NULL)"""
+        )
+        rows = [
+            (event.id, getattr(event.data, "village_code", ""), event.time, '{"records": 1}', 0)
+            for event in events
+        ]
+        started = time.perf_counter()
+        await conn.copy_records_to_table("bench_copy", records=rows)
+        seconds = time.perf_counter() - started
+        await conn.execute("DROP TABLE bench_copy")
+    finally:
+        await conn.close()
+    return {"rows": len(rows), "seconds": round(seconds, 3), "per_second": round(len(rows) / seconds, 1)}
+
+
+FLAT_COLUMNS = ("province", "prefecture", "county", "township", "village", "month", "metric", "value")
+
+
+async def flat_table(database: str, events: Iterable[Event]) -> int:
+    """The query anchor's table: one row per figure of every counted record, no rollup."""
+    from services.dashboard.rollup import contributions  # the same figures the projection counts
+
+    rows = []
+    for event in events:
+        if not isinstance(event.data, ServiceRecord):
+            continue
+        code = event.data.village_code
+        month = event.data.occurred_at.astimezone(DEFAULT_ZONE).strftime("%Y-%m")
+        for metric, value in contributions(event.data).items():
+            rows.append((code[:2], code[:4], code[:6], code[:9], code, month, metric, float(value)))
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS bench_flat")
+        await conn.execute(
+            """CREATE TABLE bench_flat (province text, prefecture text, county text, township text,
+               village text, month text, metric text, value double precision)"""
+        )
+        await conn.copy_records_to_table("bench_flat", records=rows, columns=list(FLAT_COLUMNS))
+        await conn.execute("CREATE INDEX ON bench_flat (province, month)")
+        await conn.execute("ANALYZE bench_flat")
+    finally:
+        await conn.close()
+    return len(rows)
+
+
+async def group_by_anchor(
+    database: str, level: str, code: str, months: list[str], repeat: int
+) -> list[float]:
+    """What the API answers for a region (its figures and its children's), as a plain GROUP BY."""
+    columns = ["province", "prefecture", "county", "township", "village"]
+    here = columns.index(level)
+    child = columns[min(here + 1, len(columns) - 1)]
+    query = (
+        f"SELECT {child}, metric, sum(value) FROM bench_flat "  # noqa: S608 - column names from the list above
+        f"WHERE {level} = $1 AND month = ANY($2::text[]) GROUP BY {child}, metric"
+    )
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.fetch(query, code, months)
+        seconds = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            await conn.fetch(query, code, months)
+            seconds.append(time.perf_counter() - started)
+    finally:
+        await conn.close()
+    return seconds
+
+
+# -- processes ---------------------------------------------------------------------------------------
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident set (VmHWM), while it runs."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def rebuild(stack: Stack, names: Sequence[str]) -> dict[str, Any]:
+    """`python -m services.<name> rebuild --drop-retired` for each name at once; seconds, events applied
+    and peak memory of each."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        outputs = {name: Path(scratch) / f"{name}.out" for name in names}
+        processes = {}
+        for name in names:
+            with outputs[name].open("wb") as sink:
+                processes[name] = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+                    [sys.executable, "-m", f"services.{name}", "rebuild", "--drop-retired"],
+                    env=stack.env(),
+                    cwd=ROOT,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                )
+        finished = {}
+        for name, process in processes.items():
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            finished[name] = (time.perf_counter() - started, usage, outputs[name].read_text())
+    found: dict[str, Any] = {}
+    for name, (seconds, usage, out) in finished.items():
+        if processes[name].returncode != 0:
+            raise RuntimeError(f"{name} rebuild failed: {out[-2000:]}")
+        reported = re.search(r"(\d+) events in ([\d.]+)s", out)
+        if reported is None:
+            raise RuntimeError(f"{name} rebuild said: {out[-500:]}")
+        applied, inside = int(reported.group(1)), float(reported.group(2))
+        found[name] = {
+            "events": applied,
+            "seconds": inside,  # the rebuild's own time, from its first poll to the switch-over
+            "seconds_with_start_up": round(seconds, 2),
+            "per_second": round(applied / inside, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        }
+    return found
+
+
+@dataclass
+class Services:
+    """The four services as processes, as they run in production (one uvicorn worker each)."""
+
+    stack: Stack
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    peaks: dict[str, float] = field(default_factory=dict)
+
+    def start(self) -> None:
+        for name, port in SERVICES.items():
+            self.processes[name] = subprocess.Popen(  # noqa: S603 - our own module
+                [sys.executable, "-m", f"services.{name}"],
+                env=self.stack.env(VC_HTTP_PORT=str(port)),
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + 120
+        for port in SERVICES.values():
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the service on {port} did not get ready")
+                time.sleep(0.3)
+
+    def sample_memory(self) -> None:
+        for name, process in self.processes.items():
+            peak = peak_rss_mb(process.pid)
+            if peak is not None:
+                self.peaks[name] = max(self.peaks.get(name, 0.0), peak)
+
+    async def caught_up(self, within: float = 1800) -> None:
+        deadline = time.monotonic() + within
+        async with httpx.AsyncClient(timeout=5) as client:
+            for name in PROJECTIONS:
+                while True:
+                    status = (await client.get(f"http://127.0.0.1:{SERVICES[name]}/healthz")).json()
+                    if status.get("lag") == 0 and status.get("events_applied", 0) > 0:
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{name} did not catch up: {status}")
+                    await asyncio.sleep(0.5)
+
+    def stop(self) -> None:
+        self.sample_memory()
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+# -- HTTP stages -------------------------------------------------------------------------------------
+
+KIND_PATHS = {
+    "consultation.recorded": ("consultation", "/v1/consultations"),
+    "mediation.recorded": ("mediation", "/v1/mediations"),
+    "lecture.held": ("lecture", "/v1/lectures"),
+    "legal_aid.assisted": ("legal_aid", "/v1/legal-aid"),
+    "visit.logged": ("visit", "/v1/visits"),
+    "document.reviewed": ("document", "/v1/documents"),
+    "risk.reported": ("risk_report", "/v1/risk-reports"),
+    "feedback.submitted": ("feedback", "/v1/feedback"),
+    "record.voided": ("void", "/v1/voids"),
+}
+
+
+def client_record(event: Event) -> dict[str, Any]:
+    """The event as a client sends it to intake (the server sets recorded_by)."""
+    body = event.data.model_dump(mode="json", exclude={"recorded_by"})
+    return {"id": str(event.id), **body}
+
+
+async def intake_batch(
+    url: str, events: Sequence[Event], size: int = 1000, concurrency: int = 4
+) -> dict[str, Any]:
+    bodies = [
+        {
+            "records": [
+                {"kind": KIND_PATHS[e.type][0], "record": client_record(e)} for e in events[i : i + size]
+            ]
+        }
+        for i in range(0, len(events), size)
+    ]
+    headers = {"Authorization": f"Bearer {token()}"}
+    accepted = rejected = 0
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal accepted, rejected
+        while not queue.empty():
+            body = queue.get_nowait()
+            for _ in range(50):
+                answer = await client.post(f"{url}/v1/batch", json=body, headers=headers)
+                if answer.status_code == 200:
+                    break
+                await asyncio.sleep(0.2)
+            summary = answer.json()
+            accepted += summary.get("accepted", 0)
+            rejected += summary.get("rejected", 0)
+
+    async with httpx.AsyncClient(timeout=120) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return {
+        "records": len(events),
+        "accepted": accepted,
+        "rejected": rejected,
+        "seconds": round(seconds, 3),
+        "per_second": round(accepted / seconds, 1),
+    }
+
+
+async def intake_single(
+    url: str, events: Sequence[Event], concurrency: int = 16, dry_run: bool = False
+) -> dict[str, Any]:
+    """One record per request at a fixed concurrency; with dry_run, the same app validating only."""
+    headers = {"Authorization": f"Bearer {token()}"}
+    params = {"dry_run": "true"} if dry_run else {}
+    seconds: list[float] = []
+    statuses: dict[int, int] = {}
+    pending = list(events)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while pending:
+            event = pending.pop()
+            _, path = KIND_PATHS[event.type]
+            started = time.perf_counter()
+            answer = await client.post(
+                f"{url}{path}", params=params, json=client_record(event), headers=headers
+            )
+            seconds.append(time.perf_counter() - started)
+            statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        total = time.perf_counter() - started
+    return {
+        **latency_summary(seconds),
+        "concurrency": concurrency,
+        "per_second": round(len(seconds) / total, 1),
+        "statuses": {str(code): count for code, count in sorted(statuses.items())},
+    }
+
+
+_probes = iter(range(1, 1_000_000))
+
+
+async def end_to_end(
+    services: Services,
+    villages: Sequence[str],
+    rate: int,
+    seconds: float,
+    burst: float = 1.0,
+    probe_every: float = 0.25,
+) -> dict[str, Any]:
+    """Records at `rate` per second (times `burst`) through intake's batch endpoint, with probes: a
+    consultation in a registered village no other probe is using, timed from intake's 202 to visible in
+    the ledger's entry and in the dashboard's figures for that village (its count one higher)."""
+    intake = f"http://127.0.0.1:{SERVICES['intake']}"
+    ledger = f"http://127.0.0.1:{SERVICES['ledger']}"
+    dashboard = f"http://127.0.0.1:{SERVICES['dashboard']}"
+    headers = {"Authorization": f"Bearer {token()}"}
+    now = datetime.now(UTC)
+    month = now.astimezone(DEFAULT_ZONE).strftime("%Y-%m")
+    to_ledger: list[float] = []
+    to_dashboard: list[float] = []
+    errors = 0
+    sent = 0
+
+    def filler(count: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "kind": "consultation",
+                "record": {
+                    "id": str(uuid.uuid4()),
+                    "advisor_id": "bench-load",
+                    "village_code": f"379{number % 900:03d}001{200 + number % 300:03d}",
+                    "occurred_at": (now - timedelta(minutes=5)).isoformat(),
+                    "channel": "phone",
+                    "person_times": 1,
+                    "topic": "land",
+                },
+            }
+            for number in range(count)
+        ]
+
+    async def consultations(client: httpx.AsyncClient, village: str) -> float | None:
+        figures = await client.get(
+            f"{dashboard}/v1/regions/{village}/figures", params={"period": month}, headers=headers
+        )
+        return figures.json()["figures"].get("consultations", 0) if figures.status_code == 200 else None
+
+    async def probe(client: httpx.AsyncClient) -> None:
+        village = villages[next(_probes) % len(villages)]
+        before = await consultations(client, village)
+        body = ConsultationRecorded(
+            advisor_id="bench-probe",
+            village_code=village,
+            occurred_at=now - timedelta(minutes=5),
+            recorded_by="bench",
+            channel="phone",
+            person_times=1,
+            topic="land",
+        ).model_dump(mode="json", exclude={"recorded_by"})
+        body["id"] = str(uuid.uuid4())
+        answer = await client.post(f"{intake}/v1/consultations", json=body, headers=headers)
+        if answer.status_code != 202:
+            return
+        accepted = time.perf_counter()
+        seen_ledger = seen_dashboard = False
+        deadline = accepted + 120
+        while not (seen_ledger and seen_dashboard) and time.perf_counter() < deadline:
+            if not seen_ledger:
+                found = await client.get(f"{ledger}/v1/entries/{body['id']}", headers=headers)
+                if found.status_code == 200:
+                    seen_ledger = True
+                    to_ledger.append(time.perf_counter() - accepted)
+            if not seen_dashboard:
+                now_counted = await consultations(client, village)
+                if now_counted is not None and before is not None and now_counted >= before + 1:
+                    seen_dashboard = True
+                    to_dashboard.append(time.perf_counter() - accepted)
+            await asyncio.sleep(0.01)
+
+    per_tick = max(1, int(rate * burst / 10))
+    async with httpx.AsyncClient(timeout=60) as client:
+        probes: list[asyncio.Task[None]] = []
+        started = time.perf_counter()
+        next_probe = started
+        tick = 0
+        while time.perf_counter() - started < seconds:
+            body = {"records": filler(per_tick)}
+            answer = await client.post(f"{intake}/v1/batch", json=body, headers=headers)
+            if answer.status_code == 200:
+                sent += answer.json()["accepted"]
+            else:
+                errors += 1
+            if time.perf_counter() >= next_probe:
+                probes.append(asyncio.create_task(probe(client)))
+                next_probe += probe_every
+            services.sample_memory()
+            tick += 1
+            pause = started + tick * 0.1 - time.perf_counter()
+            if pause > 0:
+                await asyncio.sleep(pause)
+        offered = time.perf_counter() - started
+        await asyncio.gather(*probes)
+        drained = time.perf_counter() - started
+    return {
+        "target_per_second": rate * burst,
+        "achieved_per_second": round(sent / offered, 1),
+        "records": sent,
+        "errors": errors,
+        "seconds_offered": round(offered, 1),
+        "seconds_until_probes_seen": round(drained, 1),
+        "probes": len(probes),
+        "to_ledger": latency_summary(to_ledger),
+        "to_dashboard": latency_summary(to_dashboard),
+    }
+
+
+async def api_queries(
+    url: str, targets: dict[str, str], period: str, repeat: int
+) -> dict[str, dict[str, Any]]:
+    """p50/p99 of a region's figures (with its children) at each level, through the dashboard's API."""
+    headers = {"Authorization": f"Bearer {token()}"}
+    found: dict[str, dict[str, Any]] = {}
+    async with httpx.AsyncClient(timeout=30) as client:
+        for level, code in targets.items():
+            address = f"{url}/v1/regions/{code}/figures"
+            await client.get(address, params={"period": period}, headers=headers)
+            seconds = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                answer = await client.get(address, params={"period": period}, headers=headers)
+                seconds.append(time.perf_counter() - started)
+                answer.raise_for_status()
+            found[level] = {"code": code, **latency_summary(seconds), "sample": answer.json()}
+    return found
+
+
+def mean(values: Iterable[float]) -> float:
+    listed = list(values)
+    return statistics.fmean(listed) if listed else float("nan")
