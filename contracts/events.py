@@ -7,6 +7,7 @@ logs, metrics or statistics, and the ledger stores them apart.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -727,8 +728,10 @@ SchemaVersion = Literal[1]
 SCHEMA_VERSION: SchemaVersion = 1
 
 
+@functools.cache
 def personal_field_names(payload_type: type[EventPayload]) -> frozenset[str]:
-    """Top-level payload fields that carry personal data or free text (marked `x-personal`)."""
+    """Top-level payload fields that carry personal data or free text (marked `x-personal`). Cached: the
+    JSON schema it reads costs milliseconds, and the ledger asks for every entry."""
     properties: dict[str, Any] = payload_type.model_json_schema()["properties"]
 
     def marked(schema: dict[str, Any]) -> bool:

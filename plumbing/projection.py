@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -535,19 +536,21 @@ class ProjectionRunner:
         started: float,
     ) -> None:
         name = self.projection.name
-        for item in fresh:
-            metrics.EVENTS_APPLIED.labels(name, item.event.type).inc()
+        # Once per type and batch, not per event: at thousands of events a second the per-event label
+        # lookups and log calls were a tenth of a projection's time (bench/README.md).
+        for event_type, count in Counter(item.event.type for item in fresh).items():
+            metrics.EVENTS_APPLIED.labels(name, event_type).inc(count)
+        if fresh:
+            newest = max(item.event.time for item in fresh)
+            if self.newest_event_time is None or newest > self.newest_event_time:
+                self.newest_event_time = newest
             log.debug(
-                "event_applied",
+                "batch_applied",
                 projection=name,
-                event_id=str(item.event.id),
-                type=item.event.type,
-                subject=item.event.subject,
-                partition=item.partition,
-                offset=item.offset,
+                events=len(fresh),
+                first_offset=fresh[0].offset,
+                last_offset=fresh[-1].offset,
             )
-            if self.newest_event_time is None or item.event.time > self.newest_event_time:
-                self.newest_event_time = item.event.time
         if self.newest_event_time is not None:
             metrics.NEWEST_EVENT_TIME.labels(name).set(self.newest_event_time.timestamp())
         if duplicates:

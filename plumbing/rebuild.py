@@ -60,7 +60,7 @@ async def rebuild(
             clock=clock,
             schema=target,
             group_mode=False,
-            batch_max_records=settings.batch_max_records,
+            batch_max_records=max(settings.batch_max_records, settings.rebuild_batch_max_records),
             poll_timeout_ms=settings.poll_timeout_ms,
             kafka_timeout_seconds=settings.kafka_timeout_seconds,
         )

@@ -59,6 +59,11 @@ class ProjectionSettings(TokenSettings):
     """Settings of a service that runs a projection."""
 
     batch_max_records: int = Field(default=2000, ge=1)
+    rebuild_batch_max_records: int = Field(
+        default=10_000,
+        ge=1,
+        description="a rebuild's batches: larger ones sum more rows before writing (bench/README.md)",
+    )
     poll_timeout_ms: int = Field(default=500, ge=1)
     stall_after_seconds: float = Field(default=120.0, gt=0)
     failpoints: str = Field(default="", description="test-only crash points, e.g. 'after_db_commit=3'")

@@ -3,6 +3,8 @@ the path up to the province, search by name, coverage and freshness; the web pag
 public notice pages (公示) at `/public/villages/{code}`."""
 
 import re
+import time
+from datetime import date
 from typing import Annotated, Any
 
 import httpx
@@ -13,6 +15,7 @@ from contracts.events import DEFAULT_ZONE, SERVICE_RECORD_NAMES
 from plumbing.auth import Principal, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, install_common
+from plumbing.postgres import Connection
 from plumbing.service import ProjectionHost, host_lifespan
 from plumbing.tables import TableFormat, table_response
 from services.dashboard import queries
@@ -63,6 +66,21 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
     app.state.host = host
     Caller = Annotated[Principal, Depends(bearer_principal(settings, settings.open_region))]
 
+    covered_cache: dict[tuple[str, date], tuple[float, dict[str, int]]] = {}
+
+    async def coverage(conn: Connection, code: str) -> dict[str, int]:
+        """全覆盖率 counts every village of the region, so it is kept for `coverage_cache_seconds`: it
+        changes only when an advisor is assigned or released."""
+        today = clock.now().astimezone(DEFAULT_ZONE).date()
+        held = covered_cache.get((code, today))
+        if held is not None and held[0] > time.monotonic():
+            return held[1]
+        found = await queries.coverage(conn, code, today)
+        if len(covered_cache) > 10_000:
+            covered_cache.clear()
+        covered_cache[(code, today)] = (time.monotonic() + settings.coverage_cache_seconds, found)
+        return found
+
     def freshness() -> dict[str, Any]:
         status = host.liveness()
         return {"newest_event_time": status.get("newest_event_time"), "lag": status.get("lag")}
@@ -82,7 +100,7 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
                 raise ApiError(404, "not_found", f"no region {code}; import the division codes first")
             below = await queries.children(conn, code)
             figures = await queries.figures(conn, [code, *[child["code"] for child in below]], period)
-            covered = await queries.coverage(conn, code, clock.now().astimezone(DEFAULT_ZONE).date())
+            covered = await coverage(conn, code)
         return {
             "region": found,
             "period": period,

@@ -27,18 +27,21 @@ from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.postgres import Connection
 from plumbing.projection import Batch, ConsumedEvent, Projection
 from services.dashboard.rollup import (
+    LEVEL_PREFIXES,
     activity_deltas,
     contributions,
     counts_as_activity,
-    deltas,
     grade_figures,
     month_closed_figures,
     periods,
+    village_deltas,
 )
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-# Rows written for the assessment topic's partitions use their own slots, apart from village-services'.
+# Rows written for the assessment topic's partitions use their own slots, apart from village-services';
+# active-advisor changes use a slot of the lowest partition in the batch (any slot adds up the same).
 ASSESSMENT_SLOT_BASE = 100
+ACTIVITY_SLOT_BASE = 200
 SCHEMA = "dashboard"
 
 Change = tuple[str, list[str], dict[str, float], int]  # (village, periods, figures, sign)
@@ -54,32 +57,77 @@ class Pending:
 
 
 async def _write(conn: Connection, pending: Pending) -> None:
+    """One statement per table for the whole batch. Python sums each village's deltas; PostgreSQL carries
+    them to the regions above (the prefixes of the code) and sums again, rows in key order so that
+    concurrent writers lock in one order."""
     rows = [
-        (region, period, partition, metric, value)
-        for partition, changes in sorted(pending.figures.items())
-        for (region, period, metric), value in sorted(deltas(changes).items())
+        (village, period, partition, metric, value)
+        for partition, changes in pending.figures.items()
+        for (village, period, metric), value in village_deltas(changes).items()
     ]
     if rows:
-        await conn.executemany(
+        await conn.execute(
             """INSERT INTO figures (region_code, period, kafka_partition, metric, value)
-               VALUES ($1, $2, $3, $4, $5)
+               SELECT left(v.village, l.digits), v.period, v.part, v.metric, sum(v.value)
+               FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::float8[])
+                    AS v(village, period, part, metric, value)
+               CROSS JOIN unnest($6::int[]) AS l(digits)
+               GROUP BY 1, 2, 3, 4 HAVING sum(v.value) <> 0
+               ORDER BY 1, 2, 3, 4
                ON CONFLICT (region_code, period, kafka_partition, metric)
                DO UPDATE SET value = figures.value + EXCLUDED.value""",
-            rows,
+            *_columns(rows, 5),
+            list(LEVEL_PREFIXES),
         )
-    active = [
-        (region, period, partition, advisor, records)
-        for partition, changes in sorted(pending.activity.items())
-        for (region, period, advisor), records in sorted(activity_deltas(changes).items())
-    ]
-    if active:
-        await conn.executemany(
-            """INSERT INTO advisor_activity (region_code, period, kafka_partition, advisor_id, records)
-               VALUES ($1, $2, $3, $4, $5)
-               ON CONFLICT (region_code, period, kafka_partition, advisor_id)
-               DO UPDATE SET records = advisor_activity.records + EXCLUDED.records""",
-            active,
+    if pending.activity:
+        await _write_activity(conn, pending.activity)
+
+
+async def _write_activity(conn: Connection, activity: dict[int, list[Activity]]) -> None:
+    """Records per (region, period, advisor), and +1 / -1 to `active_advisors` where that goes from none
+    to some or back. Rows are upserted in key order, so concurrent consumers wait for each other's row
+    locks instead of deadlocking, and each sees the other's committed count."""
+    summed = activity_deltas(change for changes in activity.values() for change in changes)
+    if not summed:
+        return
+    keys = sorted(summed)
+    rows = await conn.fetch(
+        """INSERT INTO advisor_activity_total (region_code, period, advisor_id, records)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])
+           ON CONFLICT (region_code, period, advisor_id)
+           DO UPDATE SET records = advisor_activity_total.records + EXCLUDED.records
+           RETURNING region_code, period, advisor_id, records""",
+        [key[0] for key in keys],
+        [key[1] for key in keys],
+        [key[2] for key in keys],
+        [summed[key] for key in keys],
+    )
+    became: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        after = row["records"]
+        before = after - summed[(row["region_code"], row["period"], row["advisor_id"])]
+        change = (after > 0) - (before > 0)
+        if change:
+            became[(row["region_code"], row["period"])] += change
+    changed = sorted((key, value) for key, value in became.items() if value)
+    if changed:
+        slot = ACTIVITY_SLOT_BASE + min(activity)
+        await conn.execute(
+            """INSERT INTO figures (region_code, period, kafka_partition, metric, value)
+               SELECT region, period, $3, 'active_advisors', value
+               FROM unnest($1::text[], $2::text[], $4::float8[]) AS v(region, period, value)
+               ON CONFLICT (region_code, period, kafka_partition, metric)
+               DO UPDATE SET value = figures.value + EXCLUDED.value""",
+            [key[0] for key, _ in changed],
+            [key[1] for key, _ in changed],
+            slot,
+            [float(value) for _, value in changed],
         )
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as columns, for `unnest`."""
+    return [[row[index] for row in rows] for index in range(width)] if rows else [[] for _ in range(width)]
 
 
 async def _successors(conn: Connection) -> dict[str, str]:
@@ -98,18 +146,29 @@ def _resolve(village_code: str, successors: dict[str, str]) -> str:
     return village_code
 
 
+async def _register_regions(conn: Connection, items: list[ConsumedEvent]) -> None:
+    """All of a batch's region registrations in one statement (the last one of a code wins); a registration
+    never touches retired_on, so doing them before the batch's other registry events changes nothing."""
+    latest = {
+        item.event.data.code: item.event.data
+        for item in items
+        if isinstance(item.event.data, RegionRegistered)
+    }
+    if latest:
+        await conn.execute(
+            """INSERT INTO regions (code, name, level, parent_code)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+               ON CONFLICT (code) DO UPDATE
+               SET name = EXCLUDED.name, level = EXCLUDED.level, parent_code = EXCLUDED.parent_code""",
+            *_columns([(r.code, r.name, str(r.level), r.parent_code) for r in latest.values()], 4),
+        )
+
+
 async def _apply_registry(conn: Connection, item: ConsumedEvent, pending: Pending) -> None:
     data = item.event.data
     if isinstance(data, RegionRegistered):
-        await conn.execute(
-            """INSERT INTO regions (code, name, level, parent_code) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (code) DO UPDATE SET name = $2, level = $3, parent_code = $4""",
-            data.code,
-            data.name,
-            str(data.level),
-            data.parent_code,
-        )
-    elif isinstance(data, RegionRetired):
+        return  # see _register_regions
+    if isinstance(data, RegionRetired):
         await conn.execute(
             "UPDATE regions SET retired_on = $2, successor_code = $3 WHERE code = $1",
             data.code,
@@ -169,9 +228,10 @@ async def _move_history(conn: Connection, retired: str, successor: str, pending:
 
 async def apply_dashboard(conn: Connection, batch: Batch) -> None:
     pending = Pending()
-    for item in batch.events:
-        if item.topic == REGISTRY:
-            await _apply_registry(conn, item, pending)
+    registry = [item for item in batch.events if item.topic == REGISTRY]
+    await _register_regions(conn, registry)
+    for item in registry:
+        await _apply_registry(conn, item, pending)
     outputs = [item for item in batch.events if item.topic == ASSESSMENT]
     if outputs:
         await _apply_assessment_outputs(conn, outputs, pending)
@@ -230,14 +290,18 @@ async def _apply_records(
             pending.activity[item.partition].append((village, periods(data.occurred_at), data.advisor_id, 1))
         counted[item.event.id] = (village, data.occurred_at, figures, item.partition, data.advisor_id, active)
     if counted:
-        await conn.executemany(
+        await conn.execute(
             """INSERT INTO counted_records
                    (event_id, village_code, occurred_at, figures, kafka_partition, advisor_id, active)
-               VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)""",
-            [
-                (event_id, village, when, orjson.dumps(figures).decode(), partition, advisor, active)
-                for event_id, (village, when, figures, partition, advisor, active) in counted.items()
-            ],
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::int[],
+                                    $6::text[], $7::bool[])""",
+            *_columns(
+                [
+                    (event_id, village, when, orjson.dumps(figures).decode(), partition, advisor, active)
+                    for event_id, (village, when, figures, partition, advisor, active) in counted.items()
+                ],
+                7,
+            ),
         )
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from plumbing.postgres import Connection
 
-# Distinct advisors who recorded a service in the region and period: not additive (an advisor may serve
-# villages of two townships), so not part of `unattributed`.
+# Distinct advisors who recorded a service in the region and period (a figure the projection keeps): not
+# additive over child regions (an advisor may serve villages of two townships), so not in `unattributed`.
 ACTIVE_ADVISORS = "active_advisors"
 
 
@@ -35,14 +35,6 @@ async def figures(conn: Connection, codes: list[str], period: str) -> dict[str, 
     found: dict[str, dict[str, float]] = {code: {} for code in codes}
     for row in rows:
         found[row["region_code"]][row["metric"]] = row["value"]
-    active = await conn.fetch(
-        """SELECT region_code, count(DISTINCT advisor_id) AS advisors FROM advisor_activity
-           WHERE region_code = ANY($1::text[]) AND period = $2 AND records > 0 GROUP BY region_code""",
-        codes,
-        period,
-    )
-    for row in active:
-        found[row["region_code"]][ACTIVE_ADVISORS] = row["advisors"]
     return found
 
 
@@ -56,14 +48,6 @@ async def series(conn: Connection, code: str, periods: list[str]) -> dict[str, d
     found: dict[str, dict[str, float]] = {period: {} for period in periods}
     for row in rows:
         found[row["period"]][row["metric"]] = row["value"]
-    active = await conn.fetch(
-        """SELECT period, count(DISTINCT advisor_id) AS advisors FROM advisor_activity
-           WHERE region_code = $1 AND period = ANY($2::text[]) AND records > 0 GROUP BY period""",
-        code,
-        periods,
-    )
-    for row in active:
-        found[row["period"]][ACTIVE_ADVISORS] = row["advisors"]
     return found
 
 

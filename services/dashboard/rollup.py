@@ -77,16 +77,22 @@ def counts_as_activity(payload: EventPayload) -> bool:
     return isinstance(payload, ServiceRecord) and not isinstance(payload, FeedbackSubmitted | RecordVoided)
 
 
-def activity_deltas(
-    changes: Iterable[tuple[str, Sequence[str], str, int]],
-) -> dict[Key, int]:
-    """Sum (village, periods, advisor, sign) into one delta per region, period and advisor."""
+def village_activity(changes: Iterable[tuple[str, Sequence[str], str, int]]) -> dict[Key, int]:
+    """Sum (village, periods, advisor, sign) into one delta per village, period and advisor."""
     summed: dict[Key, int] = defaultdict(int)
     for village_code, counted_in, advisor_id, sign in changes:
-        for region in region_chain(village_code):
-            for period in counted_in:
-                summed[(region, period, advisor_id)] += sign
+        for period in counted_in:
+            summed[(village_code, period, advisor_id)] += sign
     return {key: value for key, value in summed.items() if value != 0}
+
+
+def activity_deltas(changes: Iterable[tuple[str, Sequence[str], str, int]]) -> dict[Key, int]:
+    """The village deltas carried to every region above (what the projection's SQL does)."""
+    summed: dict[Key, int] = defaultdict(int)
+    for (village_code, period, advisor_id), value in village_activity(changes).items():
+        for region in region_chain(village_code):
+            summed[(region, period, advisor_id)] += value
+    return dict(summed)
 
 
 def region_chain(village_code: str) -> list[str]:
@@ -104,15 +110,27 @@ def periods(moment: datetime) -> list[str]:
     ]
 
 
-def deltas(changes: Iterable[tuple[str, Sequence[str], Mapping[str, float], int]]) -> dict[Key, float]:
-    """Sum (village, periods, figures, sign) into one delta per region, period and metric, so that a batch
-    touches each row once."""
+def village_deltas(
+    changes: Iterable[tuple[str, Sequence[str], Mapping[str, float], int]],
+) -> dict[Key, float]:
+    """Sum (village, periods, figures, sign) into one delta per village, period and metric. The projection
+    carries these to every region above in SQL (`figures` upsert), so Python touches each record's figures
+    once per period, not once per level."""
     summed: dict[Key, float] = defaultdict(float)
     for village_code, counted_in, figures, sign in changes:
+        for period in counted_in:
+            for metric, value in figures.items():
+                summed[(village_code, period, metric)] += sign * value
+    return {key: value for key, value in summed.items() if value != 0}
+
+
+def deltas(changes: Iterable[tuple[str, Sequence[str], Mapping[str, float], int]]) -> dict[Key, float]:
+    """One delta per region, period and metric: the village deltas carried to every region above (the
+    reference for what the projection's SQL does)."""
+    summed: dict[Key, float] = defaultdict(float)
+    for (village_code, period, metric), value in village_deltas(changes).items():
         for region in region_chain(village_code):
-            for period in counted_in:
-                for metric, value in figures.items():
-                    summed[(region, period, metric)] += sign * value
+            summed[(region, period, metric)] += value
     return {key: value for key, value in summed.items() if value != 0}
 
 

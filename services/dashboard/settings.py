@@ -17,6 +17,12 @@ class DashboardSettings(ProjectionSettings):
         default="http://127.0.0.1:8001",
         description="the ledger service, asked for a village's summary with the caller's own token",
     )
+    coverage_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="全覆盖率 changes only with assignments; a province's answer (60,000+ villages) is kept "
+        "this long",
+    )
     echarts_file: Path = Field(
         default=WEB / "node_modules" / "echarts" / "dist" / "echarts.min.js",
         description="Apache ECharts from the npm registry (bin/setup: npm ci in services/dashboard/web)",

@@ -27,7 +27,7 @@ from tests.support.waiting import eventually
 
 FIGURES = """SELECT region_code, period, metric, sum(value) AS value FROM {schema}.figures
              WHERE region_code LIKE $1 || '%' GROUP BY 1, 2, 3 HAVING sum(value) <> 0 ORDER BY 1, 2, 3"""
-ACTIVE = """SELECT region_code, period, count(DISTINCT advisor_id) AS advisors FROM {schema}.advisor_activity
+ACTIVE = """SELECT region_code, period, count(*) AS advisors FROM {schema}.advisor_activity_total
             WHERE region_code LIKE $1 || '%' AND records > 0 GROUP BY 1, 2 ORDER BY 1, 2"""
 
 
@@ -172,6 +172,8 @@ async def test_two_consumers_sharing_the_partitions_give_the_same_figures_as_one
         active_alone = [tuple(row) for row in await table(ACTIVE, alone.schema)]
         assert active_alone == [tuple(row) for row in await table(ACTIVE, shared.schema)]
         assert (county, "2025", 9) in active_alone
+        figures = {(row[0], row[1], row[2]): row[3] for row in await table(FIGURES, alone.schema)}
+        assert figures[(county, "2025", "active_advisors")] == 9, "the figure agrees with the table"
     finally:
         stopping.set()
         await asyncio.gather(*tasks, return_exceptions=True)
