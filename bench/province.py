@@ -86,9 +86,9 @@ def province_regions(folder: Path, province: str, villages: int | None = None) -
     regions = list(read_regions(folder, {province}, ImportReport()))
     if villages is None:
         return regions
-    kept = [region.code for region in regions if region.level is RegionLevel.village][:villages]
-    above = {code[:digits] for code in kept for digits in (2, 4, 6, 9)}
-    return [region for region in regions if region.code in above or region.code in set(kept)]
+    kept = set([region.code for region in regions if region.level is RegionLevel.village][:villages])
+    wanted = kept | {code[:digits] for code in kept for digits in (2, 4, 6, 9)}
+    return [region for region in regions if region.code in wanted]
 
 
 def advisors_for(villages: list[str], seed: int) -> list[tuple[str, list[str]]]:
