@@ -203,6 +203,7 @@ async def main_stages(config: Config, stack: stages.Stack, regions: list[RegionR
         await services.caught_up()  # the projections' catching up would compete for the same cores
         single = recent_events(regions, config.single_requests, config.seed + 3)
         result["intake_single_anchor"] = await stages.intake_single(intake_url, single, dry_run=True)
+        await services.caught_up()
         result["intake_single"] = await stages.intake_single(
             intake_url, recent_events(regions, config.single_requests, config.seed + 4)
         )

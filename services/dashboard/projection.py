@@ -34,7 +34,7 @@ from services.dashboard.rollup import (
     grade_figures,
     month_closed_figures,
     periods,
-    village_deltas,
+    stored_deltas,
 )
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -61,22 +61,23 @@ async def _write(conn: Connection, pending: Pending) -> None:
     them to the regions above (the prefixes of the code) and sums again, rows in key order so that
     concurrent writers lock in one order."""
     rows = [
-        (village, period, partition, metric, value)
+        (village, period, partition, metric, value, deepest)
         for partition, changes in pending.figures.items()
-        for (village, period, metric), value in village_deltas(changes).items()
+        for (village, period, metric, deepest), value in stored_deltas(changes).items()
     ]
     if rows:
         await conn.execute(
             """INSERT INTO figures (region_code, period, kafka_partition, metric, value)
                SELECT left(v.village, l.digits), v.period, v.part, v.metric, sum(v.value)
-               FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::float8[])
-                    AS v(village, period, part, metric, value)
-               CROSS JOIN unnest($6::int[]) AS l(digits)
+               FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::float8[], $6::int[])
+                    AS v(village, period, part, metric, value, deepest)
+               CROSS JOIN unnest($7::int[]) AS l(digits)
+               WHERE l.digits <= v.deepest
                GROUP BY 1, 2, 3, 4 HAVING sum(v.value) <> 0
                ORDER BY 1, 2, 3, 4
                ON CONFLICT (region_code, period, kafka_partition, metric)
                DO UPDATE SET value = figures.value + EXCLUDED.value""",
-            *_columns(rows, 5),
+            *_columns(rows, 6),
             list(LEVEL_PREFIXES),
         )
     if pending.activity:

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from plumbing.postgres import Connection
+from services.dashboard.rollup import months_of
 
 # Distinct advisors who recorded a service in the region and period (a figure the projection keeps): not
 # additive over child regions (an advisor may serve villages of two townships), so not in `unattributed`.
@@ -25,12 +26,18 @@ async def children(conn: Connection, code: str) -> list[dict[str, Any]]:
 
 
 async def figures(conn: Connection, codes: list[str], period: str) -> dict[str, dict[str, float]]:
-    """Region → metric → value for the period, summed over the partitions' rows."""
+    """Region → metric → value for the period, summed over the partitions' rows. A village keeps months
+    only (but for what is counted per year or distinctly, like grades and active advisors), so its quarter
+    or year is the sum of its months plus those rows."""
     rows = await conn.fetch(
         """SELECT region_code, metric, sum(value) AS value FROM figures
-           WHERE region_code = ANY($1::text[]) AND period = $2 GROUP BY region_code, metric""",
+           WHERE region_code = ANY($1::text[])
+             AND (period = $2 OR (length(region_code) = 12 AND period = ANY($3::text[])
+                                  AND metric <> 'active_advisors'))
+           GROUP BY region_code, metric""",
         codes,
         period,
+        months_of(period),
     )
     found: dict[str, dict[str, float]] = {code: {} for code in codes}
     for row in rows:

@@ -124,6 +124,38 @@ def village_deltas(
     return {key: value for key, value in summed.items() if value != 0}
 
 
+def is_month(period: str) -> bool:
+    return len(period) == 7 and period[4] == "-" and period[5] != "Q"
+
+
+def months_of(period: str) -> list[str]:
+    """The months a year or a quarter is made of ([] for a month)."""
+    if is_month(period):
+        return []
+    year = period[:4]
+    if len(period) == 4:
+        return [f"{year}-{month:02d}" for month in range(1, 13)]
+    quarter = int(period[6])
+    return [f"{year}-{month:02d}" for month in range(3 * quarter - 2, 3 * quarter + 1)]
+
+
+def stored_deltas(
+    changes: Iterable[tuple[str, Sequence[str], Mapping[str, float], int]],
+) -> dict[tuple[str, str, str, int], float]:
+    """What the projection stores: (village, period, metric, deepest level's digits) → delta. A village
+    keeps only the month of a change that has one (its quarter and year are the sum of its months when
+    asked), which saves two rows in three at the level with the most rows; the regions above keep every
+    period. A change without a month (a year's grade) is kept at every level."""
+    summed: dict[tuple[str, str, str, int], float] = defaultdict(float)
+    for village_code, counted_in, figures, sign in changes:
+        has_month = any(is_month(period) for period in counted_in)
+        for period in counted_in:
+            deepest = 9 if has_month and not is_month(period) else 12
+            for metric, value in figures.items():
+                summed[(village_code, period, metric, deepest)] += sign * value
+    return {key: value for key, value in summed.items() if value != 0}
+
+
 def deltas(changes: Iterable[tuple[str, Sequence[str], Mapping[str, float], int]]) -> dict[Key, float]:
     """One delta per region, period and metric: the village deltas carried to every region above (the
     reference for what the projection's SQL does)."""

@@ -90,3 +90,21 @@ def test_the_work_report_speaks_the_seeds_wording() -> None:
 def test_a_dispute_both_major_and_backlog_counts_once_among_them() -> None:
     both = contributions(sample_payload("mediation.recorded", major_or_difficult=True, petition_backlog=True))
     assert both["mediations_major_or_backlog"] == 1
+
+
+def test_a_village_stores_months_and_the_regions_above_every_period() -> None:
+    from services.dashboard.rollup import months_of, stored_deltas
+
+    when = datetime(2026, 5, 10, 2, 0, tzinfo=UTC)
+    stored = stored_deltas(
+        [(VILLAGE, periods(when), {"mediations": 1}, 1), (VILLAGE, ["2026"], {"graded": 1}, 1)]
+    )
+    assert stored == {
+        (VILLAGE, "2026-05", "mediations", 12): 1,
+        (VILLAGE, "2026-Q2", "mediations", 9): 1,
+        (VILLAGE, "2026", "mediations", 9): 1,
+        (VILLAGE, "2026", "graded", 12): 1,  # a year's grade has no month: kept at the village too
+    }
+    assert months_of("2026-Q2") == ["2026-04", "2026-05", "2026-06"]
+    assert len(months_of("2026")) == 12
+    assert months_of("2026-05") == []
