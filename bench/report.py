@@ -48,6 +48,18 @@ def goals(result: dict[str, Any]) -> list[Goal]:
             None if share is None else share >= 0.5,
         )
     )
+    shared = _get(result, "intake_batch_with_projections", "per_second")
+    if shared is not None:
+        share = ratio(shared, producer)
+        found.append(
+            Goal(
+                "intake, batch endpoint, the three projections running on the same 2 cores",
+                f"{shared} records/s",
+                f"bare producer {producer} records/s (projections paused)",
+                ">= 0.5 of the anchor",
+                None if share is None else share >= 0.5,
+            )
+        )
     single, dry = _get(result, "intake_single"), _get(result, "intake_single_anchor")
     if single and dry:
         share = ratio(single["per_second"], dry["per_second"])

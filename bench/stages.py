@@ -339,6 +339,15 @@ class Services:
                         raise RuntimeError(f"{name} did not catch up: {status}")
                     await asyncio.sleep(0.5)
 
+    def pause(self, names: Sequence[str]) -> None:
+        """SIGSTOP: the stage measured next gets the cores, as it would on its own node."""
+        for name in names:
+            self.processes[name].send_signal(signal.SIGSTOP)
+
+    def resume(self, names: Sequence[str]) -> None:
+        for name in names:
+            self.processes[name].send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         self.sample_memory()
         for process in self.processes.values():
