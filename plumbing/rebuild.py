@@ -70,6 +70,10 @@ async def rebuild(
             applied += await runner.catch_up()  # what arrived during the first pass
         finally:
             await runner.stop()
+        # Fresh tables have no statistics yet; without them the first queries may get poor plans.
+        tables = await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", target)
+        for table in tables:
+            await pool.execute(f'ANALYZE "{target}"."{table["tablename"]}"')
         retired = await switch_over(pool, projection, target, drop_retired=drop_retired)
     finally:
         await producer.stop()
