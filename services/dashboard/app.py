@@ -81,6 +81,19 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         covered_cache[(code, today)] = (time.monotonic() + settings.coverage_cache_seconds, found)
         return found
 
+    async def region_and_children(
+        conn: Connection, code: str, period: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, dict[str, float]]]:
+        """The region, its child regions and the figures of all of them for the period (404 if unknown)."""
+        if not PERIOD.match(period):
+            raise ApiError(422, "validation_failed", "period is YYYY, YYYY-Qn or YYYY-MM, e.g. 2026-Q1")
+        found = await queries.region(conn, code)
+        if found is None:
+            raise ApiError(404, "not_found", f"no region {code}; import the division codes first")
+        below = await queries.children(conn, code)
+        figures = await queries.figures(conn, [code, *[child["code"] for child in below]], period)
+        return found, below, figures
+
     def freshness() -> dict[str, Any]:
         status = host.liveness()
         return {"newest_event_time": status.get("newest_event_time"), "lag": status.get("lag")}
@@ -92,14 +105,8 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         code: str, caller: Caller, period: Annotated[str, Query(description="YYYY, YYYY-Qn or YYYY-MM")]
     ) -> dict[str, Any]:
         require_region(caller, code)
-        if not PERIOD.match(period):
-            raise ApiError(422, "validation_failed", "period is YYYY, YYYY-Qn or YYYY-MM, e.g. 2026-Q1")
         async with host.pool.acquire() as conn:
-            found = await queries.region(conn, code)
-            if found is None:
-                raise ApiError(404, "not_found", f"no region {code}; import the division codes first")
-            below = await queries.children(conn, code)
-            figures = await queries.figures(conn, [code, *[child["code"] for child in below]], period)
+            found, below, figures = await region_and_children(conn, code, period)
             covered = await coverage(conn, code)
         return {
             "region": found,
@@ -123,14 +130,8 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         format: TableFormat = TableFormat.json,
     ) -> Response:
         require_region(caller, code)
-        if not PERIOD.match(period):
-            raise ApiError(422, "validation_failed", "period is YYYY, YYYY-Qn or YYYY-MM, e.g. 2026-Q1")
         async with host.pool.acquire() as conn:
-            found = await queries.region(conn, code)
-            if found is None:
-                raise ApiError(404, "not_found", f"no region {code}; import the division codes first")
-            below = await queries.children(conn, code)
-            figures = await queries.figures(conn, [code, *[child["code"] for child in below]], period)
+            found, below, figures = await region_and_children(conn, code, period)
         if format is TableFormat.json:
             return JSONResponse(
                 {

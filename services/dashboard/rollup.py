@@ -110,20 +110,6 @@ def periods(moment: datetime) -> list[str]:
     ]
 
 
-def village_deltas(
-    changes: Iterable[tuple[str, Sequence[str], Mapping[str, float], int]],
-) -> dict[Key, float]:
-    """Sum (village, periods, figures, sign) into one delta per village, period and metric. The projection
-    carries these to every region above in SQL (`figures` upsert), so Python touches each record's figures
-    once per period, not once per level."""
-    summed: dict[Key, float] = defaultdict(float)
-    for village_code, counted_in, figures, sign in changes:
-        for period in counted_in:
-            for metric, value in figures.items():
-                summed[(village_code, period, metric)] += sign * value
-    return {key: value for key, value in summed.items() if value != 0}
-
-
 def is_month(period: str) -> bool:
     return len(period) == 7 and period[4] == "-" and period[5] != "Q"
 
@@ -160,7 +146,7 @@ def deltas(changes: Iterable[tuple[str, Sequence[str], Mapping[str, float], int]
     """One delta per region, period and metric: the village deltas carried to every region above (the
     reference for what the projection's SQL does)."""
     summed: dict[Key, float] = defaultdict(float)
-    for (village_code, period, metric), value in village_deltas(changes).items():
+    for (village_code, period, metric, _deepest), value in stored_deltas(changes).items():
         for region in region_chain(village_code):
             summed[(region, period, metric)] += value
     return {key: value for key, value in summed.items() if value != 0}
