@@ -223,7 +223,8 @@ def write(result: dict[str, Any], folder: Path, notes: str = "") -> Path:
         f"Machine: {machine.get('cores')} cores, {machine.get('memory_gib')} GiB, "
         f"Python {machine.get('python')}, "
         f"Kafka {machine.get('kafka')}, PostgreSQL {machine.get('postgresql')}, {machine.get('platform')}; "
-        f"broker, database, services and load generator all on it. Run {machine.get('when')}.",
+        f"broker, database, services and load generator all on it. Run {machine.get('when')} "
+        f"at commit {machine.get('commit', 'unknown')}.",
         "",
         f"Load: province {load.get('province')}, {load.get('villages')} villages "
         f"x {load.get('months')} months "

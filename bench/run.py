@@ -69,7 +69,26 @@ def machine(database_version: str) -> dict[str, Any]:
         "kafka": libs_version(kafka_libs()),
         "postgresql": database_version,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit(),
     }
+
+
+def commit() -> str:
+    """The code measured: the commit checked out, marked when the tree has changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        found = subprocess.run(  # noqa: S603 - fixed arguments
+            ["git", *args],  # noqa: S607 - git from PATH, by design
+            cwd=stages.ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return found.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{head}+changes" if git("status", "--porcelain", "--untracked-files=no") else head
 
 
 def targets(regions: list[RegionRegistered]) -> dict[str, str]:
