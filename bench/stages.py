@@ -7,6 +7,7 @@ the small-scale test asserts (correctness), the numbers are what the report comp
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import signal
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,27 +80,30 @@ def token(region: str = "37", role: Role = Role.province_department) -> str:
 # -- Kafka -------------------------------------------------------------------------------------------
 
 
-async def produce(kafka: str, records: Sequence[KafkaRecord], chunk: int = 5000) -> dict[str, Any]:
+async def produce(kafka: str, records: Iterable[KafkaRecord], chunk: int = 5000) -> dict[str, Any]:
     """The anchor of intake's batch endpoint and the way the load reaches the topics: a bare producer with
-    the same settings as intake's (idempotent, acks=all)."""
+    the same settings as intake's (idempotent, acks=all). `records` may be a generator: a province-year is
+    encoded a chunk at a time (all of it at once would not fit in memory)."""
     await ensure_topics(kafka)
     producer = create_producer(kafka, "bench")
     await producer.start()
+    sent = 0
     try:
         started = time.perf_counter()
-        for start in range(0, len(records), chunk):
+        pending = iter(records)
+        while batch := list(itertools.islice(pending, chunk)):
             futures = [
-                await producer.send(r.topic, value=r.value, key=r.key, headers=r.headers)
-                for r in records[start : start + chunk]
+                await producer.send(r.topic, value=r.value, key=r.key, headers=r.headers) for r in batch
             ]
             await asyncio.gather(*futures)
+            sent += len(batch)
         seconds = time.perf_counter() - started
     finally:
         await producer.stop()
     return {
-        "records": len(records),
+        "records": sent,
         "seconds": round(seconds, 3),
-        "per_second": round(len(records) / seconds, 1),
+        "per_second": round(sent / seconds, 1),
     }
 
 
@@ -175,18 +179,21 @@ async def copy_anchor(database: str, events: Sequence[Event]) -> dict[str, Any]:
 FLAT_COLUMNS = ("province", "prefecture", "county", "township", "village", "month", "metric", "value")
 
 
-async def flat_table(database: str, events: Iterable[Event]) -> int:
-    """The query anchor's table: one row per figure of every counted record, no rollup."""
+async def flat_table(database: str, events: Iterable[Event], chunk: int = 200_000) -> int:
+    """The query anchor's table: one row per figure of every counted record, no rollup (copied a chunk at a
+    time: a province-year is some 15 million rows)."""
     from services.dashboard.rollup import contributions  # the same figures the projection counts
 
-    rows = []
-    for event in events:
-        if not isinstance(event.data, ServiceRecord):
-            continue
-        code = event.data.village_code
-        month = event.data.occurred_at.astimezone(DEFAULT_ZONE).strftime("%Y-%m")
-        for metric, value in contributions(event.data).items():
-            rows.append((code[:2], code[:4], code[:6], code[:9], code, month, metric, float(value)))
+    def rows() -> Iterator[tuple[str, str, str, str, str, str, str, float]]:
+        for event in events:
+            if not isinstance(event.data, ServiceRecord):
+                continue
+            code = event.data.village_code
+            month = event.data.occurred_at.astimezone(DEFAULT_ZONE).strftime("%Y-%m")
+            for metric, value in contributions(event.data).items():
+                yield (code[:2], code[:4], code[:6], code[:9], code, month, metric, float(value))
+
+    copied = 0
     conn = await asyncpg.connect(database)
     try:
         await conn.execute("DROP TABLE IF EXISTS bench_flat")
@@ -194,12 +201,15 @@ async def flat_table(database: str, events: Iterable[Event]) -> int:
             """CREATE TABLE bench_flat (province text, prefecture text, county text, township text,
                village text, month text, metric text, value double precision)"""
         )
-        await conn.copy_records_to_table("bench_flat", records=rows, columns=list(FLAT_COLUMNS))
+        pending = rows()
+        while batch := list(itertools.islice(pending, chunk)):
+            await conn.copy_records_to_table("bench_flat", records=batch, columns=list(FLAT_COLUMNS))
+            copied += len(batch)
         await conn.execute("CREATE INDEX ON bench_flat (province, month)")
         await conn.execute("ANALYZE bench_flat")
     finally:
         await conn.close()
-    return len(rows)
+    return copied
 
 
 async def group_by_anchor(
