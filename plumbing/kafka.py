@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -42,6 +42,26 @@ async def publish(producer: AIOKafkaProducer, record: KafkaRecord, timeout_secon
     except (TimeoutError, KafkaError) as error:
         raise PublishFailed(f"Kafka did not acknowledge {record.topic}: {type(error).__name__}") from error
     return metadata.partition, metadata.offset
+
+
+async def publish_many(
+    producer: AIOKafkaProducer, records: Sequence[KafkaRecord], timeout_seconds: float
+) -> list[tuple[int, int]]:
+    """Send every record, then wait for all the broker's acknowledgements; (partition, offset) of each.
+    Raises PublishFailed when any is not acknowledged in time (some may be stored: send them again, with
+    the same ids)."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            futures = [
+                await producer.send(record.topic, value=record.value, key=record.key, headers=record.headers)
+                for record in records
+            ]
+            found = await asyncio.gather(*futures)
+    except (TimeoutError, KafkaError) as error:
+        raise PublishFailed(
+            f"Kafka did not acknowledge {len(records)} records: {type(error).__name__}"
+        ) from error
+    return [(metadata.partition, metadata.offset) for metadata in found]
 
 
 async def ensure_topics(

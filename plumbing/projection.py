@@ -166,6 +166,7 @@ class ProjectionRunner:
         clock: Clock,
         schema: str | None = None,
         group_mode: bool = True,
+        share: tuple[int, int] | None = None,
         batch_max_records: int = 2000,
         poll_timeout_ms: int = 500,
         stall_after_seconds: float = 120.0,
@@ -180,6 +181,9 @@ class ProjectionRunner:
         self._bootstrap = bootstrap_servers
         self._clock = clock
         self._group_mode = group_mode
+        if share is not None and not (share[1] >= 1 and 0 <= share[0] < share[1]):
+            raise ValueError(f"share {share}: part must be in 0..parts-1")
+        self._share = share
         self._batch_max = batch_max_records
         self._poll_timeout_ms = poll_timeout_ms
         self._stall_after = stall_after_seconds
@@ -213,6 +217,9 @@ class ProjectionRunner:
             consumer.subscribe(list(self.projection.topics), listener=_SeekToStoredOffsets(self))
         else:
             partitions = await topic_partitions(self._bootstrap, self.projection.topics)
+            if self._share is not None:
+                part, parts = self._share
+                partitions = partitions[part::parts]  # sorted by topic and partition: each topic split evenly
             consumer.assign(partitions)
             await self._seek_to_stored(partitions)
 

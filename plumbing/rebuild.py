@@ -1,6 +1,7 @@
 """Rebuild a projection from offset 0 into fresh tables, then switch over while the old one serves.
 
-The new schema `<schema>_rebuild` is filled by a runner of its own; once it has reached the topics'
+The new schema `<schema>_rebuild` is filled by a runner of its own (or, with `--workers N`, by N processes
+each replaying its share of the partitions, then one pass over all of them); once it has reached the topics'
 end, one transaction takes the projection's exclusive lock (live batches hold it shared), renames the
 serving schema to `<schema>_retired_<time>` and the new one to `<schema>`. Live runners then find
 PostgreSQL's offsets in the new schema and re-align to them, so nothing is lost or applied twice.
@@ -8,10 +9,14 @@ PostgreSQL's offsets in the new schema and re-align to them, so nothing is lost 
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 
 from plumbing.clock import Clock
 from plumbing.kafka import create_producer, ensure_topics
@@ -38,9 +43,23 @@ class RebuildReport:
         )
 
 
+PartCommand = Callable[[int, int], Sequence[str]]
+
+
 async def rebuild(
-    projection: Projection, settings: ProjectionSettings, clock: Clock, *, drop_retired: bool = False
+    projection: Projection,
+    settings: ProjectionSettings,
+    clock: Clock,
+    *,
+    drop_retired: bool = False,
+    workers: int = 1,
+    part_command: PartCommand | None = None,
 ) -> RebuildReport:
+    """Replay everything into fresh tables and switch over. With `workers` > 1 the partitions are split
+    among that many processes (`part_command(part, parts)` starts one; each runs `rebuild_part`) filling
+    the same fresh schema; then this process replays what arrived meanwhile over every partition."""
+    if workers > 1 and part_command is None:
+        raise ValueError("a rebuild with several workers needs the command that starts one")
     started = time.monotonic()
     target = f"{projection.schema}_rebuild"
     pool = await create_pool(settings.database_url, projection.schema, max_size=4)
@@ -51,23 +70,15 @@ async def rebuild(
         )
         await pool.execute(f'DROP SCHEMA IF EXISTS "{target}" CASCADE')
         await prepare_schema(pool, projection, schema=target)
+        applied = 0
+        if workers > 1 and part_command is not None:
+            applied += await _run_parts(projection, part_command, workers)
         await producer.start()
-        runner = ProjectionRunner(
-            projection,
-            pool,
-            producer,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            clock=clock,
-            schema=target,
-            group_mode=False,
-            batch_max_records=max(settings.batch_max_records, settings.rebuild_batch_max_records),
-            poll_timeout_ms=settings.poll_timeout_ms,
-            kafka_timeout_seconds=settings.kafka_timeout_seconds,
-        )
+        runner = _rebuild_runner(projection, settings, clock, pool, producer, target, share=None)
         await runner.start()
         try:
-            applied = await runner.catch_up()
-            applied += await runner.catch_up()  # what arrived during the first pass
+            applied += await runner.catch_up()  # everything (one worker), or what arrived during the parts
+            applied += await runner.catch_up()  # what arrived during the pass before
         finally:
             await runner.stop()
         # Fresh tables have no statistics yet; without them the first queries may get poor plans.
@@ -80,9 +91,94 @@ async def rebuild(
         await pool.close()
     report = RebuildReport(projection.name, applied, time.monotonic() - started, retired)
     log.info(
-        "projection_rebuilt", projection=projection.name, events=applied, seconds=round(report.seconds, 1)
+        "projection_rebuilt",
+        projection=projection.name,
+        events=applied,
+        workers=workers,
+        seconds=round(report.seconds, 1),
     )
     return report
+
+
+async def rebuild_part(
+    projection: Projection, settings: ProjectionSettings, clock: Clock, part: int, parts: int
+) -> int:
+    """One worker of a parallel rebuild: its share of the partitions (every `parts`-th, from `part`) into
+    the fresh schema the rebuild prepared. Offsets are stored per partition with the rows, so the shares
+    never overlap and the final pass resumes where each stopped. Returns the events applied."""
+    target = f"{projection.schema}_rebuild"
+    pool = await create_pool(settings.database_url, projection.schema, max_size=2)
+    producer = create_producer(settings.kafka_bootstrap_servers, f"{projection.name}-rebuild-dlq")
+    try:
+        exists = await pool.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", target)
+        if not exists:
+            raise RuntimeError(f"schema {target} does not exist: a part runs inside `rebuild --workers`")
+        await producer.start()
+        runner = _rebuild_runner(projection, settings, clock, pool, producer, target, share=(part, parts))
+        await runner.start()
+        try:
+            applied = await runner.catch_up()
+            applied += await runner.catch_up()
+        finally:
+            await runner.stop()
+    finally:
+        await producer.stop()
+        await pool.close()
+    return applied
+
+
+def _rebuild_runner(
+    projection: Projection,
+    settings: ProjectionSettings,
+    clock: Clock,
+    pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    target: str,
+    share: tuple[int, int] | None,
+) -> ProjectionRunner:
+    return ProjectionRunner(
+        projection,
+        pool,
+        producer,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        clock=clock,
+        schema=target,
+        group_mode=False,
+        share=share,
+        batch_max_records=max(settings.batch_max_records, settings.rebuild_batch_max_records),
+        poll_timeout_ms=settings.poll_timeout_ms,
+        kafka_timeout_seconds=settings.kafka_timeout_seconds,
+    )
+
+
+PART_APPLIED = re.compile(r"^rebuild part (\d+)/(\d+): (\d+) events applied$", re.MULTILINE)
+
+
+async def _run_parts(projection: Projection, part_command: PartCommand, parts: int) -> int:
+    """Start every part, wait for all; one failing stops the others and fails the rebuild (the serving
+    schema is untouched; `<schema>_rebuild` is dropped by the next attempt)."""
+    processes = [
+        await asyncio.create_subprocess_exec(*part_command(part, parts), stdout=asyncio.subprocess.PIPE)
+        for part in range(parts)
+    ]
+    outputs = [asyncio.ensure_future(process.communicate()) for process in processes]
+    try:
+        for part, output in enumerate(outputs):
+            stdout, _ = await output
+            code = processes[part].returncode
+            found = PART_APPLIED.search(stdout.decode(errors="replace"))
+            if code != 0 or found is None:
+                raise RuntimeError(f"{projection.name}: rebuild part {part}/{parts} failed (exit {code})")
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    applied = 0
+    for output in outputs:
+        found = PART_APPLIED.search(output.result()[0].decode(errors="replace"))
+        applied += int(found.group(3)) if found else 0
+    return applied
 
 
 async def switch_over(

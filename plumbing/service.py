@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import uvicorn
+import uvloop
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
@@ -124,7 +125,15 @@ def host_lifespan(
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",  # measured in bench/: p99 of one record per request
+        http="httptools",
+    )
 
 
 def projection_main(
@@ -136,17 +145,54 @@ def projection_main(
 ) -> int:
     """`python -m services.X [serve|rebuild]` for a consumer service."""
     from plumbing.clock import SystemClock
-    from plumbing.rebuild import rebuild
+    from plumbing.rebuild import rebuild, rebuild_part
 
     parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "rebuild"])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "rebuild", "rebuild-part"])
     parser.add_argument("--drop-retired", action="store_true", help="rebuild: drop the replaced schema")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="rebuild: processes to split the partitions among (default VC_REBUILD_WORKERS, 1)",
+    )
+    parser.add_argument("--part", type=int, default=0, help=argparse.SUPPRESS)  # rebuild-part, internal
+    parser.add_argument("--of", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     settings = make_settings()
     configure_logging(service, settings.log_level)
     if args.command == "serve":
         serve(make_app(), settings)
         return 0
-    report = asyncio.run(rebuild(make_projection(), settings, SystemClock(), drop_retired=args.drop_retired))
+    if args.command == "rebuild-part":
+        applied = uvloop.run(rebuild_part(make_projection(), settings, SystemClock(), args.part, args.of))
+        print(f"rebuild part {args.part}/{args.of}: {applied} events applied", file=sys.stdout)  # noqa: T201
+        return 0
+    workers = args.workers if args.workers is not None else settings.rebuild_workers
+    if workers < 1:
+        parser.error("--workers must be at least 1")
+
+    def part_command(part: int, parts: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            f"services.{service}",
+            "rebuild-part",
+            "--part",
+            str(part),
+            "--of",
+            str(parts),
+        ]
+
+    report = uvloop.run(
+        rebuild(
+            make_projection(),
+            settings,
+            SystemClock(),
+            drop_retired=args.drop_retired,
+            workers=workers,
+            part_command=part_command,
+        )
+    )
     print(report.summary(), file=sys.stdout)  # noqa: T201
     return 0

@@ -64,6 +64,12 @@ class ProjectionSettings(TokenSettings):
         ge=1,
         description="a rebuild's batches: larger ones sum more rows before writing (bench/README.md)",
     )
+    rebuild_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="processes a rebuild splits the partitions among (`rebuild --workers`)",
+    )
     poll_timeout_ms: int = Field(default=500, ge=1)
     stall_after_seconds: float = Field(default=120.0, gt=0)
     failpoints: str = Field(default="", description="test-only crash points, e.g. 'after_db_commit=3'")

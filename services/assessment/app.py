@@ -177,12 +177,12 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         while True:
             await asyncio.sleep(settings.close_interval_seconds)
             try:
-                published = await closer.run_once()
+                published = await closer.run()
             except (PublishFailed, OSError, asyncpg.PostgresError) as error:
                 log.warning("closing_failed", error=type(error).__name__)
             else:
                 if published:
-                    log.info("closing_published", events=len(published))
+                    log.info("closing_published", events=published)
 
     tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -206,7 +206,9 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         # aiokafka clients belong to the running loop: created here, never at import or app construction.
         outputs = create_producer(settings.kafka_bootstrap_servers, "assessment-outputs")
         await outputs.start()
-        app.state.closer = Closer(host.pool, outputs, clock, settings.kafka_timeout_seconds)
+        app.state.closer = Closer(
+            host.pool, outputs, clock, settings.kafka_timeout_seconds, settings.close_chunk_pairs
+        )
         closing = asyncio.create_task(close_periodically(), name="assessment-closing")
         closing.add_done_callback(report_closing_crash)
         tasks["closing"] = closing

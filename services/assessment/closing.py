@@ -8,6 +8,7 @@ so a repeat after a crash or a replay from offset 0 is a duplicate that consumer
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -23,13 +24,11 @@ from contracts.events import (
     PolicyRules,
 )
 from plumbing.clock import Clock
-from plumbing.kafka import PublishFailed, publish
+from plumbing.kafka import PublishFailed, publish_many
 from plumbing.logs import get_logger
 from services.assessment import queries
 from services.assessment.rules import (
-    Activity,
     PublishedPolicy,
-    Term,
     close_decision,
     counted,
     due_alerts,
@@ -52,50 +51,101 @@ def output_id(*parts: object) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, "urn:villagecounsel:" + ":".join(str(part) for part in parts))
 
 
+CHUNK_PAIRS = 500  # VC_CLOSE_CHUNK_PAIRS
+
+
 class Closer:
+    """Closes months, raises alerts and grades years for every (advisor, village) pair. A pass reads and
+    decides a chunk of pairs at a time (a few statements per chunk) and publishes each chunk before the
+    next, so a province's first pass — some 60,000 pairs, a year of closes each — stays within memory."""
+
     def __init__(
-        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, clock: Clock, publish_timeout: float
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        clock: Clock,
+        publish_timeout: float,
+        chunk_pairs: int = CHUNK_PAIRS,
     ) -> None:
         self._pool = pool
         self._producer = producer
         self._clock = clock
         self._timeout = publish_timeout
+        self._chunk = chunk_pairs
+        # The last output the previous pass published to each partition of the topic: once the projection
+        # knows these, it knows everything before them (a partition is applied in order).
         self._awaiting: list[uuid.UUID] = []
 
     async def run_once(self) -> list[Event]:
-        """One pass over every assignment; returns what it published. It waits for its previous outputs to
-        come back through the projection first, so that it never decides twice on stale knowledge."""
+        """One pass over every assignment; returns what it published (tests; the service uses `run`)."""
+        published: list[Event] = []
+        await self._pass(published.extend)
+        return published
+
+    async def run(self) -> int:
+        """One pass; returns how many outputs it published, keeping none of them."""
+        count = 0
+
+        def add(events: list[Event]) -> None:
+            nonlocal count
+            count += len(events)
+
+        await self._pass(add)
+        return count
+
+    async def _pass(self, sink: Callable[[list[Event]], None]) -> None:
+        """It waits for its previous outputs to come back through the projection first, so that it never
+        decides twice on stale knowledge."""
         async with self._pool.acquire() as conn:
             if self._awaiting and len(await queries.known_output_ids(conn, self._awaiting)) < len(
                 self._awaiting
             ):
-                return []
-            decided = await self._decide(conn)
-        for event in decided:
-            try:
-                await publish(self._producer, to_kafka_record(event), self._timeout)
-            except PublishFailed:
-                log.warning("assessment_output_not_published", event_id=str(event.id), type=event.type)
-                raise
-        self._awaiting = [event.id for event in decided]
-        return decided
-
-    async def _decide(self, conn: asyncpg.pool.PoolConnectionProxy) -> list[Event]:
+                return
+            policies = await queries.policies(conn)
+            pairs = await queries.all_pairs(conn)
         now = self._clock.now()
+        last: dict[int, uuid.UUID] = {}
+        try:
+            for start in range(0, len(pairs), self._chunk):
+                async with self._pool.acquire() as conn:
+                    decided = await self._decide(conn, pairs[start : start + self._chunk], policies, now)
+                if not decided:
+                    continue
+                try:
+                    stored = await publish_many(
+                        self._producer, [to_kafka_record(event) for event in decided], self._timeout
+                    )
+                except PublishFailed:
+                    log.warning("assessment_outputs_not_published", events=len(decided))
+                    raise
+                for event, (partition, _) in zip(decided, stored, strict=True):
+                    last[partition] = event.id
+                sink(decided)
+        finally:
+            if last:
+                self._awaiting = list(last.values())
+
+    async def _decide(
+        self,
+        conn: asyncpg.pool.PoolConnectionProxy,
+        pairs: Sequence[queries.Pair],
+        policies: list[PublishedPolicy],
+        now: datetime,
+    ) -> list[Event]:
         today = local_day(now)
-        policies = await queries.policies(conn)
+        facts = await queries.facts_of_pairs(conn, pairs, now - timedelta(days=800))
+        village_tags = await queries.tags_of_villages(conn, [village for _, village in pairs], today)
+        violations = await queries.violation_years(conn, [advisor for advisor, _ in pairs])
         decided: list[Event] = []
-        for advisor_id, village_code in await queries.all_pairs(conn):
-            terms = await queries.terms(conn, advisor_id, village_code)
-            tags = await queries.tags(conn, village_code, today)
-            activities = await queries.activities(conn, advisor_id, village_code, now - timedelta(days=800))
+        for advisor_id, village_code in pairs:
+            known = facts[(advisor_id, village_code)]
+            terms, activities, tags = known.terms, known.activities, village_tags[village_code]
             current = policy_in_force(policies, village_code, today)
             rules = current.rules if current else PolicyRules()
-            latest = await queries.latest_closes(conn, advisor_id, village_code)
             for year, month in months_to_close(terms, now, rules.grace_days):
                 found = month_compliance(now, year, month, village_code, tags, policies, terms, activities)
                 month_text = f"{year:04d}-{month:02d}"
-                decision = close_decision(latest.get(month_text), found.minutes)
+                decision = close_decision(known.closes.get(month_text), found.minutes)
                 if decision is None:
                     continue
                 decided.append(
@@ -126,9 +176,7 @@ class Closer:
                             f"{found.minutes.counted} of {found.minutes.required} minutes in {month_text}",
                         )
                     )
-            decided.extend(
-                await self._grades(conn, advisor_id, village_code, tags, policies, terms, activities, now)
-            )
+            decided.extend(self._grades(advisor_id, village_code, tags, policies, known, violations, now))
             if not any(term.term_start <= today <= term.term_end for term in terms):
                 continue
             state = snapshot(now, village_code, tags, policies, terms, activities, violation_this_year=False)
@@ -149,26 +197,28 @@ class Closer:
                 decided.append(
                     self._alert(advisor_id, village_code, AlertKind(alert.kind), alert.key, now, alert.detail)
                 )
-        known = await queries.known_output_ids(conn, [event.id for event in decided])
-        return [event for event in decided if event.id not in known]
+        if not decided:
+            return []
+        already = await queries.known_output_ids(conn, [event.id for event in decided])
+        return [event for event in decided if event.id not in already]
 
-    async def _grades(
+    def _grades(
         self,
-        conn: asyncpg.pool.PoolConnectionProxy,
         advisor_id: str,
         village_code: str,
         tags: list[str],
         policies: list[PublishedPolicy],
-        terms: list[Term],
-        activities: list[Activity],
+        known: queries.PairFacts,
+        violations: set[tuple[str, int]],
         now: datetime,
     ) -> list[Event]:
+        terms, activities = known.terms, known.activities
         current = policy_in_force(policies, village_code, local_day(now))
         grace = (current.rules if current else PolicyRules()).grace_days
-        latest = await queries.latest_grades(conn, advisor_id, village_code)
+        latest = known.grades
         decided = []
         for year in years_to_grade(terms, now, grace):
-            violation = await queries.violation_in_year(conn, advisor_id, year)
+            violation = (advisor_id, year) in violations
             found = year_grade(year, village_code, tags, policies, terms, activities, violation)
             if found.policy is None:
                 log.warning("no_policy_to_grade_by", village_code=village_code, year=year)

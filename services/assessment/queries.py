@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
+from asyncpg import Record
 
 from contracts.events import Grade, PolicyRules
 from plumbing.postgres import Connection
 from services.assessment.rules import Activity, PublishedClose, PublishedGrade, PublishedPolicy, Term, Visit
+
+
+def _term(row: Record) -> Term:
+    return Term(row["term_start"], row["term_end"], row["released_on"], row["annual_subsidy_yuan"])
+
+
+def _activity(row: Record) -> Activity:
+    return Activity(
+        event_type=row["event_type"],
+        occurred_at=row["occurred_at"],
+        recorded_at=row["recorded_at"],
+        on_site=Visit(row["on_site_start"], row["on_site_end"]) if row["on_site_start"] else None,
+        offsite_minutes=row["offsite_minutes"],
+        evening_or_holiday=row["evening_or_holiday"],
+        large_event=row["large_event"],
+        feedback_score=row["feedback_score"],
+        voided=row["voided"],
+    )
 
 
 async def policies(conn: Connection) -> list[PublishedPolicy]:
@@ -58,10 +79,7 @@ async def terms(conn: Connection, advisor_id: str, village_code: str) -> list[Te
         advisor_id,
         village_code,
     )
-    return [
-        Term(row["term_start"], row["term_end"], row["released_on"], row["annual_subsidy_yuan"])
-        for row in rows
-    ]
+    return [_term(row) for row in rows]
 
 
 async def activities(conn: Connection, advisor_id: str, village_code: str, since: datetime) -> list[Activity]:
@@ -74,20 +92,7 @@ async def activities(conn: Connection, advisor_id: str, village_code: str, since
         village_code,
         since,
     )
-    return [
-        Activity(
-            event_type=row["event_type"],
-            occurred_at=row["occurred_at"],
-            recorded_at=row["recorded_at"],
-            on_site=Visit(row["on_site_start"], row["on_site_end"]) if row["on_site_start"] else None,
-            offsite_minutes=row["offsite_minutes"],
-            evening_or_holiday=row["evening_or_holiday"],
-            large_event=row["large_event"],
-            feedback_score=row["feedback_score"],
-            voided=row["voided"],
-        )
-        for row in rows
-    ]
+    return [_activity(row) for row in rows]
 
 
 async def violation_in_year(conn: Connection, advisor_id: str, year: int) -> bool:
@@ -130,26 +135,6 @@ async def all_pairs(conn: Connection) -> list[tuple[str, str]]:
     return [(row["advisor_id"], row["village_code"]) for row in rows]
 
 
-async def latest_closes(conn: Connection, advisor_id: str, village_code: str) -> dict[str, PublishedClose]:
-    rows = await conn.fetch(
-        """SELECT DISTINCT ON (month) month, revision, on_site_minutes, credited_offsite_minutes,
-                  required_minutes, met
-           FROM month_closes WHERE advisor_id = $1 AND village_code = $2 ORDER BY month, revision DESC""",
-        advisor_id,
-        village_code,
-    )
-    return {
-        row["month"]: PublishedClose(
-            row["revision"],
-            row["on_site_minutes"],
-            row["credited_offsite_minutes"],
-            row["required_minutes"],
-            row["met"],
-        )
-        for row in rows
-    }
-
-
 async def known_output_ids(conn: Connection, event_ids: list[UUID]) -> set[UUID]:
     rows = await conn.fetch(
         """SELECT event_id FROM month_closes WHERE event_id = ANY($1::uuid[])
@@ -173,19 +158,6 @@ async def alerts_under(conn: Connection, region_code: str, since: date, limit: i
     ]
 
 
-async def latest_grades(conn: Connection, advisor_id: str, village_code: str) -> dict[int, PublishedGrade]:
-    rows = await conn.fetch(
-        """SELECT DISTINCT ON (year) year, revision, score, grade, subsidy_yuan FROM grades
-           WHERE advisor_id = $1 AND village_code = $2 ORDER BY year, revision DESC""",
-        advisor_id,
-        village_code,
-    )
-    return {
-        row["year"]: PublishedGrade(row["revision"], row["score"], Grade(row["grade"]), row["subsidy_yuan"])
-        for row in rows
-    }
-
-
 async def grades_under(conn: Connection, region_code: str, year: int) -> list[dict[str, Any]]:
     """The latest revision of each grade in the region for the year: the table a county bureau pays from."""
     rows = await conn.fetch(
@@ -206,3 +178,103 @@ async def grades_under(conn: Connection, region_code: str, year: int) -> list[di
         }
         for row in rows
     ]
+
+
+# -- the closer's reads: a chunk of (advisor, village) pairs in one statement per table -------------------
+
+Pair = tuple[str, str]
+
+
+@dataclass
+class PairFacts:
+    """What the closer needs of one (advisor, village) pair."""
+
+    terms: list[Term] = field(default_factory=list)
+    activities: list[Activity] = field(default_factory=list)
+    closes: dict[str, PublishedClose] = field(default_factory=dict)  # the latest revision of each month
+    grades: dict[int, PublishedGrade] = field(default_factory=dict)  # the latest revision of each year
+
+
+async def facts_of_pairs(conn: Connection, pairs: Sequence[Pair], since: datetime) -> dict[Pair, PairFacts]:
+    """Terms, activities since `since`, and the latest published close of each month and grade of each
+    year, for every pair of the chunk: four statements however many pairs (one per pair per table
+    before; a province has some 60,000 pairs)."""
+    found: dict[Pair, PairFacts] = {pair: PairFacts() for pair in pairs}
+    columns = ([advisor for advisor, _ in pairs], [village for _, village in pairs])
+    for row in await conn.fetch(
+        """SELECT a.advisor_id, a.village_code, term_start, term_end, released_on, annual_subsidy_yuan
+            FROM assignments a
+            JOIN unnest($1::text[], $2::text[]) AS p(advisor_id, village_code)
+                 USING (advisor_id, village_code)
+            ORDER BY a.advisor_id, a.village_code, term_start""",
+        *columns,
+    ):
+        found[(row["advisor_id"], row["village_code"])].terms.append(_term(row))
+    for row in await conn.fetch(
+        """SELECT a.advisor_id, a.village_code, event_type, occurred_at, recorded_at, on_site_start,
+                   on_site_end, offsite_minutes, evening_or_holiday, large_event, feedback_score,
+                   voided_at IS NOT NULL AS voided
+            FROM activities a
+            JOIN unnest($1::text[], $2::text[]) AS p(advisor_id, village_code)
+                 USING (advisor_id, village_code)
+            WHERE occurred_at >= $3
+            ORDER BY a.advisor_id, a.village_code, occurred_at""",
+        *columns,
+        since,
+    ):
+        found[(row["advisor_id"], row["village_code"])].activities.append(_activity(row))
+    for row in await conn.fetch(
+        """SELECT DISTINCT ON (m.advisor_id, m.village_code, month)
+                   m.advisor_id, m.village_code, month, revision, on_site_minutes, credited_offsite_minutes,
+                   required_minutes, met
+            FROM month_closes m
+            JOIN unnest($1::text[], $2::text[]) AS p(advisor_id, village_code)
+                 USING (advisor_id, village_code)
+            ORDER BY m.advisor_id, m.village_code, month, revision DESC""",
+        *columns,
+    ):
+        found[(row["advisor_id"], row["village_code"])].closes[row["month"]] = PublishedClose(
+            row["revision"],
+            row["on_site_minutes"],
+            row["credited_offsite_minutes"],
+            row["required_minutes"],
+            row["met"],
+        )
+    for row in await conn.fetch(
+        """SELECT DISTINCT ON (g.advisor_id, g.village_code, year)
+                   g.advisor_id, g.village_code, year, revision, score, grade, subsidy_yuan
+            FROM grades g
+            JOIN unnest($1::text[], $2::text[]) AS p(advisor_id, village_code)
+                 USING (advisor_id, village_code)
+            ORDER BY g.advisor_id, g.village_code, year, revision DESC""",
+        *columns,
+    ):
+        found[(row["advisor_id"], row["village_code"])].grades[row["year"]] = PublishedGrade(
+            row["revision"], row["score"], Grade(row["grade"]), row["subsidy_yuan"]
+        )
+    return found
+
+
+async def tags_of_villages(conn: Connection, villages: Sequence[str], day: date) -> dict[str, list[str]]:
+    """`tags` for many villages in one statement."""
+    found: dict[str, set[str]] = {village: set() for village in villages}
+    for row in await conn.fetch(
+        """SELECT DISTINCT ON (v.code, t.code) v.code AS village, t.tags
+           FROM unnest($1::text[]) AS v(code) JOIN region_tags t ON v.code LIKE t.code || '%'
+           WHERE t.effective_from <= $2
+           ORDER BY v.code, t.code, t.effective_from DESC""",
+        list(set(villages)),
+        day,
+    ):
+        found[row["village"]].update(row["tags"])
+    return {village: sorted(tags) for village, tags in found.items()}
+
+
+async def violation_years(conn: Connection, advisors: Sequence[str]) -> set[tuple[str, int]]:
+    """(advisor, year) of every violation of the given advisors: `violation_in_year` for many."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT advisor_id, extract(year FROM violation_date)::int AS year FROM violations
+           WHERE advisor_id = ANY($1::text[])""",
+        list(set(advisors)),
+    )
+    return {(row["advisor_id"], row["year"]) for row in rows}

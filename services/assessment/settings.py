@@ -17,6 +17,11 @@ class AssessmentSettings(ProjectionSettings):
     close_interval_seconds: float = Field(
         default=300.0, gt=0, description="how often months are closed and alerts raised, from the clock"
     )
+    close_chunk_pairs: int = Field(
+        default=500,
+        ge=1,
+        description="(advisor, village) pairs the closer reads, decides and publishes at a time",
+    )
 
     @property
     def default_policy_region_codes(self) -> list[str]:

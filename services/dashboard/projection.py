@@ -39,7 +39,8 @@ from services.dashboard.rollup import (
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Rows written for the assessment topic's partitions use their own slots, apart from village-services';
-# active-advisor changes use a slot of the lowest partition in the batch (any slot adds up the same).
+# a batch's figures go to the slot of its lowest partition, active-advisor changes to that slot plus
+# ACTIVITY_SLOT_BASE (any slot adds up the same).
 ASSESSMENT_SLOT_BASE = 100
 ACTIVITY_SLOT_BASE = 200
 SCHEMA = "dashboard"
@@ -60,25 +61,32 @@ async def _write(conn: Connection, pending: Pending) -> None:
     """One statement per table for the whole batch. Python sums each village's deltas; PostgreSQL carries
     them to the regions above (the prefixes of the code) and sums again, rows in key order so that
     concurrent writers lock in one order."""
+    # The whole batch is summed into one slot, its lowest partition: a figure is the sum over slots, so any
+    # slot adds up the same, and consumers holding disjoint partitions write disjoint rows. One slot per
+    # partition instead multiplied every row above the village by the partitions in the batch (a
+    # township's villages lie in all twelve): three times the upserts (bench/results/).
+    slot = min(pending.figures, default=0)
     rows = [
-        (village, period, partition, metric, value, deepest)
-        for partition, changes in pending.figures.items()
-        for (village, period, metric, deepest), value in stored_deltas(changes).items()
+        (village, period, metric, value, deepest)
+        for (village, period, metric, deepest), value in stored_deltas(
+            change for changes in pending.figures.values() for change in changes
+        ).items()
     ]
     if rows:
         await conn.execute(
             """INSERT INTO figures (region_code, period, kafka_partition, metric, value)
-               SELECT left(v.village, l.digits), v.period, v.part, v.metric, sum(v.value)
-               FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::float8[], $6::int[])
-                    AS v(village, period, part, metric, value, deepest)
-               CROSS JOIN unnest($7::int[]) AS l(digits)
+               SELECT left(v.village, l.digits), v.period, $7, v.metric, sum(v.value)
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::int[])
+                    AS v(village, period, metric, value, deepest)
+               CROSS JOIN unnest($6::int[]) AS l(digits)
                WHERE l.digits <= v.deepest
-               GROUP BY 1, 2, 3, 4 HAVING sum(v.value) <> 0
-               ORDER BY 1, 2, 3, 4
+               GROUP BY 1, 2, 4 HAVING sum(v.value) <> 0
+               ORDER BY 1, 2, 4
                ON CONFLICT (region_code, period, kafka_partition, metric)
                DO UPDATE SET value = figures.value + EXCLUDED.value""",
-            *_columns(rows, 6),
+            *_columns(rows, 5),
             list(LEVEL_PREFIXES),
+            slot,
         )
     if pending.activity:
         await _write_activity(conn, pending.activity)
@@ -291,18 +299,22 @@ async def _apply_records(
             pending.activity[item.partition].append((village, periods(data.occurred_at), data.advisor_id, 1))
         counted[item.event.id] = (village, data.occurred_at, figures, item.partition, data.advisor_id, active)
     if counted:
-        await conn.execute(
-            """INSERT INTO counted_records
-                   (event_id, village_code, occurred_at, figures, kafka_partition, advisor_id, active)
-               SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::int[],
-                                    $6::text[], $7::bool[])""",
-            *_columns(
-                [
-                    (event_id, village, when, orjson.dumps(figures).decode(), partition, advisor, active)
-                    for event_id, (village, when, figures, partition, advisor, active) in counted.items()
-                ],
-                7,
-            ),
+        # COPY: every record here is new (the runtime has dropped what was applied before).
+        await conn.copy_records_to_table(
+            "counted_records",
+            records=[
+                (event_id, village, when, orjson.dumps(figures).decode(), partition, advisor, active)
+                for event_id, (village, when, figures, partition, advisor, active) in counted.items()
+            ],
+            columns=[
+                "event_id",
+                "village_code",
+                "occurred_at",
+                "figures",
+                "kafka_partition",
+                "advisor_id",
+                "active",
+            ],
         )
 
 

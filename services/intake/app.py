@@ -11,12 +11,11 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
 
 from contracts.envelope import Event, FieldError, to_kafka_record
 from plumbing.auth import Principal, bearer_principal
 from plumbing.clock import Clock, SystemClock
-from plumbing.http import ApiError, field_entry, install_common
+from plumbing.http import ApiError, OrjsonResponse, field_entry, install_common
 from plumbing.kafka import ensure_topics, kafka_reachable
 from plumbing.logs import configure_logging, get_logger
 from services.intake import metrics
@@ -146,7 +145,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     CallerDep = Annotated[Principal, Depends(authenticated)]
     AdmittedDep = Annotated[None, Depends(admission)]
 
-    def record_endpoint(kind: RecordKind) -> Callable[..., Awaitable[JSONResponse]]:
+    def record_endpoint(kind: RecordKind) -> Callable[..., Awaitable[OrjsonResponse]]:
         async def record(
             request: Request,
             caller: CallerDep,
@@ -155,7 +154,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
                 bool,
                 Query(description="only check the record: 200 when it would be accepted; nothing stored"),
             ] = False,
-        ) -> JSONResponse:
+        ) -> OrjsonResponse:
             body = await read_json_body(request, settings.max_body_bytes)
             try:
                 event = prepare_event(kind, body, caller, clock.now(), limits, SOURCE)
@@ -165,7 +164,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
                     rejection.status, rejection.code, rejection.message, rejection.errors
                 ) from None
             if dry_run:
-                return JSONResponse(
+                return OrjsonResponse(
                     {"id": str(event.id), "kind": kind.name, "status": "valid"}, status_code=200
                 )
             started = time.perf_counter()
@@ -180,7 +179,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
                     "the record was not stored; send it again with the same id",
                     headers=unavailable_headers,
                 )
-            return JSONResponse(_accepted(kind.name, event, result), status_code=202)
+            return OrjsonResponse(_accepted(kind.name, event, result), status_code=202)
 
         record.__name__ = f"record_{kind.name}"
         return record
@@ -196,7 +195,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
             openapi_extra={"x-record-kind": kind.name},
         )
 
-    async def batch(request: Request, caller: CallerDep, _admitted: AdmittedDep) -> JSONResponse:
+    async def batch(request: Request, caller: CallerDep, _admitted: AdmittedDep) -> OrjsonResponse:
         body = await read_json_body(request, settings.max_body_bytes)
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list) or not records:
@@ -271,8 +270,8 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
         }
         summary = {**counts, "results": results}
         if counts["unavailable"]:
-            return JSONResponse(summary, status_code=503, headers=unavailable_headers)
-        return JSONResponse(summary, status_code=200)
+            return OrjsonResponse(summary, status_code=503, headers=unavailable_headers)
+        return OrjsonResponse(summary, status_code=200)
 
     app.add_api_route(
         "/v1/batch",

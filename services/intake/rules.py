@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from contracts.envelope import ContractViolation, Event, FieldError, parse_payload
@@ -134,7 +135,7 @@ def _time_errors(payload: EventPayload, now: datetime, limits: Limits) -> list[F
         errors.append(
             FieldError("ended_at", "not_in_future", "ended_at is in the future", payload.ended_at.isoformat())
         )
-    recorded_date = getattr(payload, "date", None)
+    recorded_date = getattr(payload, "date", None) if "date" in type(payload).model_fields else None
     if isinstance(recorded_date, date) and recorded_date > now.astimezone(DEFAULT_ZONE).date():
         errors.append(FieldError("date", "not_in_future", "date is in the future", recorded_date.isoformat()))
     return errors
@@ -143,11 +144,19 @@ def _time_errors(payload: EventPayload, now: datetime, limits: Limits) -> list[F
 def _codes_in(payload: EventPayload) -> list[tuple[str, str]]:
     """(field, code) pairs that must lie within the caller's region."""
     found = []
-    for field in ("village_code", "code", "region_code"):
-        value = getattr(payload, field, None)
+    for field in _code_fields(type(payload)):
+        value = getattr(payload, field)
         if isinstance(value, str):
             found.append((field, value))
     return found
+
+
+@cache
+def _code_fields(payload_type: type[EventPayload]) -> tuple[str, ...]:
+    # Asked of the model's fields, not with getattr's default: a pydantic model's miss costs an exception.
+    return tuple(
+        name for name in ("village_code", "code", "region_code") if name in payload_type.model_fields
+    )
 
 
 def authorization_errors(principal: Principal, payload: EventPayload) -> list[FieldError]:
@@ -223,11 +232,10 @@ def prepare_event(
     refusals = authorization_errors(principal, payload)
     if refusals:
         raise RecordRejected(403, "forbidden", "this record is not the caller's to write", refusals)
-    occurred_at = getattr(payload, "occurred_at", None)
     return Event(
         id=event_id,
         source=source,
-        time=occurred_at if isinstance(occurred_at, datetime) else now,
+        time=payload.occurred_at if isinstance(payload, ServiceRecord) else now,
         data=payload,
         recorded_at=now,
     )

@@ -91,6 +91,7 @@ async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[S
             database_url=infrastructure.database_url,
             jwt_secret=SECRET,
             poll_timeout_ms=100,
+            close_chunk_pairs=3,  # the shared stack has many pairs: every pass here runs chunk by chunk
         ),
         ManualClock(NOW),
     )

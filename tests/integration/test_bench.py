@@ -22,10 +22,15 @@ def test_the_small_benchmark_runs_every_stage_and_its_counts_match(tmp_path: Pat
     )
     for name in ("ledger", "assessment", "dashboard"):
         assert result["projections_alone"][name]["events"] == result["kafka_produce"]["records"], name
+        # Rebuilt again with the partitions split between two processes; the counts below are of this one.
+        parallel = result["projections_parallel"][name]
+        assert (parallel["workers"], parallel["events"]) == (2, result["kafka_produce"]["records"]), name
     batch = result["intake_batch"]
     assert batch["accepted"] == batch["records"]
     assert batch["rejected"] == 0
     assert result["intake_single"]["statuses"] == {"202": result["intake_single"]["count"]}
+    assert result["intake_single"]["count"] == quick_config().single_requests
+    assert result["intake_single"]["client"] in ("bench/loadgen (Go)", "httpx (Python)")
     assert result["intake_single_anchor"]["statuses"] == {"200": result["intake_single_anchor"]["count"]}
     steady = result["end_to_end_steady"]
     assert steady["errors"] == 0
@@ -36,7 +41,14 @@ def test_the_small_benchmark_runs_every_stage_and_its_counts_match(tmp_path: Pat
         assert result["group_by_anchor"][level]["count"] > 0
     province = result["queries"]["province"]["sample"]["figures"]
     assert province["consultations"] == counts["consultations_expected"], "the load's year, before intake's"
-    assert set(result["memory_peak_mb"]) >= {"intake (serving)", "dashboard (rebuild)"}
+    assert set(result["memory_peak_mb"]) >= {
+        "intake (serving)",
+        "dashboard (rebuild)",
+        "assessment closer (a pass)",
+    }
+    closer = result["closer_pass"]
+    assert closer["pairs"] == result["load"]["assignments"]
+    assert closer["outputs"] >= closer["pairs"] * 12, "every month of every pair closed"
 
     report = write(result, tmp_path)
     assert json.loads((tmp_path / "result.json").read_text())["counts"] == counts

@@ -334,3 +334,27 @@ async def test_rebuild_replays_from_zero_and_switches_over_while_the_live_one_se
     finally:
         await reader.close()
         await host.stop()
+
+
+async def test_a_parallel_rebuild_whose_part_fails_leaves_the_serving_tables_alone(
+    infrastructure: Infrastructure, producer: AIOKafkaProducer, admin_pool: asyncpg.Pool, tag: str
+) -> None:
+    settings = ProjectionSettings(
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap, database_url=infrastructure.database_url
+    )
+    projection = counting_projection(tag, tag)
+    sent = consultations(tag, 50)
+    await send_all(producer, sent)
+    assert await catch_up_once(infrastructure, projection, producer) >= 50
+    serving = await admin_pool.fetchval(f"SELECT '\"{tag}\".applied'::regclass::oid")
+
+    def part_command(part: int, parts: int) -> list[str]:
+        code = 0 if part == 0 else 3  # the second part fails
+        return [sys.executable, "-c", f"print('rebuild part {part}/{parts}: 0 events applied'); exit({code})"]
+
+    with pytest.raises(RuntimeError, match=r"rebuild part 1/2 failed \(exit 3\)"):
+        await rebuild(projection, settings, SystemClock(), workers=2, part_command=part_command)
+    assert await admin_pool.fetchval(f"SELECT '\"{tag}\".applied'::regclass::oid") == serving
+    assert_exactly_once(await applications(admin_pool, tag, tag), sent)
+    with pytest.raises(ValueError, match="needs the command"):
+        await rebuild(projection, settings, SystemClock(), workers=2)

@@ -1,0 +1,3 @@
+module villagecounsel/bench/loadgen
+
+go 1.22
