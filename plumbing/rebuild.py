@@ -163,12 +163,15 @@ async def _run_parts(projection: Projection, part_command: PartCommand, parts: i
     ]
     outputs = [asyncio.ensure_future(process.communicate()) for process in processes]
     try:
-        for part, output in enumerate(outputs):
-            stdout, _ = await output
-            code = processes[part].returncode
-            found = PART_APPLIED.search(stdout.decode(errors="replace"))
-            if code != 0 or found is None:
-                raise RuntimeError(f"{projection.name}: rebuild part {part}/{parts} failed (exit {code})")
+        pending: set[asyncio.Task[tuple[bytes, bytes]]] = set(outputs)
+        while pending:  # the first part to fail stops the rest at once
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for output in done:
+                part = outputs.index(output)
+                code = processes[part].returncode
+                found = PART_APPLIED.search(output.result()[0].decode(errors="replace"))
+                if code != 0 or found is None:
+                    raise RuntimeError(f"{projection.name}: rebuild part {part}/{parts} failed (exit {code})")
     finally:
         for process in processes:
             if process.returncode is None:
