@@ -64,7 +64,8 @@ async def _write(conn: Connection, pending: Pending) -> None:
     # The whole batch is summed into one slot, its lowest partition: a figure is the sum over slots, so any
     # slot adds up the same, and consumers holding disjoint partitions write disjoint rows. One slot per
     # partition instead multiplied every row above the village by the partitions in the batch (a
-    # township's villages lie in all twelve): three times the upserts (bench/results/).
+    # township's villages lie in all twelve); village rows dominate, though: +3 % on a province-year
+    # rebuild (bench/results/2026-11-23-province-year-after/ANALYSIS.md).
     slot = min(pending.figures, default=0)
     rows = [
         (village, period, metric, value, deepest)
