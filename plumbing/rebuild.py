@@ -74,13 +74,8 @@ async def rebuild(
         if workers > 1 and part_command is not None:
             applied += await _run_parts(projection, part_command, workers)
         await producer.start()
-        runner = _rebuild_runner(projection, settings, clock, pool, producer, target, share=None)
-        await runner.start()
-        try:
-            applied += await runner.catch_up()  # everything (one worker), or what arrived during the parts
-            applied += await runner.catch_up()  # what arrived during the pass before
-        finally:
-            await runner.stop()
+        # Everything (one worker), or what arrived while the parts ran.
+        applied += await _replay(_rebuild_runner(projection, settings, clock, pool, producer, target, None))
         # Fresh tables have no statistics yet; without them the first queries may get poor plans.
         tables = await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", target)
         for table in tables:
@@ -114,17 +109,22 @@ async def rebuild_part(
         if not exists:
             raise RuntimeError(f"schema {target} does not exist: a part runs inside `rebuild --workers`")
         await producer.start()
-        runner = _rebuild_runner(projection, settings, clock, pool, producer, target, share=(part, parts))
-        await runner.start()
-        try:
-            applied = await runner.catch_up()
-            applied += await runner.catch_up()
-        finally:
-            await runner.stop()
+        return await _replay(
+            _rebuild_runner(projection, settings, clock, pool, producer, target, (part, parts))
+        )
     finally:
         await producer.stop()
         await pool.close()
-    return applied
+
+
+async def _replay(runner: ProjectionRunner) -> int:
+    """Catch up to the topics' end, then once more for what arrived during the first pass."""
+    await runner.start()
+    try:
+        applied = await runner.catch_up()
+        return applied + await runner.catch_up()
+    finally:
+        await runner.stop()
 
 
 def _rebuild_runner(
@@ -151,7 +151,7 @@ def _rebuild_runner(
     )
 
 
-PART_APPLIED = re.compile(r"^rebuild part (\d+)/(\d+): (\d+) events applied$", re.MULTILINE)
+PART_APPLIED = re.compile(r"^rebuild part \d+/\d+: (\d+) events applied$", re.MULTILINE)
 
 
 async def _run_parts(projection: Projection, part_command: PartCommand, parts: int) -> int:
@@ -162,6 +162,7 @@ async def _run_parts(projection: Projection, part_command: PartCommand, parts: i
         for part in range(parts)
     ]
     outputs = [asyncio.ensure_future(process.communicate()) for process in processes]
+    applied = 0
     try:
         pending: set[asyncio.Task[tuple[bytes, bytes]]] = set(outputs)
         while pending:  # the first part to fail stops the rest at once
@@ -172,15 +173,12 @@ async def _run_parts(projection: Projection, part_command: PartCommand, parts: i
                 found = PART_APPLIED.search(output.result()[0].decode(errors="replace"))
                 if code != 0 or found is None:
                     raise RuntimeError(f"{projection.name}: rebuild part {part}/{parts} failed (exit {code})")
+                applied += int(found.group(1))
     finally:
         for process in processes:
             if process.returncode is None:
                 process.kill()
                 await process.wait()
-    applied = 0
-    for output in outputs:
-        found = PART_APPLIED.search(output.result()[0].decode(errors="replace"))
-        applied += int(found.group(3)) if found else 0
     return applied
 
 

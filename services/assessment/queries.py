@@ -63,13 +63,7 @@ async def policy_history(conn: Connection, region_code: str) -> list[dict[str, A
 
 async def tags(conn: Connection, code: str, day: date) -> list[str]:
     """The tags in force for a village, from its own classification and those of the regions above it."""
-    rows = await conn.fetch(
-        """SELECT DISTINCT ON (code) code, tags FROM region_tags
-           WHERE $1 LIKE code || '%' AND effective_from <= $2 ORDER BY code, effective_from DESC""",
-        code,
-        day,
-    )
-    return sorted({tag for row in rows for tag in row["tags"]})
+    return (await tags_of_villages(conn, [code], day))[code]
 
 
 async def terms(conn: Connection, advisor_id: str, village_code: str) -> list[Term]:
@@ -256,7 +250,8 @@ async def facts_of_pairs(conn: Connection, pairs: Sequence[Pair], since: datetim
 
 
 async def tags_of_villages(conn: Connection, villages: Sequence[str], day: date) -> dict[str, list[str]]:
-    """`tags` for many villages in one statement."""
+    """The tags in force for each village (its own classification and those of the regions above it), in
+    one statement however many villages."""
     found: dict[str, set[str]] = {village: set() for village in villages}
     for row in await conn.fetch(
         """SELECT DISTINCT ON (v.code, t.code) v.code AS village, t.tags
