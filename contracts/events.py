@@ -26,6 +26,7 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 
@@ -247,6 +248,69 @@ class VillageKind(StrEnum):
     remote = "remote"
 
 
+class PrincipalRole(StrEnum):
+    """The role of an authenticated caller, as intake's tokens carry it."""
+
+    advisor = "advisor"
+    township_office = "township_office"
+    county_bureau = "county_bureau"
+    prefecture_bureau = "prefecture_bureau"
+    province_department = "province_department"
+    integration = "integration"
+
+
+# Who may void a record somebody else recorded: the offices that supervise the village (司法所 and up).
+SUPERVISING_ROLES = frozenset(
+    {
+        PrincipalRole.township_office,
+        PrincipalRole.county_bureau,
+        PrincipalRole.prefecture_bureau,
+        PrincipalRole.province_department,
+    }
+)
+
+
+class SealedPersonal(BaseModel):
+    """A record's personal fields, sealed by intake with a data key of their own (AES-256-GCM). The key
+    lives in the key store, never on a topic: erasing it makes every copy unreadable, in Kafka, in
+    rebuilds, in retired schemas and in backups (crypto-shredding)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key_id: UUID = Field(description="the data key in the key store; erased keys are gone for good")
+    algorithm: Literal["AES-256-GCM"] = "AES-256-GCM"
+    nonce: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16}$", description="12 bytes, base64url")]
+    ciphertext: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9_-]+$",
+            max_length=65_536,
+            description="base64url of the encrypted JSON object of the personal fields, with its tag",
+        ),
+    ]
+
+
+SEALED_PERSONAL_FIELD = "sealed_personal"
+SealedPersonalField = Annotated[
+    SealedPersonal | None,
+    Field(
+        description="set by intake: the personal fields, sealed; the plain personal fields are then absent"
+    ),
+]
+
+
+def _personal_value(value: Any, info: ValidationInfo, required: bool) -> Any:
+    """A personal field travels either plain (as a client sends it) or inside `sealed_personal`."""
+    sealed = info.data.get(SEALED_PERSONAL_FIELD)
+    if sealed is not None and value is not None:
+        raise PydanticCustomError(
+            "sealed_or_plain", "personal fields travel sealed: leave this out when sealed_personal is set"
+        )
+    if required and value is None and sealed is None:
+        raise PydanticCustomError("missing", "Field required")
+    return value
+
+
 class EventPayload(BaseModel):
     """Base of every payload: unknown fields are refused, values are immutable."""
 
@@ -268,6 +332,9 @@ class ServiceRecord(EventPayload):
     village_code: VillageCode
     occurred_at: Timestamp = Field(description="when it happened; a naive time is read as Asia/Shanghai")
     recorded_by: PrincipalId = Field(description="set by intake from the authenticated principal")
+    recorded_by_role: PrincipalRole | None = Field(
+        default=None, description="set by intake: the role of the principal who recorded it"
+    )
 
     def record_key(self) -> str:
         return self.village_code
@@ -289,8 +356,14 @@ class ConsultationRecorded(ServiceRecord):
     person_times: Annotated[int, Field(ge=1, le=10_000, description="人次")]
     topic: LegalTopic
     duration_minutes: Minutes | None = None
+    sealed_personal: SealedPersonalField = None
     summary: FreeText | None = None
     requester: Annotated[ConsultationRequester | None, Field(json_schema_extra=PERSONAL)] = None
+
+    @field_validator("summary", "requester")
+    @classmethod
+    def _plain_or_sealed(cls, value: Any, info: ValidationInfo) -> Any:
+        return _personal_value(value, info, required=False)
 
 
 class MediationRecorded(ServiceRecord):
@@ -373,8 +446,14 @@ class RiskReported(ServiceRecord):
     category: RiskCategory
     severity: Severity
     people_involved: Count
-    description: FreeText
+    sealed_personal: SealedPersonalField = None
+    description: Annotated[FreeText | None, Field(validate_default=True)] = None
     reported_to: ReportedTo
+
+    @field_validator("description")
+    @classmethod
+    def _plain_or_sealed(cls, value: Any, info: ValidationInfo) -> Any:
+        return _personal_value(value, info, required=True)
 
 
 class FeedbackSubmitted(ServiceRecord):
@@ -384,7 +463,13 @@ class FeedbackSubmitted(ServiceRecord):
 
     rater: Rater
     score: Annotated[int, Field(ge=1, le=5)]
+    sealed_personal: SealedPersonalField = None
     comment: FreeText | None = None
+
+    @field_validator("comment")
+    @classmethod
+    def _plain_or_sealed(cls, value: Any, info: ValidationInfo) -> Any:
+        return _personal_value(value, info, required=False)
 
 
 class RecordVoided(ServiceRecord):
@@ -393,11 +478,78 @@ class RecordVoided(ServiceRecord):
     event_type: ClassVar[str] = "record.voided"
 
     target_event_id: UUID
-    reason: Annotated[str, Field(min_length=1, max_length=500, json_schema_extra=PERSONAL)]
+    sealed_personal: SealedPersonalField = None
+    reason: Annotated[
+        str | None, Field(min_length=1, max_length=500, json_schema_extra=PERSONAL, validate_default=True)
+    ] = None
+
+    @field_validator("reason")
+    @classmethod
+    def _plain_or_sealed(cls, value: Any, info: ValidationInfo) -> Any:
+        return _personal_value(value, info, required=True)
+
+
+def void_permitted(void: RecordVoided, target_advisor_id: str, target_recorded_by: str | None) -> bool:
+    """Whether a void may take its target back (every consumer applies this one rule): the advisor whose
+    work it is or whoever recorded it, or an office that supervises the village (司法所 and up; intake has
+    checked that the office's region covers the village). A void from before roles travelled with records
+    (no role) keeps the earlier rule, so old history replays as it was counted."""
+    if void.recorded_by_role is None or target_recorded_by is None:
+        return True
+    if void.recorded_by_role in SUPERVISING_ROLES:
+        return True
+    if void.recorded_by_role is PrincipalRole.advisor and void.recorded_by == target_advisor_id:
+        return True
+    return void.recorded_by == target_recorded_by
+
+
+class ErasureReason(StrEnum):
+    data_subject_request = "data_subject_request"
+    recorded_in_error = "recorded_in_error"
+    retention_expired = "retention_expired"
+    other = "other"
+
+
+class PersonalErased(EventPayload):
+    """个人信息删除 (PIPL Art. 47): the personal fields of one record were erased. Its data key was
+    destroyed before this was published, so every sealed copy is unreadable; consumers forget any plain
+    copy they hold, and a rebuild applies it again."""
+
+    event_type: ClassVar[str] = "personal.erased"
+    kafka_topic: ClassVar[str] = VILLAGE_SERVICES
+
+    target_event_id: UUID = Field(description="the record whose personal fields were erased")
+    village_code: VillageCode = Field(description="the target's village (the record key: per-village order)")
+    erased_at: Timestamp
+    erased_by: PrincipalId
+    reason: ErasureReason
+
+    def record_key(self) -> str:
+        return self.village_code
 
 
 class RegistryEvent(EventPayload):
     kafka_topic: ClassVar[str] = REGISTRY
+
+
+class PublicContact(BaseModel):
+    """A contact the advisor chose to publish on the village notice board (公示), with the day they agreed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phone: Annotated[str, Field(pattern=r"^\+?[0-9 -]{5,20}$")]
+    consented_on: date
+
+
+def registration_permitted(owner_region: str | None, registration: AdvisorRegistered) -> bool:
+    """Whether a registration may change an advisor already registered (every consumer applies this one
+    rule): only the region that owns it, or one above it. A registration from before regions travelled
+    with them changes only an advisor nobody owns yet."""
+    if owner_region is None:
+        return True
+    if registration.region_code is None:
+        return False
+    return owner_region.startswith(registration.region_code)
 
 
 class AdvisorRegistered(RegistryEvent):
@@ -408,8 +560,23 @@ class AdvisorRegistered(RegistryEvent):
     kind: AdvisorKind
     organisation: ShortText
     licence_no: Annotated[str, Field(min_length=1, max_length=64)]
+    sealed_personal: SealedPersonalField = None
     phone: Annotated[str | None, Field(pattern=r"^\+?[0-9 -]{5,20}$", json_schema_extra=PERSONAL)] = None
     recorded_by: PrincipalId | None = None
+    region_code: RegionCode | None = Field(
+        default=None,
+        description="the region that owns this registration (intake sets the caller's region when left "
+        "out); only that region or one above it may change the advisor afterwards",
+    )
+    public_contact: PublicContact | None = Field(
+        default=None,
+        description="the one contact shown on the village notice (公示), by the advisor's choice",
+    )
+
+    @field_validator("phone")
+    @classmethod
+    def _plain_or_sealed(cls, value: Any, info: ValidationInfo) -> Any:
+        return _personal_value(value, info, required=False)
 
     def record_key(self) -> str:
         return self.advisor_id
@@ -697,6 +864,7 @@ PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
     RiskReported,
     FeedbackSubmitted,
     RecordVoided,
+    PersonalErased,
     AdvisorRegistered,
     AdvisorAssigned,
     AdvisorReleased,

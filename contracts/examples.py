@@ -73,6 +73,13 @@ def example_fields(
         },
         "feedback.submitted": {**common, "rater": "resident", "score": 5, "comment": "很及时"},
         "record.voided": {**common, "target_event_id": str(uuid.UUID(int=1)), "reason": "录入错误"},
+        "personal.erased": {
+            "target_event_id": str(uuid.UUID(int=1)),
+            "village_code": village_code,
+            "erased_at": EXAMPLE_TIME.isoformat(),
+            "erased_by": "county-370402",
+            "reason": "data_subject_request",
+        },
         "advisor.registered": {
             "advisor_id": advisor_id,
             "name": "李律师",

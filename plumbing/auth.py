@@ -6,23 +6,17 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import jwt
 from fastapi import Request
 
+from contracts.events import PrincipalRole
 from plumbing.http import ApiError
 from plumbing.settings import TokenSettings
 
-
-class Role(StrEnum):
-    advisor = "advisor"
-    township_office = "township_office"
-    county_bureau = "county_bureau"
-    prefecture_bureau = "prefecture_bureau"
-    province_department = "province_department"
-    integration = "integration"
+# The roles tokens carry are the ones records travel with (contracts: `recorded_by_role`).
+Role = PrincipalRole
 
 
 # Registry and policy writes need county level or above (区县司法局 and up).

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from plumbing.personal import DEVELOPMENT_MASTER_KEY, master_key_from_text
+
 LOCAL_KAFKA = "127.0.0.1:29092"
 LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:25432/villagecounsel"
 DEVELOPMENT_SECRET = "villagecounsel-development-only-secret-change-me"  # noqa: S105 - refused outside development
+
+
+PersonalMasterKey = Annotated[
+    str,
+    Field(
+        description="VC_PERSONAL_MASTER_KEY: 32 bytes in base64 that wrap the personal-data keys in the key "
+        "store (intake and ledger); keep it secret, in a Secret"
+    ),
+]
+
+
+def refuse_development_master_key(environment: str, master_key: str) -> None:
+    master_key_from_text(master_key)
+    if environment != "development" and master_key == DEVELOPMENT_MASTER_KEY:
+        raise ValueError("VC_PERSONAL_MASTER_KEY must be set to a real key outside development")
 
 
 class ServiceSettings(BaseSettings):

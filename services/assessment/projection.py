@@ -24,6 +24,7 @@ from contracts.events import (
     ServiceRecord,
     ViolationRecorded,
     VisitLogged,
+    void_permitted,
 )
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.postgres import Connection
@@ -67,6 +68,7 @@ def activity_row(item: ConsumedEvent) -> tuple[Any, ...] | None:
         evening_or_holiday,
         large_event,
         feedback_score,
+        data.recorded_by,
     )
 
 
@@ -200,6 +202,7 @@ ACTIVITY_COLUMNS = [
     "evening_or_holiday",
     "large_event",
     "feedback_score",
+    "recorded_by",
 ]
 
 
@@ -214,11 +217,23 @@ async def apply_assessment(conn: Connection, batch: Batch) -> None:
         await conn.copy_records_to_table("activities", records=rows, columns=ACTIVITY_COLUMNS)
     voids = [item.event.data for item in batch.events if isinstance(item.event.data, RecordVoided)]
     if voids:
-        # A void counts only for a record of the same village (same partition, so replays agree).
+        # A void counts only for a record of the same village (same partition, so replays agree), sent by
+        # someone who may void it.
+        candidates = await conn.fetch(
+            """SELECT event_id, village_code, advisor_id, recorded_by FROM activities
+               WHERE event_id = ANY($1::uuid[]) AND voided_at IS NULL""",
+            [void.target_event_id for void in voids],
+        )
+        targets = {row["event_id"]: row for row in candidates}
+        permitted = [
+            (void.target_event_id, void.occurred_at)
+            for void in voids
+            if (voided := targets.get(void.target_event_id)) is not None
+            and voided["village_code"] == void.village_code
+            and void_permitted(void, voided["advisor_id"], voided["recorded_by"])
+        ]
         await conn.executemany(
-            """UPDATE activities SET voided_at = $3
-               WHERE event_id = $1 AND village_code = $2 AND voided_at IS NULL""",
-            [(void.target_event_id, void.village_code, void.occurred_at) for void in voids],
+            "UPDATE activities SET voided_at = $2 WHERE event_id = $1 AND voided_at IS NULL", permitted
         )
 
 

@@ -22,6 +22,8 @@ from contracts.events import (
     RegionRegistered,
     RegionRetired,
     ServiceRecord,
+    registration_permitted,
+    void_permitted,
 )
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.postgres import Connection
@@ -188,15 +190,27 @@ async def _apply_registry(conn: Connection, item: ConsumedEvent, pending: Pendin
         if data.successor_code is not None and len(data.code) == 12:
             await _move_history(conn, data.code, data.successor_code, pending)
     elif isinstance(data, AdvisorRegistered):
-        # The card on the village's notice page (公示); the phone is the contact the programme publishes.
+        # The card on the village's notice page (公示): the phone is only the contact the advisor chose to
+        # publish, never the registry's (personal) phone.
+        owner = await conn.fetchrow(
+            "SELECT owner_region FROM advisors WHERE advisor_id = $1", data.advisor_id
+        )
+        if owner is not None and not registration_permitted(owner["owner_region"], data):
+            return
+        contact = data.public_contact
         await conn.execute(
-            """INSERT INTO advisors (advisor_id, name, kind, organisation, phone) VALUES ($1, $2, $3, $4, $5)
-               ON CONFLICT (advisor_id) DO UPDATE SET name = $2, kind = $3, organisation = $4, phone = $5""",
+            """INSERT INTO advisors (advisor_id, name, kind, organisation, phone, contact_consented_on,
+                                     owner_region)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT (advisor_id) DO UPDATE SET name = $2, kind = $3, organisation = $4, phone = $5,
+                   contact_consented_on = $6, owner_region = coalesce($7, advisors.owner_region)""",
             data.advisor_id,
             data.name,
             str(data.kind),
             data.organisation,
-            data.phone,
+            contact.phone if contact else None,
+            contact.consented_on if contact else None,
+            data.region_code,
         )
     elif isinstance(data, AdvisorAssigned):
         await conn.execute(
@@ -258,36 +272,48 @@ async def _apply_records(
     successors: dict[str, str],
     pending: Pending,
 ) -> None:
-    # event id -> (village, occurred_at, figures, partition, advisor, counts as activity)
-    counted: dict[UUID, tuple[str, datetime, dict[str, float], int, str, bool]] = {}
-    voids = [item.event.data.target_event_id for item in records if isinstance(item.event.data, RecordVoided)]
-    earlier = {}
-    if voids:
+    counted: dict[UUID, CountedRecord] = {}
+    void_targets = [
+        item.event.data.target_event_id for item in records if isinstance(item.event.data, RecordVoided)
+    ]
+    earlier: dict[UUID, CountedRecord] = {}
+    if void_targets:
         rows = await conn.fetch(
-            """UPDATE counted_records SET voided = true WHERE event_id = ANY($1::uuid[]) AND NOT voided
-               RETURNING event_id, village_code, occurred_at, figures, kafka_partition, advisor_id, active""",
-            voids,
+            """SELECT event_id, village_code, occurred_at, figures, kafka_partition, advisor_id, active,
+                      recorded_village, recorded_by
+               FROM counted_records WHERE event_id = ANY($1::uuid[]) AND NOT voided""",
+            void_targets,
         )
         earlier = {
-            row["event_id"]: (
+            row["event_id"]: CountedRecord(
                 row["village_code"],
                 row["occurred_at"],
                 orjson.loads(row["figures"]),
                 row["kafka_partition"],
                 row["advisor_id"],
                 row["active"],
+                row["recorded_village"],
+                row["recorded_by"],
             )
             for row in rows
         }
+    voided: list[UUID] = []
     for item in records:
         data = item.event.data
         if isinstance(data, RecordVoided):
-            target = counted.pop(data.target_event_id, None) or earlier.pop(data.target_event_id, None)
-            if target is not None:
-                village, when, figures, partition, advisor, active = target
-                pending.figures[partition].append((village, periods(when), figures, -1))
-                if active:
-                    pending.activity[partition].append((village, periods(when), advisor, -1))
+            target = counted.get(data.target_event_id) or earlier.get(data.target_event_id)
+            if target is None or not target.may_be_voided_by(data):
+                continue
+            counted.pop(data.target_event_id, None)
+            if earlier.pop(data.target_event_id, None) is not None:
+                voided.append(data.target_event_id)
+            pending.figures[target.partition].append(
+                (target.village, periods(target.when), target.figures, -1)
+            )
+            if target.active:
+                pending.activity[target.partition].append(
+                    (target.village, periods(target.when), target.advisor_id, -1)
+                )
             continue
         assert isinstance(data, ServiceRecord)  # noqa: S101 - filtered by the caller
         figures = contributions(data)
@@ -298,14 +324,37 @@ async def _apply_records(
         pending.figures[item.partition].append((village, periods(data.occurred_at), figures, 1))
         if active:
             pending.activity[item.partition].append((village, periods(data.occurred_at), data.advisor_id, 1))
-        counted[item.event.id] = (village, data.occurred_at, figures, item.partition, data.advisor_id, active)
+        counted[item.event.id] = CountedRecord(
+            village,
+            data.occurred_at,
+            figures,
+            item.partition,
+            data.advisor_id,
+            active,
+            data.village_code,
+            data.recorded_by,
+        )
+    if voided:
+        await conn.execute(
+            "UPDATE counted_records SET voided = true WHERE event_id = ANY($1::uuid[])", voided
+        )
     if counted:
         # COPY: every record here is new (the runtime has dropped what was applied before).
         await conn.copy_records_to_table(
             "counted_records",
             records=[
-                (event_id, village, when, orjson.dumps(figures).decode(), partition, advisor, active)
-                for event_id, (village, when, figures, partition, advisor, active) in counted.items()
+                (
+                    event_id,
+                    record.village,
+                    record.when,
+                    orjson.dumps(record.figures).decode(),
+                    record.partition,
+                    record.advisor_id,
+                    record.active,
+                    record.recorded_village,
+                    record.recorded_by,
+                )
+                for event_id, record in counted.items()
             ],
             columns=[
                 "event_id",
@@ -315,8 +364,30 @@ async def _apply_records(
                 "kafka_partition",
                 "advisor_id",
                 "active",
+                "recorded_village",
+                "recorded_by",
             ],
         )
+
+
+@dataclass(frozen=True)
+class CountedRecord:
+    """What a counted record added (so that a void or a merge can take exactly that back), and who
+    recorded it in which village (so that only a void its sender may send takes it back)."""
+
+    village: str
+    when: datetime
+    figures: dict[str, float]
+    partition: int
+    advisor_id: str
+    active: bool
+    recorded_village: str | None
+    recorded_by: str | None
+
+    def may_be_voided_by(self, void: RecordVoided) -> bool:
+        if self.recorded_village is not None and self.recorded_village != void.village_code:
+            return False
+        return void_permitted(void, self.advisor_id, self.recorded_by)
 
 
 def _output_figures(item: ConsumedEvent) -> tuple[str, int, str, list[str], dict[str, float]] | None:

@@ -8,25 +8,40 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any
+from uuid import UUID
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from contracts.envelope import Event, FieldError, to_kafka_record
-from plumbing.auth import Principal, bearer_principal
+from contracts.envelope import Event, FieldError, field_errors, to_kafka_record
+from contracts.events import ErasureReason, VillageCode
+from plumbing.auth import REGISTRY_ROLES, Principal, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, OrjsonResponse, field_entry, install_common
 from plumbing.kafka import ensure_topics, kafka_reachable
 from plumbing.logs import configure_logging, get_logger
+from plumbing.personal import PersonalDataErased, Sealer, master_key_from_text, plain_personal
 from services.intake import metrics
 from services.intake.openapi import install_openapi
 from services.intake.publisher import NotStored, Publisher, Stored
 from services.intake.rules import KIND_BY_NAME, KINDS, Limits, RecordKind, RecordRejected, prepare_event
+from services.intake.sealing import Keystore, KeystoreUnavailable, erasure_event
 from services.intake.settings import IntakeSettings
 
 log = get_logger(__name__)
 
 SOURCE = "/villagecounsel/intake"
+
+
+class ErasureRequest(BaseModel):
+    """What a county bureau (or above) names to erase a record's personal data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target_event_id: UUID
+    village_code: VillageCode
+    reason: ErasureReason
 
 
 class Admission:
@@ -80,6 +95,38 @@ def _log_rejection(kind: str, body: Any, rejection: RecordRejected) -> None:
         metrics.RECORDS.labels(kind, "rejected", rule).inc()
 
 
+KEYSTORE_DOWN = (
+    "the key store for personal data did not answer; the record may not have been stored: "
+    "send it again with the same id"
+)
+
+
+def _erased_refusal(event_id: Any) -> tuple[str, list[FieldError]]:
+    return (
+        "this record's personal data was erased; it cannot be sent again",
+        [FieldError("id", "personal_data_erased", "erased records stay erased", str(event_id))],
+    )
+
+
+async def _seal_each(keystore: Keystore, events: list[Event]) -> list[Event | ApiError]:
+    """Each event sealed, or the refusal of the one whose personal data was erased (a batch goes on
+    without it) or that could not be sealed because the key store is down."""
+    refused: dict[Any, ApiError] = {}
+    while True:
+        remaining = [event for event in events if event.id not in refused]
+        try:
+            sealed = {event.id: event for event in await keystore.seal(remaining)}
+            break
+        except PersonalDataErased as erased:
+            refused[erased.key_id] = ApiError(410, "personal_data_erased", *_erased_refusal(erased.key_id))
+        except KeystoreUnavailable:
+            down = ApiError(503, "keystore_unavailable", KEYSTORE_DOWN)
+            sealed = {event.id: event for event in remaining if not plain_personal(event.data)}
+            refused.update({event.id: down for event in remaining if event.id not in sealed})
+            break
+    return [refused.get(event.id) or sealed[event.id] for event in events]
+
+
 def _accepted(kind: str, event: Event, stored: Stored) -> dict[str, Any]:
     metrics.RECORDS.labels(kind, "accepted", "").inc()
     return {
@@ -106,6 +153,11 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
         clock_skew=timedelta(seconds=settings.clock_skew_seconds),
     )
     admission = Admission(settings.max_in_flight_requests, settings.retry_after_seconds)
+    keystore = Keystore(
+        settings.database_url,
+        Sealer(master_key_from_text(settings.personal_master_key)),
+        settings.keystore_timeout_seconds,
+    )
     unavailable_headers = {"Retry-After": str(settings.retry_after_seconds)}
 
     @asynccontextmanager
@@ -124,6 +176,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
             yield
         finally:
             await publisher.stop()
+            await keystore.stop()
 
     app = FastAPI(
         title="villagecounsel intake",
@@ -133,7 +186,10 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     )
 
     async def readiness() -> dict[str, bool]:
-        return {"kafka": await kafka_reachable(settings.kafka_bootstrap_servers)}
+        return {
+            "kafka": await kafka_reachable(settings.kafka_bootstrap_servers),
+            "keystore": await keystore.reachable(),
+        }
 
     install_common(app, "intake", readiness)
     install_openapi(app)
@@ -167,6 +223,14 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
                 return OrjsonResponse(
                     {"id": str(event.id), "kind": kind.name, "status": "valid"}, status_code=200
                 )
+            try:
+                [event] = await keystore.seal([event])
+            except PersonalDataErased:
+                raise ApiError(410, "personal_data_erased", *_erased_refusal(event.id)) from None
+            except KeystoreUnavailable:
+                raise ApiError(
+                    503, "keystore_unavailable", KEYSTORE_DOWN, headers=unavailable_headers
+                ) from None
             started = time.perf_counter()
             [result] = await publisher.publish_all([to_kafka_record(event)])
             metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
@@ -244,6 +308,26 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
                     "fields": [field_entry(error) for error in rejection.errors],
                 },
             }
+        sealing = await _seal_each(keystore, [event for _, _, event in to_publish])
+        for (index, kind_name, event), sealed in zip(list(to_publish), sealing, strict=True):
+            if isinstance(sealed, ApiError):
+                results[index] = {
+                    "index": index,
+                    "id": str(event.id),
+                    "kind": kind_name,
+                    "status": "unavailable" if sealed.status == 503 else "rejected",
+                    "error": {
+                        "status": sealed.status,
+                        "code": sealed.code,
+                        "message": sealed.message,
+                        "fields": [field_entry(error) for error in sealed.fields],
+                    },
+                }
+        to_publish = [
+            (index, kind_name, sealed)
+            for (index, kind_name, _), sealed in zip(to_publish, sealing, strict=True)
+            if isinstance(sealed, Event)
+        ]
         started = time.perf_counter()
         published = await publisher.publish_all([to_kafka_record(event) for _, _, event in to_publish])
         if to_publish:
@@ -272,6 +356,86 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
         if counts["unavailable"]:
             return OrjsonResponse(summary, status_code=503, headers=unavailable_headers)
         return OrjsonResponse(summary, status_code=200)
+
+    async def erase_personal(request: Request, caller: CallerDep, _admitted: AdmittedDep) -> OrjsonResponse:
+        body = await read_json_body(request, settings.max_body_bytes)
+        try:
+            wanted = ErasureRequest.model_validate(body)
+        except ValidationError as error:
+            raise ApiError(
+                422, "validation_failed", "an erasure names its record", field_errors(error, "")
+            ) from None
+        if caller.role not in REGISTRY_ROLES:
+            raise ApiError(
+                403,
+                "forbidden",
+                "erasing personal data needs a county bureau or above",
+                [FieldError("role", "county_level_or_above", f"not {caller.role}")],
+            )
+        require_region(caller, wanted.village_code)
+        try:
+            village = await keystore.key_village(wanted.target_event_id)
+            if village is not None and village != wanted.village_code:
+                raise ApiError(
+                    422,
+                    "validation_failed",
+                    "the record is not of that village",
+                    [
+                        FieldError(
+                            "village_code", "record_village", "the village of the record", wanted.village_code
+                        )
+                    ],
+                )
+            erasure = await keystore.erase(
+                wanted.target_event_id, wanted.village_code, caller.subject, wanted.reason, clock.now()
+            )
+        except KeystoreUnavailable:
+            raise ApiError(503, "keystore_unavailable", KEYSTORE_DOWN, headers=unavailable_headers) from None
+        if erasure.village_code is not None and not caller.covers(erasure.village_code):
+            raise ApiError(
+                403, "forbidden", f"the record is outside the caller's region {caller.region_code}"
+            )
+        event = erasure_event(erasure, wanted.village_code, SOURCE)
+        [result] = await publisher.publish_all([to_kafka_record(event)])
+        if isinstance(result, NotStored):
+            log.warning("erasure_not_published", event_id=str(event.id), reason=result.reason)
+            raise ApiError(
+                503,
+                "kafka_unavailable",
+                "the key is destroyed but the erasure may not have been published; send it again",
+                headers=unavailable_headers,
+            )
+        log.info("personal_data_erased", event_id=str(event.id), target_event_id=str(erasure.key_id))
+        return OrjsonResponse(
+            {
+                "id": str(event.id),
+                "kind": "erasure",
+                "status": "accepted",
+                "target_event_id": str(erasure.key_id),
+                "erased_at": erasure.erased_at.isoformat(),
+                "erased_by": erasure.erased_by,
+                "key_destroyed": True,
+                "topic": event.topic,
+                "partition": result.partition,
+                "offset": result.offset,
+            },
+            status_code=202,
+        )
+
+    app.add_api_route(
+        "/v1/erasures",
+        erase_personal,
+        methods=["POST"],
+        status_code=202,
+        summary="Erase a record's personal data (PIPL Art. 47): its key is destroyed, every copy unreadable",
+        tags=["records"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ErasureRequest.model_json_schema()}},
+            }
+        },
+    )
 
     app.add_api_route(
         "/v1/batch",

@@ -12,6 +12,7 @@ from contracts.envelope import ContractViolation, Event, FieldError, parse_paylo
 from contracts.events import (
     DEFAULT_ZONE,
     PAYLOAD_BY_TYPE,
+    AdvisorRegistered,
     EventPayload,
     FeedbackSubmitted,
     ServiceRecord,
@@ -19,7 +20,7 @@ from contracts.events import (
 )
 from plumbing.auth import REGISTRY_ROLES, Principal, Role
 
-SERVER_SET_FIELDS = ("recorded_by", "recorded_at")
+SERVER_SET_FIELDS = ("recorded_by", "recorded_at", "recorded_by_role", "sealed_personal")
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,10 @@ def prepare_event(
     payload_type = PAYLOAD_BY_TYPE[kind.event_type]
     if "recorded_by" in payload_type.model_fields:
         fields["recorded_by"] = principal.subject
+    if "recorded_by_role" in payload_type.model_fields:
+        fields["recorded_by_role"] = str(principal.role)
+    if payload_type is AdvisorRegistered and fields.get("region_code") is None:
+        fields["region_code"] = principal.region_code  # the registering region owns the advisor
     try:
         payload = parse_payload(kind.event_type, fields, prefix="")
     except ContractViolation as violation:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from plumbing.settings import TokenSettings
+from plumbing.personal import DEVELOPMENT_MASTER_KEY
+from plumbing.settings import PersonalMasterKey, TokenSettings, refuse_development_master_key
 
 
 class IntakeSettings(TokenSettings):
@@ -17,3 +18,10 @@ class IntakeSettings(TokenSettings):
     max_record_age_days: int = Field(default=400, ge=1)
     clock_skew_seconds: int = Field(default=300, ge=0)
     producer_recreate_after_failures: int = Field(default=3, ge=1)
+    personal_master_key: PersonalMasterKey = DEVELOPMENT_MASTER_KEY
+    keystore_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _real_master_key_outside_development(self) -> IntakeSettings:
+        refuse_development_master_key(self.environment, self.personal_master_key)
+        return self

@@ -3,17 +3,19 @@ exports a justice office files, and the chain check an auditor runs."""
 
 import base64
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import StrEnum
 from typing import IO, Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, FastAPI, Query
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from plumbing.auth import Principal, Role, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, install_common
+from plumbing.personal import Sealer, master_key_from_text, prepare_keystore
 from plumbing.service import ProjectionHost, host_lifespan
 from plumbing.tables import XLSX_MEDIA_TYPE
 from services.ledger import queries
@@ -24,7 +26,6 @@ from services.ledger.queries import EntryFilter
 from services.ledger.settings import LedgerSettings
 
 PERSONAL_ROLES = frozenset({Role.township_office, Role.county_bureau})
-ERASE_ROLES = frozenset({Role.county_bureau, Role.prefecture_bureau, Role.province_department})
 VOID_FIELDS_PUBLIC = ("target_event_id", "status")
 
 
@@ -59,7 +60,7 @@ def present(entry: dict[str, Any], unassigned: bool, caller: Principal) -> dict[
         "recorded_by": entry["recorded_by"],
         "fields": entry["fields"],
         "personal": personal,
-        "personal_erased": entry["erased_at"] is not None,
+        "personal_erased": entry["personal_erased"],
         "voided": entry["voided_by_event_id"] is not None,
         "voided_by": None,
         "unassigned": unassigned,
@@ -105,12 +106,21 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     settings = settings or LedgerSettings()
     clock = clock or SystemClock()
     host = ProjectionHost(ledger_projection(settings.personal_digest_key.encode()), settings, clock)
+    sealer = Sealer(master_key_from_text(settings.personal_master_key))
+    hosted = host_lifespan(host, "ledger")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with hosted(app):
+            async with host.pool.acquire() as conn:
+                await prepare_keystore(conn)  # the ledger opens seals with the keys intake keeps there
+            yield
 
     app = FastAPI(
         title="villagecounsel ledger",
         version="1.0.0",
         summary="一村一卷: every village's file of records, with corrections, exports and a tamper check.",
-        lifespan=host_lifespan(host, "ledger"),
+        lifespan=lifespan,
     )
     install_common(app, "ledger", host.readiness, host.liveness)
     app.state.host = host
@@ -153,6 +163,7 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
                 newest_first=order is Order.newest_first,
                 after=after,
                 limit=limit,
+                sealer=sealer,
             )
             terms = await queries.terms_for(conn, [village_code])
         next_cursor = encode_cursor(str(entries[-1]["sequence"])) if len(entries) == limit else None
@@ -165,11 +176,11 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     @app.get("/v1/entries/{event_id}", tags=["ledger"], summary="One entry with its correction history")
     async def one_entry(event_id: UUID, caller: Caller) -> dict[str, Any]:
         async with host.pool.acquire() as conn:
-            found = await queries.entry(conn, event_id)
+            found = await queries.entry(conn, event_id, sealer)
             if found is None:
                 raise ApiError(404, "not_found", f"no ledger entry has the id {event_id}")
             require_region(caller, found["village_code"])
-            history = await queries.corrections(conn, event_id)
+            history = await queries.corrections(conn, event_id, sealer)
             terms = await queries.terms_for(conn, [found["village_code"]])
         shown = present(found, unassigned_flag(found, terms), caller)
         shown["corrections"] = [
@@ -207,7 +218,7 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
                 raise ApiError(422, "validation_failed", "the cursor is not one this API gave out") from None
         async with host.pool.acquire() as conn:
             entries = await queries.worklog_page(
-                conn, advisor_id, caller.region_code, since, until, after, limit
+                conn, advisor_id, caller.region_code, since, until, after, limit, sealer
             )
             terms = await queries.terms_for(conn, sorted({entry["village_code"] for entry in entries}))
         next_cursor = None
@@ -231,7 +242,7 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
             for code in villages:
                 yield "sheet", (code, f"{names.get(code, code)}（{code}）工作台账 {period}")
                 totals = Totals()
-                async for entry in queries.village_entries(conn, code, filters):
+                async for entry in queries.village_entries(conn, code, filters, sealer):
                     if entry["advisor_id"] not in advisor_names:
                         found = await queries.advisor_names(conn, [entry["advisor_id"]])
                         advisor_names[entry["advisor_id"]] = found.get(entry["advisor_id"], "")
@@ -360,18 +371,6 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         async with host.pool.acquire() as conn:
             found = await queries.conflicts_under(conn, caller.region_code, limit)
         return {"conflicts": [{**item, "event_id": str(item["event_id"])} for item in found]}
-
-    @app.delete("/v1/entries/{event_id}/personal", tags=["ledger"], summary="Remove an entry's personal data")
-    async def erase(event_id: UUID, caller: Caller) -> JSONResponse:
-        if caller.role not in ERASE_ROLES:
-            raise ApiError(403, "forbidden", "removing personal data needs a county bureau or above")
-        async with host.pool.acquire() as conn:
-            found = await queries.entry(conn, event_id)
-            if found is None:
-                raise ApiError(404, "not_found", f"no ledger entry has the id {event_id}")
-            require_region(caller, found["village_code"])
-            erased = await queries.erase_personal(conn, event_id, caller.subject, clock.now())
-        return JSONResponse({"event_id": str(event_id), "erased": erased})
 
     return app
 

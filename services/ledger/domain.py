@@ -14,7 +14,14 @@ from uuid import UUID
 
 import orjson
 
-from contracts.events import DEFAULT_ZONE, EventPayload, personal_field_names
+from contracts.events import (
+    DEFAULT_ZONE,
+    SEALED_PERSONAL_FIELD,
+    EventPayload,
+    RecordVoided,
+    personal_field_names,
+    void_permitted,
+)
 
 GENESIS = b"\x00" * 32
 COMMON_COLUMNS = ("advisor_id", "village_code", "occurred_at", "recorded_by")
@@ -24,12 +31,15 @@ class VoidStatus(StrEnum):
     applied = "applied"
     unknown_target = "unknown_target"
     already_voided = "already_voided"
+    not_permitted = "not_permitted"
 
 
 def split_fields(payload: EventPayload) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(statistics-grade fields, personal fields) of a service record, as JSON-ready values."""
+    """(statistics-grade fields, personal fields) of a service record, as JSON-ready values. A sealed
+    record's personal part is its seal (`{"sealed_personal": ...}`): the ledger never holds the plain
+    values of it, and the chain's digest covers the seal."""
     values = payload.model_dump(mode="json", exclude_none=True)
-    personal_names = personal_field_names(type(payload))
+    personal_names = personal_field_names(type(payload)) | {SEALED_PERSONAL_FIELD}
     statistics = {k: v for k, v in values.items() if k not in personal_names and k not in COMMON_COLUMNS}
     personal = {k: v for k, v in values.items() if k in personal_names}
     return statistics, personal
@@ -153,12 +163,25 @@ class VillageHead:
         return chained
 
 
-def resolve_void(target_village: str | None, already_voided: bool, void_village: str) -> VoidStatus:
-    """A void applies to a record of the same village's file that is not voided yet; otherwise it is kept
-    and flagged. Same-village records share a partition, so this is the same on every replay."""
-    if target_village is None or target_village != void_village:
+@dataclass(frozen=True)
+class VoidTarget:
+    """What a void needs to know of its target."""
+
+    village_code: str
+    advisor_id: str
+    recorded_by: str | None
+    voided: bool = False
+
+
+def resolve_void(target: VoidTarget | None, void: RecordVoided) -> VoidStatus:
+    """A void applies to a record of the same village's file that is not voided yet, when its sender may
+    void it (`void_permitted`); otherwise it is kept and flagged. Same-village records share a partition,
+    so this is the same on every replay."""
+    if target is None or target.village_code != void.village_code:
         return VoidStatus.unknown_target
-    if already_voided:
+    if not void_permitted(void, target.advisor_id, target.recorded_by):
+        return VoidStatus.not_permitted
+    if target.voided:
         return VoidStatus.already_voided
     return VoidStatus.applied
 

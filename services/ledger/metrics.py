@@ -10,3 +10,8 @@ UNASSIGNED = Counter(
     "vc_ledger_unassigned_records_total",
     "Records whose advisor was not assigned to the village that day, when they were applied",
 )
+ERASURES = Counter("vc_ledger_erasures_total", "Erasures of personal data applied (personal.erased events)")
+REFUSED_REGISTRATIONS = Counter(
+    "vc_ledger_refused_registrations_total",
+    "advisor.registered events from a region that does not own the advisor (changed nothing)",
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 from pathlib import Path
@@ -14,10 +15,12 @@ from contracts.events import (
     AdvisorAssigned,
     AdvisorRegistered,
     AdvisorReleased,
+    PersonalErased,
     RecordVoided,
     RegionRegistered,
     RegionRetired,
     ServiceRecord,
+    registration_permitted,
 )
 from contracts.topics import REGISTRY, VILLAGE_SERVICES
 from plumbing.postgres import Connection
@@ -29,6 +32,7 @@ from services.ledger.domain import (
     EntryContent,
     VillageHead,
     VoidStatus,
+    VoidTarget,
     assigned_on,
     personal_digest,
     resolve_void,
@@ -50,16 +54,24 @@ async def _apply_registry(conn: Connection, items: list[ConsumedEvent]) -> None:
     for item in items:
         data = item.event.data
         if isinstance(data, AdvisorRegistered):
+            owner = await conn.fetchrow(
+                "SELECT owner_region FROM advisors WHERE advisor_id = $1", data.advisor_id
+            )
+            if owner is not None and not registration_permitted(owner["owner_region"], data):
+                metrics.REFUSED_REGISTRATIONS.inc()
+                continue
             await conn.execute(
-                """INSERT INTO advisors (advisor_id, name, kind, organisation, licence_no)
-                   VALUES ($1, $2, $3, $4, $5)
+                """INSERT INTO advisors (advisor_id, name, kind, organisation, licence_no, owner_region)
+                   VALUES ($1, $2, $3, $4, $5, $6)
                    ON CONFLICT (advisor_id)
-                   DO UPDATE SET name = $2, kind = $3, organisation = $4, licence_no = $5""",
+                   DO UPDATE SET name = $2, kind = $3, organisation = $4, licence_no = $5,
+                                 owner_region = coalesce($6, advisors.owner_region)""",
                 data.advisor_id,
                 data.name,
                 str(data.kind),
                 data.organisation,
                 data.licence_no,
+                data.region_code,
             )
             await conn.execute(
                 """INSERT INTO advisor_personal (advisor_id, phone) VALUES ($1, $2)
@@ -129,18 +141,53 @@ async def _load_heads(conn: Connection, villages: list[str]) -> dict[str, Villag
     return heads
 
 
-async def _known_targets(conn: Connection, target_ids: list[UUID]) -> dict[UUID, tuple[str, bool]]:
-    """Target id → (its village, already voided) for the targets of this batch's voids."""
+async def _known_targets(conn: Connection, target_ids: list[UUID]) -> dict[UUID, VoidTarget]:
+    """The targets of this batch's voids that are in the ledger."""
     if not target_ids:
         return {}
     rows = await conn.fetch(
-        """SELECT e.event_id, e.village_code,
+        """SELECT e.event_id, e.village_code, e.advisor_id, e.recorded_by,
                   EXISTS (SELECT 1 FROM voids v WHERE v.target_event_id = e.event_id AND v.status = 'applied')
                       AS voided
            FROM entries e WHERE e.event_id = ANY($1::uuid[])""",
         target_ids,
     )
-    return {row["event_id"]: (row["village_code"], row["voided"]) for row in rows}
+    return {
+        row["event_id"]: VoidTarget(row["village_code"], row["advisor_id"], row["recorded_by"], row["voided"])
+        for row in rows
+    }
+
+
+async def _apply_erasures(conn: Connection, items: list[ConsumedEvent]) -> None:
+    """Remember each erasure, and blank what the ledger holds of its target (a sealed value is already
+    unreadable: its key was destroyed before the event was published)."""
+    erasures = [
+        (item.event.id, item.event.data) for item in items if isinstance(item.event.data, PersonalErased)
+    ]
+    if not erasures:
+        return
+    await conn.executemany(
+        """INSERT INTO erasures (target_event_id, village_code, erased_at, erased_by, reason, event_id)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (target_event_id) DO NOTHING""",
+        [
+            (
+                data.target_event_id,
+                data.village_code,
+                data.erased_at,
+                data.erased_by,
+                str(data.reason),
+                event_id,
+            )
+            for event_id, data in erasures
+        ],
+    )
+    await conn.executemany(
+        """UPDATE entry_personal p SET data = NULL, erased_at = $3, erased_by = $4
+           FROM entries e
+           WHERE p.event_id = $1 AND e.event_id = p.event_id AND e.village_code = $2""",
+        [(data.target_event_id, data.village_code, data.erased_at, data.erased_by) for _, data in erasures],
+    )
+    metrics.ERASURES.inc(len(erasures))
 
 
 def make_apply(personal_key: bytes) -> ApplyBatch:
@@ -149,6 +196,7 @@ def make_apply(personal_key: bytes) -> ApplyBatch:
         records = [item for item in batch.events if isinstance(item.event.data, ServiceRecord)]
         if records:
             await _append_entries(conn, records, personal_key)
+        await _apply_erasures(conn, batch.events)
         if batch.conflicts:
             await conn.executemany(
                 """INSERT INTO conflicts (event_id, event_type, village_code, kafka_topic, kafka_partition,
@@ -241,14 +289,12 @@ async def _append_entries(conn: Connection, records: list[ConsumedEvent], person
         )
         if personal:
             personal_rows.append((item.event.id, orjson.dumps(personal).decode()))
-        targets[item.event.id] = (data.village_code, False)
+        targets[item.event.id] = VoidTarget(data.village_code, data.advisor_id, data.recorded_by)
         if isinstance(data, RecordVoided):
             target = targets.get(data.target_event_id)
-            status = resolve_void(
-                target[0] if target else None, bool(target and target[1]), data.village_code
-            )
-            if status is VoidStatus.applied:
-                targets[data.target_event_id] = (data.village_code, True)
+            status = resolve_void(target, data)
+            if target is not None and status is VoidStatus.applied:
+                targets[data.target_event_id] = dataclasses.replace(target, voided=True)
             void_rows.append(
                 (item.event.id, data.target_event_id, str(status), data.occurred_at, data.recorded_by)
             )

@@ -11,6 +11,8 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from contracts.events import SEALED_PERSONAL_FIELD, SealedPersonal
+from plumbing.personal import Sealer
 from plumbing.postgres import Connection
 from services.ledger.domain import BrokenLink, ChainedEntry, ChainVerifier, EntryContent, Term
 
@@ -18,11 +20,12 @@ ENTRY_SELECT = """
     SELECT e.event_id, e.village_code, e.sequence, e.event_type, e.advisor_id, e.occurred_at, e.recorded_at,
            e.recorded_by, e.fields, e.kafka_topic, e.kafka_partition, e.kafka_offset,
            encode(e.entry_hash, 'hex') AS entry_hash,
-           p.data AS personal, p.erased_at,
+           p.data AS personal, p.erased_at, k.wrapped_key,
            applied.void_event_id AS voided_by_event_id, applied.voided_at, applied.voided_by,
            own.target_event_id AS void_target_event_id, own.status AS void_status
     FROM entries e
     LEFT JOIN entry_personal p ON p.event_id = e.event_id
+    LEFT JOIN keystore.data_keys k ON k.key_id = (p.data #>> '{sealed_personal,key_id}')::uuid
     LEFT JOIN voids applied ON applied.target_event_id = e.event_id AND applied.status = 'applied'
     LEFT JOIN voids own ON own.void_event_id = e.event_id
 """
@@ -60,11 +63,24 @@ class EntryFilter:
         return (village_code, self.since, self.until, self.event_type, self.advisor_id, self.voided)
 
 
-def as_entry(row: asyncpg.Record) -> dict[str, Any]:
+def open_personal(stored: str | None, wrapped_key: bytes | None, sealer: Sealer) -> tuple[Any, bool]:
+    """(the personal fields, erased?) of what entry_personal holds: plain values of an older record, or a
+    seal opened with its key — or nothing, once the key is destroyed."""
+    if stored is None:
+        return None, False
+    personal = orjson.loads(stored)
+    sealed = personal.pop(SEALED_PERSONAL_FIELD, None)
+    if sealed is None:
+        return personal, False
+    opened = sealer.open(SealedPersonal.model_validate(sealed), wrapped_key)
+    return opened, opened is None
+
+
+def as_entry(row: asyncpg.Record, sealer: Sealer) -> dict[str, Any]:
     entry = dict(row)
     entry["fields"] = orjson.loads(entry["fields"])
-    if entry["personal"] is not None:
-        entry["personal"] = orjson.loads(entry["personal"])
+    entry["personal"], key_gone = open_personal(entry["personal"], entry.pop("wrapped_key"), sealer)
+    entry["personal_erased"] = key_gone or entry["erased_at"] is not None
     return entry
 
 
@@ -76,18 +92,19 @@ async def village_page(
     newest_first: bool,
     after: int | None,
     limit: int,
+    sealer: Sealer,
 ) -> list[dict[str, Any]]:
     query = VILLAGE_PAGE_NEWEST_FIRST if newest_first else VILLAGE_PAGE_OLDEST_FIRST
     rows = await conn.fetch(query, *filters.arguments(village_code), after, limit)
-    return [as_entry(row) for row in rows]
+    return [as_entry(row, sealer) for row in rows]
 
 
 async def village_entries(
-    conn: Connection, village_code: str, filters: EntryFilter
+    conn: Connection, village_code: str, filters: EntryFilter, sealer: Sealer
 ) -> AsyncIterator[dict[str, Any]]:
     """Every matching entry, oldest first, through a server-side cursor (call inside a transaction)."""
     async for row in conn.cursor(VILLAGE_ALL_OLDEST_FIRST, *filters.arguments(village_code), prefetch=500):
-        yield as_entry(row)
+        yield as_entry(row, sealer)
 
 
 WORKLOG_PAGE = (
@@ -111,12 +128,13 @@ async def worklog_page(
     until: datetime | None,
     after: tuple[datetime, UUID] | None,
     limit: int,
+    sealer: Sealer,
 ) -> list[dict[str, Any]]:
     after_time, after_id = after if after else (None, None)
     rows = await conn.fetch(
         WORKLOG_PAGE, advisor_id, region_prefix, since, until, after_time, after_id, limit
     )
-    return [as_entry(row) for row in rows]
+    return [as_entry(row, sealer) for row in rows]
 
 
 async def advisor_villages(conn: Connection, advisor_id: str, region_prefix: str) -> list[str]:
@@ -129,24 +147,26 @@ async def advisor_villages(conn: Connection, advisor_id: str, region_prefix: str
     return [row["village_code"] for row in rows]
 
 
-async def entry(conn: Connection, event_id: UUID) -> dict[str, Any] | None:
+async def entry(conn: Connection, event_id: UUID, sealer: Sealer) -> dict[str, Any] | None:
     row = await conn.fetchrow(ENTRY_SELECT + " WHERE e.event_id = $1", event_id)
-    return as_entry(row) if row else None
+    return as_entry(row, sealer) if row else None
 
 
-async def corrections(conn: Connection, event_id: UUID) -> list[dict[str, Any]]:
+async def corrections(conn: Connection, event_id: UUID, sealer: Sealer) -> list[dict[str, Any]]:
     """Every void that named this entry, in the order they were appended."""
     rows = await conn.fetch(
-        """SELECT v.void_event_id, v.status, v.voided_at, v.voided_by, e.sequence, p.data AS personal
+        """SELECT v.void_event_id, v.status, v.voided_at, v.voided_by, e.sequence, p.data AS personal,
+                  k.wrapped_key
            FROM voids v JOIN entries e ON e.event_id = v.void_event_id
            LEFT JOIN entry_personal p ON p.event_id = v.void_event_id
+           LEFT JOIN keystore.data_keys k ON k.key_id = (p.data #>> '{sealed_personal,key_id}')::uuid
            WHERE v.target_event_id = $1 ORDER BY e.village_code, e.sequence""",
         event_id,
     )
     found = []
     for row in rows:
         item = dict(row)
-        item["personal"] = orjson.loads(item["personal"]) if item["personal"] is not None else None
+        item["personal"], _ = open_personal(item["personal"], item.pop("wrapped_key"), sealer)
         found.append(item)
     return found
 
@@ -260,15 +280,3 @@ async def conflicts_under(conn: Connection, region_prefix: str, limit: int) -> l
         limit,
     )
     return [dict(row) for row in rows]
-
-
-async def erase_personal(conn: Connection, event_id: UUID, erased_by: str, now: datetime) -> bool:
-    """Remove an entry's personal data on request; the chain still verifies through its digest."""
-    result: str = await conn.execute(
-        """UPDATE entry_personal SET data = NULL, erased_at = $2, erased_by = $3
-           WHERE event_id = $1 AND erased_at IS NULL""",
-        event_id,
-        now,
-        erased_by,
-    )
-    return result.endswith(" 1")

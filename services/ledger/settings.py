@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from plumbing.settings import ProjectionSettings
+from plumbing.personal import DEVELOPMENT_MASTER_KEY
+from plumbing.settings import PersonalMasterKey, ProjectionSettings, refuse_development_master_key
 
 DEVELOPMENT_DIGEST_KEY = "villagecounsel-development-digest-key"
 
@@ -16,9 +17,11 @@ class LedgerSettings(ProjectionSettings):
         description="keys the salted digests of personal data in the hash chain; keep it secret and stable",
     )
     export_max_rows: int = Field(default=2_000_000, ge=1)
+    personal_master_key: PersonalMasterKey = DEVELOPMENT_MASTER_KEY
 
     @model_validator(mode="after")
     def _no_default_key_outside_development(self) -> LedgerSettings:
         if self.environment != "development" and self.personal_digest_key == DEVELOPMENT_DIGEST_KEY:
             raise ValueError("VC_PERSONAL_DIGEST_KEY must be set outside development")
+        refuse_development_master_key(self.environment, self.personal_master_key)
         return self

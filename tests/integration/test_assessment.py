@@ -82,7 +82,11 @@ class Stack:
 @pytest.fixture
 async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[Stack]:
     intake_app = create_intake(
-        IntakeSettings(kafka_bootstrap_servers=infrastructure.kafka_bootstrap, jwt_secret=SECRET),
+        IntakeSettings(
+            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+            database_url=infrastructure.database_url,
+            jwt_secret=SECRET,
+        ),
         ManualClock(NOW),
     )
     assessment_app = create_assessment(

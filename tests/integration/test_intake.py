@@ -54,7 +54,9 @@ async def running_intake(settings: IntakeSettings) -> AsyncIterator[httpx.AsyncC
 
 @pytest.fixture
 async def intake(infrastructure: Infrastructure, topics: None) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_intake(intake_settings(infrastructure.kafka_bootstrap)) as client:
+    async with running_intake(
+        intake_settings(infrastructure.kafka_bootstrap, database_url=infrastructure.database_url)
+    ) as client:
         yield client
 
 
@@ -156,7 +158,9 @@ async def test_each_validation_rule_gives_422_with_field_rule_and_value(
 
 
 async def test_missing_id_bad_json_and_oversized_bodies_are_refused(infrastructure: Infrastructure) -> None:
-    settings = intake_settings(infrastructure.kafka_bootstrap, max_body_bytes=4096)
+    settings = intake_settings(
+        infrastructure.kafka_bootstrap, database_url=infrastructure.database_url, max_body_bytes=4096
+    )
     async with running_intake(settings) as client:
         no_id = record("lecture")
         del no_id["id"]

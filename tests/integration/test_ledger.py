@@ -26,6 +26,10 @@ from contracts.examples import example_fields
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock, SystemClock
 from plumbing.rebuild import rebuild
+from services.assessment.projection import assessment_projection
+from services.assessment.settings import AssessmentSettings
+from services.dashboard.projection import dashboard_projection
+from services.dashboard.settings import DashboardSettings
 from services.intake.app import create_app as create_intake
 from services.intake.rules import KIND_BY_NAME
 from services.intake.settings import IntakeSettings
@@ -33,6 +37,7 @@ from services.ledger.app import create_app as create_ledger
 from services.ledger.projection import ledger_projection
 from services.ledger.settings import LedgerSettings
 from tests.support.infrastructure import Infrastructure
+from tests.support.kafka_io import read_topic
 from tests.support.places import fresh_county
 from tests.support.waiting import eventually
 
@@ -82,6 +87,15 @@ class Stack:
         assert answer.status_code == 202, answer.text
         return body
 
+    async def erase(self, event_id: str, village: str, as_headers: dict[str, str] | None = None) -> Any:
+        answer = await self.intake.post(
+            "/v1/erasures",
+            json={"target_event_id": event_id, "village_code": village, "reason": "data_subject_request"},
+            headers=as_headers or self.county_headers,
+        )
+        assert answer.status_code == 202, answer.text
+        return answer.json()
+
     async def ledger_of(self, village: str, **params: Any) -> dict[str, Any]:
         answer = await self.ledger.get(
             f"/v1/villages/{village}/ledger", params=params, headers=self.county_headers
@@ -108,6 +122,15 @@ class Stack:
         )
 
 
+def projection_settings(infrastructure: Infrastructure) -> dict[str, Any]:
+    return {
+        "kafka_bootstrap_servers": infrastructure.kafka_bootstrap,
+        "database_url": infrastructure.database_url,
+        "jwt_secret": SECRET,
+        "poll_timeout_ms": 100,
+    }
+
+
 def ledger_settings(infrastructure: Infrastructure, **changes: Any) -> LedgerSettings:
     values: dict[str, Any] = {
         "kafka_bootstrap_servers": infrastructure.kafka_bootstrap,
@@ -123,7 +146,11 @@ def ledger_settings(infrastructure: Infrastructure, **changes: Any) -> LedgerSet
 @pytest.fixture
 async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[Stack]:
     intake_app = create_intake(
-        IntakeSettings(kafka_bootstrap_servers=infrastructure.kafka_bootstrap, jwt_secret=SECRET),
+        IntakeSettings(
+            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+            database_url=infrastructure.database_url,
+            jwt_secret=SECRET,
+        ),
         ManualClock(NOW),
     )
     settings = ledger_settings(infrastructure)
@@ -396,8 +423,8 @@ async def test_access_follows_the_region_and_personal_fields_are_masked_by_role(
     ][0]
     assert other_advisor["personal"]["summary"] == "***"
 
-    erased = await stack.ledger.delete(f"/v1/entries/{body['id']}/personal", headers=stack.county_headers)
-    assert erased.json() == {"event_id": body["id"], "erased": True}
+    erased = await stack.erase(body["id"], village)
+    assert erased["target_event_id"] == body["id"]
     after = (await stack.ledger.get(url, headers=township)).json()["entries"][0]
     assert after["personal"] is None
     assert after["personal_erased"] is True
@@ -606,3 +633,99 @@ async def test_a_crash_in_the_middle_of_a_batch_loses_and_duplicates_nothing(
         "SELECT last_sequence FROM ledger.village_files WHERE village_code = $1", village
     )
     assert head == 300
+
+
+async def test_an_erased_value_is_nowhere_after_every_projection_is_rebuilt(
+    stack: Stack, admin_pool: asyncpg.Pool, infrastructure: Infrastructure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PIPL Art. 47 (issue 12, finding 1): the erasure lasts through a replay of everything, and the value
+    is found nowhere — not in the API, the exports, any PostgreSQL schema, any Kafka topic or the logs."""
+    village = stack.place.village(20)
+    advisor = f"adv-{stack.place.county}-e"
+    as_advisor = stack.advisor_headers(advisor)
+    marker = uuid.uuid4().hex[:12]
+    name, phone, summary = f"王{marker}", f"139{int(marker, 16) % 10**8:08d}", f"宅基地纠纷{marker}"
+    body = await stack.post(
+        "consultation",
+        as_advisor,
+        advisor_id=advisor,
+        village_code=village,
+        summary=summary,
+        requester={"name": name, "phone": phone},
+    )
+    kept = await stack.post("consultation", as_advisor, advisor_id=advisor, village_code=village)
+    await stack.wait_for_entries(village, 2)
+    township = headers("town", Role.township_office, stack.place.township)
+    url = f"/v1/villages/{village}/ledger"
+    before = (await stack.ledger.get(url, headers=township)).json()["entries"]
+    assert before[0]["personal"] == {"summary": summary, "requester": {"name": name, "phone": phone}}
+    on_the_topic = b"".join(
+        record.value or b"" for record in await read_topic(infrastructure.kafka_bootstrap, "village-services")
+    )
+    assert marker.encode() not in on_the_topic, "personal fields travel sealed, never in plain text"
+    assert body["id"].encode() in on_the_topic
+
+    await stack.erase(body["id"], village)
+    again = await stack.intake.post("/v1/consultations", json=body, headers=as_advisor)
+    assert again.status_code == 410, "a retry of an erased record may not bring it back"
+    assert again.json()["error"]["fields"][0]["rule"] == "personal_data_erased"
+
+    async def erasure_applied() -> int:
+        return int(
+            await admin_pool.fetchval(
+                "SELECT count(*) FROM ledger.erasures WHERE target_event_id = $1", uuid.UUID(body["id"])
+            )
+        )
+
+    await eventually(erasure_applied, lambda count: count == 1, seconds=60, what="the erasure event applied")
+    ledger_settings_now = stack.settings
+    for projection, settings in (
+        (ledger_projection(ledger_settings_now.personal_digest_key.encode()), ledger_settings_now),
+        (assessment_projection(), AssessmentSettings(**projection_settings(infrastructure))),
+        (dashboard_projection(), DashboardSettings(**projection_settings(infrastructure))),
+    ):
+        await rebuild(projection, settings, SystemClock(), drop_retired=True)
+
+    after = {
+        entry["event_id"]: entry
+        for entry in (await stack.ledger.get(url, headers=township)).json()["entries"]
+    }
+    assert after[body["id"]]["personal"] is None
+    assert after[body["id"]]["personal_erased"] is True
+    assert after[kept["id"]]["personal"]["summary"] == kept["summary"], "only the erased record lost its data"
+    assert (
+        await stack.ledger.get(f"/v1/villages/{village}/verification", headers=stack.county_headers)
+    ).json()["intact"]
+    for export in (f"/v1/villages/{village}/export?format=csv", f"/v1/villages/{village}/export?format=xlsx"):
+        exported = await stack.ledger.get(export, headers=stack.county_headers)
+        assert exported.status_code == 200
+        assert marker.encode() not in exported.content
+        if export.endswith("xlsx"):
+            workbook = load_workbook(io.BytesIO(exported.content), read_only=True)
+            cells = [
+                str(cell) for sheet in workbook for row in sheet.iter_rows(values_only=True) for cell in row
+            ]
+            assert not [cell for cell in cells if marker in cell]
+
+    schemas = [
+        row["nspname"]
+        for row in await admin_pool.fetch(
+            """SELECT nspname FROM pg_namespace
+               WHERE nspname NOT LIKE 'pg_%' AND nspname <> 'information_schema'"""
+        )
+    ]
+    for schema in schemas:
+        tables = await admin_pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", schema)
+        for table in tables:
+            found = await admin_pool.fetchval(
+                f'SELECT count(*) FROM "{schema}"."{table["tablename"]}" t WHERE t::text LIKE $1',
+                f"%{marker}%",
+            )
+            assert found == 0, f"{schema}.{table['tablename']} still holds the erased value"
+    every_topic = [
+        record.value or b""
+        for topic in ("village-services", "registry", "assessment", "village-services.dlq")
+        for record in await read_topic(infrastructure.kafka_bootstrap, topic)
+    ]
+    assert not [value for value in every_topic if marker.encode() in value]
+    assert marker not in capsys.readouterr().out

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from contracts.events import DEFAULT_ZONE
+from contracts.events import DEFAULT_ZONE, RecordVoided
 from services.ledger.domain import (
     GENESIS,
     ChainedEntry,
@@ -17,6 +17,7 @@ from services.ledger.domain import (
     Term,
     VillageHead,
     VoidStatus,
+    VoidTarget,
     assigned_on,
     entry_hash,
     personal_digest,
@@ -128,19 +129,33 @@ def test_personal_fields_are_split_from_statistics_grade_fields() -> None:
     assert statistics["parties"] == 2
 
 
+def _void(by: str = "lawyer-0001", role: str | None = "advisor") -> RecordVoided:
+    payload = sample_payload("record.voided")
+    assert isinstance(payload, RecordVoided)
+    return payload.model_copy(update={"recorded_by": by, "recorded_by_role": role})
+
+
 @pytest.mark.parametrize(
-    ("target_village", "already_voided", "status"),
+    ("target", "void", "status"),
     [
-        (VILLAGE, False, VoidStatus.applied),
-        (VILLAGE, True, VoidStatus.already_voided),
-        (None, False, VoidStatus.unknown_target),
-        ("370402105202", False, VoidStatus.unknown_target),
+        (VoidTarget(VILLAGE, "lawyer-0001", "lawyer-0001"), _void(), VoidStatus.applied),
+        (VoidTarget(VILLAGE, "lawyer-0001", "lawyer-0001", voided=True), _void(), VoidStatus.already_voided),
+        (None, _void(), VoidStatus.unknown_target),
+        (VoidTarget("370402105202", "lawyer-0001", "lawyer-0001"), _void(), VoidStatus.unknown_target),
+        # another advisor's record: refused (issue 12, finding 4)
+        (VoidTarget(VILLAGE, "lawyer-0002", "lawyer-0002"), _void(), VoidStatus.not_permitted),
+        # the township office supervising the village may void anyone's record there
+        (
+            VoidTarget(VILLAGE, "lawyer-0002", "lawyer-0002"),
+            _void("office-370402105", "township_office"),
+            VoidStatus.applied,
+        ),
     ],
 )
-def test_a_void_applies_once_to_a_record_of_its_own_village(
-    target_village: str | None, already_voided: bool, status: VoidStatus
+def test_a_void_applies_once_to_a_record_of_its_own_village_when_its_sender_may_void_it(
+    target: VoidTarget | None, void: RecordVoided, status: VoidStatus
 ) -> None:
-    assert resolve_void(target_village, already_voided, VILLAGE) is status
+    assert resolve_void(target, void) is status
 
 
 TERM = Term(date(2026, 1, 1), date(2026, 12, 31), None)

@@ -1,0 +1,145 @@
+"""Intake's side of the key store: personal fields are sealed before a record is published, and an
+erasure destroys the record's key before the erasure is published."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from contracts.envelope import Event
+from contracts.events import AdvisorRegistered, ErasureReason, PersonalErased, ServiceRecord
+from plumbing.logs import get_logger
+from plumbing.personal import (
+    KEYSTORE_SCHEMA,
+    Erasure,
+    KeyRequest,
+    Sealer,
+    data_keys,
+    erase_key,
+    key_village,
+    plain_personal,
+    prepare_keystore,
+    sealed_payload,
+)
+from plumbing.postgres import create_pool, database_reachable
+
+log = get_logger(__name__)
+
+# Erasure events get an id derived from their target: publishing one again is a duplicate, not a new fact.
+ERASURE_NAMESPACE = uuid.UUID("5b0f8f3c-54a1-4e5e-9a53-2f3b7b0c9e11")
+
+
+class KeystoreUnavailable(Exception):
+    """PostgreSQL (the key store) did not answer: nothing with personal data may be published."""
+
+
+def erasure_event_id(target_event_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(ERASURE_NAMESPACE, f"personal.erased:{target_event_id}")
+
+
+def key_request(event: Event) -> KeyRequest:
+    data = event.data
+    if isinstance(data, AdvisorRegistered):
+        return KeyRequest(event.id, f"advisor:{data.advisor_id}", None)
+    village = data.village_code if isinstance(data, ServiceRecord) else None
+    return KeyRequest(event.id, f"record:{event.id}", village)
+
+
+class Keystore:
+    """A small pool on the key store, opened when first needed (intake starts without PostgreSQL and
+    answers 503 for records with personal data until it is back)."""
+
+    def __init__(self, database_url: str, sealer: Sealer, timeout_seconds: float) -> None:
+        self._database_url = database_url
+        self._sealer = sealer
+        self._timeout = timeout_seconds
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ready_pool(self) -> asyncpg.Pool:
+        if self._pool is not None:
+            return self._pool
+        async with self._lock:
+            if self._pool is None:
+                try:
+                    async with asyncio.timeout(self._timeout):
+                        pool = await create_pool(self._database_url, KEYSTORE_SCHEMA, max_size=4)
+                        async with pool.acquire() as conn:
+                            await prepare_keystore(conn)
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                    raise KeystoreUnavailable(type(error).__name__) from error
+                self._pool = pool
+        return self._pool
+
+    async def stop(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def reachable(self) -> bool:
+        try:
+            pool = await self._ready_pool()
+        except KeystoreUnavailable:
+            return False
+        return await database_reachable(pool)
+
+    async def seal(self, events: Sequence[Event]) -> list[Event]:
+        """The events as they travel: each one's personal fields sealed with its own key."""
+        personal = [plain_personal(event.data) for event in events]
+        needing = [key_request(event) for event, values in zip(events, personal, strict=True) if values]
+        if not needing:
+            return list(events)
+        try:
+            pool = await self._ready_pool()
+            async with asyncio.timeout(self._timeout), pool.acquire() as conn:
+                keys = await data_keys(conn, self._sealer, needing)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise KeystoreUnavailable(type(error).__name__) from error
+        sealed = []
+        for event, values in zip(events, personal, strict=True):
+            if not values:
+                sealed.append(event)
+                continue
+            seal = self._sealer.seal(event.id, keys[event.id], values)
+            sealed.append(dataclasses.replace(event, data=sealed_payload(event.data, seal)))
+        return sealed
+
+    async def key_village(self, key_id: uuid.UUID) -> str | None:
+        try:
+            pool = await self._ready_pool()
+            async with asyncio.timeout(self._timeout), pool.acquire() as conn:
+                return await key_village(conn, key_id)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise KeystoreUnavailable(type(error).__name__) from error
+
+    async def erase(
+        self, target: uuid.UUID, village_code: str, erased_by: str, reason: ErasureReason, now: datetime
+    ) -> Erasure:
+        try:
+            pool = await self._ready_pool()
+            async with asyncio.timeout(self._timeout), pool.acquire() as conn:
+                return await erase_key(conn, target, village_code, erased_by, str(reason), now)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise KeystoreUnavailable(type(error).__name__) from error
+
+
+def erasure_event(erasure: Erasure, village_code: str, source: str) -> Event:
+    payload = PersonalErased(
+        target_event_id=erasure.key_id,
+        village_code=erasure.village_code or village_code,
+        erased_at=erasure.erased_at,
+        erased_by=erasure.erased_by,
+        reason=ErasureReason(erasure.reason),
+    )
+    return Event(
+        id=erasure_event_id(erasure.key_id),
+        source=source,
+        time=erasure.erased_at,
+        data=payload,
+        recorded_at=erasure.erased_at,
+    )
