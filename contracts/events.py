@@ -625,8 +625,14 @@ class ViolationRecorded(RegistryEvent):
     advisor_id: AdvisorId
     village_code: VillageCode | None = None
     date: date
-    description: FreeText
+    sealed_personal: SealedPersonalField = None
+    description: Annotated[FreeText | None, Field(validate_default=True)] = None
     recorded_by: PrincipalId
+
+    @field_validator("description")
+    @classmethod
+    def _plain_or_sealed(cls, value: Any, info: ValidationInfo) -> Any:
+        return _personal_value(value, info, required=True)
 
     def record_key(self) -> str:
         return self.advisor_id

@@ -92,7 +92,12 @@ def registry(pairs: list[Pair], years: list[int]) -> list[dict[str, Any]]:
                     "kind": "lawyer",
                     "organisation": FIRMS[number % len(FIRMS)],
                     "licence_no": f"1370420{number:010d}",
-                    "phone": f"0632-80000{number:02d}",
+                    "phone": f"1390632{number:04d}",  # personal: sealed, never on the notice
+                    # the office line the advisor agreed to show on the village notice board (公示)
+                    "public_contact": {
+                        "phone": f"0632-80000{number:02d}",
+                        "consented_on": f"{years[0]}-01-01",
+                    },
                 },
             }
         )

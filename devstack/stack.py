@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -422,6 +423,7 @@ def postgres_up(profile: Profile) -> None:
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
         raise StackError(f"PostgreSQL would not start:\n{result.stdout}\n{result.stderr}\n{tail}")
     _ensure_database(profile)
+    _ensure_roles(profile)
     _say(f"PostgreSQL up on 127.0.0.1:{profile.postgres_port}, data in {data}")
 
 
@@ -436,6 +438,21 @@ def _ensure_database(profile: Profile) -> None:
     )
     if exists.stdout.strip() != "1":
         subprocess.run([str(psql), *base, f"CREATE DATABASE {DATABASE}"], capture_output=True, check=True)
+
+
+def _ensure_roles(profile: Profile) -> None:
+    """One PostgreSQL role per service, owning only its schema (plumbing/roles.py), made idempotently."""
+    result = subprocess.run(
+        [sys.executable, "-m", "plumbing.roles", "--database-url", profile.database_url],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    if result.returncode != 0:
+        raise StackError(
+            f"the services' PostgreSQL roles could not be set up:\n{result.stdout}\n{result.stderr}"
+        )
 
 
 def postgres_down(profile: Profile) -> None:

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contracts.events import SEALED_PERSONAL_FIELD, EventPayload, SealedPersonal, personal_field_names
-from plumbing.postgres import Connection, apply_migrations, read_migrations
+from plumbing.postgres import Connection, prepare_shared_schema, read_migrations
 
 KEYSTORE_SCHEMA = "keystore"
 KEYSTORE_MIGRATIONS = Path(__file__).resolve().parent / "keystore_migrations"
@@ -120,12 +120,16 @@ def plain_personal(payload: EventPayload) -> dict[str, Any]:
 
 def sealed_payload(payload: EventPayload, sealed: SealedPersonal) -> EventPayload:
     """The payload as it travels: the personal fields replaced by their seal."""
+    if SEALED_PERSONAL_FIELD not in type(payload).model_fields:
+        raise TypeError(
+            f"{payload.event_type} has personal fields but no {SEALED_PERSONAL_FIELD} to seal them in"
+        )
     blank = dict.fromkeys(personal_field_names(type(payload)))
     return payload.model_copy(update={**blank, SEALED_PERSONAL_FIELD: sealed})
 
 
 async def prepare_keystore(conn: Connection) -> None:
-    await apply_migrations(conn, KEYSTORE_SCHEMA, read_migrations(KEYSTORE_SCHEMA, KEYSTORE_MIGRATIONS))
+    await prepare_shared_schema(conn, KEYSTORE_SCHEMA, read_migrations(KEYSTORE_SCHEMA, KEYSTORE_MIGRATIONS))
 
 
 async def data_keys(conn: Connection, sealer: Sealer, requests: Iterable[KeyRequest]) -> dict[UUID, bytes]:

@@ -97,6 +97,24 @@ async def apply_migrations(conn: Connection, schema: str, migrations: list[Migra
     return applied_now
 
 
+async def prepare_shared_schema(conn: Connection, schema: str, migrations: list[Migration]) -> None:
+    """A schema several services use (the key store, the access log): migrated when missing or behind. A
+    service whose role may only use it (least privilege, `plumbing.roles`) finds it made by the schema's
+    owner or the administrator, and leaves it alone."""
+    checked_schema(schema)
+    try:
+        async with conn.transaction():  # a savepoint inside a caller's transaction: a miss aborts only it
+            rows = await conn.fetch(f'SELECT component, version FROM "{schema}".schema_migrations')  # noqa: S608 - a checked name
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+        rows = []
+    except asyncpg.InsufficientPrivilegeError:
+        return
+    applied = {(row["component"], row["version"]) for row in rows}
+    if all((migration.component, migration.version) in applied for migration in migrations):
+        return
+    await apply_migrations(conn, schema, migrations)
+
+
 async def create_pool(database_url: str, schema: str, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections resolve unqualified names in `schema` (after a rebuild, the new one)."""
     pool = await asyncpg.create_pool(

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -185,7 +186,7 @@ async def _run_parts(projection: Projection, part_command: PartCommand, parts: i
 async def switch_over(
     pool: asyncpg.Pool, projection: Projection, target: str, *, drop_retired: bool
 ) -> str | None:
-    retired = f"{projection.schema}_retired_{time.strftime('%Y%m%d%H%M%S')}"
+    retired = retired_schema_name(projection.schema, datetime.now(UTC))
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", projection_lock_key(projection))
         exists = await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", projection.schema)
@@ -195,3 +196,42 @@ async def switch_over(
         if exists and drop_retired:
             await conn.execute(f'DROP SCHEMA "{retired}" CASCADE')
     return retired if exists and not drop_retired else None
+
+
+RETIRED_STAMP = "%Y%m%d%H%M%S"
+
+
+def retired_schema_name(schema: str, at: datetime) -> str:
+    return f"{schema}_retired_{at.astimezone(UTC).strftime(RETIRED_STAMP)}"
+
+
+def expired_retired_schemas(names: Sequence[str], schema: str, keep: timedelta, now: datetime) -> list[str]:
+    """The retired copies of a projection's schema that are older than `keep` (their stamp is UTC)."""
+    pattern = re.compile(rf"^{re.escape(schema)}_retired_([0-9]{{14}})$")
+    expired = []
+    for name in names:
+        match = pattern.match(name)
+        if match is None:
+            continue
+        retired_at = datetime.strptime(match[1], RETIRED_STAMP).replace(tzinfo=UTC)
+        if now - retired_at >= keep:
+            expired.append(name)
+    return sorted(expired)
+
+
+async def drop_expired_retired(pool: asyncpg.Pool, schema: str, keep: timedelta, now: datetime) -> list[str]:
+    """Drop the retired copies a rebuild left behind once they are older than `keep`: they hold what the
+    projection held then, and nothing should outlive its purpose (personal data least of all)."""
+    async with pool.acquire() as conn:
+        names = [
+            row["nspname"]
+            for row in await conn.fetch(
+                "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)", f"{schema}_retired_"
+            )
+        ]
+        expired = expired_retired_schemas(names, schema, keep, now)
+        for name in expired:
+            await conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+    for name in expired:
+        log.info("retired_schema_dropped", schema=name)
+    return expired

@@ -8,6 +8,7 @@ import contextlib
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -21,9 +22,12 @@ from plumbing.kafka import create_producer, ensure_topics, kafka_reachable
 from plumbing.logs import configure_logging, get_logger
 from plumbing.postgres import create_pool, database_reachable
 from plumbing.projection import Failpoints, Projection, ProjectionRunner, prepare_schema
+from plumbing.rebuild import drop_expired_retired
 from plumbing.settings import ProjectionSettings, ServiceSettings
 
 log = get_logger(__name__)
+
+RETIRED_SWEEP_SECONDS = 3600.0
 
 
 class ProjectionHost:
@@ -37,6 +41,7 @@ class ProjectionHost:
         self._producer: AIOKafkaProducer | None = None
         self.runner: ProjectionRunner | None = None
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     @property
@@ -73,6 +78,20 @@ class ProjectionHost:
             self.runner.run(self._stopping), name=f"projection-{self.projection.name}"
         )
         self._task.add_done_callback(self._report_crash)
+        self._sweeper = asyncio.create_task(
+            self._drop_expired_retired(), name=f"sweep-{self.projection.name}"
+        )
+
+    async def _drop_expired_retired(self) -> None:
+        """Retired schemas (what a rebuild switched away from) are dropped once older than the setting."""
+        keep = timedelta(hours=self.settings.retired_schema_keep_hours)
+        while not self._stopping.is_set():
+            try:
+                await drop_expired_retired(self.pool, self.projection.schema, keep, self.clock.now())
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("retired_schemas_not_swept", error=type(error).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=RETIRED_SWEEP_SECONDS)
 
     def _report_crash(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -81,6 +100,9 @@ class ProjectionHost:
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._sweeper is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._sweeper, timeout=10)
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.shield(self._task), timeout=30)

@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from contracts.envelope import Event, FieldError, field_errors, to_kafka_record
-from contracts.events import ErasureReason, VillageCode
+from contracts.events import AdvisorRegistered, ErasureReason, VillageCode, registration_permitted
 from plumbing.auth import REGISTRY_ROLES, Principal, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, OrjsonResponse, field_entry, install_common
@@ -105,6 +105,29 @@ def _erased_refusal(event_id: Any) -> tuple[str, list[FieldError]]:
     return (
         "this record's personal data was erased; it cannot be sent again",
         [FieldError("id", "personal_data_erased", "erased records stay erased", str(event_id))],
+    )
+
+
+async def _ownership_refusal(keystore: Keystore, event: Event) -> RecordRejected | None:
+    """A registration of an advisor that another region owns is not the caller's to write (403)."""
+    data = event.data
+    if not isinstance(data, AdvisorRegistered):
+        return None
+    owner = await keystore.advisor_owner(data.advisor_id)
+    if owner is None or registration_permitted(owner, data):
+        return None
+    return RecordRejected(
+        403,
+        "forbidden",
+        "this record is not the caller's to write",
+        [
+            FieldError(
+                "advisor_id",
+                "owned_by_another_region",
+                f"registered by region {owner}: only it, or a region above it, may change the advisor",
+                data.advisor_id,
+            )
+        ],
     )
 
 
@@ -219,6 +242,15 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
                 raise ApiError(
                     rejection.status, rejection.code, rejection.message, rejection.errors
                 ) from None
+            try:
+                refusal = await _ownership_refusal(keystore, event)
+            except KeystoreUnavailable:
+                raise ApiError(
+                    503, "keystore_unavailable", KEYSTORE_DOWN, headers=unavailable_headers
+                ) from None
+            if refusal is not None:
+                _log_rejection(kind.name, body, refusal)
+                raise ApiError(refusal.status, refusal.code, refusal.message, refusal.errors)
             if dry_run:
                 return OrjsonResponse(
                     {"id": str(event.id), "kind": kind.name, "status": "valid"}, status_code=200
@@ -243,6 +275,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
                     "the record was not stored; send it again with the same id",
                     headers=unavailable_headers,
                 )
+            await keystore.note_owners([event])
             return OrjsonResponse(_accepted(kind.name, event, result), status_code=202)
 
         record.__name__ = f"record_{kind.name}"
@@ -289,18 +322,22 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
                 rejection = RecordRejected(422, "validation_failed", "unknown kind of record", [error])
             else:
                 try:
-                    to_publish.append(
-                        (index, kind.name, prepare_event(kind, record, caller, now, limits, SOURCE))
-                    )
+                    event = prepare_event(kind, record, caller, now, limits, SOURCE)
+                    refusal = await _ownership_refusal(keystore, event)
+                    if refusal is not None:
+                        raise refusal
+                    to_publish.append((index, kind.name, event))
                     continue
                 except RecordRejected as refused:
                     rejection = refused
+                except KeystoreUnavailable:
+                    rejection = RecordRejected(503, "keystore_unavailable", KEYSTORE_DOWN, [])
             _log_rejection(kind_name if isinstance(kind_name, str) else "unknown", record, rejection)
             results[index] = {
                 "index": index,
                 "id": record.get("id") if isinstance(record, dict) else None,
                 "kind": kind_name,
-                "status": "rejected",
+                "status": "unavailable" if rejection.status == 503 else "rejected",
                 "error": {
                     "status": rejection.status,
                     "code": rejection.code,
@@ -332,6 +369,13 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
         published = await publisher.publish_all([to_kafka_record(event) for _, _, event in to_publish])
         if to_publish:
             metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
+        await keystore.note_owners(
+            [
+                event
+                for (_, _, event), outcome in zip(to_publish, published, strict=True)
+                if isinstance(outcome, Stored)
+            ]
+        )
         for (index, kind_name, event), outcome in zip(to_publish, published, strict=True):
             if isinstance(outcome, Stored):
                 results[index] = {"index": index, **_accepted(kind_name, event, outcome)}

@@ -8,6 +8,7 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import asyncpg
 
@@ -26,9 +27,12 @@ from plumbing.personal import (
     prepare_keystore,
     sealed_payload,
 )
-from plumbing.postgres import create_pool, database_reachable
+from plumbing.postgres import apply_migrations, create_pool, database_reachable, read_migrations
 
 log = get_logger(__name__)
+
+SCHEMA = "intake"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # Erasure events get an id derived from their target: publishing one again is a duplicate, not a new fact.
 ERASURE_NAMESPACE = uuid.UUID("5b0f8f3c-54a1-4e5e-9a53-2f3b7b0c9e11")
@@ -71,6 +75,7 @@ class Keystore:
                         pool = await create_pool(self._database_url, KEYSTORE_SCHEMA, max_size=4)
                         async with pool.acquire() as conn:
                             await prepare_keystore(conn)
+                            await apply_migrations(conn, SCHEMA, read_migrations(SCHEMA, MIGRATIONS))
                 except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                     raise KeystoreUnavailable(type(error).__name__) from error
                 self._pool = pool
@@ -116,6 +121,40 @@ class Keystore:
                 return await key_village(conn, key_id)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise KeystoreUnavailable(type(error).__name__) from error
+
+    async def advisor_owner(self, advisor_id: str) -> str | None:
+        """The region that owns an advisor's registration, as far as intake has accepted them."""
+        try:
+            pool = await self._ready_pool()
+            async with asyncio.timeout(self._timeout), pool.acquire() as conn:
+                owner = await conn.fetchval(
+                    "SELECT region_code FROM intake.advisor_owners WHERE advisor_id = $1", advisor_id
+                )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise KeystoreUnavailable(type(error).__name__) from error
+        return str(owner) if owner is not None else None
+
+    async def note_owners(self, registrations: Sequence[Event]) -> None:
+        """Remember who owns the advisors whose registrations Kafka has just acknowledged."""
+        rows = [
+            (event.data.advisor_id, event.data.region_code, event.id)
+            for event in registrations
+            if isinstance(event.data, AdvisorRegistered) and event.data.region_code is not None
+        ]
+        if not rows:
+            return
+        try:
+            pool = await self._ready_pool()
+            async with asyncio.timeout(self._timeout), pool.acquire() as conn:
+                await conn.executemany(
+                    """INSERT INTO intake.advisor_owners (advisor_id, region_code, event_id)
+                       VALUES ($1, $2, $3)
+                       ON CONFLICT (advisor_id) DO UPDATE SET region_code = $2, event_id = $3""",
+                    rows,
+                )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            # The registration is stored; the consumers enforce ownership on the topic regardless.
+            log.warning("advisor_owner_not_noted", error=type(error).__name__)
 
     async def erase(
         self, target: uuid.UUID, village_code: str, erased_by: str, reason: ErasureReason, now: datetime

@@ -12,6 +12,16 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import StreamingResponse
 
+from plumbing.audit import (
+    Access,
+    Action,
+    access_purpose,
+    accesses_under,
+    current_request_id,
+    prepare_audit,
+    record_access,
+    stated_purpose,
+)
 from plumbing.auth import Principal, Role, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, install_common
@@ -27,6 +37,10 @@ from services.ledger.settings import LedgerSettings
 
 PERSONAL_ROLES = frozenset({Role.township_office, Role.county_bureau})
 VOID_FIELDS_PUBLIC = ("target_event_id", "status")
+
+
+# County bureaus keep the ledgers and pay; the departments above supervise them.
+AUDITOR_ROLES = frozenset({Role.county_bureau, Role.prefecture_bureau, Role.province_department})
 
 
 class Order(StrEnum):
@@ -114,6 +128,7 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         async with hosted(app):
             async with host.pool.acquire() as conn:
                 await prepare_keystore(conn)  # the ledger opens seals with the keys intake keeps there
+                await prepare_audit(conn)
             yield
 
     app = FastAPI(
@@ -121,10 +136,28 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         version="1.0.0",
         summary="一村一卷: every village's file of records, with corrections, exports and a tamper check.",
         lifespan=lifespan,
+        dependencies=[Depends(access_purpose)],
     )
     install_common(app, "ledger", host.readiness, host.liveness)
     app.state.host = host
     Caller = Annotated[Principal, Depends(bearer_principal(settings, settings.open_region))]
+
+    async def log_access(
+        caller: Principal, action: Action, region_code: str, resource: str, records: int
+    ) -> None:
+        """One row of the access log (plumbing.audit) for a read that showed personal data, or an export."""
+        if action is Action.read_personal and records == 0:
+            return
+        access = Access(action, region_code, resource, records, stated_purpose())
+        async with host.pool.acquire() as conn:
+            await record_access(conn, "ledger", caller, access, current_request_id(), clock.now())
+
+    def personal_shown(entries: list[dict[str, Any]], caller: Principal) -> int:
+        return sum(
+            1
+            for entry in entries
+            if entry["personal"] is not None and may_see_personal(caller, entry["advisor_id"])
+        )
 
     @app.get(
         "/v1/villages/{village_code}", tags=["ledger"], summary="A village's file: its advisors and terms"
@@ -167,6 +200,13 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
             )
             terms = await queries.terms_for(conn, [village_code])
         next_cursor = encode_cursor(str(entries[-1]["sequence"])) if len(entries) == limit else None
+        await log_access(
+            caller,
+            Action.read_personal,
+            village_code,
+            f"village-ledger:{village_code}",
+            personal_shown(entries, caller),
+        )
         return {
             "village_code": village_code,
             "entries": [present(entry, unassigned_flag(entry, terms), caller) for entry in entries],
@@ -183,6 +223,13 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
             history = await queries.corrections(conn, event_id, sealer)
             terms = await queries.terms_for(conn, [found["village_code"]])
         shown = present(found, unassigned_flag(found, terms), caller)
+        await log_access(
+            caller,
+            Action.read_personal,
+            found["village_code"],
+            f"entry:{event_id}",
+            personal_shown([found], caller),
+        )
         shown["corrections"] = [
             {
                 "void_event_id": str(item["void_event_id"]),
@@ -221,6 +268,13 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
                 conn, advisor_id, caller.region_code, since, until, after, limit, sealer
             )
             terms = await queries.terms_for(conn, sorted({entry["village_code"] for entry in entries}))
+        await log_access(
+            caller,
+            Action.read_personal,
+            caller.region_code,
+            f"worklog:{advisor_id}",
+            personal_shown(entries, caller),
+        )
         next_cursor = None
         if len(entries) == limit:
             last = entries[-1]
@@ -259,6 +313,10 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     async def export(
         villages: list[str], filters: EntryFilter, caller: Caller, file_format: ExportFormat, filename: str
     ) -> StreamingResponse:
+        region = villages[0] if len(villages) == 1 else caller.region_code
+        await log_access(
+            caller, Action.export, region, f"export:{filename}.{file_format.value}", len(villages)
+        )
         start = filters.since.date() if filters.since else "最早"
         end = filters.until.date() if filters.until else "现在"
         period = f"{start} 至 {end}"
@@ -371,6 +429,24 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         async with host.pool.acquire() as conn:
             found = await queries.conflicts_under(conn, caller.region_code, limit)
         return {"conflicts": [{**item, "event_id": str(item["event_id"])} for item in found]}
+
+    @app.get("/v1/audit/access", tags=["audit"], summary="Who read personal data or exported, when and why")
+    async def access_log(
+        caller: Caller,
+        region: Annotated[str | None, Query(pattern=r"^[0-9]{2,12}$")] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> dict[str, Any]:
+        if caller.role not in AUDITOR_ROLES:
+            raise ApiError(
+                403, "forbidden", "the access log is read by county bureaus and the departments above"
+            )
+        region_code = region or caller.region_code
+        require_region(caller, region_code)
+        async with host.pool.acquire() as conn:
+            rows = await accesses_under(conn, region_code, since, until, limit)
+        return {"region_code": region_code, "accesses": rows}
 
     return app
 

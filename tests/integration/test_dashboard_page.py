@@ -96,7 +96,12 @@ def work(advisor: str) -> list[Event]:
 
 def registry(advisor: str) -> list[Event]:
     card = sample_event(
-        "advisor.registered", event_id=uuid.uuid4(), advisor_id=advisor, name="测试律师", phone="0632-1234567"
+        "advisor.registered",
+        event_id=uuid.uuid4(),
+        advisor_id=advisor,
+        name="测试律师",
+        phone="13900001111",  # personal: never on the public notice (issue 12, finding 8)
+        public_contact={"phone": "0632-1234567", "consented_on": "2024-01-01"},
     )
     term = sample_event(
         "advisor.assigned",
@@ -274,7 +279,9 @@ async def test_a_person_clicks_from_the_province_to_a_village_and_reads_the_apis
             notice = await browser.new_page()
             await notice.goto(f"{url}/public/villages/{VILLAGE}")
             assert "测试律师" in await notice.inner_text("#advisors")
-            assert "0632-1234567" in await notice.inner_text("#advisors")
+            card = await notice.inner_text("#advisors")
+            assert "0632-1234567" in card, "the contact the advisor chose to publish"
+            assert "13900001111" not in card, "the registry's phone is personal data"
             year = await figures(api, VILLAGE, "2024")
             counts = await notice.inner_text("#counts")
             assert f"调解矛盾纠纷\t{number(year['figures']['mediations'])}" in counts

@@ -319,13 +319,17 @@ async def test_overload_answers_429_with_retry_after(intake: httpx.AsyncClient) 
 OUTAGE = Profile("outage", kafka_port=18092, controller_port=18093, postgres_port=18432)
 
 
-async def test_503_while_the_broker_is_stopped_and_recovery_without_restarting_intake() -> None:
+async def test_503_while_the_broker_is_stopped_and_recovery_without_restarting_intake(
+    infrastructure: Infrastructure,
+) -> None:
     """Its own broker, so the outage touches no other test."""
     kafka_up(OUTAGE)
     try:
         await ensure_topics(OUTAGE.kafka_bootstrap)
         async with running_intake(
-            intake_settings(OUTAGE.kafka_bootstrap, publish_timeout_seconds=2.0)
+            intake_settings(
+                OUTAGE.kafka_bootstrap, database_url=infrastructure.database_url, publish_timeout_seconds=2.0
+            )
         ) as client:
             before = await client.post("/v1/lectures", json=record("lecture"), headers=ADVISOR)
             assert before.status_code == 202, before.text

@@ -20,8 +20,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from openpyxl import load_workbook
 
+from contracts.envelope import Event
+from contracts.events import AdvisorRegistered
 from contracts.examples import example_fields
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock, SystemClock
@@ -37,7 +40,7 @@ from services.ledger.app import create_app as create_ledger
 from services.ledger.projection import ledger_projection
 from services.ledger.settings import LedgerSettings
 from tests.support.infrastructure import Infrastructure
-from tests.support.kafka_io import read_topic
+from tests.support.kafka_io import read_topic, send_all
 from tests.support.places import fresh_county
 from tests.support.waiting import eventually
 
@@ -729,3 +732,154 @@ async def test_an_erased_value_is_nowhere_after_every_projection_is_rebuilt(
     ]
     assert not [value for value in every_topic if marker.encode() in value]
     assert marker not in capsys.readouterr().out
+
+
+async def test_an_advisor_cannot_void_another_advisors_record_but_the_township_office_can(
+    stack: Stack, admin_pool: asyncpg.Pool
+) -> None:
+    """Issue 12, finding 4: a void naming its sender but targeting another advisor's record changes
+    nothing — in the ledger here, and by the same rule (contracts.events.void_permitted) in the assessment
+    and the dashboard (tests/unit/test_personal_sealing.py holds the table of cases)."""
+    village = stack.place.village(21)
+    victim, intruder = f"adv-{stack.place.county}-v", f"adv-{stack.place.county}-x"
+    target = await stack.post(
+        "lecture", stack.advisor_headers(victim), advisor_id=victim, village_code=village
+    )
+    forged = await stack.post(
+        "void",
+        stack.advisor_headers(intruder),
+        advisor_id=intruder,
+        village_code=village,
+        target_event_id=target["id"],
+        reason="not mine",
+    )
+    entries = await stack.wait_for_entries(village, 2)
+    by_id = {entry["event_id"]: entry for entry in entries}
+    assert by_id[forged["id"]]["void"]["status"] == "not_permitted"
+    assert by_id[target["id"]]["voided"] is False
+
+    office = headers(f"office-{stack.place.township}", Role.township_office, stack.place.township)
+    fixed = await stack.post(
+        "void", office, advisor_id=victim, village_code=village, target_event_id=target["id"], reason="重复"
+    )
+    entries = await stack.wait_for_entries(village, 3)
+    by_id = {entry["event_id"]: entry for entry in entries}
+    assert by_id[fixed["id"]]["void"]["status"] == "applied"
+    assert by_id[target["id"]]["voided"] is True
+    assert by_id[target["id"]]["voided_by"]["by"] == f"office-{stack.place.township}"
+
+
+async def test_a_county_cannot_overwrite_an_advisor_another_county_registered(
+    stack: Stack, admin_pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    """Issue 12, finding 3: the registering region owns the advisor; another county is refused at the
+    door (even in a dry run), and a forged registration on the topic changes nothing downstream."""
+    advisor = f"adv-{stack.place.county}-o"
+    await stack.post("advisor", stack.county_headers, advisor_id=advisor, name="李律师")
+    other_county = "379998" if stack.place.county != "379998" else "379997"
+    intruder = headers(f"county-{other_county}", Role.county_bureau, other_county)
+    forged = {
+        **{k: v for k, v in example_fields("advisor.registered").items() if k != "recorded_by"},
+        "id": str(uuid.uuid4()),
+        "advisor_id": advisor,
+        "name": "冒名顶替",
+    }
+    for path in ("/v1/registry/advisors?dry_run=true", "/v1/registry/advisors"):
+        refused = await stack.intake.post(path, json=forged, headers=intruder)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["fields"][0]["rule"] == "owned_by_another_region"
+    batch = await stack.intake.post(
+        "/v1/batch", json={"records": [{"kind": "advisor", "record": forged}]}, headers=intruder
+    )
+    assert batch.json()["results"][0]["error"]["fields"][0]["rule"] == "owned_by_another_region"
+    beijing = headers("county-110101", Role.county_bureau, "110101")
+    dry_run = await stack.intake.post("/v1/registry/advisors?dry_run=true", json=forged, headers=beijing)
+    assert dry_run.status_code == 403
+
+    # Forged straight onto the topic (as if the broker let anyone write): the consumers refuse it too.
+    payload = AdvisorRegistered.model_validate(
+        {**{k: v for k, v in forged.items() if k != "id"}, "region_code": other_county}
+    )
+    await send_all(producer, [Event(uuid.uuid4(), "/forged", datetime.now(UTC), payload)])
+    marker_village = stack.place.village(22)
+    await stack.post(
+        "assignment",
+        stack.county_headers,
+        advisor_id=advisor,
+        village_code=marker_village,
+        term_start="2026-01-01",
+        term_end="2026-12-31",
+    )
+
+    async def ledger_advisor() -> Any:
+        return await admin_pool.fetchrow(
+            """SELECT a.name, a.owner_region,
+                      EXISTS (SELECT 1 FROM ledger.assignments s WHERE s.advisor_id = a.advisor_id
+                              AND s.village_code = $2) AS marker
+               FROM ledger.advisors a WHERE a.advisor_id = $1""",
+            advisor,
+            marker_village,
+        )
+
+    row = await eventually(
+        ledger_advisor, lambda row: row is not None and row["marker"], seconds=60, what="marker"
+    )
+    assert (row["name"], row["owner_region"]) == ("李律师", stack.place.county)
+
+    # The owner, or a region above it, may still change the advisor.
+    prefecture = headers("city", Role.prefecture_bureau, stack.place.county[:4])
+    await stack.post("advisor", prefecture, advisor_id=advisor, name="李律师（更名）")
+    row = await eventually(
+        ledger_advisor, lambda row: row["name"] == "李律师（更名）", seconds=60, what="rename"
+    )
+    assert row["owner_region"] == stack.place.county[:4]
+
+
+async def test_reads_of_personal_data_and_exports_are_in_the_append_only_access_log(
+    stack: Stack, admin_pool: asyncpg.Pool
+) -> None:
+    village = stack.place.village(23)
+    advisor = f"adv-{stack.place.county}-l"
+    await stack.post("consultation", stack.advisor_headers(advisor), advisor_id=advisor, village_code=village)
+    await stack.wait_for_entries(village, 1)
+    township = headers(f"office-{stack.place.township}", Role.township_office, stack.place.township)
+    url = f"/v1/villages/{village}/ledger"
+    read = await stack.ledger.get(url, params={"purpose": "case_handling"}, headers=township)
+    assert read.status_code == 200
+    prefecture = headers("city", Role.prefecture_bureau, stack.place.county[:4])
+    masked = await stack.ledger.get(url, headers=prefecture)  # sees no personal field: nothing to log
+    assert masked.json()["entries"][0]["personal"]["summary"] == "***"
+    exported = await stack.ledger.get(
+        f"/v1/villages/{village}/export",
+        params={"format": "csv"},
+        headers={**stack.county_headers, "X-Access-Purpose": "supervision"},
+    )
+    assert exported.status_code == 200
+    bad = await stack.ledger.get(url, params={"purpose": "curiosity"}, headers=township)
+    assert bad.status_code == 422
+
+    log = await stack.ledger.get("/v1/audit/access", params={"region": village}, headers=stack.county_headers)
+    assert log.status_code == 200, log.text
+    rows = [(row["action"], row["subject"], row["purpose"], row["records"]) for row in log.json()["accesses"]]
+    assert rows[:2] == [
+        ("export", f"county-{stack.place.county}", "supervision", 1),
+        ("read_personal", f"office-{stack.place.township}", "case_handling", 1),
+    ]
+    # before them, the county's own reads while the test waited for the entry (no purpose given)
+    assert set(rows[2:]) == {("read_personal", f"county-{stack.place.county}", "unspecified", 1)}
+    assert (await stack.ledger.get("/v1/audit/access", headers=township)).status_code == 403
+    assert (
+        await stack.ledger.get("/v1/audit/access", headers=stack.advisor_headers(advisor))
+    ).status_code == 403
+    elsewhere = headers(
+        "county-x", Role.county_bureau, "379999" if stack.place.county != "379999" else "379998"
+    )
+    refused = await stack.ledger.get("/v1/audit/access", params={"region": village}, headers=elsewhere)
+    assert refused.status_code == 403
+
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await admin_pool.execute("DELETE FROM audit.access_log WHERE region_code = $1", village)
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await admin_pool.execute(
+            "UPDATE audit.access_log SET purpose = 'audit' WHERE region_code = $1", village
+        )

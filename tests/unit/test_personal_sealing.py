@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
 from contracts.envelope import ContractViolation, parse_payload, payload_json
 from contracts.events import (
+    PAYLOAD_BY_TYPE,
+    PAYLOAD_TYPES,
+    SEALED_PERSONAL_FIELD,
     ConsultationRecorded,
     PrincipalRole,
     RecordVoided,
     RiskReported,
     SealedPersonal,
+    personal_field_names,
     void_permitted,
 )
 from plumbing.personal import (
@@ -23,6 +28,7 @@ from plumbing.personal import (
     plain_personal,
     sealed_payload,
 )
+from plumbing.rebuild import expired_retired_schemas, retired_schema_name
 from tests.support.samples import sample_payload
 
 SEALER = Sealer(master_key_from_text(DEVELOPMENT_MASTER_KEY))
@@ -120,3 +126,33 @@ def test_who_may_void_a_record(
     void: RecordVoided, target_advisor: str, target_recorded_by: str | None, permitted: bool
 ) -> None:
     assert void_permitted(void, target_advisor, target_recorded_by) is permitted
+
+
+def test_retired_schemas_older_than_the_setting_are_the_ones_dropped() -> None:
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    names = [
+        retired_schema_name("ledger", now - timedelta(hours=73)),
+        retired_schema_name("ledger", now - timedelta(hours=71)),
+        retired_schema_name("ledger_x", now - timedelta(days=30)),  # another projection's
+        "ledger_rebuild",
+        "ledger",
+    ]
+    assert names[0] == "ledger_retired_20261126110000"
+    assert expired_retired_schemas(names, "ledger", timedelta(hours=72), now) == [names[0]]
+
+
+def test_every_event_type_with_personal_fields_can_carry_them_sealed() -> None:
+    """Found when every kind went through intake: violation.recorded's description was sealed away with
+    nowhere to go (the record then lacked a required field on the topic)."""
+    for payload_type in PAYLOAD_TYPES:
+        if personal_field_names(payload_type):
+            assert SEALED_PERSONAL_FIELD in payload_type.model_fields, payload_type.event_type
+    for event_type in PAYLOAD_BY_TYPE:
+        payload = sample_payload(event_type)
+        personal = plain_personal(payload)
+        if not personal:
+            continue
+        key_id = uuid.uuid4()
+        sealed = sealed_payload(payload, SEALER.seal(key_id, SEALER.new_wrapped_key(key_id), personal))
+        again = parse_payload(event_type, payload_json(sealed), prefix="")
+        assert plain_personal(again) == {}, event_type
