@@ -8,14 +8,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any
-from uuid import UUID
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from contracts.envelope import Event, FieldError, field_errors, to_kafka_record
-from contracts.events import AdvisorRegistered, ErasureReason, VillageCode, registration_permitted
+from contracts.events import AdvisorRegistered, registration_permitted
 from plumbing.auth import REGISTRY_ROLES, Principal, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, OrjsonResponse, field_entry, install_common
@@ -26,22 +25,12 @@ from services.intake import metrics
 from services.intake.openapi import install_openapi
 from services.intake.publisher import NotStored, Publisher, Stored
 from services.intake.rules import KIND_BY_NAME, KINDS, Limits, RecordKind, RecordRejected, prepare_event
-from services.intake.sealing import Keystore, KeystoreUnavailable, erasure_event
+from services.intake.sealing import ErasureRequest, Keystore, KeystoreUnavailable, erasure_event
 from services.intake.settings import IntakeSettings
 
 log = get_logger(__name__)
 
 SOURCE = "/villagecounsel/intake"
-
-
-class ErasureRequest(BaseModel):
-    """What a county bureau (or above) names to erase a record's personal data."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    target_event_id: UUID
-    village_code: VillageCode
-    reason: ErasureReason
 
 
 class Admission:
@@ -476,8 +465,9 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": ErasureRequest.model_json_schema()}},
-            }
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErasureRequest"}}},
+            },
+            "security": [{"bearer": []}],
         },
     )
 

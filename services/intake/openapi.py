@@ -10,7 +10,8 @@ from fastapi.openapi.utils import get_openapi
 
 from contracts.events import PAYLOAD_BY_TYPE
 from contracts.examples import example_fields
-from services.intake.rules import KIND_BY_NAME, KINDS, RecordKind
+from services.intake.rules import KIND_BY_NAME, KINDS, SERVER_SET_FIELDS, RecordKind
+from services.intake.sealing import ErasureRequest
 
 EXAMPLE_ID = "0b6c3e9e-8d1f-4c35-9a51-1f1f0e0c2a10"
 
@@ -22,8 +23,11 @@ Kafka; **202 means Kafka has stored it**.
 * **Ids.** The client chooses the record's `id` (a UUID) when the fact is first recorded and sends the
   same id on every retry; consumers apply each id once. Reusing an id for different content is a
   conflict: the first one wins.
-* **Server-set fields.** `recorded_by` (the caller) and `recorded_at` (now) are set by the server; a
-  record that carries them is refused.
+* **Server-set fields.** `recorded_by` (the caller), `recorded_by_role`, `recorded_at` (now) and
+  `sealed_personal` (intake seals the personal fields you send) are set by the server; a record that
+  carries them is refused.
+* **Personal data** (names, phones, free text) is sealed before it is published; `POST /v1/erasures`
+  (county bureau and up) erases a record's personal data for good.
 * **Times** without an offset are read as Asia/Shanghai. `occurred_at` may not lie in the future
   (beyond a few minutes of clock skew) nor be older than 400 days.
 * **Errors** always have the shape `{"error": {"status", "code", "message", "request_id", "fields":
@@ -43,8 +47,12 @@ def _request_schema(kind: RecordKind, components: dict[str, Any]) -> dict[str, A
     )
     for name, definition in schema.pop("$defs", {}).items():
         components.setdefault(name, definition)
-    schema["properties"].pop("recorded_by", None)
-    schema["required"] = ["id", *[name for name in schema.get("required", []) if name != "recorded_by"]]
+    for name in SERVER_SET_FIELDS:
+        schema["properties"].pop(name, None)
+    schema["required"] = [
+        "id",
+        *[name for name in schema.get("required", []) if name not in SERVER_SET_FIELDS],
+    ]
     schema["properties"] = {
         "id": {
             "type": "string",
@@ -140,6 +148,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     document["components"]["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     }
+    erasure = ErasureRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in erasure.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    components["ErasureRequest"] = erasure
     for path, operations in document["paths"].items():
         operation = operations.get("post")
         if operation is None or "x-record-kind" not in operation:

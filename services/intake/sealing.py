@@ -11,9 +11,10 @@ from datetime import datetime
 from pathlib import Path
 
 import asyncpg
+from pydantic import BaseModel, ConfigDict
 
 from contracts.envelope import Event
-from contracts.events import AdvisorRegistered, ErasureReason, PersonalErased, ServiceRecord
+from contracts.events import AdvisorRegistered, ErasureReason, PersonalErased, ServiceRecord, VillageCode
 from plumbing.logs import get_logger
 from plumbing.personal import (
     KEYSTORE_SCHEMA,
@@ -36,6 +37,16 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # Erasure events get an id derived from their target: publishing one again is a duplicate, not a new fact.
 ERASURE_NAMESPACE = uuid.UUID("5b0f8f3c-54a1-4e5e-9a53-2f3b7b0c9e11")
+
+
+class ErasureRequest(BaseModel):
+    """What a county bureau (or above) names to erase a record's personal data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target_event_id: uuid.UUID
+    village_code: VillageCode
+    reason: ErasureReason
 
 
 class KeystoreUnavailable(Exception):
