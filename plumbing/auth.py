@@ -222,7 +222,12 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as error:
             raise AuthenticationFailed(f"the token is not valid: {error}") from None
-        if self.jwks is not None and (header.get("alg") != "HS256" or self.settings.jwt_algorithm != "HS256"):
+        if header.get("alg") == "HS256" and self.settings.jwt_algorithm != "HS256":
+            raise AuthenticationFailed(
+                "HS256 tokens (signed with a shared secret) are not accepted here; sign in through the "
+                "identity provider"
+            )
+        if self.jwks is not None and header.get("alg") != "HS256":
             kid = header.get("kid")
             key = await self.jwks.key(kid if isinstance(kid, str) else None)
             return principal_from_token(token, self.settings, key)
