@@ -263,17 +263,25 @@ def sign_in(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devstack.identity",
-        description="The devstack's identity provider: sign in as a demo official and print the access "
-        "token, or rotate its signing keys (restart it with `python -m devstack down|up` afterwards).",
+        description="The devstack's identity provider alone: start or stop it (`up` and `env` print the "
+        "services' settings for it), sign in as a demo official and print the access token, or rotate its "
+        "signing keys (restart it with `down` and `up` afterwards).",
     )
-    parser.add_argument("command", choices=["token", "new-key", "drop-key"])
+    parser.add_argument("command", choices=["up", "down", "env", "token", "new-key", "drop-key"])
     parser.add_argument("name", nargs="?", help="token: the username (e.g. county-370402); drop-key: the kid")
     parser.add_argument("--password", default=DEMO_PASSWORD)
     parser.add_argument("--profile", choices=sorted(IDENTITY_PROFILES), default="dev")
     args = parser.parse_args(argv)
     identity = IDENTITY_PROFILES[args.profile]
     try:
-        if args.command == "token":
+        if args.command in ("up", "env"):
+            if args.command == "up":
+                identity_up(identity)
+            for name, value in identity.service_environment().items():
+                print(f"export {name}={value}")
+        elif args.command == "down":
+            identity_down(identity)
+        elif args.command == "token":
             if not args.name:
                 parser.error("token needs a username, e.g. county-370402")
             print(sign_in(identity, args.name, args.password).access_token)
