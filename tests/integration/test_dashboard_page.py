@@ -232,97 +232,85 @@ async def test_a_person_clicks_from_the_province_to_a_village_and_reads_the_apis
     )
     SHOTS.mkdir(parents=True, exist_ok=True)
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-            ],
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        # Not local mode: the page asks the official to sign in (登录) at the identity provider.
+        await page.goto(url + "/")
+        await sign_in(page, "province-37")
+        await arrive(page, "37", str(datetime.now(UTC).year))
+
+        # Pick 2024, first quarter: the province and its prefectures.
+        await page.select_option("#year", "2024")
+        await page.select_option("#part", "-Q1")
+        await arrive(page, "37")
+        province = await figures(api, "37")
+        assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
+            province["figures"]["mediations"]
         )
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
+        assert "山东省" in await page.inner_text("#title")
+        assert await page.locator("#freshness").inner_text() != ""
+        await page.screenshot(path=str(SHOTS / "1-province.png"), full_page=True)
 
-            # Not local mode: the page asks the official to sign in (登录) at the identity provider.
-            await page.goto(url + "/")
-            await sign_in(page, "province-37")
-            await arrive(page, "37", str(datetime.now(UTC).year))
+        # Zaozhuang: one row per county with the API's numbers; the county that did least is marked.
+        await drill(page, "3704", "2-prefecture-zaozhuang")
+        prefecture = await figures(api, "3704")
+        assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(expected)
+        rows = {child["code"]: child for child in prefecture["children"]}
+        for county in MEDIATED:
+            cell = f'#children tr[data-code="{county}"] td[data-metric="mediations"]'
+            assert await shown(page, cell) == number(rows[county]["figures"].get("mediations", 0)), county
+        least = page.locator('#children td.least[data-metric="mediations"]')
+        assert await least.count() == 1
+        least_row = least.locator("xpath=ancestor::tr")
+        assert await least_row.get_attribute("data-code") == "370405"
+        assert "台儿庄区" in await least_row.inner_text()
+        # The compliance table, coloured by status, has a row per county.
+        assert await page.locator("#compliance tbody tr").count() == len(prefecture["children"])
 
-            # Pick 2024, first quarter: the province and its prefectures.
-            await page.select_option("#year", "2024")
-            await page.select_option("#part", "-Q1")
-            await arrive(page, "37")
-            province = await figures(api, "37")
-            assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
-                province["figures"]["mediations"]
-            )
-            assert "山东省" in await page.inner_text("#title")
-            assert await page.locator("#freshness").inner_text() != ""
-            await page.screenshot(path=str(SHOTS / "1-province.png"), full_page=True)
+        # County, township, village.
+        await drill(page, "370402", "3-county-shizhong")
+        county = await figures(api, "370402")
+        assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
+            county["figures"]["mediations"]
+        )
+        await drill(page, TOWNSHIP, "4-township")
+        township = await figures(api, TOWNSHIP)
+        cell = f'#children tr[data-code="{VILLAGE}"] td[data-metric="mediations"]'
+        village_row = next(child for child in township["children"] if child["code"] == VILLAGE)
+        assert await shown(page, cell) == number(village_row["figures"]["mediations"])
+        await page.click(f'#children a[data-code="{VILLAGE}"]')
+        await arrive(page, VILLAGE)
+        village = await figures(api, VILLAGE)
+        assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
+            village["figures"]["mediations"]
+        )
+        assert await page.locator("#children-section").is_hidden()
+        # The ledger's summary of the village, asked of the ledger service with the same token.
+        await page.wait_for_selector("#ledger-recent", timeout=20_000)
+        assert "测试律师" in await page.inner_text("#ledger")
+        assert await page.get_attribute("#public-link", "href") == f"/public/villages/{VILLAGE}"
+        # The path leads back up.
+        assert [await item.inner_text() for item in await page.locator("#path a").all()] == [
+            "山东省",
+            "枣庄市",
+            "市中区",
+            "中心街街道",
+        ]
+        await page.screenshot(path=str(SHOTS / "5-village.png"), full_page=True)
 
-            # Zaozhuang: one row per county with the API's numbers; the county that did least is marked.
-            await drill(page, "3704", "2-prefecture-zaozhuang")
-            prefecture = await figures(api, "3704")
-            assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(expected)
-            rows = {child["code"]: child for child in prefecture["children"]}
-            for county in MEDIATED:
-                cell = f'#children tr[data-code="{county}"] td[data-metric="mediations"]'
-                assert await shown(page, cell) == number(rows[county]["figures"].get("mediations", 0)), county
-            least = page.locator('#children td.least[data-metric="mediations"]')
-            assert await least.count() == 1
-            least_row = least.locator("xpath=ancestor::tr")
-            assert await least_row.get_attribute("data-code") == "370405"
-            assert "台儿庄区" in await least_row.inner_text()
-            # The compliance table, coloured by status, has a row per county.
-            assert await page.locator("#compliance tbody tr").count() == len(prefecture["children"])
-
-            # County, township, village.
-            await drill(page, "370402", "3-county-shizhong")
-            county = await figures(api, "370402")
-            assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
-                county["figures"]["mediations"]
-            )
-            await drill(page, TOWNSHIP, "4-township")
-            township = await figures(api, TOWNSHIP)
-            cell = f'#children tr[data-code="{VILLAGE}"] td[data-metric="mediations"]'
-            village_row = next(child for child in township["children"] if child["code"] == VILLAGE)
-            assert await shown(page, cell) == number(village_row["figures"]["mediations"])
-            await page.click(f'#children a[data-code="{VILLAGE}"]')
-            await arrive(page, VILLAGE)
-            village = await figures(api, VILLAGE)
-            assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
-                village["figures"]["mediations"]
-            )
-            assert await page.locator("#children-section").is_hidden()
-            # The ledger's summary of the village, asked of the ledger service with the same token.
-            await page.wait_for_selector("#ledger-recent", timeout=20_000)
-            assert "测试律师" in await page.inner_text("#ledger")
-            assert await page.get_attribute("#public-link", "href") == f"/public/villages/{VILLAGE}"
-            # The path leads back up.
-            assert [await item.inner_text() for item in await page.locator("#path a").all()] == [
-                "山东省",
-                "枣庄市",
-                "市中区",
-                "中心街街道",
-            ]
-            await page.screenshot(path=str(SHOTS / "5-village.png"), full_page=True)
-
-            # The public notice: no login, the advisor's card and this year's counts.
-            notice = await browser.new_page()
-            await notice.goto(f"{url}/public/villages/{VILLAGE}")
-            assert "测试律师" in await notice.inner_text("#advisors")
-            assert "0632-1234567" in await notice.inner_text("#advisors")
-            year = await figures(api, VILLAGE, "2024")
-            counts = await notice.inner_text("#counts")
-            assert f"调解矛盾纠纷\t{number(year['figures']['mediations'])}" in counts
-            await notice.screenshot(path=str(SHOTS / "6-public-notice.png"), full_page=True)
-            assert errors == []
-        finally:
-            await browser.close()
+        # The public notice: no login, the advisor's card and this year's counts.
+        notice = await browser.new_page()
+        await notice.goto(f"{url}/public/villages/{VILLAGE}")
+        assert "测试律师" in await notice.inner_text("#advisors")
+        assert "0632-1234567" in await notice.inner_text("#advisors")
+        year = await figures(api, VILLAGE, "2024")
+        counts = await notice.inner_text("#counts")
+        assert f"调解矛盾纠纷\t{number(year['figures']['mediations'])}" in counts
+        await notice.screenshot(path=str(SHOTS / "6-public-notice.png"), full_page=True)
+        assert errors == []
 
 
 async def test_a_county_official_signs_in_sees_the_county_and_the_token_works(
