@@ -390,3 +390,37 @@ async def test_a_county_official_signs_in_sees_the_county_and_the_token_works(
         await page.wait_for_selector("#login:not([hidden])")
         assert await page.evaluate("sessionStorage.getItem('vc-token')") is None
         assert errors == []
+
+
+async def test_in_local_mode_the_page_needs_no_sign_in_and_offers_it(
+    infrastructure: Infrastructure, topics: None, identity: IdentityProfile
+) -> None:
+    settings = DashboardSettings(
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        database_url=infrastructure.database_url,
+        poll_timeout_ms=100,
+        open_region="3704",
+        jwt_jwks_url=identity.jwks_url,
+        jwt_issuer=identity.issuer,
+        oidc_issuer=identity.issuer,
+    )
+    await publish_events(
+        infrastructure.kafka_bootstrap, (region_event(region, TODAY) for region in REGIONS), 1
+    )
+    async with served(create_dashboard(settings, ManualClock(TODAY))) as url, chromium() as browser:
+        async with httpx.AsyncClient(base_url=url) as anonymous:
+            await eventually(
+                lambda: anonymous.get("/v1/regions/3704/figures", params={"period": PERIOD}),
+                lambda answer: answer.status_code == 200,
+                what="Zaozhuang, read without a token",
+            )
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{url}/#/3704/{PERIOD}")
+        await arrive(page, "3704")
+        assert await page.locator("#login").is_hidden()
+        assert "本地模式" in await page.inner_text("#who")
+        assert await page.locator("#sign-in-local").is_visible()
+        assert await page.locator("#logout").is_hidden()
+        assert errors == []
