@@ -15,6 +15,7 @@ import httpx
 import jwt
 import pytest
 
+from contracts.examples import example_fields
 from devstack.identity import (
     AUDIENCE,
     IdentityProfile,
@@ -30,10 +31,14 @@ from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
 from services.dashboard.app import create_app
 from services.dashboard.settings import DashboardSettings
+from services.intake.app import create_app as create_intake
+from services.intake.settings import IntakeSettings
 from tests.support.infrastructure import Infrastructure
 from tests.support.waiting import eventually
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
+INTAKE_NOW = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)  # the examples' records are from that week
+VILLAGE = "370402001013"  # 铁西居委会, one of demo-lawyer-01's villages (devstack/demo.py)
 
 
 @asynccontextmanager
@@ -107,6 +112,30 @@ async def test_a_county_official_signs_in_and_the_service_takes_the_providers_to
         ).decode()
         forged = await dashboard.get("/v1/me", headers=bearer(f"{head}.{forged_claims}.{signature}"))
         assert forged.status_code == 401
+
+
+async def test_an_advisor_signs_in_and_records_their_own_work_and_no_one_elses(
+    identity: IdentityProfile, infrastructure: Infrastructure, topics: None
+) -> None:
+    settings = IntakeSettings(
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        jwt_algorithm="RS256",
+        jwt_jwks_url=identity.jwks_url,
+        jwt_issuer=identity.issuer,
+    )
+    advisor = bearer(sign_in(identity, "demo-lawyer-01").access_token)
+    fields = {k: v for k, v in example_fields("consultation.recorded").items() if k != "recorded_by"}
+    app = create_intake(settings, ManualClock(INTAKE_NOW))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as intake,
+    ):
+        own = {**fields, "id": str(uuid.uuid4()), "advisor_id": "demo-lawyer-01", "village_code": VILLAGE}
+        answer = await intake.post("/v1/consultations", json=own, headers=advisor)
+        assert answer.status_code == 202, answer.text
+        other = {**own, "id": str(uuid.uuid4()), "advisor_id": "demo-lawyer-02"}
+        refused = await intake.post("/v1/consultations", json=other, headers=advisor)
+        assert refused.status_code == 403, refused.text
 
 
 @pytest.mark.parametrize(
