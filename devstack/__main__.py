@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from devstack.identity import IDENTITY_PROFILES
 from devstack.stack import PROFILES, StackError, down, status, up
+
+
+def print_identity_environment(profile: str) -> None:
+    """The services' settings for the profile's identity provider (its JWKS URL, issuer, audience)."""
+    if profile in IDENTITY_PROFILES:
+        for name, value in IDENTITY_PROFILES[profile].service_environment().items():
+            print(f"export {name}={value}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
             up(profile, fresh=args.fresh)
             print(f"export KAFKA_BOOTSTRAP_SERVERS={profile.kafka_bootstrap}")
             print(f"export DATABASE_URL={profile.database_url}")
+            print_identity_environment(profile.name)
         elif args.command == "down":
             down(profile, wipe=args.wipe)
         elif args.command == "status":
@@ -31,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"export KAFKA_BOOTSTRAP_SERVERS={profile.kafka_bootstrap}")
             print(f"export DATABASE_URL={profile.database_url}")
+            print_identity_environment(profile.name)
     except StackError as error:
         print(f"devstack: {error}", file=sys.stderr)
         return 1

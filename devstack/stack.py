@@ -476,9 +476,17 @@ def up(profile: Profile, fresh: bool = False) -> None:
         down(profile, wipe=True)
     postgres_up(profile)
     kafka_up(profile)
+    from devstack import identity  # its own module: it builds on this one's helpers
+
+    if profile.name in identity.IDENTITY_PROFILES:
+        identity.identity_up(identity.IDENTITY_PROFILES[profile.name])
 
 
 def down(profile: Profile, wipe: bool = False) -> None:
+    from devstack import identity
+
+    if profile.name in identity.IDENTITY_PROFILES:
+        identity.identity_down(identity.IDENTITY_PROFILES[profile.name])
     kafka_down(profile)
     postgres_down(profile)
     if wipe and profile.home.exists():
@@ -487,9 +495,14 @@ def down(profile: Profile, wipe: bool = False) -> None:
 
 
 def status(profile: Profile) -> dict[str, bool]:
-    return {
+    from devstack import identity
+
+    running = {
         "kafka": _pid_alive(profile.home / "kafka" / "broker.pid") is not None
         and _port_open(profile.kafka_port),
         "postgres": (profile.home / "postgres" / "data" / "postmaster.pid").exists()
         and _port_open(profile.postgres_port),
     }
+    if profile.name in identity.IDENTITY_PROFILES:
+        running["identity"] = identity.identity_running(identity.IDENTITY_PROFILES[profile.name])
+    return running

@@ -51,24 +51,62 @@ class ServiceSettings(BaseSettings):
 
 
 class TokenSettings(ServiceSettings):
-    """Verifying bearer tokens (JWT): HS256 with a shared secret, or RS256/ES256 with a key or a JWKS."""
+    """Verifying bearer tokens (JWT): the identity provider's keys from its JWKS URL (RS256/ES256), a key
+    or JWKS file, or in development HS256 with a shared secret (alone, or beside the JWKS URL)."""
 
     environment: Literal["development", "production"] = "development"
-    jwt_algorithm: Literal["HS256", "RS256", "ES256"] = "HS256"
+    jwt_algorithm: Literal["HS256", "RS256", "ES256"] = Field(
+        default="HS256",
+        description="the algorithm of the configured secret or key file; HS256 is refused in production",
+    )
     jwt_secret: str = Field(default=DEVELOPMENT_SECRET, description="HS256 signing key")
     jwt_public_key_file: Path | None = Field(default=None, description="PEM public key for RS256/ES256")
     jwt_jwks_file: Path | None = Field(default=None, description="a JWKS document; keys chosen by `kid`")
+    jwt_jwks_url: str | None = Field(
+        default=None,
+        description="the identity provider's JWKS URL (OpenID Connect `jwks_uri`); its RS256/ES256 keys "
+        "are fetched, cached and fetched again for an unknown `kid`",
+    )
+    jwt_jwks_cache_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="how long fetched keys are trusted: a key removed from the JWKS stops working after this",
+    )
+    jwt_jwks_refetch_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="the least time between two fetches prompted by a token with an unknown `kid`",
+    )
+    jwt_jwks_timeout_seconds: float = Field(default=5.0, gt=0)
+    jwt_max_lifetime_seconds: int = Field(
+        default=86_400,
+        gt=0,
+        description="tokens whose `exp` - `iat` exceeds this are refused (24 h)",
+    )
     jwt_issuer: str = "villagecounsel"
     jwt_audience: str = "villagecounsel"
 
     @model_validator(mode="after")
-    def _no_default_secret_outside_development(self) -> TokenSettings:
+    def _no_shared_secret_in_production(self) -> TokenSettings:
+        if self.environment == "production" and self.jwt_algorithm == "HS256":
+            raise ValueError(
+                "VC_JWT_ALGORITHM=HS256 (a shared secret) is refused in production: set VC_JWT_ALGORITHM "
+                "to RS256 or ES256 and VC_JWT_JWKS_URL to the identity provider's JWKS"
+            )
+        url = self.jwt_jwks_url
+        if self.environment == "production" and url is not None and not url.startswith("https://"):
+            raise ValueError(f"VC_JWT_JWKS_URL must be an https:// URL in production: {url}")
         if (
-            self.environment != "development"
-            and self.jwt_algorithm == "HS256"
-            and self.jwt_secret == DEVELOPMENT_SECRET
+            self.jwt_algorithm != "HS256"
+            and self.jwt_jwks_url is None
+            and self.jwt_jwks_file is None
+            and self.jwt_public_key_file is None
         ):
-            raise ValueError("VC_JWT_SECRET must be set to a real secret outside development")
+            raise ValueError(
+                f"VC_JWT_ALGORITHM={self.jwt_algorithm} needs VC_JWT_JWKS_URL, VC_JWT_JWKS_FILE "
+                "or VC_JWT_PUBLIC_KEY_FILE"
+            )
         return self
 
 

@@ -274,6 +274,16 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
     async def page() -> FileResponse:
         return FileResponse(WEB / "index.html", headers={"Cache-Control": "no-cache"})
 
+    @app.get("/config.json", include_in_schema=False)
+    async def page_config() -> JSONResponse:
+        """What the page needs to sign officials in: the provider's issuer and the page's client id."""
+        oidc = (
+            {"issuer": settings.oidc_issuer, "client_id": settings.oidc_client_id}
+            if settings.oidc_issuer
+            else None
+        )
+        return JSONResponse({"oidc": oidc}, headers={"Cache-Control": "no-cache"})
+
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:
         return Response(status_code=204)

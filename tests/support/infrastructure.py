@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from devstack.identity import IDENTITY_PROFILES, IdentityProfile, identity_down, identity_running, identity_up
 from devstack.stack import PROFILES, down, up
 
 
@@ -61,3 +62,17 @@ def provide_infrastructure() -> Iterator[Infrastructure]:
     finally:
         if os.environ.get("VC_KEEP_TEST_STACK") != "1":
             down(profile)
+
+
+@contextlib.contextmanager
+def provide_identity() -> Iterator[IdentityProfile]:
+    """The devstack's OpenID Connect provider of the `test` profile (127.0.0.1:19400): already running
+    when the devstack started the broker and database, else started here and stopped afterwards."""
+    identity = IDENTITY_PROFILES["test"]
+    started_here = not identity_running(identity)
+    identity_up(identity)
+    try:
+        yield identity
+    finally:
+        if started_here and os.environ.get("VC_KEEP_TEST_STACK") != "1":
+            identity_down(identity)

@@ -44,11 +44,126 @@ const MIX = [
 ];
 const REFRESH_MS = 10000;
 
-const state = { me: null, code: null, period: null, sort: null, timer: null };
+const ROLE_NAMES = {
+  advisor: "法律顾问",
+  township_office: "乡镇（街道）司法所",
+  county_bureau: "县（区）司法局",
+  prefecture_bureau: "市司法局",
+  province_department: "省司法厅",
+  integration: "接入系统",
+};
+
+const state = { me: null, code: null, period: null, sort: null, timer: null, config: { oidc: null } };
 const $ = (id) => document.getElementById(id);
 
 function token() {
   return sessionStorage.getItem("vc-token");
+}
+
+// Sign-in (登录) through the province's OpenID Connect provider: the authorization code flow with PKCE
+// (S256), state and nonce checked on the way back; the access token is kept in sessionStorage only.
+const SIGN_IN_KEYS = ["vc-oidc-state", "vc-oidc-nonce", "vc-oidc-verifier", "vc-oidc-return"];
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function randomText() {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+function claimsOf(jwt) {
+  const part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  const text = atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "="));
+  return JSON.parse(new TextDecoder().decode(Uint8Array.from(text, (c) => c.charCodeAt(0))));
+}
+
+async function provider() {
+  const oidc = state.config.oidc;
+  const answer = await fetch(oidc.issuer.replace(/\/$/, "") + "/.well-known/openid-configuration");
+  if (!answer.ok) throw new Error("身份认证服务无响应（" + answer.status + "）");
+  const found = await answer.json();
+  if (found.issuer !== oidc.issuer) throw new Error("身份认证服务的 issuer 不符");
+  return found;
+}
+
+function redirectUri() {
+  return location.origin + "/";
+}
+
+async function signIn() {
+  const found = await provider();
+  const verifier = randomText();
+  const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  const [stateValue, nonce] = [randomText(), randomText()];
+  sessionStorage.setItem("vc-oidc-state", stateValue);
+  sessionStorage.setItem("vc-oidc-nonce", nonce);
+  sessionStorage.setItem("vc-oidc-verifier", verifier);
+  sessionStorage.setItem("vc-oidc-return", location.hash);
+  const url = new URL(found.authorization_endpoint);
+  url.search = new URLSearchParams({
+    client_id: state.config.oidc.client_id,
+    response_type: "code",
+    scope: "openid profile api",
+    redirect_uri: redirectUri(),
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    state: stateValue,
+    nonce,
+  }).toString();
+  location.assign(url.toString());
+}
+
+// Back from the provider with ?code=&state= (or ?error=): exchange the code, check the ID token's nonce.
+async function finishSignIn(params) {
+  const expected = Object.fromEntries(SIGN_IN_KEYS.map((key) => [key, sessionStorage.getItem(key)]));
+  SIGN_IN_KEYS.forEach((key) => sessionStorage.removeItem(key));
+  history.replaceState(null, "", "/" + (expected["vc-oidc-return"] || ""));
+  if (params.get("error")) throw new Error("身份认证服务拒绝了登录：" + (params.get("error_description") || params.get("error")));
+  if (!expected["vc-oidc-state"] || params.get("state") !== expected["vc-oidc-state"]) {
+    throw new Error("登录状态（state）不符，请重新登录。");
+  }
+  const found = await provider();
+  const answer = await fetch(found.token_endpoint, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code: params.get("code"),
+      redirect_uri: redirectUri(),
+      client_id: state.config.oidc.client_id,
+      code_verifier: expected["vc-oidc-verifier"],
+    }),
+  });
+  const tokens = await answer.json();
+  if (!answer.ok) throw new Error("换取令牌失败：" + (tokens.error_description || tokens.error || answer.status));
+  const identity = claimsOf(tokens.id_token);
+  const audiences = [].concat(identity.aud);
+  if (identity.nonce !== expected["vc-oidc-nonce"] || identity.iss !== found.issuer || !audiences.includes(state.config.oidc.client_id)) {
+    throw new Error("身份令牌（ID token）校验失败，请重新登录。");
+  }
+  sessionStorage.setItem("vc-token", tokens.access_token);
+  sessionStorage.setItem("vc-id-token", tokens.id_token);
+}
+
+async function signOut() {
+  const idToken = sessionStorage.getItem("vc-id-token");
+  sessionStorage.removeItem("vc-token");
+  sessionStorage.removeItem("vc-id-token");
+  if (!state.config.oidc || !idToken) return location.reload();
+  try {
+    const found = await provider();
+    if (!found.end_session_endpoint) return location.reload();
+    const url = new URL(found.end_session_endpoint);
+    url.search = new URLSearchParams({
+      id_token_hint: idToken,
+      post_logout_redirect_uri: redirectUri(),
+      client_id: state.config.oidc.client_id,
+    }).toString();
+    location.assign(url.toString());
+  } catch (error) {
+    location.reload();
+  }
 }
 
 async function api(path) {
@@ -349,7 +464,7 @@ async function load() {
     else $("village-section").hidden = true;
     document.body.dataset.loaded = state.code + "/" + state.period;
   } catch (error) {
-    if (error.status === 401) return showLogin("令牌无效或已过期，请重新输入。");
+    if (error.status === 401) return showLogin("登录已过期，请重新登录。");
     $("error").hidden = false;
     $("error").textContent = "读取失败：" + error.message;
   }
@@ -358,7 +473,8 @@ async function load() {
 function showLogin(message) {
   $("main").hidden = true;
   $("login").hidden = false;
-  $("login-error").textContent = message || "";
+  $("sign-in").disabled = !state.config.oidc;
+  $("login-error").textContent = message || (state.config.oidc ? "" : "本服务未配置身份认证（VC_OIDC_ISSUER）。");
 }
 
 async function start() {
@@ -371,12 +487,24 @@ async function start() {
   const onPeriod = () => { location.hash = "#/" + state.code + "/" + $("year").value + $("part").value; };
   $("year").addEventListener("change", onPeriod);
   $("part").addEventListener("change", onPeriod);
-  $("token-save").addEventListener("click", () => {
-    sessionStorage.setItem("vc-token", $("token").value.trim());
-    start2();
-  });
-  $("logout").addEventListener("click", () => { sessionStorage.removeItem("vc-token"); location.reload(); });
+  const begin = () => signIn().catch((error) => showLogin("无法登录：" + error.message));
+  $("sign-in").addEventListener("click", begin);
+  $("sign-in-local").addEventListener("click", begin);
+  $("logout").addEventListener("click", signOut);
   window.addEventListener("hashchange", () => { state.sort = null; load(); });
+  try {
+    state.config = await (await fetch("/config.json")).json();
+  } catch (error) {
+    state.config = { oidc: null };
+  }
+  const params = new URLSearchParams(location.search);
+  if (params.has("code") || params.has("error")) {
+    try {
+      await finishSignIn(params);
+    } catch (error) {
+      return showLogin(error.message);
+    }
+  }
   await start2();
 }
 
@@ -384,15 +512,19 @@ async function start2() {
   try {
     state.me = await api("/v1/me");
   } catch (error) {
-    if (error.status === 401) return showLogin(token() ? "令牌无效或已过期，请重新输入。" : "");
+    if (error.status === 401) return showLogin(token() ? "登录已过期，请重新登录。" : "");
     return showLogin("无法连接统计服务：" + error.message);
   }
   $("login").hidden = true;
   $("main").hidden = false;
+  const role = ROLE_NAMES[state.me.role] || state.me.role;
   $("who").textContent = state.me.local_mode
     ? "本地模式（无需登录）：" + state.me.region_name
-    : "当前用户：" + state.me.subject + " · " + state.me.region_name;
+    : "当前用户：" + state.me.subject + "（" + role + "）· " + state.me.region_name + "（" + state.me.region_code + "）";
+  $("who").dataset.role = state.me.role;
+  $("who").dataset.region = state.me.region_code;
   $("logout").hidden = !token();
+  $("sign-in-local").hidden = Boolean(token()) || !state.config.oidc;
   await load();
   clearInterval(state.timer);
   state.timer = setInterval(load, REFRESH_MS);
