@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from contracts.envelope import Event, FieldError, to_kafka_record
 from plumbing.auth import Principal, bearer_principal
 from plumbing.clock import Clock, SystemClock
-from plumbing.http import ApiError, OrjsonResponse, field_entry, install_common
+from plumbing.http import ApiError, OrjsonResponse, field_entry, install_common, require_json_body
 from plumbing.kafka import ensure_topics, kafka_reachable
 from plumbing.logs import configure_logging, get_logger
 from services.intake import metrics
@@ -53,6 +53,7 @@ class Admission:
 
 
 async def read_json_body(request: Request, max_bytes: int) -> Any:
+    require_json_body(request)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise ApiError(413, "body_too_large", f"the body exceeds {max_bytes} bytes; send smaller batches")

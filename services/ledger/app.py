@@ -11,14 +11,30 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from contracts.envelope import FieldError
+from plumbing.access import (
+    may_read_record,
+    not_found,
+    refuse_advisors,
+    require_own_work,
+    require_village_reader,
+)
 from plumbing.auth import Principal, Role, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
-from plumbing.http import ApiError, install_common
+from plumbing.http import (
+    QUERY_YEARS,
+    AdvisorIdPath,
+    ApiError,
+    QueryMoment,
+    RegionCodePath,
+    VillageCodePath,
+    install_common,
+)
 from plumbing.service import ProjectionHost, host_lifespan
-from plumbing.tables import XLSX_MEDIA_TYPE
+from plumbing.tables import XLSX_MEDIA_TYPE, attachment, csv_line
 from services.ledger import queries
 from services.ledger.domain import assigned_on, service_day
-from services.ledger.exports import HEADERS, Totals, XlsxWriter, csv_line, entry_row
+from services.ledger.exports import HEADERS, Totals, XlsxWriter, entry_row
 from services.ledger.projection import ledger_projection
 from services.ledger.queries import EntryFilter
 from services.ledger.settings import LedgerSettings
@@ -94,11 +110,42 @@ def encode_cursor(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
+MAX_SEQUENCE = 2**63 - 1
+
+
+def bad_cursor() -> ApiError:
+    return ApiError(
+        422,
+        "validation_failed",
+        "the cursor is not one this API gave out",
+        [FieldError("query.cursor", "cursor", "pass the next_cursor of the previous page unchanged")],
+    )
+
+
 def decode_cursor(cursor: str) -> str:
     try:
         return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except ValueError:
-        raise ApiError(422, "validation_failed", "the cursor is not one this API gave out") from None
+        raise bad_cursor() from None
+
+
+def sequence_cursor(cursor: str) -> int:
+    """The entry number a village page continues after: ASCII digits within PostgreSQL's bigint."""
+    text = decode_cursor(cursor)
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_SEQUENCE:
+        raise bad_cursor()
+    return int(text)
+
+
+def worklog_cursor(cursor: str) -> tuple[datetime, UUID]:
+    moment, _, last_id = decode_cursor(cursor).partition("|")
+    try:
+        after = (datetime.fromisoformat(moment), UUID(last_id))
+    except ValueError:
+        raise bad_cursor() from None
+    if after[0].tzinfo is None or not QUERY_YEARS[0] <= after[0].year <= QUERY_YEARS[1]:
+        raise bad_cursor()
+    return after
 
 
 def create_app(settings: LedgerSettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -116,20 +163,28 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     app.state.host = host
     Caller = Annotated[Principal, Depends(bearer_principal(settings, settings.open_region))]
 
+    async def village_advisors(conn: Any, village_code: str) -> set[str]:
+        return {advisor for advisor, _ in await queries.terms_for(conn, [village_code])}
+
+    async def require_village_file(conn: Any, caller: Principal, village_code: str) -> None:
+        require_region(caller, village_code)
+        if caller.role is Role.advisor:
+            require_village_reader(caller, village_code, await village_advisors(conn, village_code))
+
     @app.get(
         "/v1/villages/{village_code}", tags=["ledger"], summary="A village's file: its advisors and terms"
     )
-    async def village(village_code: str, caller: Caller) -> dict[str, Any]:
-        require_region(caller, village_code)
+    async def village(village_code: VillageCodePath, caller: Caller) -> dict[str, Any]:
         async with host.pool.acquire() as conn:
+            await require_village_file(conn, caller, village_code)
             return await queries.village_file(conn, village_code)
 
     @app.get("/v1/villages/{village_code}/ledger", tags=["ledger"], summary="A village's entries, paginated")
     async def village_ledger(
-        village_code: str,
+        village_code: VillageCodePath,
         caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryMoment | None = None,
+        until: QueryMoment | None = None,
         kind: str | None = Query(default=None, description="an event type, e.g. consultation.recorded"),
         advisor_id: str | None = None,
         voided: bool | None = None,
@@ -138,14 +193,10 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
         require_region(caller, village_code)
-        after = None
-        if cursor is not None:
-            text = decode_cursor(cursor)
-            if not text.isdigit():
-                raise ApiError(422, "validation_failed", "the cursor is not one this API gave out")
-            after = int(text)
+        after = sequence_cursor(cursor) if cursor is not None else None
         filters = EntryFilter(since, until, kind, advisor_id, voided)
         async with host.pool.acquire() as conn:
+            await require_village_file(conn, caller, village_code)
             entries = await queries.village_page(
                 conn,
                 village_code,
@@ -166,9 +217,13 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     async def one_entry(event_id: UUID, caller: Caller) -> dict[str, Any]:
         async with host.pool.acquire() as conn:
             found = await queries.entry(conn, event_id)
-            if found is None:
-                raise ApiError(404, "not_found", f"no ledger entry has the id {event_id}")
-            require_region(caller, found["village_code"])
+            if found is None or not may_read_record(
+                caller,
+                found["village_code"],
+                found["advisor_id"],
+                await village_advisors(conn, found["village_code"]) if caller.role is Role.advisor else (),
+            ):
+                raise not_found(f"ledger entry has the id {event_id}")
             history = await queries.corrections(conn, event_id)
             terms = await queries.terms_for(conn, [found["village_code"]])
         shown = present(found, unassigned_flag(found, terms), caller)
@@ -189,22 +244,15 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
 
     @app.get("/v1/advisors/{advisor_id}/worklog", tags=["ledger"], summary="An advisor's work log (工作日志)")
     async def worklog(
-        advisor_id: str,
+        advisor_id: AdvisorIdPath,
         caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryMoment | None = None,
+        until: QueryMoment | None = None,
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
-        if caller.role is Role.advisor and caller.subject != advisor_id:
-            raise ApiError(403, "forbidden", "an advisor reads only their own work log")
-        after = None
-        if cursor is not None:
-            moment, _, last_id = decode_cursor(cursor).partition("|")
-            try:
-                after = (datetime.fromisoformat(moment), UUID(last_id))
-            except ValueError:
-                raise ApiError(422, "validation_failed", "the cursor is not one this API gave out") from None
+        require_own_work(caller, advisor_id)
+        after = worklog_cursor(cursor) if cursor is not None else None
         async with host.pool.acquire() as conn:
             entries = await queries.worklog_page(
                 conn, advisor_id, caller.region_code, since, until, after, limit
@@ -251,7 +299,7 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         start = filters.since.date() if filters.since else "最早"
         end = filters.until.date() if filters.until else "现在"
         period = f"{start} 至 {end}"
-        disposition = {"Content-Disposition": f'attachment; filename="{filename}.{file_format.value}"'}
+        disposition = attachment(filename, file_format.value)
         if file_format is ExportFormat.csv:
 
             async def csv_body() -> AsyncIterator[str]:
@@ -274,24 +322,26 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
             if kind == "sheet":
                 sheet = writer.start_sheet(*value)
             elif sheet is not None and kind == "row":
-                sheet.append(value)
+                writer.append(sheet, value)
             elif sheet is not None:
-                sheet.append([])
+                writer.append(sheet, [])
                 for total in value:
-                    sheet.append(total)
+                    writer.append(sheet, total)
         return StreamingResponse(_chunks(writer.finish()), media_type=XLSX_MEDIA_TYPE, headers=disposition)
 
     @app.get(
         "/v1/villages/{village_code}/export", tags=["exports"], summary="A village's ledger as CSV or .xlsx"
     )
     async def export_village(
-        village_code: str,
+        village_code: VillageCodePath,
         caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryMoment | None = None,
+        until: QueryMoment | None = None,
         format: ExportFormat = ExportFormat.xlsx,
     ) -> StreamingResponse:
         require_region(caller, village_code)
+        async with host.pool.acquire() as conn:
+            await require_village_file(conn, caller, village_code)
         return await export(
             [village_code], EntryFilter(since, until), caller, format, f"ledger-{village_code}"
         )
@@ -302,14 +352,13 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         summary="An advisor's ledger, a sheet per village",
     )
     async def export_advisor(
-        advisor_id: str,
+        advisor_id: AdvisorIdPath,
         caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryMoment | None = None,
+        until: QueryMoment | None = None,
         format: ExportFormat = ExportFormat.xlsx,
     ) -> StreamingResponse:
-        if caller.role is Role.advisor and caller.subject != advisor_id:
-            raise ApiError(403, "forbidden", "an advisor exports only their own ledger")
+        require_own_work(caller, advisor_id)
         async with host.pool.acquire() as conn:
             villages = await queries.advisor_villages(conn, advisor_id, caller.region_code)
         filters = EntryFilter(since, until, advisor_id=advisor_id)
@@ -321,12 +370,13 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         summary="Every village of a region, a sheet each",
     )
     async def export_region(
-        region_code: str,
+        region_code: RegionCodePath,
         caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryMoment | None = None,
+        until: QueryMoment | None = None,
         format: ExportFormat = ExportFormat.xlsx,
     ) -> StreamingResponse:
+        refuse_advisors(caller, "a region's export")
         require_region(caller, region_code)
         async with host.pool.acquire() as conn:
             villages = await queries.villages_under(conn, region_code)
@@ -344,12 +394,15 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     @app.get(
         "/v1/villages/{village_code}/verification", tags=["audit"], summary="Check a village's hash chain"
     )
-    async def verify_village(village_code: str, caller: Caller) -> dict[str, Any]:
+    async def verify_village(village_code: VillageCodePath, caller: Caller) -> dict[str, Any]:
         require_region(caller, village_code)
+        async with host.pool.acquire() as conn:
+            await require_village_file(conn, caller, village_code)
         return await verify([village_code])
 
     @app.get("/v1/regions/{region_code}/verification", tags=["audit"], summary="Check every village's chain")
-    async def verify_region(region_code: str, caller: Caller) -> dict[str, Any]:
+    async def verify_region(region_code: RegionCodePath, caller: Caller) -> dict[str, Any]:
+        refuse_advisors(caller, "a region's chain check")
         require_region(caller, region_code)
         async with host.pool.acquire() as conn:
             villages = await queries.villages_under(conn, region_code)
@@ -357,6 +410,7 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
 
     @app.get("/v1/conflicts", tags=["audit"], summary="Ids seen again with other content (kept out)")
     async def conflicts(caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        refuse_advisors(caller, "the list of conflicts")
         async with host.pool.acquire() as conn:
             found = await queries.conflicts_under(conn, caller.region_code, limit)
         return {"conflicts": [{**item, "event_id": str(item["event_id"])} for item in found]}
@@ -367,9 +421,8 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
             raise ApiError(403, "forbidden", "removing personal data needs a county bureau or above")
         async with host.pool.acquire() as conn:
             found = await queries.entry(conn, event_id)
-            if found is None:
-                raise ApiError(404, "not_found", f"no ledger entry has the id {event_id}")
-            require_region(caller, found["village_code"])
+            if found is None or not caller.covers(found["village_code"]):
+                raise not_found(f"ledger entry has the id {event_id}")
             erased = await queries.erase_personal(conn, event_id, caller.subject, clock.now())
         return JSONResponse({"event_id": str(event_id), "erased": erased})
 
