@@ -12,8 +12,8 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from contracts.events import DEFAULT_ZONE, SERVICE_RECORD_NAMES
-from plumbing.access import refuse_advisors
-from plumbing.auth import Principal, bearer_principal, require_region
+from plumbing.access import refuse_advisors, require_village_reader
+from plumbing.auth import Principal, Role, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, RegionCodePath, VillageCodePath, install_common
 from plumbing.postgres import Connection
@@ -205,6 +205,11 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
     async def ledger_summary(code: VillageCodePath, caller: Caller, request: Request) -> dict[str, Any]:
         # The code is 12 ASCII digits (checked above), so it cannot change the ledger URL (no ?, #, /).
         require_region(caller, code)
+        if caller.role is Role.advisor:
+            today = clock.now().astimezone(DEFAULT_ZONE).date()
+            async with host.pool.acquire() as conn:
+                serving = await queries.village_advisors(conn, code, today)
+            require_village_reader(caller, code, {advisor["advisor_id"] for advisor in serving})
         headers = {}
         if "authorization" in request.headers:
             headers["Authorization"] = request.headers["authorization"]

@@ -296,6 +296,17 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     async def export(
         villages: list[str], filters: EntryFilter, caller: Caller, file_format: ExportFormat, filename: str
     ) -> StreamingResponse:
+        limit = settings.export_max_rows
+        async with host.pool.acquire() as conn:
+            rows = await queries.export_rows_up_to(conn, villages, filters, limit + 1)
+        if rows > limit:
+            raise ApiError(
+                413,
+                "export_too_large",
+                f"the export would hold more than {limit} rows (VC_EXPORT_MAX_ROWS); "
+                "narrow it with since and until, or export fewer villages",
+                [FieldError("rows", "export_max_rows", f"at most {limit} rows per export", limit)],
+            )
         start = filters.since.date() if filters.since else "最早"
         end = filters.until.date() if filters.until else "现在"
         period = f"{start} 至 {end}"
