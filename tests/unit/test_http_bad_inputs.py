@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from contracts.examples import example_fields
 from plumbing.auth import Role, mint_token
 from plumbing.settings import ProjectionSettings, TokenSettings
 from services.assessment.app import create_app as assessment
@@ -193,3 +194,36 @@ async def test_policy_reads_check_the_region() -> None:
 def test_an_empty_open_region_is_read_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VC_OPEN_REGION", "")
     assert ProjectionSettings().open_region is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("summary", "before\x00after", "no_control_characters"),
+        ("title", "tab\x1b[31m", "no_control_characters"),
+        ("person_times", "3", "int_type"),
+        ("person_times", True, "int_type"),
+        ("occurred_at", 1774000000, "datetime_string"),
+        (
+            "village_code",
+            "\uff13\uff17\uff10\uff14\uff10\uff12\uff11\uff10\uff11\uff12\uff10\uff11",
+            "ascii_digits",
+        ),
+    ],
+)
+async def test_intake_refuses_control_characters_and_coerced_values_naming_field_and_rule(
+    field: str, value: object, rule: str
+) -> None:
+    kind, path = (
+        ("lecture.held", "/v1/lectures")
+        if field == "title"
+        else ("consultation.recorded", "/v1/consultations")
+    )
+    body = {k: v for k, v in example_fields(kind).items() if k != "recorded_by"}
+    body = {"id": "7c1f0e9e-3d5a-4b8e-9a77-0f6b1c2d3e4f", **body, field: value}
+    async with await client_of("intake") as client:
+        answer = await client.post(
+            f"{path}?dry_run=true", json=body, headers=bearer(Role.advisor, COUNTY, body["advisor_id"])
+        )
+    assert answer.status_code == 422, answer.text
+    assert (field, rule) in fields_of(answer)
