@@ -20,7 +20,7 @@ from fastapi import FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,6 +42,7 @@ MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 # Times asked about lie within these years: beyond them PostgreSQL's and Python's calendars overflow.
 QUERY_YEARS = (2000, 2100)
 URL_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")
 
 # Every answer: no sniffing, no framing, no referrer; scripts only from the service itself (the dashboard
 # page and its ECharts are files under /static; inline styles are allowed for ECharts' tooltips and the
@@ -73,6 +74,15 @@ def _year_within(year: int) -> None:
         )
 
 
+def _iso_not_a_number(value: Any) -> Any:
+    """A time in a query is ISO 8601: `since=1774000000` is refused, not read as a Unix timestamp."""
+    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+        raise PydanticCustomError(
+            "iso_8601", "write an ISO 8601 date or time, e.g. 2026-03-20T09:30:00+08:00"
+        )
+    return value
+
+
 def _moment_within_years(moment: datetime) -> datetime:
     _year_within(moment.year)
     return moment
@@ -91,8 +101,8 @@ def _month_within_years(month: str) -> str:
 VillageCodePath = Annotated[str, Path(pattern=VILLAGE_CODE, description="12-digit village code")]
 RegionCodePath = Annotated[str, Path(pattern=REGION_CODE, description="2, 4, 6, 9 or 12-digit division code")]
 AdvisorIdPath = Annotated[str, Path(pattern=ADVISOR_ID, description="advisor id")]
-QueryMoment = Annotated[datetime, AfterValidator(_moment_within_years)]
-QueryDay = Annotated[date, AfterValidator(_day_within_years)]
+QueryMoment = Annotated[datetime, BeforeValidator(_iso_not_a_number), AfterValidator(_moment_within_years)]
+QueryDay = Annotated[date, BeforeValidator(_iso_not_a_number), AfterValidator(_day_within_years)]
 QueryMonth = Annotated[str, AfterValidator(_month_within_years)]
 
 
