@@ -30,6 +30,7 @@ from plumbing.http import (
     VillageCodePath,
     install_common,
 )
+from plumbing.postgres import Connection
 from plumbing.service import ProjectionHost, host_lifespan
 from plumbing.tables import XLSX_MEDIA_TYPE, attachment, csv_line
 from services.ledger import queries
@@ -163,10 +164,10 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     app.state.host = host
     Caller = Annotated[Principal, Depends(bearer_principal(settings, settings.open_region))]
 
-    async def village_advisors(conn: Any, village_code: str) -> set[str]:
+    async def village_advisors(conn: Connection, village_code: str) -> set[str]:
         return {advisor for advisor, _ in await queries.terms_for(conn, [village_code])}
 
-    async def require_village_file(conn: Any, caller: Principal, village_code: str) -> None:
+    async def require_village_file(conn: Connection, caller: Principal, village_code: str) -> None:
         require_region(caller, village_code)
         if caller.role is Role.advisor:
             require_village_reader(caller, village_code, await village_advisors(conn, village_code))
