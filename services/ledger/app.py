@@ -22,6 +22,7 @@ from plumbing.access import (
 from plumbing.auth import Principal, Role, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import (
+    ADVISOR_ID,
     QUERY_YEARS,
     AdvisorIdPath,
     ApiError,
@@ -186,8 +187,12 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         caller: Caller,
         since: QueryMoment | None = None,
         until: QueryMoment | None = None,
-        kind: str | None = Query(default=None, description="an event type, e.g. consultation.recorded"),
-        advisor_id: str | None = None,
+        kind: str | None = Query(
+            default=None,
+            pattern=r"^[a-z_]+\.[a-z_]+$",
+            description="an event type, e.g. consultation.recorded",
+        ),
+        advisor_id: Annotated[str | None, Query(pattern=ADVISOR_ID)] = None,
         voided: bool | None = None,
         order: Order = Order.oldest_first,
         cursor: str | None = None,

@@ -137,6 +137,12 @@ async def test_intake_refuses_a_body_that_is_not_declared_json_with_415() -> Non
             "within_years",
         ),
         ("ledger", "/v1/villages/370402101201/ledger?since=1774000000", "query.since", "iso_8601"),
+        (
+            "ledger",
+            "/v1/villages/370402101201/ledger?advisor_id=%E5%BC%A0",
+            "query.advisor_id",
+            "string_pattern_mismatch",
+        ),
         ("assessment", "/v1/regions/370402/alerts?since=1774000000", "query.since", "iso_8601"),
         ("ledger", "/v1/advisors/张三/export", "path.advisor_id", "string_pattern_mismatch"),
         (
