@@ -22,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -34,10 +35,68 @@ DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 MAX_VISIT = timedelta(hours=24)
 
 PERSONAL: dict[str, Any] = {"x-personal": True}
+# C0 controls other than tab, line feed and carriage return, DEL, and lone surrogates. PostgreSQL refuses
+# NUL, spreadsheets and terminals misread the rest; every consumer refuses what intake refuses, so a record
+# is either in every projection or in none. A validator, not a JSON Schema pattern: the v1 schemas stay as
+# they are (a new pattern would count as narrowed) and the rule is the same on both sides of Kafka.
+CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+ASCII_DIGITS = re.compile(r"[0-9]*")
+TERM_YEARS = (2000, 2100)
+TERM_MAX_YEARS = 10
+
+
+def refuse_control_characters(value: Any) -> Any:
+    """Refuse text (also inside lists and mappings) carrying a control character; other values pass."""
+    if isinstance(value, str):
+        found = CONTROL_CHARACTER.search(value)
+        if found is not None:
+            raise PydanticCustomError(
+                "no_control_characters",
+                "text must not contain control characters (U+0000-U+001F other than tab, line feed and "
+                "carriage return, U+007F, lone surrogates): U+{code} at position {position}",
+                {"code": f"{ord(found.group()):04X}", "position": found.start()},
+            )
+    elif isinstance(value, list | tuple):
+        for item in value:
+            refuse_control_characters(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_control_characters(key)
+            refuse_control_characters(item)
+    return value
+
+
+def _ascii_digits(code: str) -> str:
+    # The JSON Schema's `\d` matches any script's digits (fullwidth, Arabic-Indic); division codes are ASCII.
+    if not ASCII_DIGITS.fullmatch(code):
+        raise PydanticCustomError("ascii_digits", "a division code is written with the ASCII digits 0-9")
+    return code
+
+
+def _not_a_number(kind: str, example: str) -> Any:
+    def refuse(value: Any) -> Any:
+        if isinstance(value, int | float):
+            raise PydanticCustomError(
+                f"{kind}_string", f"a {kind} is an ISO 8601 string, e.g. {example}, not a number"
+            )
+        return value
+
+    return refuse
+
+
+_refuse_numeric_time = _not_a_number("datetime", "2026-03-20T09:30:00+08:00")
+_refuse_numeric_date = _not_a_number("date", "2026-03-20")
+
+
+def _ascii_digits_month(month: str) -> str:
+    if not ASCII_DIGITS.fullmatch(month.replace("-", "")):
+        raise PydanticCustomError("ascii_digits", "a month is written with the ASCII digits 0-9")
+    return month
 
 
 def _attach_default_zone(value: Any) -> Any:
     """A naive time is read as Asia/Shanghai, the zone every advisor works in."""
+    value = _refuse_numeric_time(value)
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=DEFAULT_ZONE)
     if isinstance(value, str):
@@ -60,10 +119,17 @@ def _village_code_is_well_formed(code: str) -> str:
     return code
 
 
+# Numbers and flags as JSON writes them: "3", true for a count, 1 or "true" for a flag are refused (the
+# v1 JSON Schemas always said integer and boolean; strictness makes the models agree with them).
+Whole = Annotated[int, Strict()]
+Flag = Annotated[bool, Strict()]
+Real = Annotated[float, Strict()]
 Timestamp = Annotated[datetime, BeforeValidator(_attach_default_zone)]
+Day = Annotated[date, BeforeValidator(_refuse_numeric_date)]
 VillageCode = Annotated[
     str,
     Field(pattern=r"^\d{12}$", description="12-digit national statistical division code of a village"),
+    AfterValidator(_ascii_digits),
     AfterValidator(_village_code_is_well_formed),
 ]
 RegionCode = Annotated[
@@ -72,6 +138,7 @@ RegionCode = Annotated[
         pattern=r"^(\d{2}|\d{4}|\d{6}|\d{9}|\d{12})$",
         description="division code: 2 (province), 4 (prefecture), 6 (county), 9 (township) or 12 (village)",
     ),
+    AfterValidator(_ascii_digits),
 ]
 AdvisorId = Annotated[
     str,
@@ -83,9 +150,11 @@ AdvisorId = Annotated[
 PrincipalId = Annotated[str, Field(min_length=1, max_length=128, description="authenticated principal")]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 FreeText = Annotated[str, Field(max_length=4000, json_schema_extra=PERSONAL)]
-Count = Annotated[int, Field(ge=0, le=1_000_000)]
-Minutes = Annotated[int, Field(ge=0, le=1440, description="minutes, at most one day")]
-Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+Count = Annotated[Whole, Field(ge=0, le=1_000_000)]
+Minutes = Annotated[Whole, Field(ge=0, le=1440, description="minutes, at most one day")]
+Month = Annotated[
+    str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM"), AfterValidator(_ascii_digits_month)
+]
 Yuan = Annotated[
     Decimal,
     Field(ge=0, le=10_000_000, decimal_places=2),
@@ -99,7 +168,7 @@ Yuan = Annotated[
         }
     ),
 ]
-Ratio = Annotated[float, Field(ge=0, le=1)]
+Ratio = Annotated[Real, Field(ge=0, le=1)]
 Tag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 LEVEL_DIGITS = {"province": 2, "prefecture": 4, "county": 6, "township": 9, "village": 12}
@@ -248,6 +317,15 @@ class VillageKind(StrEnum):
     remote = "remote"
 
 
+class ContractModel(BaseModel):
+    """Base of every model in the contracts: no text anywhere carries a control character."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        return refuse_control_characters(value)
+
+
 class PrincipalRole(StrEnum):
     """The role of an authenticated caller, as intake's tokens carry it."""
 
@@ -270,7 +348,7 @@ SUPERVISING_ROLES = frozenset(
 )
 
 
-class SealedPersonal(BaseModel):
+class SealedPersonal(ContractModel):
     """A record's personal fields, sealed by intake with a data key of their own (AES-256-GCM). The key
     lives in the key store, never on a topic: erasing it makes every copy unreadable, in Kafka, in
     rebuilds, in retired schemas and in backups (crypto-shredding)."""
@@ -311,7 +389,7 @@ def _personal_value(value: Any, info: ValidationInfo, required: bool) -> Any:
     return value
 
 
-class EventPayload(BaseModel):
+class EventPayload(ContractModel):
     """Base of every payload: unknown fields are refused, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
@@ -340,7 +418,7 @@ class ServiceRecord(EventPayload):
         return self.village_code
 
 
-class ConsultationRequester(BaseModel):
+class ConsultationRequester(ContractModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Annotated[str | None, Field(max_length=100, json_schema_extra=PERSONAL)] = None
@@ -353,7 +431,7 @@ class ConsultationRecorded(ServiceRecord):
     event_type: ClassVar[str] = "consultation.recorded"
 
     channel: Channel
-    person_times: Annotated[int, Field(ge=1, le=10_000, description="人次")]
+    person_times: Annotated[Whole, Field(ge=1, le=10_000, description="人次")]
     topic: LegalTopic
     duration_minutes: Minutes | None = None
     sealed_personal: SealedPersonalField = None
@@ -372,11 +450,11 @@ class MediationRecorded(ServiceRecord):
     event_type: ClassVar[str] = "mediation.recorded"
 
     dispute_type: LegalTopic
-    parties: Annotated[int, Field(ge=2, le=10_000)]
+    parties: Annotated[Whole, Field(ge=2, le=10_000)]
     outcome: MediationOutcome
-    major_or_difficult: bool = Field(description="重大疑难")
-    petition_backlog: bool = Field(description="信访积案")
-    agreement_signed: bool
+    major_or_difficult: Flag = Field(description="重大疑难")
+    petition_backlog: Flag = Field(description="信访积案")
+    agreement_signed: Flag
     duration_minutes: Minutes | None = None
 
 
@@ -387,9 +465,9 @@ class LectureHeld(ServiceRecord):
 
     title: ShortText
     attendees: Count
-    evening_or_holiday: bool
+    evening_or_holiday: Flag
     format: LectureFormat
-    large_event: bool = Field(description="大型法律服务进村活动")
+    large_event: Flag = Field(description="大型法律服务进村活动")
     duration_minutes: Minutes | None = None
 
 
@@ -400,7 +478,7 @@ class LegalAidAssisted(ServiceRecord):
 
     kind: LegalAidKind
     case_category: LegalTopic
-    applicants: Annotated[int, Field(ge=1, le=10_000)]
+    applicants: Annotated[Whole, Field(ge=1, le=10_000)]
 
 
 class VisitLogged(ServiceRecord):
@@ -462,7 +540,7 @@ class FeedbackSubmitted(ServiceRecord):
     event_type: ClassVar[str] = "feedback.submitted"
 
     rater: Rater
-    score: Annotated[int, Field(ge=1, le=5)]
+    score: Annotated[Whole, Field(ge=1, le=5)]
     sealed_personal: SealedPersonalField = None
     comment: FreeText | None = None
 
@@ -532,13 +610,13 @@ class RegistryEvent(EventPayload):
     kafka_topic: ClassVar[str] = REGISTRY
 
 
-class PublicContact(BaseModel):
+class PublicContact(ContractModel):
     """A contact the advisor chose to publish on the village notice board (公示), with the day they agreed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     phone: Annotated[str, Field(pattern=r"^\+?[0-9 -]{5,20}$")]
-    consented_on: date
+    consented_on: Day
 
 
 def registration_permitted(owner_region: str | None, registration: AdvisorRegistered) -> bool:
@@ -587,10 +665,20 @@ class AdvisorAssigned(RegistryEvent):
 
     advisor_id: AdvisorId
     village_code: VillageCode
-    term_start: date
-    term_end: date
+    term_start: Day
+    term_end: Day
     annual_subsidy_yuan: Yuan
     recorded_by: PrincipalId | None = None
+
+    @field_validator("term_start", "term_end")
+    @classmethod
+    def _term_in_sane_years(cls, day: date) -> date:
+        first, last = TERM_YEARS
+        if not first <= day.year <= last:
+            raise PydanticCustomError(
+                "term_years", "a term lies within the years {first}-{last}", {"first": first, "last": last}
+            )
+        return day
 
     @field_validator("term_end")
     @classmethod
@@ -598,6 +686,10 @@ class AdvisorAssigned(RegistryEvent):
         term_start = info.data.get("term_start")
         if term_start is not None and term_end < term_start:
             raise ValueError("term_end must not be before term_start")
+        if term_start is not None and term_end.year - term_start.year > TERM_MAX_YEARS:
+            raise PydanticCustomError(
+                "term_length", "a term lasts at most {years} years", {"years": TERM_MAX_YEARS}
+            )
         return term_end
 
     def record_key(self) -> str:
@@ -609,7 +701,7 @@ class AdvisorReleased(RegistryEvent):
 
     advisor_id: AdvisorId
     village_code: VillageCode
-    effective_date: date
+    effective_date: Day
     reason: ReleaseReason
     recorded_by: PrincipalId | None = None
 
@@ -624,7 +716,7 @@ class ViolationRecorded(RegistryEvent):
 
     advisor_id: AdvisorId
     village_code: VillageCode | None = None
-    date: date
+    date: Day
     sealed_personal: SealedPersonalField = None
     description: Annotated[FreeText | None, Field(validate_default=True)] = None
     recorded_by: PrincipalId
@@ -680,7 +772,7 @@ class RegionRetired(RegistryEvent):
     event_type: ClassVar[str] = "region.retired"
 
     code: RegionCode
-    effective_date: date
+    effective_date: Day
     reason: RetireReason
     successor_code: RegionCode | None = Field(default=None, validate_default=True)
     recorded_by: PrincipalId | None = None
@@ -706,31 +798,31 @@ class RegionClassified(RegistryEvent):
 
     code: RegionCode
     tags: Annotated[list[Tag], Field(max_length=20, description="e.g. remote, mountain, suburban")]
-    effective_from: date
+    effective_from: Day
     recorded_by: PrincipalId
 
     def record_key(self) -> str:
         return self.code
 
 
-class VillageNorms(BaseModel):
+class VillageNorms(ContractModel):
     """Monthly on-site norms for one kind of village."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    on_site_minutes_per_month: Annotated[int, Field(ge=0, le=44_640)] = 480
+    on_site_minutes_per_month: Annotated[Whole, Field(ge=0, le=44_640)] = 480
     offsite_credit_rate: Ratio = Field(
         default=0.0, description="非现场服务折抵: minutes credited per off-site minute"
     )
-    offsite_credit_cap_minutes: Annotated[int, Field(ge=0, le=44_640)] = 0
+    offsite_credit_cap_minutes: Annotated[Whole, Field(ge=0, le=44_640)] = 0
 
 
-class GradeThresholds(BaseModel):
+class GradeThresholds(ContractModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    excellent: Annotated[float, Field(ge=0, le=100)] = 90
-    good: Annotated[float, Field(ge=0, le=100)] = 80
-    qualified: Annotated[float, Field(ge=0, le=100)] = 60
+    excellent: Annotated[Real, Field(ge=0, le=100)] = 90
+    good: Annotated[Real, Field(ge=0, le=100)] = 80
+    qualified: Annotated[Real, Field(ge=0, le=100)] = 60
 
     @field_validator("qualified")
     @classmethod
@@ -761,7 +853,7 @@ def _default_subsidy_ratios() -> dict[Grade, float]:
     }
 
 
-class PolicyRules(BaseModel):
+class PolicyRules(ContractModel):
     """What a region's assessment policy sets; defaults are Zaozhuang's (2017)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -770,20 +862,20 @@ class PolicyRules(BaseModel):
     norms_by_village_kind: dict[VillageKind, VillageNorms] = Field(
         default_factory=dict, description="overrides of `norms`; remote wins over the code's kind"
     )
-    lectures_required: Annotated[int, Field(ge=0, le=100)] = 1
+    lectures_required: Annotated[Whole, Field(ge=0, le=100)] = 1
     lecture_period: LecturePeriod = LecturePeriod.quarter
-    evening_or_holiday_lectures_per_year: Annotated[int, Field(ge=0, le=100)] = 0
-    large_events_per_year: Annotated[int, Field(ge=0, le=100)] = 1
-    score_weights: dict[ScoreComponent, Annotated[float, Field(ge=0, le=1)]] = Field(
+    evening_or_holiday_lectures_per_year: Annotated[Whole, Field(ge=0, le=100)] = 0
+    large_events_per_year: Annotated[Whole, Field(ge=0, le=100)] = 1
+    score_weights: dict[ScoreComponent, Annotated[Real, Field(ge=0, le=1)]] = Field(
         default_factory=_default_weights
     )
     grade_thresholds: GradeThresholds = GradeThresholds()
     subsidy_ratios: dict[Grade, Ratio] = Field(default_factory=_default_subsidy_ratios)
-    grace_days: Annotated[int, Field(ge=0, le=90)] = 10
-    timely_recording_days: Annotated[int, Field(ge=0, le=90)] = 7
-    hours_at_risk_after_day: Annotated[int, Field(ge=1, le=31)] = 20
-    lecture_due_days_before_end: Annotated[int, Field(ge=0, le=90)] = 14
-    no_activity_days: Annotated[int, Field(ge=1, le=365)] = 30
+    grace_days: Annotated[Whole, Field(ge=0, le=90)] = 10
+    timely_recording_days: Annotated[Whole, Field(ge=0, le=90)] = 7
+    hours_at_risk_after_day: Annotated[Whole, Field(ge=1, le=31)] = 20
+    lecture_due_days_before_end: Annotated[Whole, Field(ge=0, le=90)] = 14
+    no_activity_days: Annotated[Whole, Field(ge=1, le=365)] = 30
 
     @field_validator("score_weights")
     @classmethod
@@ -800,7 +892,7 @@ class PolicyPublished(RegistryEvent):
     event_type: ClassVar[str] = "policy.published"
 
     region_code: RegionCode
-    effective_from: date
+    effective_from: Day
     rules: PolicyRules
     recorded_by: PrincipalId
 
@@ -822,11 +914,11 @@ class MonthClosed(AssessmentEvent):
     event_type: ClassVar[str] = "compliance.month_closed"
 
     month: Month
-    on_site_minutes: Annotated[int, Field(ge=0)]
-    credited_offsite_minutes: Annotated[int, Field(ge=0)]
-    required_minutes: Annotated[int, Field(ge=0)]
-    met: bool
-    revision: Annotated[int, Field(ge=1)] = 1
+    on_site_minutes: Annotated[Whole, Field(ge=0)]
+    credited_offsite_minutes: Annotated[Whole, Field(ge=0)]
+    required_minutes: Annotated[Whole, Field(ge=0)]
+    met: Flag
+    revision: Annotated[Whole, Field(ge=1)] = 1
     changes: Annotated[str | None, Field(max_length=1000)] = None
 
 
@@ -834,29 +926,29 @@ class AlertRaised(AssessmentEvent):
     event_type: ClassVar[str] = "compliance.alert_raised"
 
     kind: AlertKind
-    as_of: date
+    as_of: Day
     detail: Annotated[str, Field(max_length=1000)]
 
 
-class PolicyReference(BaseModel):
+class PolicyReference(ContractModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     region_code: RegionCode
-    effective_from: date
+    effective_from: Day
     event_id: UUID
 
 
 class AssessmentGraded(AssessmentEvent):
     event_type: ClassVar[str] = "assessment.graded"
 
-    year: Annotated[int, Field(ge=2000, le=2100)]
-    score: Annotated[float, Field(ge=0, le=100)]
+    year: Annotated[Whole, Field(ge=2000, le=2100)]
+    score: Annotated[Real, Field(ge=0, le=100)]
     grade: Grade
     subsidy_ratio: Ratio
     subsidy_yuan: Yuan
-    components: dict[ScoreComponent, Annotated[float, Field(ge=0, le=100)]]
+    components: dict[ScoreComponent, Annotated[Real, Field(ge=0, le=100)]]
     policy: PolicyReference
-    revision: Annotated[int, Field(ge=1)] = 1
+    revision: Annotated[Whole, Field(ge=1)] = 1
     changes: Annotated[str | None, Field(max_length=1000)] = None
 
 

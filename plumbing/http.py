@@ -6,17 +6,22 @@ field entry names the field, the rule and the offending value.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import orjson
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AfterValidator, BeforeValidator
+from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +33,77 @@ log = get_logger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 LivenessCheck = Callable[[], dict[str, Any]]
+
+# Codes in paths and queries are ASCII digits (`\d` takes fullwidth ones too); advisor ids as contracts say.
+VILLAGE_CODE = r"^[0-9]{12}$"
+REGION_CODE = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$"
+ADVISOR_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+# Times asked about lie within these years: beyond them PostgreSQL's and Python's calendars overflow.
+QUERY_YEARS = (2000, 2100)
+URL_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")
+
+# Every answer: no sniffing, no framing, no referrer; scripts only from the service itself (the dashboard
+# page and its ECharts are files under /static; inline styles are allowed for ECharts' tooltips and the
+# public notice's <style>). The API documentation pages load Swagger UI / ReDoc from their CDN.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+DOCUMENTATION_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    "https://cdn.redoc.ly; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+DOCUMENTATION_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+def _year_within(year: int) -> None:
+    first, last = QUERY_YEARS
+    if not first <= year <= last:
+        raise PydanticCustomError(
+            "within_years", "must lie within the years {first}-{last}", {"first": first, "last": last}
+        )
+
+
+def _iso_not_a_number(value: Any) -> Any:
+    """A time in a query is ISO 8601: `since=1774000000` is refused, not read as a Unix timestamp."""
+    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+        raise PydanticCustomError(
+            "iso_8601", "write an ISO 8601 date or time, e.g. 2026-03-20T09:30:00+08:00"
+        )
+    return value
+
+
+def _moment_within_years(moment: datetime) -> datetime:
+    _year_within(moment.year)
+    return moment
+
+
+def _day_within_years(day: date) -> date:
+    _year_within(day.year)
+    return day
+
+
+def _month_within_years(month: str) -> str:
+    _year_within(int(month[:4]))
+    return month
+
+
+VillageCodePath = Annotated[str, Path(pattern=VILLAGE_CODE, description="12-digit village code")]
+RegionCodePath = Annotated[str, Path(pattern=REGION_CODE, description="2, 4, 6, 9 or 12-digit division code")]
+AdvisorIdPath = Annotated[str, Path(pattern=ADVISOR_ID, description="advisor id")]
+QueryMoment = Annotated[datetime, BeforeValidator(_iso_not_a_number), AfterValidator(_moment_within_years)]
+QueryDay = Annotated[date, BeforeValidator(_iso_not_a_number), AfterValidator(_day_within_years)]
+QueryMonth = Annotated[str, AfterValidator(_month_within_years)]
 
 
 class OrjsonResponse(JSONResponse):
@@ -89,6 +165,22 @@ def request_validation_fields(error: RequestValidationError) -> list[FieldError]
     return found
 
 
+def require_json_body(request: Request) -> None:
+    """415 unless the body is declared `application/json` (text/plain bodies are not guessed at)."""
+    declared = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if declared != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+            [
+                FieldError(
+                    "headers.content-type", "application_json", "must be application/json", declared or None
+                )
+            ],
+        )
+
+
 def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
@@ -142,13 +234,72 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
+class SecurityHeadersMiddleware:
+    """CSP, X-Frame-Options, nosniff and Referrer-Policy on every answer of every service."""
+
+    def __init__(self, app: ASGIApp, connect_sources: tuple[str, ...] = ()) -> None:
+        self.app = app
+        # The page may also talk to these origins (the identity provider's token endpoint).
+        self.policy = CONTENT_SECURITY_POLICY + "; connect-src " + " ".join(("'self'", *connect_sources))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = DOCUMENTATION_POLICY if scope.get("path") in DOCUMENTATION_PATHS else self.policy
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                headers.extend(SECURITY_HEADERS)
+                headers.append((b"content-security-policy", policy.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def url_control_characters(scope: Scope) -> list[FieldError]:
+    """Control characters in the decoded path or a query value: each named, none ever reaches a handler
+    (a CR/LF in a path used to end in a response header and drop the connection)."""
+    found: list[FieldError] = []
+    rule, message = "no_control_characters", "control characters (U+0000-U+001F, U+007F) are not allowed"
+    if URL_CONTROL_CHARACTER.search(scope.get("path", "")):
+        found.append(FieldError("path", rule, message))
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True, encoding="utf-8", errors="replace"):
+        if URL_CONTROL_CHARACTER.search(name) or URL_CONTROL_CHARACTER.search(value):
+            found.append(FieldError(f"query.{URL_CONTROL_CHARACTER.sub('?', name)}", rule, message))
+    return found
+
+
+class UrlTextMiddleware:
+    """422 for a request whose path or query carries a control character, before any route runs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problems = url_control_characters(scope) if scope["type"] == "http" else []
+        if not problems:
+            await self.app(scope, receive, send)
+            return
+        request_id = scope.get("state", {}).get("request_id")
+        body = error_body(
+            422, "validation_failed", "the URL carries control characters", request_id, problems
+        )
+        await JSONResponse(body, status_code=422)(scope, receive, send)
+
+
 def install_common(
     app: FastAPI,
     service: str,
     readiness: ReadinessCheck,
     liveness: LivenessCheck | None = None,
+    connect_sources: tuple[str, ...] = (),
 ) -> None:
     """Add the error handlers, request middleware and /healthz, /readyz, /metrics to a service app."""
+    app.add_middleware(UrlTextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, connect_sources=connect_sources)
     app.add_middleware(RequestContextMiddleware, service=service)
 
     @app.exception_handler(ApiError)

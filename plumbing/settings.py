@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from plumbing.personal import DEVELOPMENT_MASTER_KEY, master_key_from_text
@@ -135,10 +135,16 @@ class ProjectionSettings(TokenSettings):
     )
     open_region: str | None = Field(
         default=None,
-        pattern=r"^(\d{2}|\d{4}|\d{6}|\d{9})$",
+        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9})$",
         description="local mode, development only: a request without a token reads this region "
         "(e.g. 37) as its department would; requests with a token are checked as always",
     )
+
+    @field_validator("open_region", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """`VC_OPEN_REGION=` (set but empty) requires tokens, as the README says; it is not a bad code."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _open_reads_only_in_development(self) -> ProjectionSettings:

@@ -19,9 +19,20 @@ from fastapi.responses import JSONResponse, Response
 
 from contracts.envelope import Event, to_kafka_record
 from contracts.events import DEFAULT_ZONE, PolicyPublished, PolicyRules
-from plumbing.auth import Principal, Role, bearer_principal, require_region
+from plumbing.access import refuse_advisors, require_own_work, require_policy_region
+from plumbing.auth import Principal, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
-from plumbing.http import ApiError, install_common
+from plumbing.http import (
+    MONTH,
+    AdvisorIdPath,
+    ApiError,
+    QueryDay,
+    QueryMoment,
+    QueryMonth,
+    RegionCodePath,
+    VillageCodePath,
+    install_common,
+)
 from plumbing.kafka import PublishFailed, create_producer, publish
 from plumbing.logs import configure_logging, get_logger
 from plumbing.service import ProjectionHost
@@ -252,21 +263,22 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         summary="One advisor in one village",
     )
     async def compliance(
-        advisor_id: str, village_code: str, caller: Caller, as_of: datetime | None = None
+        advisor_id: AdvisorIdPath,
+        village_code: VillageCodePath,
+        caller: Caller,
+        as_of: QueryMoment | None = None,
     ) -> dict[str, Any]:
         require_region(caller, village_code)
-        if caller.role is Role.advisor and caller.subject != advisor_id:
-            raise ApiError(403, "forbidden", "an advisor reads only their own compliance")
+        require_own_work(caller, advisor_id)
         return await snapshot_of(advisor_id, village_code, as_of or clock.now())
 
     @app.get(
         "/v1/advisors/{advisor_id}/compliance", tags=["compliance"], summary="An advisor in each village"
     )
     async def advisor_compliance(
-        advisor_id: str, caller: Caller, as_of: datetime | None = None
+        advisor_id: AdvisorIdPath, caller: Caller, as_of: QueryMoment | None = None
     ) -> dict[str, Any]:
-        if caller.role is Role.advisor and caller.subject != advisor_id:
-            raise ApiError(403, "forbidden", "an advisor reads only their own compliance")
+        require_own_work(caller, advisor_id)
         async with host.pool.acquire() as conn:
             villages = await queries.advisor_villages(conn, advisor_id, caller.region_code)
         now = as_of or clock.now()
@@ -279,8 +291,11 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         "/v1/regions/{region_code}/compliance", tags=["compliance"], summary="A region's villages for a month"
     )
     async def region_month(
-        region_code: str, caller: Caller, month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")]
+        region_code: RegionCodePath,
+        caller: Caller,
+        month: Annotated[QueryMonth, Query(pattern=MONTH, description="YYYY-MM")],
     ) -> dict[str, Any]:
+        refuse_advisors(caller, "a region's compliance")
         require_region(caller, region_code)
         year, month_number = parse_month(month)
         start, end = month_bounds(year, month_number)
@@ -315,11 +330,12 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
 
     @app.get("/v1/regions/{region_code}/alerts", tags=["compliance"], summary="Alerts raised in a region")
     async def region_alerts(
-        region_code: str,
+        region_code: RegionCodePath,
         caller: Caller,
-        since: date | None = None,
+        since: QueryDay | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:
+        refuse_advisors(caller, "a region's alerts")
         require_region(caller, region_code)
         first_day = since or local_day(clock.now()) - timedelta(days=90)
         async with host.pool.acquire() as conn:
@@ -328,11 +344,12 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
 
     @app.get("/v1/regions/{region_code}/grades", tags=["grades"], summary="The year's grades and subsidies")
     async def region_grades(
-        region_code: str,
+        region_code: RegionCodePath,
         caller: Caller,
         year: Annotated[int, Query(ge=2000, le=2100)],
         format: TableFormat = TableFormat.json,
     ) -> Response:
+        refuse_advisors(caller, "a region's grades")
         require_region(caller, region_code)
         async with host.pool.acquire() as conn:
             rows = await queries.grades_under(conn, region_code, year)
@@ -343,7 +360,10 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
     @app.get(
         "/v1/regions/{region_code}/policy", tags=["policy"], summary="The policy in force and its history"
     )
-    async def policy(region_code: str, caller: Caller, on: date | None = None) -> dict[str, Any]:
+    async def policy(
+        region_code: RegionCodePath, caller: Caller, on: QueryDay | None = None
+    ) -> dict[str, Any]:
+        require_policy_region(caller, region_code)
         day = on or local_day(clock.now())
         async with host.pool.acquire() as conn:
             in_force = policy_in_force(await queries.policies(conn), region_code, day)

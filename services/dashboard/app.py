@@ -6,15 +6,17 @@ import re
 import time
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from contracts.events import DEFAULT_ZONE, SERVICE_RECORD_NAMES
-from plumbing.auth import Principal, bearer_principal, require_region
+from plumbing.access import refuse_advisors, require_village_reader
+from plumbing.auth import Principal, Role, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
-from plumbing.http import ApiError, install_common
+from plumbing.http import ApiError, RegionCodePath, VillageCodePath, install_common
 from plumbing.postgres import Connection
 from plumbing.service import ProjectionHost, host_lifespan
 from plumbing.tables import TableFormat, table_response
@@ -24,7 +26,7 @@ from services.dashboard.public import notice, notice_html
 from services.dashboard.rollup import work_report
 from services.dashboard.settings import WEB, DashboardSettings
 
-PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
+PERIOD = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
 
 
 def with_averages(figures: dict[str, float]) -> dict[str, float]:
@@ -51,6 +53,14 @@ def unattributed(total: dict[str, float], parts: list[dict[str, float]]) -> dict
     return {metric: value for metric, value in rest.items() if abs(value) > 1e-9}
 
 
+def origins(issuer: str | None) -> tuple[str, ...]:
+    """The identity provider's origin, which the page's sign-in talks to (its token endpoint)."""
+    if not issuer:
+        return ()
+    parts = urlsplit(issuer)
+    return (f"{parts.scheme}://{parts.netloc}",)
+
+
 def create_app(settings: DashboardSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or DashboardSettings()
     clock = clock or SystemClock()
@@ -62,7 +72,9 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         summary="Five-level statistics: province → prefecture → county → township → village.",
         lifespan=host_lifespan(host, "dashboard"),
     )
-    install_common(app, "dashboard", host.readiness, host.liveness)
+    install_common(
+        app, "dashboard", host.readiness, host.liveness, connect_sources=origins(settings.oidc_issuer)
+    )
     app.state.host = host
     Caller = Annotated[Principal, Depends(bearer_principal(settings, settings.open_region))]
 
@@ -102,8 +114,11 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         "/v1/regions/{code}/figures", tags=["statistics"], summary="A region's figures and its children's"
     )
     async def region_figures(
-        code: str, caller: Caller, period: Annotated[str, Query(description="YYYY, YYYY-Qn or YYYY-MM")]
+        code: RegionCodePath,
+        caller: Caller,
+        period: Annotated[str, Query(description="YYYY, YYYY-Qn or YYYY-MM")],
     ) -> dict[str, Any]:
+        refuse_advisors(caller, "a region's figures")
         require_region(caller, code)
         async with host.pool.acquire() as conn:
             found, below, figures = await region_and_children(conn, code, period)
@@ -124,11 +139,12 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         summary="The work report, in the seeds' wording",
     )
     async def region_work_report(
-        code: str,
+        code: RegionCodePath,
         caller: Caller,
         period: Annotated[str, Query(description="YYYY, YYYY-Qn or YYYY-MM")],
         format: TableFormat = TableFormat.json,
     ) -> Response:
+        refuse_advisors(caller, "a region's work report")
         require_region(caller, code)
         async with host.pool.acquire() as conn:
             found, below, figures = await region_and_children(conn, code, period)
@@ -150,8 +166,9 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
 
     @app.get("/v1/regions/{code}/series", tags=["statistics"], summary="A region's months of a year")
     async def region_series(
-        code: str, caller: Caller, year: Annotated[int, Query(ge=2000, le=2100)]
+        code: RegionCodePath, caller: Caller, year: Annotated[int, Query(ge=2000, le=2100)]
     ) -> dict[str, Any]:
+        refuse_advisors(caller, "a region's monthly series")
         require_region(caller, code)
         months = [f"{year:04d}-{month:02d}" for month in range(1, 13)]
         async with host.pool.acquire() as conn:
@@ -163,7 +180,7 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         }
 
     @app.get("/v1/regions/{code}/path", tags=["regions"], summary="The region and the regions above it")
-    async def region_path(code: str, caller: Caller) -> dict[str, Any]:
+    async def region_path(code: RegionCodePath, caller: Caller) -> dict[str, Any]:
         require_region(caller, code)
         async with host.pool.acquire() as conn:
             return {"path": await queries.path(conn, code)}
@@ -196,8 +213,14 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         tags=["regions"],
         summary="The ledger's summary of a village (asked of the ledger service with the caller's token)",
     )
-    async def ledger_summary(code: str, caller: Caller, request: Request) -> dict[str, Any]:
+    async def ledger_summary(code: VillageCodePath, caller: Caller, request: Request) -> dict[str, Any]:
+        # The code is 12 ASCII digits (checked above), so it cannot change the ledger URL (no ?, #, /).
         require_region(caller, code)
+        if caller.role is Role.advisor:
+            today = clock.now().astimezone(DEFAULT_ZONE).date()
+            async with host.pool.acquire() as conn:
+                serving = await queries.village_advisors(conn, code, today)
+            require_village_reader(caller, code, {advisor["advisor_id"] for advisor in serving})
         headers = {}
         if "authorization" in request.headers:
             headers["Authorization"] = request.headers["authorization"]
@@ -246,8 +269,6 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         }
 
     async def village_notice(code: str) -> dict[str, Any]:
-        if not re.fullmatch(r"\d{12}", code):
-            raise ApiError(422, "validation_failed", "code is a 12-digit village code")
         today = clock.now().astimezone(DEFAULT_ZONE).date()
         async with host.pool.acquire() as conn:
             found = await queries.region(conn, code)
@@ -263,11 +284,11 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         tags=["public"],
         summary="A village's public notice (公示), no login: its advisor and this year's counts",
     )
-    async def public_notice(code: str) -> dict[str, Any]:
+    async def public_notice(code: VillageCodePath) -> dict[str, Any]:
         return await village_notice(code)
 
     @app.get("/public/villages/{code}", include_in_schema=False)
-    async def public_page(code: str) -> HTMLResponse:
+    async def public_page(code: VillageCodePath) -> HTMLResponse:
         return HTMLResponse(notice_html(await village_notice(code)))
 
     @app.get("/", include_in_schema=False)

@@ -17,7 +17,7 @@ from contracts.envelope import Event, FieldError, field_errors, to_kafka_record
 from contracts.events import AdvisorRegistered, registration_permitted
 from plumbing.auth import REGISTRY_ROLES, Principal, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
-from plumbing.http import ApiError, OrjsonResponse, field_entry, install_common
+from plumbing.http import ApiError, OrjsonResponse, field_entry, install_common, require_json_body
 from plumbing.kafka import ensure_topics, kafka_reachable
 from plumbing.logs import configure_logging, get_logger
 from plumbing.personal import PersonalDataErased, Sealer, master_key_from_text, plain_personal
@@ -57,6 +57,7 @@ class Admission:
 
 
 async def read_json_body(request: Request, max_bytes: int) -> Any:
+    require_json_body(request)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise ApiError(413, "body_too_large", f"the body exceeds {max_bytes} bytes; send smaller batches")

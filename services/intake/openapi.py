@@ -129,6 +129,7 @@ def _responses(accepted: dict[str, Any]) -> dict[str, Any]:
         "401": _error_response("No valid bearer token"),
         "403": _error_response("Not the caller's to write (advisor or region boundary, role)"),
         "413": _error_response("Body or batch too large"),
+        "415": _error_response("The body is not declared `Content-Type: application/json`"),
         "422": _error_response("The record does not fit the contract; `fields` names each field and rule"),
         "429": {**_error_response("Overloaded; retry after Retry-After seconds"), "headers": RETRY_AFTER},
         "503": {

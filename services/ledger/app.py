@@ -12,6 +12,14 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import StreamingResponse
 
+from contracts.envelope import FieldError
+from plumbing.access import (
+    may_read_record,
+    not_found,
+    refuse_advisors,
+    require_own_work,
+    require_village_reader,
+)
 from plumbing.audit import (
     Access,
     Action,
@@ -24,13 +32,23 @@ from plumbing.audit import (
 )
 from plumbing.auth import Principal, Role, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
-from plumbing.http import ApiError, install_common
+from plumbing.http import (
+    ADVISOR_ID,
+    QUERY_YEARS,
+    AdvisorIdPath,
+    ApiError,
+    QueryMoment,
+    RegionCodePath,
+    VillageCodePath,
+    install_common,
+)
 from plumbing.personal import Sealer, master_key_from_text, prepare_keystore
+from plumbing.postgres import Connection
 from plumbing.service import ProjectionHost, host_lifespan
-from plumbing.tables import XLSX_MEDIA_TYPE
+from plumbing.tables import XLSX_MEDIA_TYPE, attachment, csv_line
 from services.ledger import queries
 from services.ledger.domain import assigned_on, service_day
-from services.ledger.exports import HEADERS, Totals, XlsxWriter, csv_line, entry_row
+from services.ledger.exports import HEADERS, Totals, XlsxWriter, entry_row
 from services.ledger.projection import ledger_projection
 from services.ledger.queries import EntryFilter
 from services.ledger.settings import LedgerSettings
@@ -109,11 +127,42 @@ def encode_cursor(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
+MAX_SEQUENCE = 2**63 - 1
+
+
+def bad_cursor() -> ApiError:
+    return ApiError(
+        422,
+        "validation_failed",
+        "the cursor is not one this API gave out",
+        [FieldError("query.cursor", "cursor", "pass the next_cursor of the previous page unchanged")],
+    )
+
+
 def decode_cursor(cursor: str) -> str:
     try:
         return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except ValueError:
-        raise ApiError(422, "validation_failed", "the cursor is not one this API gave out") from None
+        raise bad_cursor() from None
+
+
+def sequence_cursor(cursor: str) -> int:
+    """The entry number a village page continues after: ASCII digits within PostgreSQL's bigint."""
+    text = decode_cursor(cursor)
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_SEQUENCE:
+        raise bad_cursor()
+    return int(text)
+
+
+def worklog_cursor(cursor: str) -> tuple[datetime, UUID]:
+    moment, _, last_id = decode_cursor(cursor).partition("|")
+    try:
+        after = (datetime.fromisoformat(moment), UUID(last_id))
+    except ValueError:
+        raise bad_cursor() from None
+    if after[0].tzinfo is None or not QUERY_YEARS[0] <= after[0].year <= QUERY_YEARS[1]:
+        raise bad_cursor()
+    return after
 
 
 def create_app(settings: LedgerSettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -159,36 +208,44 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
             if entry["personal"] is not None and may_see_personal(caller, entry["advisor_id"])
         )
 
+    async def village_advisors(conn: Connection, village_code: str) -> set[str]:
+        return {advisor for advisor, _ in await queries.terms_for(conn, [village_code])}
+
+    async def require_village_file(conn: Connection, caller: Principal, village_code: str) -> None:
+        require_region(caller, village_code)
+        if caller.role is Role.advisor:
+            require_village_reader(caller, village_code, await village_advisors(conn, village_code))
+
     @app.get(
         "/v1/villages/{village_code}", tags=["ledger"], summary="A village's file: its advisors and terms"
     )
-    async def village(village_code: str, caller: Caller) -> dict[str, Any]:
-        require_region(caller, village_code)
+    async def village(village_code: VillageCodePath, caller: Caller) -> dict[str, Any]:
         async with host.pool.acquire() as conn:
+            await require_village_file(conn, caller, village_code)
             return await queries.village_file(conn, village_code)
 
     @app.get("/v1/villages/{village_code}/ledger", tags=["ledger"], summary="A village's entries, paginated")
     async def village_ledger(
-        village_code: str,
+        village_code: VillageCodePath,
         caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        kind: str | None = Query(default=None, description="an event type, e.g. consultation.recorded"),
-        advisor_id: str | None = None,
+        since: QueryMoment | None = None,
+        until: QueryMoment | None = None,
+        kind: str | None = Query(
+            default=None,
+            pattern=r"^[a-z_]+\.[a-z_]+$",
+            description="an event type, e.g. consultation.recorded",
+        ),
+        advisor_id: Annotated[str | None, Query(pattern=ADVISOR_ID)] = None,
         voided: bool | None = None,
         order: Order = Order.oldest_first,
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
         require_region(caller, village_code)
-        after = None
-        if cursor is not None:
-            text = decode_cursor(cursor)
-            if not text.isdigit():
-                raise ApiError(422, "validation_failed", "the cursor is not one this API gave out")
-            after = int(text)
+        after = sequence_cursor(cursor) if cursor is not None else None
         filters = EntryFilter(since, until, kind, advisor_id, voided)
         async with host.pool.acquire() as conn:
+            await require_village_file(conn, caller, village_code)
             entries = await queries.village_page(
                 conn,
                 village_code,
@@ -217,9 +274,13 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     async def one_entry(event_id: UUID, caller: Caller) -> dict[str, Any]:
         async with host.pool.acquire() as conn:
             found = await queries.entry(conn, event_id, sealer)
-            if found is None:
-                raise ApiError(404, "not_found", f"no ledger entry has the id {event_id}")
-            require_region(caller, found["village_code"])
+            if found is None or not may_read_record(
+                caller,
+                found["village_code"],
+                found["advisor_id"],
+                await village_advisors(conn, found["village_code"]) if caller.role is Role.advisor else (),
+            ):
+                raise not_found(f"ledger entry has the id {event_id}")
             history = await queries.corrections(conn, event_id, sealer)
             terms = await queries.terms_for(conn, [found["village_code"]])
         shown = present(found, unassigned_flag(found, terms), caller)
@@ -247,22 +308,15 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
 
     @app.get("/v1/advisors/{advisor_id}/worklog", tags=["ledger"], summary="An advisor's work log (工作日志)")
     async def worklog(
-        advisor_id: str,
+        advisor_id: AdvisorIdPath,
         caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryMoment | None = None,
+        until: QueryMoment | None = None,
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
-        if caller.role is Role.advisor and caller.subject != advisor_id:
-            raise ApiError(403, "forbidden", "an advisor reads only their own work log")
-        after = None
-        if cursor is not None:
-            moment, _, last_id = decode_cursor(cursor).partition("|")
-            try:
-                after = (datetime.fromisoformat(moment), UUID(last_id))
-            except ValueError:
-                raise ApiError(422, "validation_failed", "the cursor is not one this API gave out") from None
+        require_own_work(caller, advisor_id)
+        after = worklog_cursor(cursor) if cursor is not None else None
         async with host.pool.acquire() as conn:
             entries = await queries.worklog_page(
                 conn, advisor_id, caller.region_code, since, until, after, limit, sealer
@@ -313,6 +367,17 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     async def export(
         villages: list[str], filters: EntryFilter, caller: Caller, file_format: ExportFormat, filename: str
     ) -> StreamingResponse:
+        limit = settings.export_max_rows
+        async with host.pool.acquire() as conn:
+            rows = await queries.export_rows_up_to(conn, villages, filters, limit + 1)
+        if rows > limit:
+            raise ApiError(
+                413,
+                "export_too_large",
+                f"the export would hold more than {limit} rows (VC_EXPORT_MAX_ROWS); "
+                "narrow it with since and until, or export fewer villages",
+                [FieldError("rows", "export_max_rows", f"at most {limit} rows per export", limit)],
+            )
         region = villages[0] if len(villages) == 1 else caller.region_code
         await log_access(
             caller, Action.export, region, f"export:{filename}.{file_format.value}", len(villages)
@@ -320,7 +385,7 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         start = filters.since.date() if filters.since else "最早"
         end = filters.until.date() if filters.until else "现在"
         period = f"{start} 至 {end}"
-        disposition = {"Content-Disposition": f'attachment; filename="{filename}.{file_format.value}"'}
+        disposition = attachment(filename, file_format.value)
         if file_format is ExportFormat.csv:
 
             async def csv_body() -> AsyncIterator[str]:
@@ -343,24 +408,26 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
             if kind == "sheet":
                 sheet = writer.start_sheet(*value)
             elif sheet is not None and kind == "row":
-                sheet.append(value)
+                writer.append(sheet, value)
             elif sheet is not None:
-                sheet.append([])
+                writer.append(sheet, [])
                 for total in value:
-                    sheet.append(total)
+                    writer.append(sheet, total)
         return StreamingResponse(_chunks(writer.finish()), media_type=XLSX_MEDIA_TYPE, headers=disposition)
 
     @app.get(
         "/v1/villages/{village_code}/export", tags=["exports"], summary="A village's ledger as CSV or .xlsx"
     )
     async def export_village(
-        village_code: str,
+        village_code: VillageCodePath,
         caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryMoment | None = None,
+        until: QueryMoment | None = None,
         format: ExportFormat = ExportFormat.xlsx,
     ) -> StreamingResponse:
         require_region(caller, village_code)
+        async with host.pool.acquire() as conn:
+            await require_village_file(conn, caller, village_code)
         return await export(
             [village_code], EntryFilter(since, until), caller, format, f"ledger-{village_code}"
         )
@@ -371,14 +438,13 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         summary="An advisor's ledger, a sheet per village",
     )
     async def export_advisor(
-        advisor_id: str,
+        advisor_id: AdvisorIdPath,
         caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryMoment | None = None,
+        until: QueryMoment | None = None,
         format: ExportFormat = ExportFormat.xlsx,
     ) -> StreamingResponse:
-        if caller.role is Role.advisor and caller.subject != advisor_id:
-            raise ApiError(403, "forbidden", "an advisor exports only their own ledger")
+        require_own_work(caller, advisor_id)
         async with host.pool.acquire() as conn:
             villages = await queries.advisor_villages(conn, advisor_id, caller.region_code)
         filters = EntryFilter(since, until, advisor_id=advisor_id)
@@ -390,12 +456,13 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         summary="Every village of a region, a sheet each",
     )
     async def export_region(
-        region_code: str,
+        region_code: RegionCodePath,
         caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryMoment | None = None,
+        until: QueryMoment | None = None,
         format: ExportFormat = ExportFormat.xlsx,
     ) -> StreamingResponse:
+        refuse_advisors(caller, "a region's export")
         require_region(caller, region_code)
         async with host.pool.acquire() as conn:
             villages = await queries.villages_under(conn, region_code)
@@ -413,12 +480,15 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     @app.get(
         "/v1/villages/{village_code}/verification", tags=["audit"], summary="Check a village's hash chain"
     )
-    async def verify_village(village_code: str, caller: Caller) -> dict[str, Any]:
+    async def verify_village(village_code: VillageCodePath, caller: Caller) -> dict[str, Any]:
         require_region(caller, village_code)
+        async with host.pool.acquire() as conn:
+            await require_village_file(conn, caller, village_code)
         return await verify([village_code])
 
     @app.get("/v1/regions/{region_code}/verification", tags=["audit"], summary="Check every village's chain")
-    async def verify_region(region_code: str, caller: Caller) -> dict[str, Any]:
+    async def verify_region(region_code: RegionCodePath, caller: Caller) -> dict[str, Any]:
+        refuse_advisors(caller, "a region's chain check")
         require_region(caller, region_code)
         async with host.pool.acquire() as conn:
             villages = await queries.villages_under(conn, region_code)
@@ -426,6 +496,7 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
 
     @app.get("/v1/conflicts", tags=["audit"], summary="Ids seen again with other content (kept out)")
     async def conflicts(caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        refuse_advisors(caller, "the list of conflicts")
         async with host.pool.acquire() as conn:
             found = await queries.conflicts_under(conn, caller.region_code, limit)
         return {"conflicts": [{**item, "event_id": str(item["event_id"])} for item in found]}
@@ -434,8 +505,8 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
     async def access_log(
         caller: Caller,
         region: Annotated[str | None, Query(pattern=r"^[0-9]{2,12}$")] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryMoment | None = None,
+        until: QueryMoment | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:
         if caller.role not in AUDITOR_ROLES:

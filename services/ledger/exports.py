@@ -3,8 +3,6 @@ bottom. Rows are produced one at a time, so a county-year export never sits in m
 
 from __future__ import annotations
 
-import csv
-import io
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from openpyxl.styles import Font
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from contracts.events import DEFAULT_ZONE, SERVICE_RECORD_NAMES
+from plumbing.tables import spreadsheet_cell, spreadsheet_row
 
 HEADERS = [
     "序号",
@@ -225,12 +224,6 @@ class Totals:
         return found
 
 
-def csv_line(values: list[Any]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
-    return buffer.getvalue()
-
-
 class XlsxWriter:
     """Writes sheets row by row (openpyxl's write-only mode) to a temporary file."""
 
@@ -240,7 +233,7 @@ class XlsxWriter:
 
     def start_sheet(self, village_code: str, title: str) -> WriteOnlyWorksheet:
         sheet: WriteOnlyWorksheet = self.workbook.create_sheet(title=village_code)
-        heading = WriteOnlyCell(sheet, value=title)
+        heading = WriteOnlyCell(sheet, value=spreadsheet_cell(title))
         heading.font = Font(bold=True, size=13)
         sheet.append([heading])
         bold_headers = []
@@ -250,6 +243,9 @@ class XlsxWriter:
             bold_headers.append(cell)
         sheet.append(bold_headers)
         return sheet
+
+    def append(self, sheet: WriteOnlyWorksheet, values: list[Any]) -> None:
+        sheet.append(spreadsheet_row(values))
 
     def finish(self) -> IO[bytes]:
         if not self.workbook.worksheets:

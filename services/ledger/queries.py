@@ -49,6 +49,20 @@ VILLAGE_PAGE_NEWEST_FIRST = (
     + " AND ($7::bigint IS NULL OR e.sequence < $7) ORDER BY e.sequence DESC LIMIT $8"
 )
 VILLAGE_ALL_OLDEST_FIRST = ENTRY_SELECT + _VILLAGE_FILTER + " ORDER BY e.sequence"
+EXPORT_ROWS_UP_TO = """
+    SELECT count(*) FROM (
+        SELECT 1
+        FROM entries e
+        LEFT JOIN voids applied ON applied.target_event_id = e.event_id AND applied.status = 'applied'
+        WHERE e.village_code = ANY($1::text[])
+          AND ($2::timestamptz IS NULL OR e.occurred_at >= $2)
+          AND ($3::timestamptz IS NULL OR e.occurred_at < $3)
+          AND ($4::text IS NULL OR e.event_type = $4)
+          AND ($5::text IS NULL OR e.advisor_id = $5)
+          AND ($6::boolean IS NULL OR (applied.void_event_id IS NOT NULL) = $6)
+        LIMIT $7
+    ) found
+"""
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,7 @@ class EntryFilter:
     advisor_id: str | None = None
     voided: bool | None = None
 
-    def arguments(self, village_code: str) -> tuple[Any, ...]:
+    def arguments(self, village_code: str | list[str]) -> tuple[Any, ...]:
         return (village_code, self.since, self.until, self.event_type, self.advisor_id, self.voided)
 
 
@@ -97,6 +111,12 @@ async def village_page(
     query = VILLAGE_PAGE_NEWEST_FIRST if newest_first else VILLAGE_PAGE_OLDEST_FIRST
     rows = await conn.fetch(query, *filters.arguments(village_code), after, limit)
     return [as_entry(row, sealer) for row in rows]
+
+
+async def export_rows_up_to(conn: Connection, villages: list[str], filters: EntryFilter, limit: int) -> int:
+    """How many entries an export of these villages would hold, counted up to `limit`."""
+    found: int = await conn.fetchval(EXPORT_ROWS_UP_TO, *filters.arguments(villages), limit)
+    return found
 
 
 async def village_entries(

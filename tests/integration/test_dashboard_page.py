@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from contracts.envelope import Event
 from contracts.events import RegionLevel
@@ -241,6 +241,14 @@ async def test_a_person_clicks_from_the_province_to_a_village_and_reads_the_apis
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
+        # The services' Content-Security-Policy (scripts from the page's own origin only) holds the page.
+        blocked: list[str] = []
+
+        def note_blocked(message: ConsoleMessage) -> None:
+            if "Content Security Policy" in message.text:
+                blocked.append(message.text)
+
+        page.on("console", note_blocked)
 
         # Not local mode: the page asks the official to sign in (登录) at the identity provider.
         await page.goto(url + "/")
@@ -308,6 +316,7 @@ async def test_a_person_clicks_from_the_province_to_a_village_and_reads_the_apis
 
         # The public notice: no login, the advisor's card and this year's counts.
         notice = await browser.new_page()
+        notice.on("console", note_blocked)
         await notice.goto(f"{url}/public/villages/{VILLAGE}")
         assert "测试律师" in await notice.inner_text("#advisors")
         card = await notice.inner_text("#advisors")
@@ -318,6 +327,8 @@ async def test_a_person_clicks_from_the_province_to_a_village_and_reads_the_apis
         assert f"调解矛盾纠纷\t{number(year['figures']['mediations'])}" in counts
         await notice.screenshot(path=str(SHOTS / "6-public-notice.png"), full_page=True)
         assert errors == []
+        assert blocked == [], "the page broke its Content-Security-Policy"
+        assert await page.locator("#trend canvas").count() >= 1, "ECharts drew under the policy"
 
 
 async def test_a_county_official_signs_in_sees_the_county_and_the_token_works(

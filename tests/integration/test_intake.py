@@ -168,7 +168,8 @@ async def test_missing_id_bad_json_and_oversized_bodies_are_refused(infrastructu
         assert answer.status_code == 422
         assert answer.json()["error"]["fields"][0]["field"] == "id"
 
-        answer = await client.post("/v1/lectures", content=b"{oops", headers=ADVISOR)
+        as_json = {**ADVISOR, "Content-Type": "application/json"}
+        answer = await client.post("/v1/lectures", content=b"{oops", headers=as_json)
         assert answer.status_code == 422
         assert answer.json()["error"]["fields"][0]["rule"] == "json_invalid"
 
