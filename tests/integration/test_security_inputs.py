@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,6 +33,7 @@ from services.intake.rules import KIND_BY_NAME
 from services.intake.settings import IntakeSettings
 from services.ledger.app import create_app as create_ledger
 from services.ledger.settings import LedgerSettings
+from tests.support.access_matrix import PUBLIC, ROLES, ROUTES, RULES, Cell, render
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_io import read_topic
 from tests.support.places import fresh_county
@@ -54,6 +56,7 @@ NOT_ABOUT_ANYONES_WORK = {
     "/redoc",
     "/",
     "/favicon.ico",
+    "/config.json",
     "/static/{name}",
     "/public/villages/{code}",
     "/v1/public/villages/{code}",
@@ -125,7 +128,12 @@ async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[S
     }
     clock = ManualClock(NOW)
     intake_app = create_intake(
-        IntakeSettings(kafka_bootstrap_servers=infrastructure.kafka_bootstrap, jwt_secret=SECRET), clock
+        IntakeSettings(
+            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+            database_url=infrastructure.database_url,
+            jwt_secret=SECRET,
+        ),
+        clock,
     )
     apps = {
         "ledger": create_ledger(LedgerSettings(**common, export_max_rows=EXPORT_MAX_ROWS), clock),
@@ -285,3 +293,129 @@ async def test_a_forged_record_with_a_nul_goes_to_the_dlq_of_every_consumer(
         lambda found: found >= {"ledger", "assessment", "dashboard"},
         what="the forged record in every consumer's DLQ",
     )
+
+
+OUTSIDE_REGION = {
+    "township_office": "110101001",
+    "county_bureau": "110101",
+    "prefecture_bureau": "1101",
+    "province_department": "11",
+    "integration": "110101",
+}
+
+
+def inside_region(county: str, role: str) -> str:
+    regions = {"township_office": county + "101", "prefecture_bureau": county[:4]}
+    return {**regions, "province_department": county[:2]}.get(role, county)
+
+
+def record_body(kind_path: str, stack: Stack, advisor: str) -> dict[str, Any]:
+    kind = next(kind for kind in KIND_BY_NAME.values() if kind.path == kind_path)
+    body = {k: v for k, v in example_fields(kind.event_type).items() if k != "recorded_by"}
+    body["id"] = str(uuid.uuid4())
+    if "advisor_id" in body:
+        body["advisor_id"] = advisor
+    if "village_code" in body:
+        body["village_code"] = stack.own_village
+    if kind.event_type == "advisor.registered":
+        body["advisor_id"] = f"adv-{stack.county}-{uuid.uuid4().hex[:6]}"
+    if kind.event_type == "region.classified":
+        body["code"] = stack.own_village
+    if kind.event_type == "policy.published":
+        body["region_code"] = stack.county
+    return body
+
+
+def matches(cell: Cell, status: int) -> bool:
+    if cell is Cell.refused:
+        return status == 403
+    if cell is Cell.not_found:
+        return status == 404
+    return status not in (401, 403, 404)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One cell: who calls (token and region), about whose work, and what the matrix expects."""
+
+    where: str
+    headers: dict[str, str]
+    region: str
+    own: bool
+    expected: Cell
+
+
+def attempts(stack: Stack, role: str, inside: Cell, outside: Cell, entry: bool) -> list[Attempt]:
+    if role == "advisor":
+        # an advisor's "outside" is another advisor's work in the same county
+        token = bearer(stack.advisor, Role.advisor, stack.county)
+        own = Cell.allowed if inside is Cell.own else inside
+        other = (Cell.not_found if entry else Cell.refused) if inside is Cell.own else outside
+        return [
+            Attempt("own work", token, stack.county, True, own),
+            Attempt("another's work", token, stack.county, False, other),
+        ]
+    region, elsewhere = inside_region(stack.county, role), OUTSIDE_REGION[role]
+    return [
+        Attempt("inside", bearer(f"{role}-in", Role(role), region), region, True, inside),
+        Attempt("outside", bearer(f"{role}-out", Role(role), elsewhere), elsewhere, True, outside),
+    ]
+
+
+async def test_every_cell_of_the_access_matrix(stack: Stack) -> None:
+    """Issue 12: one test checks every cell of role x endpoint x region against every service; the table
+    is the one docs/security.md shows (tests/support/access_matrix.py)."""
+    apps: dict[str, tuple[FastAPI, httpx.AsyncClient]] = {
+        **stack.services,
+        "intake": (stack.intake._transport.app, stack.intake),  # type: ignore[attr-defined]
+    }
+    listed = {
+        (name, method, route.path)
+        for name, (app, _) in apps.items()
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+        if method != "HEAD"
+    }
+    unclassified = sorted(item for item in listed - set(ROUTES) if item[2] not in PUBLIC)
+    assert unclassified == [], "every route needs a row in tests/support/access_matrix.py"
+
+    async def call(service: str, method: str, path: str, attempt: Attempt) -> int:
+        client = apps[service][1]
+        region = attempt.region if len(attempt.region) == 9 else stack.county
+        url = fill(path, {**stack.path_values(attempt.own), "region_code": region})
+        if method == "GET":
+            return (await client.get(url, params=QUERY, headers=attempt.headers)).status_code
+        body: dict[str, Any]
+        if path == "/v1/erasures":
+            body = {
+                "target_event_id": str(uuid.uuid4()),
+                "village_code": stack.own_village,
+                "reason": "other",
+            }
+            return (await client.post(url, json=body, headers=attempt.headers)).status_code
+        if path == "/v1/batch":
+            body = {
+                "records": [{"kind": "lecture", "record": record_body("/v1/lectures", stack, stack.advisor)}]
+            }
+        else:
+            body = record_body(path, stack, stack.advisor if attempt.own else stack.other)
+        answer = await client.post(url, json=body, headers=attempt.headers, params={"dry_run": "true"})
+        return answer.status_code
+
+    mismatches = []
+    for (service, method, path), rule_name in ROUTES.items():
+        for role in ROLES:
+            inside, outside = RULES[rule_name].cells(role)
+            for attempt in attempts(stack, role, inside, outside, entry=rule_name == "entry"):
+                status = await call(service, method, path, attempt)
+                if not matches(attempt.expected, status):
+                    mismatches.append(
+                        (service, method, path, role, attempt.where, str(attempt.expected), status)
+                    )
+    assert mismatches == [], "\n".join(map(str, mismatches))
+
+
+def test_the_security_document_shows_the_access_matrix_as_the_test_checks_it() -> None:
+    document = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text(encoding="utf-8")
+    assert render() in document, "regenerate with `python -m tests.support.access_matrix`"

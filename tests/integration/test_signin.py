@@ -119,6 +119,7 @@ async def test_an_advisor_signs_in_and_records_their_own_work_and_no_one_elses(
 ) -> None:
     settings = IntakeSettings(
         kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        database_url=infrastructure.database_url,
         jwt_algorithm="RS256",
         jwt_jwks_url=identity.jwks_url,
         jwt_issuer=identity.issuer,

@@ -1,0 +1,192 @@
+"""Who may call what: every route of every service, for every role, inside and outside the caller's region.
+
+The one table `tests/integration/test_security_inputs.py::test_every_cell_of_the_access_matrix` checks
+against the running services, and that `docs/security.md` shows (`python -m tests.support.access_matrix`
+prints it; a test fails when the document is stale).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+ROLES = (
+    "advisor",
+    "township_office",
+    "county_bureau",
+    "prefecture_bureau",
+    "province_department",
+    "integration",
+)
+AUDITORS = frozenset({"county_bureau", "prefecture_bureau", "province_department"})
+REGISTRARS = AUDITORS
+
+
+class Cell(StrEnum):
+    """What a role gets: allowed, allowed for an advisor's own work and villages only, or refused."""
+
+    allowed = "allowed"
+    own = "own"
+    refused = "refused"
+    not_found = "not_found"  # refused, worded as a missing id so that ids cannot be probed
+
+
+def _village(role: str) -> tuple[Cell, Cell]:
+    return (Cell.own if role == "advisor" else Cell.allowed, Cell.refused)
+
+
+def _entry(role: str) -> tuple[Cell, Cell]:
+    return (Cell.own if role == "advisor" else Cell.allowed, Cell.not_found)
+
+
+def _region(role: str) -> tuple[Cell, Cell]:
+    return (Cell.refused if role == "advisor" else Cell.allowed, Cell.refused)
+
+
+def _own_region(role: str) -> tuple[Cell, Cell]:
+    # about the caller's own region (no region in the path): outside ours it is still theirs
+    allowed = Cell.refused if role == "advisor" else Cell.allowed
+    return (allowed, allowed)
+
+
+def _auditors(role: str) -> tuple[Cell, Cell]:
+    return (Cell.allowed, Cell.allowed) if role in AUDITORS else (Cell.refused, Cell.refused)
+
+
+def _policy(role: str) -> tuple[Cell, Cell]:
+    return (Cell.allowed, Cell.refused)
+
+
+def _signed_in(role: str) -> tuple[Cell, Cell]:
+    return (Cell.allowed, Cell.allowed)
+
+
+def _record(role: str) -> tuple[Cell, Cell]:
+    return (Cell.own if role == "advisor" else Cell.allowed, Cell.refused)
+
+
+def _rating(role: str) -> tuple[Cell, Cell]:
+    return (Cell.refused if role == "advisor" else Cell.allowed, Cell.refused)
+
+
+def _registry(role: str) -> tuple[Cell, Cell]:
+    return (Cell.allowed if role in REGISTRARS else Cell.refused, Cell.refused)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A kind of route: what each role gets inside its region, and outside it."""
+
+    meaning: str
+    cells: Callable[[str], tuple[Cell, Cell]]
+
+
+RULES = {
+    "village": Rule(
+        "a village's file or an advisor's work: within the region; an advisor only their own", _village
+    ),
+    "entry": Rule("one record: as `village`; out of reach, a 404 worded like a missing id", _entry),
+    "region": Rule("region-wide reads: within the region; never an advisor", _region),
+    "own_region": Rule("about the caller's own region (no code in the path); never an advisor", _own_region),
+    "auditors": Rule("the access log: county bureaus and above, their own region", _auditors),
+    "policy": Rule("the policy in force: for a region within or above the caller's", _policy),
+    "signed_in": Rule("region names and places, who am I, a batch (judged record by record)", _signed_in),
+    "record": Rule("a service record: within the region; an advisor only their own work", _record),
+    "rating": Rule("feedback on an advisor: within the region; never the advisor", _rating),
+    "registry": Rule("registry, policy and erasure: county bureau and above, within the region", _registry),
+}
+
+# Routes anyone may call without a token: the operations endpoints (inside the cluster only: the Ingress
+# never routes them), the API documents, the page and its files, and the public notice (公示).
+PUBLIC = frozenset(
+    {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/",
+        "/config.json",
+        "/favicon.ico",
+        "/static/{name}",
+        "/public/villages/{code}",
+        "/v1/public/villages/{code}",
+    }
+)
+
+ROUTES: dict[tuple[str, str, str], str] = {
+    ("ledger", "GET", "/v1/villages/{village_code}"): "village",
+    ("ledger", "GET", "/v1/villages/{village_code}/ledger"): "village",
+    ("ledger", "GET", "/v1/villages/{village_code}/export"): "village",
+    ("ledger", "GET", "/v1/villages/{village_code}/verification"): "village",
+    ("ledger", "GET", "/v1/entries/{event_id}"): "entry",
+    ("ledger", "GET", "/v1/advisors/{advisor_id}/worklog"): "village",
+    ("ledger", "GET", "/v1/advisors/{advisor_id}/export"): "village",
+    ("ledger", "GET", "/v1/regions/{region_code}/export"): "region",
+    ("ledger", "GET", "/v1/regions/{region_code}/verification"): "region",
+    ("ledger", "GET", "/v1/conflicts"): "own_region",
+    ("ledger", "GET", "/v1/audit/access"): "auditors",
+    ("assessment", "GET", "/v1/compliance/{advisor_id}/{village_code}"): "village",
+    ("assessment", "GET", "/v1/advisors/{advisor_id}/compliance"): "village",
+    ("assessment", "GET", "/v1/regions/{region_code}/compliance"): "region",
+    ("assessment", "GET", "/v1/regions/{region_code}/alerts"): "region",
+    ("assessment", "GET", "/v1/regions/{region_code}/grades"): "region",
+    ("assessment", "GET", "/v1/regions/{region_code}/policy"): "policy",
+    ("dashboard", "GET", "/v1/regions/{code}/figures"): "region",
+    ("dashboard", "GET", "/v1/regions/{code}/work-report"): "region",
+    ("dashboard", "GET", "/v1/regions/{code}/series"): "region",
+    ("dashboard", "GET", "/v1/regions/{code}/path"): "signed_in",
+    ("dashboard", "GET", "/v1/regions"): "signed_in",
+    ("dashboard", "GET", "/v1/me"): "signed_in",
+    ("dashboard", "GET", "/v1/villages/{code}/ledger-summary"): "village",
+    ("intake", "POST", "/v1/consultations"): "record",
+    ("intake", "POST", "/v1/mediations"): "record",
+    ("intake", "POST", "/v1/lectures"): "record",
+    ("intake", "POST", "/v1/legal-aid"): "record",
+    ("intake", "POST", "/v1/visits"): "record",
+    ("intake", "POST", "/v1/documents"): "record",
+    ("intake", "POST", "/v1/risk-reports"): "record",
+    ("intake", "POST", "/v1/feedback"): "rating",
+    ("intake", "POST", "/v1/voids"): "record",
+    ("intake", "POST", "/v1/registry/advisors"): "registry",
+    ("intake", "POST", "/v1/registry/assignments"): "registry",
+    ("intake", "POST", "/v1/registry/releases"): "registry",
+    ("intake", "POST", "/v1/registry/violations"): "registry",
+    ("intake", "POST", "/v1/registry/region-classifications"): "registry",
+    ("intake", "POST", "/v1/registry/policies"): "registry",
+    ("intake", "POST", "/v1/erasures"): "registry",
+    ("intake", "POST", "/v1/batch"): "signed_in",  # each record of a batch is judged by its own row
+}
+
+MARKS = {Cell.allowed: "✓", Cell.own: "own", Cell.refused: "403", Cell.not_found: "404"}
+SHORT = {
+    "advisor": "advisor",
+    "township_office": "township",
+    "county_bureau": "county",
+    "prefecture_bureau": "prefecture",
+    "province_department": "province",
+    "integration": "integration",
+}
+
+
+def render() -> str:
+    """The table for docs/security.md: a cell is `inside / outside` the caller's region."""
+    head = "| service | route | " + " | ".join(SHORT[role] for role in ROLES) + " |"
+    lines = [head, "|" + "---|" * (len(ROLES) + 2)]
+    for (service, method, path), rule_name in ROUTES.items():
+        cells = [" / ".join(MARKS[cell] for cell in RULES[rule_name].cells(role)) for role in ROLES]
+        lines.append(f"| {service} | `{method} {path}` | " + " | ".join(cells) + " |")
+    public = ", ".join(f"`{path}`" for path in sorted(PUBLIC))
+    lines.append("")
+    lines.append(f"Without a token (anyone): {public}.")
+    lines.append("")
+    lines.extend(f"- `{name}`: {rule.meaning}" for name, rule in RULES.items())
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render() + "\n")
