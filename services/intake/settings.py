@@ -17,3 +17,11 @@ class IntakeSettings(TokenSettings):
     max_record_age_days: int = Field(default=400, ge=1)
     clock_skew_seconds: int = Field(default=300, ge=0)
     producer_recreate_after_failures: int = Field(default=3, ge=1)
+    default_policy_regions: str = Field(
+        default="37",
+        description="comma-separated province codes given the default (Zaozhuang) policy at start-up",
+    )
+
+    @property
+    def default_policy_region_codes(self) -> list[str]:
+        return [code.strip() for code in self.default_policy_regions.split(",") if code.strip()]

@@ -82,12 +82,12 @@ class Stack:
 @pytest.fixture
 async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[Stack]:
     intake_app = create_intake(
-        IntakeSettings(kafka_bootstrap_servers=infrastructure.kafka_bootstrap, jwt_secret=SECRET),
+        IntakeSettings(**infrastructure.kafka_settings("intake"), jwt_secret=SECRET),
         ManualClock(NOW),
     )
     assessment_app = create_assessment(
         AssessmentSettings(
-            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+            **infrastructure.kafka_settings("assessment"),
             database_url=infrastructure.database_url,
             jwt_secret=SECRET,
             poll_timeout_ms=100,

@@ -131,16 +131,17 @@ async def services(
     infrastructure: Infrastructure, topics: None
 ) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
     common: dict[str, Any] = {
-        "kafka_bootstrap_servers": infrastructure.kafka_bootstrap,
         "database_url": infrastructure.database_url,
         "jwt_secret": SECRET,
         "poll_timeout_ms": 100,
     }
-    await publish_events(
-        infrastructure.kafka_bootstrap, (region_event(region, TODAY) for region in REGIONS), 1
-    )
-    async with served(create_ledger(LedgerSettings(**common), ManualClock(TODAY))) as ledger_url:
-        dashboard = create_dashboard(DashboardSettings(**common, ledger_url=ledger_url), ManualClock(TODAY))
+    await publish_events(infrastructure.kafka, (region_event(region, TODAY) for region in REGIONS), 1)
+    ledger = LedgerSettings(**common, **infrastructure.kafka_settings("ledger"))
+    async with served(create_ledger(ledger, ManualClock(TODAY))) as ledger_url:
+        dashboard = create_dashboard(
+            DashboardSettings(**common, **infrastructure.kafka_settings("dashboard"), ledger_url=ledger_url),
+            ManualClock(TODAY),
+        )
         async with served(dashboard) as dashboard_url:
             headers = {"Authorization": f"Bearer {token(Role.province_department, '37')}"}
             async with httpx.AsyncClient(base_url=dashboard_url, headers=headers, timeout=10) as api:

@@ -24,7 +24,7 @@ async def test_every_event_type_round_trips_through_the_broker(
 
     received = {}
     for topic in ("village-services", "registry", "assessment"):
-        for record in await read_topic(infrastructure.kafka_bootstrap, topic):
+        for record in await read_topic(infrastructure.kafka, topic):
             event = from_kafka_record(record.topic, record.key, record.value, list(record.headers))
             if event.id in sent:
                 received[event.id] = event

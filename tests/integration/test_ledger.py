@@ -32,7 +32,7 @@ from services.intake.settings import IntakeSettings
 from services.ledger.app import create_app as create_ledger
 from services.ledger.projection import ledger_projection
 from services.ledger.settings import LedgerSettings
-from tests.support.infrastructure import Infrastructure
+from tests.support.infrastructure import KAFKA_VARIABLES, Infrastructure
 from tests.support.places import fresh_county
 from tests.support.waiting import eventually
 
@@ -110,7 +110,7 @@ class Stack:
 
 def ledger_settings(infrastructure: Infrastructure, **changes: Any) -> LedgerSettings:
     values: dict[str, Any] = {
-        "kafka_bootstrap_servers": infrastructure.kafka_bootstrap,
+        **infrastructure.kafka_settings("ledger"),
         "database_url": infrastructure.database_url,
         "jwt_secret": SECRET,
         "batch_max_records": 500,
@@ -123,7 +123,7 @@ def ledger_settings(infrastructure: Infrastructure, **changes: Any) -> LedgerSet
 @pytest.fixture
 async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[Stack]:
     intake_app = create_intake(
-        IntakeSettings(kafka_bootstrap_servers=infrastructure.kafka_bootstrap, jwt_secret=SECRET),
+        IntakeSettings(**infrastructure.kafka_settings("intake"), jwt_secret=SECRET),
         ManualClock(NOW),
     )
     settings = ledger_settings(infrastructure)
@@ -458,7 +458,7 @@ async def snapshot(pool: asyncpg.Pool, prefix: str) -> dict[str, list[tuple[Any,
 
 
 async def test_a_rebuild_from_offset_zero_gives_an_identical_ledger(
-    stack: Stack, admin_pool: asyncpg.Pool
+    infrastructure: Infrastructure, stack: Stack, admin_pool: asyncpg.Pool
 ) -> None:
     advisor = f"adv-{stack.place.county}-r"
     as_advisor = stack.advisor_headers(advisor)
@@ -493,8 +493,9 @@ async def test_a_rebuild_from_offset_zero_gives_an_identical_ledger(
 
     # The same with the partitions split between two processes (`rebuild --workers 2`): the hash chains,
     # kept per village, come out identical, and every event is applied once.
+    kafka_env = infrastructure.kafka_environment("ledger")
     settings_env = [
-        f"KAFKA_BOOTSTRAP_SERVERS={stack.settings.kafka_bootstrap_servers}",
+        *(f"{name}={kafka_env[name]}" for name in KAFKA_VARIABLES if name in kafka_env),
         f"DATABASE_URL={stack.settings.database_url}",
         f"VC_PERSONAL_DIGEST_KEY={stack.settings.personal_digest_key}",
         "VC_LOG_LEVEL=WARNING",
@@ -553,9 +554,7 @@ async def test_a_crash_in_the_middle_of_a_batch_loses_and_duplicates_nothing(
     answer = await stack.intake.post("/v1/batch", json=batch, headers=stack.advisor_headers(advisor))
     assert answer.json()["accepted"] == 300
     env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap,
-        "DATABASE_URL": infrastructure.database_url,
+        **infrastructure.kafka_environment("ledger"),
         "VC_JWT_SECRET": SECRET,
         "VC_BATCH_MAX_RECORDS": "50",
         "VC_LOG_LEVEL": "WARNING",

@@ -131,7 +131,14 @@ async def test_local_mode_reads_the_open_region_without_a_token_and_writes_nothi
 
 def test_local_mode_is_refused_outside_development_and_must_be_a_region_code() -> None:
     with pytest.raises(ValidationError, match="local development only"):
-        DashboardSettings(open_region="37", environment="production", jwt_secret="x" * 40)
+        DashboardSettings(
+            open_region="37",
+            environment="production",
+            jwt_secret="x" * 40,
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_username="dashboard",
+            kafka_sasl_password="x",
+        )
     with pytest.raises(ValidationError, match="open_region"):
         DashboardSettings(open_region="3704021")
 
