@@ -13,6 +13,7 @@ import asyncio
 import ipaddress
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -240,5 +241,12 @@ async def _close_the_broker(admin_kafka: KafkaConnection) -> int:
 
 
 def set_up_access(home: Path, bootstrap_servers: str) -> int:
-    """Topics and ACLs, as the super user; returns how many ACL entries the table holds."""
-    return asyncio.run(_close_the_broker(connection(home, bootstrap_servers, ADMIN)))
+    """Topics and ACLs, as the super user; returns how many ACL entries the table holds. Blocking, like
+    the rest of `up`; called from a running event loop (a test), it runs on a thread of its own."""
+    admin = connection(home, bootstrap_servers, ADMIN)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_close_the_broker(admin))
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, _close_the_broker(admin)).result()

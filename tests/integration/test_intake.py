@@ -62,7 +62,7 @@ async def intake(infrastructure: Infrastructure, topics: None) -> AsyncIterator[
 def token(
     subject: str, role: Role, region: str, settings: IntakeSettings | None = None, **kwargs: Any
 ) -> dict[str, str]:
-    settings = settings or intake_settings("unused:1")
+    settings = settings or intake_settings({})
     signed = mint_token(
         settings, subject=subject, role=role, region_code=region, now=datetime.now(UTC), **kwargs
     )
