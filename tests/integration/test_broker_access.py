@@ -17,8 +17,15 @@ from aiokafka.errors import (
 )
 
 from contracts.envelope import KafkaRecord, to_kafka_record
-from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
-from plumbing.kafka import KafkaConnection, create_admin, create_consumer, create_producer
+from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES, TopicSpec, with_dead_letters
+from plumbing.kafka import (
+    KafkaConnection,
+    TopicsMissing,
+    create_admin,
+    create_consumer,
+    create_producer,
+    ensure_topics,
+)
 from tests.support.infrastructure import Infrastructure
 from tests.support.samples import sample_event
 from tests.support.waiting import eventually
@@ -169,3 +176,13 @@ async def test_an_integration_user_reads_its_topic_in_its_own_groups_and_nothing
         VILLAGE_SERVICES: TOPIC_AUTHORIZATION_FAILED,
         REGISTRY: TOPIC_AUTHORIZATION_FAILED,
     }
+
+
+async def test_a_service_needs_no_create_right_for_its_existing_topics_and_names_a_missing_one(
+    infrastructure: Infrastructure, tag: str
+) -> None:
+    ledger = infrastructure.kafka_as("ledger")
+    await ensure_topics(ledger, with_dead_letters((VILLAGE_SERVICES, REGISTRY)))  # all exist: nothing to do
+    missing = TopicSpec(f"{tag}.absent", partitions=1, key="-", description="-")
+    with pytest.raises(TopicsMissing, match=rf"\['{tag}.absent'\] do not exist and user ledger may not"):
+        await ensure_topics(ledger, [missing])
