@@ -20,6 +20,7 @@ from contracts.topics import TOPICS, TopicSpec
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+TOPIC_ALREADY_EXISTS = 36  # Kafka's error code in a CreateTopics answer
 
 
 class PublishFailed(RuntimeError):
@@ -173,9 +174,6 @@ async def ensure_topics(
                 )
     finally:
         await admin.close()
-
-
-TOPIC_ALREADY_EXISTS = 36
 
 
 async def kafka_reachable(kafka: KafkaConnection, timeout_seconds: float = 3) -> bool:
