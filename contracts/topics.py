@@ -8,6 +8,8 @@ VILLAGE_SERVICES = "village-services"
 REGISTRY = "registry"
 ASSESSMENT = "assessment"
 
+INPUT_TOPICS = (VILLAGE_SERVICES, REGISTRY)  # what intake writes; everything else is concluded from them
+
 DLQ_SUFFIX = ".dlq"
 
 # Topics keep everything forever: every projection can be rebuilt from offset 0.
@@ -65,3 +67,8 @@ TOPICS: tuple[TopicSpec, ...] = _MAIN + tuple(
     for spec in _MAIN
 )
 TOPIC_BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in TOPICS}
+
+
+def with_dead_letters(topics: tuple[str, ...]) -> tuple[TopicSpec, ...]:
+    """The specs of what a consumer of `topics` uses: the topics and their dead-letter twins."""
+    return tuple(TOPIC_BY_NAME[name] for topic in topics for name in (topic, dead_letter_topic(topic)))

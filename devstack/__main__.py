@@ -1,10 +1,17 @@
-"""`python -m devstack up|down|status|env [--profile dev|test|bench] [--fresh] [--wipe]`."""
+"""`python -m devstack up|down|status|env [--profile dev|test|bench] [--fresh] [--wipe] [--service NAME]`.
+
+`up` and `env` print `export` lines: where Kafka and PostgreSQL are, the broker's security protocol and
+CA; with `--service NAME` (intake, ledger, assessment, dashboard, integration-reader, admin) also that
+Kafka user and the file holding its password, so a process can run as that service.
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
+from devstack.broker_security import USERS, CredentialsMissing
 from devstack.identity import IDENTITY_PROFILES
 from devstack.stack import PROFILES, StackError, down, status, up
 
@@ -22,13 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
     parser.add_argument("--fresh", action="store_true", help="with up: wipe the profile's data first")
     parser.add_argument("--wipe", action="store_true", help="with down: delete the profile's data too")
+    parser.add_argument("--service", choices=USERS, help="with up/env: the Kafka user to print settings for")
     args = parser.parse_args(argv)
     profile = PROFILES[args.profile]
     try:
         if args.command == "up":
             up(profile, fresh=args.fresh)
-            print(f"export KAFKA_BOOTSTRAP_SERVERS={profile.kafka_bootstrap}")
-            print(f"export DATABASE_URL={profile.database_url}")
+            _print_environment(profile.environment(args.service))
             print_identity_environment(profile.name)
         elif args.command == "down":
             down(profile, wipe=args.wipe)
@@ -38,13 +45,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{part}: {'running' if alive else 'stopped'}")
             return 0 if all(running.values()) else 3
         else:
-            print(f"export KAFKA_BOOTSTRAP_SERVERS={profile.kafka_bootstrap}")
-            print(f"export DATABASE_URL={profile.database_url}")
+            _print_environment(profile.environment(args.service))
             print_identity_environment(profile.name)
-    except StackError as error:
+    except (StackError, CredentialsMissing) as error:
         print(f"devstack: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_environment(variables: dict[str, str]) -> None:
+    for name, value in variables.items():
+        print(f"export {name}={shlex.quote(value)}")
 
 
 if __name__ == "__main__":

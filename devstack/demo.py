@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import sys
 import time
@@ -31,7 +30,7 @@ import httpx
 from contracts.envelope import Event, parse_payload
 from contracts.events import DEFAULT_ZONE, RegionLevel
 from plumbing.auth import Role, mint_token
-from plumbing.settings import LOCAL_KAFKA, TokenSettings
+from plumbing.settings import ServiceSettings, TokenSettings
 from services.dashboard.regions import ImportReport, publish_events, read_regions
 from services.intake.rules import KIND_BY_NAME
 
@@ -260,9 +259,6 @@ def send(client: httpx.Client, records: list[dict[str, Any]]) -> tuple[int, int]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--intake", default="http://127.0.0.1:8000")
-    parser.add_argument(
-        "--kafka", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", LOCAL_KAFKA), help="for the history"
-    )
     parser.add_argument("--years", type=int, default=2, help="history from January of this many years ago")
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between trickled records")
     parser.add_argument("--no-trickle", action="store_true", help="send the year so far, then stop")
@@ -273,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     pairs = assignments(villages())
     years = list(range(today.year - args.years, today.year + 1))
     history = [*registry(pairs, years), *work_since(pairs, date(years[0], 1, 1), today)]
-    sent = asyncio.run(publish_events(args.kafka, (as_event(item) for item in history), 1))
+    # The history goes straight to Kafka as the registry's and the services topic's writer: bin/run-local
+    # runs the demo with intake's Kafka user (KAFKA_BOOTSTRAP_SERVERS and VC_KAFKA_* from the environment).
+    kafka = ServiceSettings().kafka_connection()
+    sent = asyncio.run(publish_events(kafka, (as_event(item) for item in history), 1))
     advisors = len({pair.advisor_id for pair in pairs})
     print(
         f"[demo] {advisors} advisors on {len(pairs)} villages; {sent} records since {years[0]}-01-01 "

@@ -1,6 +1,7 @@
 """A real Apache Kafka broker (KRaft) and a real PostgreSQL on 127.0.0.1, without Docker.
 
-Kafka's jars come from Maven Central through `kafka-pom.xml`; the broker runs on the machine's JDK.
+Kafka's jars come from Maven Central through `kafka-pom.xml`; the broker runs on the machine's JDK and is
+closed as the cluster's is: SASL/SCRAM over TLS, a user per service, ACLs (`devstack/broker_security.py`).
 PostgreSQL is the machine's server binaries, in a cluster made with initdb (as the `postgres` user when
 run as root: the server refuses root). Everything lives under `.local/<profile>/`; `up` twice reuses
 what runs.
@@ -22,6 +23,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from devstack import broker_security
+from plumbing.kafka import KafkaConnection
+from plumbing.roles import ROLE_BY_SERVICE, service_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 POM = Path(__file__).resolve().parent / "kafka-pom.xml"
@@ -65,6 +70,21 @@ class Profile:
     @property
     def database_url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{DATABASE}"
+
+    def kafka_as(self, user: str) -> KafkaConnection:
+        """A connection to this profile's broker as one of its users (a service's, or `admin`)."""
+        return broker_security.connection(self.home / "kafka", self.kafka_bootstrap, user)
+
+    def environment(self, user: str | None = None) -> dict[str, str]:
+        """What a process needs to reach this profile's broker (as `user`) and database (a service as its own
+        PostgreSQL role: plumbing/roles.py)."""
+        database = self.database_url
+        if user in ROLE_BY_SERVICE:
+            database = service_database_url(database, user, None)
+        return {
+            **broker_security.client_environment(self.home / "kafka", self.kafka_bootstrap, user),
+            "DATABASE_URL": database,
+        }
 
 
 PROFILES = {
@@ -154,17 +174,13 @@ def kafka_libs() -> Path:
     return LIBS
 
 
-def _kafka_properties(profile: Profile, data: Path) -> str:
+def _kafka_properties(profile: Profile, home: Path, data: Path) -> str:
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{profile.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{profile.kafka_port},CONTROLLER://127.0.0.1:{profile.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{profile.kafka_port}",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
+            *broker_security.security_properties(home, profile.kafka_port, profile.controller_port),
             f"log.dirs={data}",
             "num.partitions=1",
             "offsets.topic.replication.factor=1",
@@ -216,6 +232,7 @@ def kafka_up(profile: Profile) -> None:
     pid_file = home / "broker.pid"
     if _pid_alive(pid_file) and _port_open(profile.kafka_port, attempts=5):
         _say(f"Kafka already running on {profile.kafka_bootstrap}")
+        close_the_broker(profile)
         return
     if _port_open(profile.kafka_port):
         raise StackError(
@@ -224,10 +241,22 @@ def kafka_up(profile: Profile) -> None:
     libs = kafka_libs()
     data = home / "data"
     home.mkdir(parents=True, exist_ok=True)
+    broker_security.ensure_tls(home)
+    formatted = (data / "meta.properties").exists()
+    scram_arguments = [] if formatted else broker_security.new_credentials(home)
     properties = home / "server.properties"
-    properties.write_text(_kafka_properties(profile, data))
+    try:
+        text = _kafka_properties(profile, home, data)
+    except broker_security.CredentialsMissing:
+        raise StackError(
+            f"the {profile.name} broker's data in {data} was made before the broker was closed (no users "
+            f"or passwords in {home / 'credentials'}); wipe it: python -m devstack down --profile "
+            f"{profile.name} --wipe (its topics are lost), then up again"
+        ) from None
+    properties.write_text(text)
+    properties.chmod(0o600)  # it holds the admin's password for the broker's own connections
     (home / "log4j2.properties").write_text(_LOG4J2.format(log=home / "server.log"))
-    if not (data / "meta.properties").exists():
+    if not formatted:
         cluster_id = (home / "cluster-id").read_text().strip() if (home / "cluster-id").exists() else None
         if cluster_id is None:
             cluster_id = kafka_cluster_id()
@@ -241,6 +270,7 @@ def kafka_up(profile: Profile) -> None:
                 f"--cluster-id={cluster_id}",
                 "-c",
                 str(properties),
+                *scram_arguments,
             ),
             capture_output=True,
             text=True,
@@ -277,7 +307,14 @@ def kafka_up(profile: Profile) -> None:
     _wait_for(started, "Kafka", 90, server_log)
     if _pid_alive(pid_file) is None:
         raise StackError(f"Kafka exited at start; see {log} and {server_log}")
-    _say(f"Kafka {libs_version(libs)} up on {profile.kafka_bootstrap} (KRaft), data in {data}")
+    _say(f"Kafka {libs_version(libs)} up on {profile.kafka_bootstrap} (KRaft, SASL_SSL), data in {data}")
+    close_the_broker(profile)
+
+
+def close_the_broker(profile: Profile) -> None:
+    """The topics and every ACL of contracts/access.py, created by the devstack's super user."""
+    entries = broker_security.set_up_access(profile.home / "kafka", profile.kafka_bootstrap)
+    _say(f"Kafka topics and {entries} ACL entries in place (users: {', '.join(broker_security.USERS)})")
 
 
 def kafka_cluster_id() -> str:

@@ -36,7 +36,7 @@ from contracts.envelope import (
 from contracts.topics import dead_letter_topic
 from plumbing import metrics
 from plumbing.clock import Clock
-from plumbing.kafka import topic_partitions
+from plumbing.kafka import KafkaConnection, create_consumer, topic_partitions
 from plumbing.logs import get_logger
 from plumbing.postgres import (
     RUNTIME_MIGRATIONS,
@@ -162,7 +162,7 @@ class ProjectionRunner:
         pool: asyncpg.Pool,
         dlq_producer: AIOKafkaProducer,
         *,
-        bootstrap_servers: str,
+        kafka: KafkaConnection,
         clock: Clock,
         schema: str | None = None,
         group_mode: bool = True,
@@ -178,7 +178,7 @@ class ProjectionRunner:
         self.schema = checked_schema(schema or projection.schema)
         self._pool = pool
         self._dlq = dlq_producer
-        self._bootstrap = bootstrap_servers
+        self._kafka = kafka
         self._clock = clock
         self._group_mode = group_mode
         if share is not None and not (share[1] >= 1 and 0 <= share[0] < share[1]):
@@ -201,8 +201,8 @@ class ProjectionRunner:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+        consumer = create_consumer(
+            self._kafka,
             group_id=self.projection.name if self._group_mode else None,
             client_id=f"{self.projection.name}-{os.getpid()}",
             enable_auto_commit=False,
@@ -216,7 +216,7 @@ class ProjectionRunner:
         if self._group_mode:
             consumer.subscribe(list(self.projection.topics), listener=_SeekToStoredOffsets(self))
         else:
-            partitions = await topic_partitions(self._bootstrap, self.projection.topics)
+            partitions = await topic_partitions(self._kafka, self.projection.topics)
             if self._share is not None:
                 part, parts = self._share
                 partitions = partitions[part::parts]  # sorted by topic and partition: each topic split evenly

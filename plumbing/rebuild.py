@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from contracts.topics import with_dead_letters
 from plumbing.clock import Clock
-from plumbing.kafka import create_producer, ensure_topics
+from plumbing.kafka import KafkaConnection, create_producer, ensure_topics
 from plumbing.logs import get_logger
 from plumbing.postgres import create_pool
 from plumbing.projection import Projection, ProjectionRunner, prepare_schema, projection_lock_key
@@ -64,10 +65,13 @@ async def rebuild(
     started = time.monotonic()
     target = f"{projection.schema}_rebuild"
     pool = await create_pool(settings.database_url, projection.schema, max_size=4)
-    producer = create_producer(settings.kafka_bootstrap_servers, f"{projection.name}-rebuild-dlq")
+    kafka = settings.kafka_connection()
+    producer = create_producer(kafka, f"{projection.name}-rebuild-dlq")
     try:
         await ensure_topics(
-            settings.kafka_bootstrap_servers, replication_factor=settings.topic_replication_factor
+            kafka,
+            with_dead_letters(projection.topics),
+            replication_factor=settings.topic_replication_factor,
         )
         await pool.execute(f'DROP SCHEMA IF EXISTS "{target}" CASCADE')
         await prepare_schema(pool, projection, schema=target)
@@ -76,7 +80,9 @@ async def rebuild(
             applied += await _run_parts(projection, part_command, workers)
         await producer.start()
         # Everything (one worker), or what arrived while the parts ran.
-        applied += await _replay(_rebuild_runner(projection, settings, clock, pool, producer, target, None))
+        applied += await _replay(
+            _rebuild_runner(projection, settings, kafka, clock, pool, producer, target, None)
+        )
         # Fresh tables have no statistics yet; without them the first queries may get poor plans.
         tables = await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", target)
         for table in tables:
@@ -104,14 +110,15 @@ async def rebuild_part(
     never overlap and the final pass resumes where each stopped. Returns the events applied."""
     target = f"{projection.schema}_rebuild"
     pool = await create_pool(settings.database_url, projection.schema, max_size=2)
-    producer = create_producer(settings.kafka_bootstrap_servers, f"{projection.name}-rebuild-dlq")
+    kafka = settings.kafka_connection()
+    producer = create_producer(kafka, f"{projection.name}-rebuild-dlq")
     try:
         exists = await pool.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", target)
         if not exists:
             raise RuntimeError(f"schema {target} does not exist: a part runs inside `rebuild --workers`")
         await producer.start()
         return await _replay(
-            _rebuild_runner(projection, settings, clock, pool, producer, target, (part, parts))
+            _rebuild_runner(projection, settings, kafka, clock, pool, producer, target, (part, parts))
         )
     finally:
         await producer.stop()
@@ -131,6 +138,7 @@ async def _replay(runner: ProjectionRunner) -> int:
 def _rebuild_runner(
     projection: Projection,
     settings: ProjectionSettings,
+    kafka: KafkaConnection,
     clock: Clock,
     pool: asyncpg.Pool,
     producer: AIOKafkaProducer,
@@ -141,7 +149,7 @@ def _rebuild_runner(
         projection,
         pool,
         producer,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        kafka=kafka,
         clock=clock,
         schema=target,
         group_mode=False,

@@ -17,8 +17,9 @@ import uvloop
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
+from contracts.topics import with_dead_letters
 from plumbing.clock import Clock
-from plumbing.kafka import create_producer, ensure_topics, kafka_reachable
+from plumbing.kafka import KafkaConnection, create_producer, ensure_topics, kafka_reachable
 from plumbing.logs import configure_logging, get_logger
 from plumbing.postgres import create_pool, database_reachable
 from plumbing.projection import Failpoints, Projection, ProjectionRunner, prepare_schema
@@ -38,6 +39,7 @@ class ProjectionHost:
         self.settings = settings
         self.clock = clock
         self._pool: asyncpg.Pool | None = None
+        self._kafka: KafkaConnection | None = None
         self._producer: AIOKafkaProducer | None = None
         self.runner: ProjectionRunner | None = None
         self._task: asyncio.Task[None] | None = None
@@ -56,16 +58,19 @@ class ProjectionHost:
             settings.database_url, self.projection.schema, settings.database_pool_max
         )
         await prepare_schema(self._pool, self.projection)
+        self._kafka = kafka = settings.kafka_connection()
         await ensure_topics(
-            settings.kafka_bootstrap_servers, replication_factor=settings.topic_replication_factor
+            kafka,
+            with_dead_letters(self.projection.topics),
+            replication_factor=settings.topic_replication_factor,
         )
-        self._producer = create_producer(settings.kafka_bootstrap_servers, f"{self.projection.name}-dlq")
+        self._producer = create_producer(kafka, f"{self.projection.name}-dlq")
         await self._producer.start()
         self.runner = ProjectionRunner(
             self.projection,
             self._pool,
             self._producer,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            kafka=kafka,
             clock=self.clock,
             batch_max_records=settings.batch_max_records,
             poll_timeout_ms=settings.poll_timeout_ms,
@@ -122,10 +127,17 @@ class ProjectionHost:
             status["crashed"] = True
         return status
 
+    @property
+    def kafka(self) -> KafkaConnection:
+        """How this service connects to Kafka (its own user), for its other clients."""
+        if self._kafka is None:
+            raise RuntimeError(f"{self.projection.name}: the host is not started")
+        return self._kafka
+
     async def readiness(self) -> dict[str, bool]:
         return {
             "postgres": await database_reachable(self.pool),
-            "kafka": await kafka_reachable(self.settings.kafka_bootstrap_servers),
+            "kafka": await kafka_reachable(self.kafka),
         }
 
 

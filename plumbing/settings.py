@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from plumbing.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
 from plumbing.personal import DEVELOPMENT_MASTER_KEY, master_key_from_text
 
 LOCAL_KAFKA = "127.0.0.1:29092"
@@ -39,6 +40,19 @@ class ServiceSettings(BaseSettings):
         default=LOCAL_KAFKA,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "VC_KAFKA_BOOTSTRAP_SERVERS"),
     )
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="SASL_SSL on the devstack and the cluster; PLAINTEXT only for an open broker (compose)",
+    )
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = Field(default=None, description="this service's own Kafka user")
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = Field(
+        default=None, description="a file holding the password (a mounted Secret), instead of the value"
+    )
+    kafka_ca_file: Path | None = Field(
+        default=None, description="PEM of the CA that signed the broker's certificate (else the system's)"
+    )
     database_url: str = Field(
         default=LOCAL_DATABASE, validation_alias=AliasChoices("DATABASE_URL", "VC_DATABASE_URL")
     )
@@ -48,6 +62,32 @@ class ServiceSettings(BaseSettings):
     kafka_timeout_seconds: float = Field(default=10.0, gt=0)
     database_pool_max: int = Field(default=10, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1, description="3 on a production cluster")
+
+    @model_validator(mode="after")
+    def _kafka_credentials_complete(self) -> ServiceSettings:
+        if self.kafka_security_protocol.startswith("SASL_"):
+            if not self.kafka_sasl_username:
+                raise ValueError(f"VC_KAFKA_SASL_USERNAME is needed with {self.kafka_security_protocol}")
+            if (self.kafka_sasl_password is None) == (self.kafka_sasl_password_file is None):
+                raise ValueError(
+                    f"give exactly one of VC_KAFKA_SASL_PASSWORD and VC_KAFKA_SASL_PASSWORD_FILE "
+                    f"with {self.kafka_security_protocol}"
+                )
+        return self
+
+    def kafka_connection(self) -> KafkaConnection:
+        """How this process connects to Kafka; a password file is read here (in a lifespan), not at import."""
+        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+        if self.kafka_sasl_password_file is not None:
+            password = self.kafka_sasl_password_file.read_text().strip()
+        return KafkaConnection(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password=password,
+            ca_file=self.kafka_ca_file,
+        )
 
 
 class TokenSettings(ServiceSettings):
@@ -106,6 +146,15 @@ class TokenSettings(ServiceSettings):
             raise ValueError(
                 f"VC_JWT_ALGORITHM={self.jwt_algorithm} needs VC_JWT_JWKS_URL, VC_JWT_JWKS_FILE "
                 "or VC_JWT_PUBLIC_KEY_FILE"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _closed_broker_outside_development(self) -> TokenSettings:
+        if self.environment != "development" and self.kafka_security_protocol != "SASL_SSL":
+            raise ValueError(
+                "VC_KAFKA_SECURITY_PROTOCOL must be SASL_SSL outside development "
+                f"(is {self.kafka_security_protocol}): a broker anyone can write to is not for production"
             )
         return self
 

@@ -4,21 +4,18 @@ alerts; and the periodic closing of months and raising of alerts (publishing gra
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 
-from contracts.envelope import Event, to_kafka_record
-from contracts.events import DEFAULT_ZONE, PolicyPublished, PolicyRules
+from contracts.events import DEFAULT_ZONE
 from plumbing.access import refuse_advisors, require_own_work, require_policy_region
 from plumbing.auth import Principal, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
@@ -33,7 +30,7 @@ from plumbing.http import (
     VillageCodePath,
     install_common,
 )
-from plumbing.kafka import PublishFailed, create_producer, publish
+from plumbing.kafka import PublishFailed, create_producer
 from plumbing.logs import configure_logging, get_logger
 from plumbing.service import ProjectionHost
 from plumbing.tables import TableFormat, table_response
@@ -53,24 +50,6 @@ from services.assessment.rules import (
 from services.assessment.settings import AssessmentSettings
 
 log = get_logger(__name__)
-DEFAULT_POLICY_SINCE = date(2017, 1, 1)
-SOURCE = "/villagecounsel/assessment"
-
-
-def default_policy_event(region_code: str, now: datetime) -> Event:
-    """The default province policy (Zaozhuang's rules), with the same id on every start-up."""
-    return Event(
-        id=uuid.uuid5(uuid.NAMESPACE_URL, f"urn:villagecounsel:default-policy:{region_code}:v1"),
-        source=SOURCE,
-        time=now,
-        data=PolicyPublished(
-            region_code=region_code,
-            effective_from=DEFAULT_POLICY_SINCE,
-            rules=PolicyRules(),
-            recorded_by="villagecounsel-default-policy",
-        ),
-        recorded_at=now,
-    )
 
 
 def policy_json(policy: PublishedPolicy | None) -> dict[str, Any] | None:
@@ -179,10 +158,6 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
     clock = clock or SystemClock()
     host = ProjectionHost(assessment_projection(), settings, clock)
 
-    async def publish_default_policies(outputs: AIOKafkaProducer) -> None:
-        for region_code in settings.default_policy_region_codes:
-            await publish(outputs, to_kafka_record(default_policy_event(region_code, clock.now())), 10)
-
     async def close_periodically() -> None:
         closer: Closer = app.state.closer
         while True:
@@ -215,7 +190,7 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         configure_logging("assessment", settings.log_level)
         await host.start()
         # aiokafka clients belong to the running loop: created here, never at import or app construction.
-        outputs = create_producer(settings.kafka_bootstrap_servers, "assessment-outputs")
+        outputs = create_producer(host.kafka, "assessment-outputs")
         await outputs.start()
         app.state.closer = Closer(
             host.pool, outputs, clock, settings.kafka_timeout_seconds, settings.close_chunk_pairs
@@ -224,7 +199,6 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         closing.add_done_callback(report_closing_crash)
         tasks["closing"] = closing
         try:
-            await publish_default_policies(outputs)
             yield
         finally:
             closing.cancel()

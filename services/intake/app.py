@@ -3,6 +3,8 @@
 A record is acknowledged (202) only after Kafka has stored it (idempotent producer, acks=all).
 """
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +17,7 @@ from pydantic import ValidationError
 
 from contracts.envelope import Event, FieldError, field_errors, to_kafka_record
 from contracts.events import AdvisorRegistered, registration_permitted
+from contracts.topics import INPUT_TOPICS, TOPIC_BY_NAME
 from plumbing.auth import REGISTRY_ROLES, Principal, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import ApiError, OrjsonResponse, field_entry, install_common, require_json_body
@@ -22,6 +25,7 @@ from plumbing.kafka import ensure_topics, kafka_reachable
 from plumbing.logs import configure_logging, get_logger
 from plumbing.personal import PersonalDataErased, Sealer, master_key_from_text, plain_personal
 from services.intake import metrics
+from services.intake.default_policy import default_policy_event
 from services.intake.openapi import install_openapi
 from services.intake.publisher import NotStored, Publisher, Stored
 from services.intake.rules import KIND_BY_NAME, KINDS, Limits, RecordKind, RecordRejected, prepare_event
@@ -156,8 +160,9 @@ def _accepted(kind: str, event: Event, stored: Stored) -> dict[str, Any]:
 def create_app(settings: IntakeSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     clock = clock or SystemClock()
+    kafka = settings.kafka_connection()
     publisher = Publisher(
-        settings.kafka_bootstrap_servers,
+        kafka,
         settings.publish_timeout_seconds,
         settings.producer_recreate_after_failures,
     )
@@ -173,21 +178,46 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     )
     unavailable_headers = {"Retry-After": str(settings.retry_after_seconds)}
 
+    async def publish_default_policies() -> None:
+        """Until Kafka has stored them (intake starts without Kafka); repeats are dropped by id."""
+        records = [
+            to_kafka_record(default_policy_event(code, clock.now()))
+            for code in settings.default_policy_region_codes
+        ]
+        while True:
+            results = await publisher.publish_all(records)
+            records = [
+                record
+                for record, result in zip(records, results, strict=True)
+                if isinstance(result, NotStored)
+            ]
+            if not records:
+                return
+            log.warning("default_policy_not_stored", regions=len(records))
+            await asyncio.sleep(settings.retry_after_seconds)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         configure_logging("intake", settings.log_level)
         try:
             await ensure_topics(
-                settings.kafka_bootstrap_servers,
+                kafka,
+                [TOPIC_BY_NAME[topic] for topic in INPUT_TOPICS],
                 replication_factor=settings.topic_replication_factor,
                 timeout_seconds=settings.kafka_timeout_seconds,
             )
         except Exception as error:  # noqa: BLE001 - intake starts without Kafka and answers 503 until it is back
             log.warning("topics_not_ensured", error=type(error).__name__)
         await publisher.start()
+        policies = asyncio.create_task(publish_default_policies(), name="intake-default-policies")
         try:
+            with contextlib.suppress(TimeoutError):  # with Kafka up, stored before the first request
+                await asyncio.wait_for(asyncio.shield(policies), settings.publish_timeout_seconds)
             yield
         finally:
+            policies.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await policies
             await publisher.stop()
             await keystore.stop()
 
@@ -199,10 +229,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     )
 
     async def readiness() -> dict[str, bool]:
-        return {
-            "kafka": await kafka_reachable(settings.kafka_bootstrap_servers),
-            "keystore": await keystore.reachable(),
-        }
+        return {"kafka": await kafka_reachable(kafka), "keystore": await keystore.reachable()}
 
     install_common(app, "intake", readiness)
     install_openapi(app)

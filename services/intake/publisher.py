@@ -24,7 +24,7 @@ from aiokafka.errors import (
 )
 
 from contracts.envelope import KafkaRecord
-from plumbing.kafka import create_producer
+from plumbing.kafka import KafkaConnection, create_producer
 from plumbing.logs import get_logger
 
 log = get_logger(__name__)
@@ -54,8 +54,8 @@ PublishResult = Stored | NotStored
 
 
 class Publisher:
-    def __init__(self, bootstrap_servers: str, timeout_seconds: float, recreate_after_failures: int) -> None:
-        self._bootstrap = bootstrap_servers
+    def __init__(self, kafka: KafkaConnection, timeout_seconds: float, recreate_after_failures: int) -> None:
+        self._kafka = kafka
         self._timeout = timeout_seconds
         self._recreate_after = recreate_after_failures
         self._producer: AIOKafkaProducer | None = None
@@ -85,7 +85,7 @@ class Publisher:
             if time.monotonic() - self._last_start_failure < RESTART_BACKOFF_SECONDS:
                 raise KafkaError("the producer failed to start a moment ago")
             producer = create_producer(
-                self._bootstrap, "intake", request_timeout_ms=max(1000, int(self._timeout * 1000))
+                self._kafka, "intake", request_timeout_ms=max(1000, int(self._timeout * 1000))
             )
             try:
                 async with asyncio.timeout(self._timeout):

@@ -18,8 +18,16 @@ class IntakeSettings(TokenSettings):
     max_record_age_days: int = Field(default=400, ge=1)
     clock_skew_seconds: int = Field(default=300, ge=0)
     producer_recreate_after_failures: int = Field(default=3, ge=1)
+    default_policy_regions: str = Field(
+        default="37",
+        description="comma-separated province codes given the default (Zaozhuang) policy at start-up",
+    )
     personal_master_key: PersonalMasterKey = DEVELOPMENT_MASTER_KEY
     keystore_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @property
+    def default_policy_region_codes(self) -> list[str]:
+        return [code.strip() for code in self.default_policy_regions.split(",") if code.strip()]
 
     @model_validator(mode="after")
     def _real_master_key_outside_development(self) -> IntakeSettings:

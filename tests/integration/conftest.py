@@ -30,12 +30,14 @@ def identity(infrastructure: Infrastructure) -> Iterator[IdentityProfile]:
 
 @pytest.fixture(scope="session")
 async def topics(infrastructure: Infrastructure) -> None:
-    await ensure_topics(infrastructure.kafka_bootstrap)
+    """Created by an administrator, as in the cluster (on the devstack `up` has made them already)."""
+    await ensure_topics(infrastructure.kafka)
 
 
 @pytest.fixture(scope="session")
 async def producer(infrastructure: Infrastructure, topics: None) -> AsyncIterator[AIOKafkaProducer]:
-    kafka_producer = create_producer(infrastructure.kafka_bootstrap, "tests")
+    """The tests' injector: writes any record to any topic (the super user on the closed devstack)."""
+    kafka_producer = create_producer(infrastructure.kafka, "tests")
     await kafka_producer.start()
     try:
         yield kafka_producer

@@ -83,7 +83,7 @@ class Stack:
 async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[Stack]:
     intake_app = create_intake(
         IntakeSettings(
-            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+            **infrastructure.kafka_settings("intake"),
             database_url=infrastructure.database_url,
             jwt_secret=SECRET,
         ),
@@ -91,7 +91,7 @@ async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[S
     )
     assessment_app = create_assessment(
         AssessmentSettings(
-            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+            **infrastructure.kafka_settings("assessment"),
             database_url=infrastructure.database_url,
             jwt_secret=SECRET,
             poll_timeout_ms=100,

@@ -69,9 +69,9 @@ def consultation(village: str, person_times: int, when: str) -> Event:
 async def dashboard(infrastructure: Infrastructure, topics: None) -> AsyncIterator[httpx.AsyncClient]:
     report = ImportReport()
     events = (region_event(region, NOW) for region in read_regions(EXTRACT, {"37"}, report))
-    await publish_events(infrastructure.kafka_bootstrap, events, 1)
+    await publish_events(infrastructure.kafka, events, 1)
     settings = DashboardSettings(
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        **infrastructure.kafka_settings("dashboard"),
         database_url=infrastructure.database_url,
         jwt_secret=SECRET,
         poll_timeout_ms=100,
@@ -100,9 +100,12 @@ def total(children: list[dict[str, Any]], metric: str) -> float:
 
 
 async def test_every_level_is_the_sum_of_its_children_and_a_direct_count_voids_and_merges_included(
-    dashboard: httpx.AsyncClient, producer: AIOKafkaProducer, admin_pool: asyncpg.Pool
+    dashboard: httpx.AsyncClient,
+    producer: AIOKafkaProducer,
+    admin_pool: asyncpg.Pool,
+    infrastructure: Infrastructure,
 ) -> None:
-    bootstrap = dashboard.app.state.host.settings.kafka_bootstrap_servers  # type: ignore[attr-defined]
+    injector = infrastructure.kafka
     # Villages of this run's own (the extract's are shared by every run of a kept stack).
     numbers = random.sample(range(400, 600), 3)
     a1, a2, b1 = f"{TOWNSHIP_A}{numbers[0]}", f"{TOWNSHIP_A}{numbers[1]}", f"{TOWNSHIP_B}{numbers[2]}"
@@ -112,7 +115,7 @@ async def test_every_level_is_the_sum_of_its_children_and_a_direct_count_voids_a
         )
         for code in (a1, a2, b1)
     ]
-    await publish_events(bootstrap, iter([region_event(region, NOW) for region in own]), 1)
+    await publish_events(injector, iter([region_event(region, NOW) for region in own]), 1)
 
     async def of(code: str, period: str = "2025") -> dict[str, Any]:
         return await figures(dashboard, code, period)
@@ -181,7 +184,7 @@ async def test_every_level_is_the_sum_of_its_children_and_a_direct_count_voids_a
         successor_code=a2,
         recorded_by="county",
     )
-    await publish_events(bootstrap, iter([region_event(retired, NOW)]), 1)
+    await publish_events(injector, iter([region_event(retired, NOW)]), 1)
     moved = await eventually(
         lambda: of(a2), lambda f: f["figures"].get("consultations") == 2, what="the merge"
     )
@@ -273,9 +276,9 @@ async def test_access_follows_the_region(dashboard: httpx.AsyncClient) -> None:
 
 
 async def test_active_advisors_count_each_advisor_once_per_region_and_a_void_takes_them_back(
-    dashboard: httpx.AsyncClient, producer: AIOKafkaProducer
+    dashboard: httpx.AsyncClient, producer: AIOKafkaProducer, infrastructure: Infrastructure
 ) -> None:
-    bootstrap = dashboard.app.state.host.settings.kafka_bootstrap_servers  # type: ignore[attr-defined]
+    injector = infrastructure.kafka
     county = fresh_county()
     t1, t2 = f"{county}001", f"{county}002"
     v1, v2 = f"{t1}201", f"{t2}201"
@@ -290,7 +293,7 @@ async def test_active_advisors_count_each_advisor_once_per_region_and_a_void_tak
             for v in (v1, v2)
         ],
     ]
-    await publish_events(bootstrap, iter([region_event(region, NOW) for region in regions]), 1)
+    await publish_events(injector, iter([region_event(region, NOW) for region in regions]), 1)
     a, b = f"adv-{uuid.uuid4().hex[:6]}-a", f"adv-{uuid.uuid4().hex[:6]}-b"
     when = "2025-04-10T10:00:00+08:00"
 

@@ -115,7 +115,7 @@ async def test_two_consumers_sharing_the_partitions_give_the_same_figures_as_one
                 projection,
                 pools[projection.schema],
                 producer,
-                bootstrap_servers=infrastructure.kafka_bootstrap,
+                kafka=infrastructure.kafka,
                 clock=SystemClock(),
                 batch_max_records=200,
                 poll_timeout_ms=100,

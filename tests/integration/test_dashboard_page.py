@@ -145,19 +145,22 @@ async def services(
 ) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
     # Development: the provider's tokens (JWKS URL) and, for this test's API client, the HS256 secret.
     common: dict[str, Any] = {
-        "kafka_bootstrap_servers": infrastructure.kafka_bootstrap,
         "database_url": infrastructure.database_url,
         "jwt_secret": SECRET,
         "jwt_jwks_url": identity.jwks_url,
         "jwt_issuer": identity.issuer,
         "poll_timeout_ms": 100,
     }
-    await publish_events(
-        infrastructure.kafka_bootstrap, (region_event(region, TODAY) for region in REGIONS), 1
-    )
-    async with served(create_ledger(LedgerSettings(**common), ManualClock(TODAY))) as ledger_url:
+    await publish_events(infrastructure.kafka, (region_event(region, TODAY) for region in REGIONS), 1)
+    ledger = LedgerSettings(**common, **infrastructure.kafka_settings("ledger"))
+    async with served(create_ledger(ledger, ManualClock(TODAY))) as ledger_url:
         dashboard = create_dashboard(
-            DashboardSettings(**common, ledger_url=ledger_url, oidc_issuer=identity.issuer),
+            DashboardSettings(
+                **common,
+                **infrastructure.kafka_settings("dashboard"),
+                ledger_url=ledger_url,
+                oidc_issuer=identity.issuer,
+            ),
             ManualClock(TODAY),
         )
         async with served(dashboard, DASHBOARD_PORT) as dashboard_url:
@@ -414,7 +417,7 @@ async def test_in_local_mode_the_page_needs_no_sign_in_and_offers_it(
     infrastructure: Infrastructure, topics: None, identity: IdentityProfile
 ) -> None:
     settings = DashboardSettings(
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        **infrastructure.kafka_settings("dashboard"),
         database_url=infrastructure.database_url,
         poll_timeout_ms=100,
         open_region="3704",
@@ -422,9 +425,7 @@ async def test_in_local_mode_the_page_needs_no_sign_in_and_offers_it(
         jwt_issuer=identity.issuer,
         oidc_issuer=identity.issuer,
     )
-    await publish_events(
-        infrastructure.kafka_bootstrap, (region_event(region, TODAY) for region in REGIONS), 1
-    )
+    await publish_events(infrastructure.kafka, (region_event(region, TODAY) for region in REGIONS), 1)
     async with served(create_dashboard(settings, ManualClock(TODAY))) as url, chromium() as browser:
         async with httpx.AsyncClient(base_url=url) as anonymous:
             await eventually(

@@ -89,10 +89,20 @@ async def test_no_service_role_has_rights_beyond_its_own_schema(
 async def test_intake_and_ledger_work_under_their_own_roles(
     roles: dict[str, str], infrastructure: Infrastructure
 ) -> None:
-    common: dict[str, Any] = {"jwt_secret": SECRET, "kafka_bootstrap_servers": infrastructure.kafka_bootstrap}
-    intake_app = create_intake(IntakeSettings(**common, database_url=roles["intake"]), ManualClock(NOW))
+    intake_app = create_intake(
+        IntakeSettings(
+            **infrastructure.kafka_settings("intake"), jwt_secret=SECRET, database_url=roles["intake"]
+        ),
+        ManualClock(NOW),
+    )
     ledger_app = create_ledger(
-        LedgerSettings(**common, database_url=roles["ledger"], poll_timeout_ms=100), ManualClock(NOW)
+        LedgerSettings(
+            **infrastructure.kafka_settings("ledger"),
+            jwt_secret=SECRET,
+            database_url=roles["ledger"],
+            poll_timeout_ms=100,
+        ),
+        ManualClock(NOW),
     )
     county = fresh_county()
     village = f"{county}101201"

@@ -18,7 +18,7 @@ from contracts.examples import example_fields
 from devstack.stack import Profile, kafka_down, kafka_kill, kafka_up
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
-from plumbing.kafka import ensure_topics
+from plumbing.kafka import KafkaConnection
 from services.intake.app import create_app
 from services.intake.rules import KIND_BY_NAME, KINDS
 from services.intake.settings import IntakeSettings
@@ -31,9 +31,10 @@ SECRET = "integration-test-secret-long-enough-for-hs256"
 COUNTY_REGION = "370402"
 
 
-def intake_settings(bootstrap: str, **changes: Any) -> IntakeSettings:
+def intake_settings(kafka: dict[str, Any], **changes: Any) -> IntakeSettings:
+    """Intake's settings, connecting to Kafka as `kafka` says (intake's own user on a closed broker)."""
     values: dict[str, Any] = {
-        "kafka_bootstrap_servers": bootstrap,
+        **kafka,
         "jwt_secret": SECRET,
         "publish_timeout_seconds": 3.0,
         "retry_after_seconds": 2,
@@ -55,7 +56,7 @@ async def running_intake(settings: IntakeSettings) -> AsyncIterator[httpx.AsyncC
 @pytest.fixture
 async def intake(infrastructure: Infrastructure, topics: None) -> AsyncIterator[httpx.AsyncClient]:
     async with running_intake(
-        intake_settings(infrastructure.kafka_bootstrap, database_url=infrastructure.database_url)
+        intake_settings(infrastructure.kafka_settings("intake"), database_url=infrastructure.database_url)
     ) as client:
         yield client
 
@@ -63,7 +64,7 @@ async def intake(infrastructure: Infrastructure, topics: None) -> AsyncIterator[
 def token(
     subject: str, role: Role, region: str, settings: IntakeSettings | None = None, **kwargs: Any
 ) -> dict[str, str]:
-    settings = settings or intake_settings("unused:1")
+    settings = settings or intake_settings({})
     signed = mint_token(
         settings, subject=subject, role=role, region_code=region, now=datetime.now(UTC), **kwargs
     )
@@ -81,9 +82,9 @@ def record(kind: str, **changes: Any) -> dict[str, Any]:
     return {"id": str(uuid.uuid4()), **fields, **changes}
 
 
-async def records_by_id(bootstrap: str, topic: str, ids: set[str]) -> dict[str, Any]:
+async def records_by_id(kafka: KafkaConnection, topic: str, ids: set[str]) -> dict[str, Any]:
     found = {}
-    for item in await read_topic(bootstrap, topic):
+    for item in await read_topic(kafka, topic):
         headers = dict(item.headers)
         event_id = headers.get("ce_id", b"").decode()
         if event_id in ids:
@@ -105,7 +106,7 @@ async def test_every_kind_is_accepted_and_lands_on_its_topic_with_headers_and_ke
 
     for topic in ("village-services", "registry"):
         expected = {i for i, (t, _) in sent.items() if from_type(t) == topic}
-        stored = await records_by_id(infrastructure.kafka_bootstrap, topic, expected)
+        stored = await records_by_id(infrastructure.kafka, topic, expected)
         assert set(stored) == expected
         for event_id, item in stored.items():
             event_type, body = sent[event_id]
@@ -159,7 +160,7 @@ async def test_each_validation_rule_gives_422_with_field_rule_and_value(
 
 async def test_missing_id_bad_json_and_oversized_bodies_are_refused(infrastructure: Infrastructure) -> None:
     settings = intake_settings(
-        infrastructure.kafka_bootstrap, database_url=infrastructure.database_url, max_body_bytes=4096
+        infrastructure.kafka_settings("intake"), database_url=infrastructure.database_url, max_body_bytes=4096
     )
     async with running_intake(settings) as client:
         no_id = record("lecture")
@@ -220,9 +221,7 @@ async def test_a_batch_of_mixed_records_reports_each_and_one_bad_record_sinks_no
     assert summary["results"][1]["error"]["fields"][0]["rule"] == "greater_than_equal"
     assert summary["results"][4]["error"]["fields"][0]["field"] == "kind"
     assert summary["results"][7]["error"]["status"] == 403
-    stored = await records_by_id(
-        infrastructure.kafka_bootstrap, "village-services", {body["id"] for body in good}
-    )
+    stored = await records_by_id(infrastructure.kafka, "village-services", {body["id"] for body in good})
     assert set(stored) == {body["id"] for body in good}
 
 
@@ -236,7 +235,7 @@ async def test_a_retried_batch_keeps_its_ids(
     assert first.status_code == again.status_code == 200
     assert {r["id"] for r in again.json()["results"]} == ids
     copies: dict[str, int] = {}
-    for item in await read_topic(infrastructure.kafka_bootstrap, "village-services"):
+    for item in await read_topic(infrastructure.kafka, "village-services"):
         event_id = dict(item.headers)["ce_id"].decode()
         if event_id in ids:
             copies[event_id] = copies.get(event_id, 0) + 1
@@ -326,10 +325,12 @@ async def test_503_while_the_broker_is_stopped_and_recovery_without_restarting_i
     """Its own broker, so the outage touches no other test."""
     kafka_up(OUTAGE)
     try:
-        await ensure_topics(OUTAGE.kafka_bootstrap)
+        outage = Infrastructure(OUTAGE.kafka_bootstrap, OUTAGE.database_url, "devstack", OUTAGE)
         async with running_intake(
             intake_settings(
-                OUTAGE.kafka_bootstrap, database_url=infrastructure.database_url, publish_timeout_seconds=2.0
+                outage.kafka_settings("intake"),
+                database_url=infrastructure.database_url,
+                publish_timeout_seconds=2.0,
             )
         ) as client:
             before = await client.post("/v1/lectures", json=record("lecture"), headers=ADVISOR)
@@ -357,7 +358,7 @@ async def test_503_while_the_broker_is_stopped_and_recovery_without_restarting_i
 
             await eventually(retry, lambda status: status == 202, seconds=90, what="intake recovers")
             assert (await client.get("/readyz")).status_code == 200
-        stored = await records_by_id(OUTAGE.kafka_bootstrap, "village-services", {down["id"]})
+        stored = await records_by_id(outage.kafka, "village-services", {down["id"]})
         assert set(stored) >= {down["id"]}
     finally:
         kafka_down(OUTAGE)
@@ -450,7 +451,5 @@ async def test_a_dry_run_checks_a_record_and_stores_nothing(
     assert refused.json()["error"]["fields"][0]["field"] == "person_times"
     stored = await intake.post("/v1/consultations", json={**body, "id": str(uuid.uuid4())}, headers=COUNTY)
     assert stored.status_code == 202
-    found = await records_by_id(
-        infrastructure.kafka_bootstrap, "village-services", {body["id"], stored.json()["id"]}
-    )
+    found = await records_by_id(infrastructure.kafka, "village-services", {body["id"], stored.json()["id"]})
     assert set(found) == {stored.json()["id"]}, "the dry run published nothing"

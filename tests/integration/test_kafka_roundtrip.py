@@ -25,7 +25,7 @@ async def test_every_event_type_round_trips_through_the_broker(
 
     received = {}
     for topic in ("village-services", "registry", "assessment"):
-        for record in await read_topic(infrastructure.kafka_bootstrap, topic):
+        for record in await read_topic(infrastructure.kafka, topic):
             # Only this test's records: others' deliberately broken ones (poison, forged) share the topics.
             if dict(record.headers).get("ce_id", b"").decode() not in sent_ids:
                 continue

@@ -39,7 +39,7 @@ from services.intake.settings import IntakeSettings
 from services.ledger.app import create_app as create_ledger
 from services.ledger.projection import ledger_projection
 from services.ledger.settings import LedgerSettings
-from tests.support.infrastructure import Infrastructure
+from tests.support.infrastructure import KAFKA_VARIABLES, Infrastructure
 from tests.support.kafka_io import read_topic, send_all
 from tests.support.places import fresh_county
 from tests.support.waiting import eventually
@@ -125,9 +125,9 @@ class Stack:
         )
 
 
-def projection_settings(infrastructure: Infrastructure) -> dict[str, Any]:
+def projection_settings(infrastructure: Infrastructure, service: str) -> dict[str, Any]:
     return {
-        "kafka_bootstrap_servers": infrastructure.kafka_bootstrap,
+        **infrastructure.kafka_settings(service),
         "database_url": infrastructure.database_url,
         "jwt_secret": SECRET,
         "poll_timeout_ms": 100,
@@ -136,7 +136,7 @@ def projection_settings(infrastructure: Infrastructure) -> dict[str, Any]:
 
 def ledger_settings(infrastructure: Infrastructure, **changes: Any) -> LedgerSettings:
     values: dict[str, Any] = {
-        "kafka_bootstrap_servers": infrastructure.kafka_bootstrap,
+        **infrastructure.kafka_settings("ledger"),
         "database_url": infrastructure.database_url,
         "jwt_secret": SECRET,
         "batch_max_records": 500,
@@ -150,7 +150,7 @@ def ledger_settings(infrastructure: Infrastructure, **changes: Any) -> LedgerSet
 async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[Stack]:
     intake_app = create_intake(
         IntakeSettings(
-            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+            **infrastructure.kafka_settings("intake"),
             database_url=infrastructure.database_url,
             jwt_secret=SECRET,
         ),
@@ -487,7 +487,7 @@ async def snapshot(pool: asyncpg.Pool, prefix: str) -> dict[str, list[tuple[Any,
 
 
 async def test_a_rebuild_from_offset_zero_gives_an_identical_ledger(
-    stack: Stack, admin_pool: asyncpg.Pool
+    infrastructure: Infrastructure, stack: Stack, admin_pool: asyncpg.Pool
 ) -> None:
     advisor = f"adv-{stack.place.county}-r"
     as_advisor = stack.advisor_headers(advisor)
@@ -522,8 +522,9 @@ async def test_a_rebuild_from_offset_zero_gives_an_identical_ledger(
 
     # The same with the partitions split between two processes (`rebuild --workers 2`): the hash chains,
     # kept per village, come out identical, and every event is applied once.
+    kafka_env = infrastructure.kafka_environment("ledger")
     settings_env = [
-        f"KAFKA_BOOTSTRAP_SERVERS={stack.settings.kafka_bootstrap_servers}",
+        *(f"{name}={kafka_env[name]}" for name in KAFKA_VARIABLES if name in kafka_env),
         f"DATABASE_URL={stack.settings.database_url}",
         f"VC_PERSONAL_DIGEST_KEY={stack.settings.personal_digest_key}",
         "VC_LOG_LEVEL=WARNING",
@@ -582,9 +583,7 @@ async def test_a_crash_in_the_middle_of_a_batch_loses_and_duplicates_nothing(
     answer = await stack.intake.post("/v1/batch", json=batch, headers=stack.advisor_headers(advisor))
     assert answer.json()["accepted"] == 300
     env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap,
-        "DATABASE_URL": infrastructure.database_url,
+        **infrastructure.kafka_environment("ledger"),
         "VC_JWT_SECRET": SECRET,
         "VC_BATCH_MAX_RECORDS": "50",
         "VC_LOG_LEVEL": "WARNING",
@@ -662,7 +661,7 @@ async def test_an_erased_value_is_nowhere_after_every_projection_is_rebuilt(
     before = (await stack.ledger.get(url, headers=township)).json()["entries"]
     assert before[0]["personal"] == {"summary": summary, "requester": {"name": name, "phone": phone}}
     on_the_topic = b"".join(
-        record.value or b"" for record in await read_topic(infrastructure.kafka_bootstrap, "village-services")
+        record.value or b"" for record in await read_topic(infrastructure.kafka, "village-services")
     )
     assert marker.encode() not in on_the_topic, "personal fields travel sealed, never in plain text"
     assert body["id"].encode() in on_the_topic
@@ -683,8 +682,8 @@ async def test_an_erased_value_is_nowhere_after_every_projection_is_rebuilt(
     ledger_settings_now = stack.settings
     for projection, settings in (
         (ledger_projection(ledger_settings_now.personal_digest_key.encode()), ledger_settings_now),
-        (assessment_projection(), AssessmentSettings(**projection_settings(infrastructure))),
-        (dashboard_projection(), DashboardSettings(**projection_settings(infrastructure))),
+        (assessment_projection(), AssessmentSettings(**projection_settings(infrastructure, "assessment"))),
+        (dashboard_projection(), DashboardSettings(**projection_settings(infrastructure, "dashboard"))),
     ):
         await rebuild(projection, settings, SystemClock(), drop_retired=True)
 
@@ -727,7 +726,7 @@ async def test_an_erased_value_is_nowhere_after_every_projection_is_rebuilt(
     every_topic = [
         record.value or b""
         for topic in ("village-services", "registry", "assessment", "village-services.dlq")
-        for record in await read_topic(infrastructure.kafka_bootstrap, topic)
+        for record in await read_topic(infrastructure.kafka, topic)
     ]
     assert not [value for value in every_topic if marker.encode() in value]
     assert marker not in capsys.readouterr().out

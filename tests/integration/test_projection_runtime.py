@@ -4,7 +4,6 @@ rebalances and rebuilds; duplicates applied once; poison to the dead-letter topi
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import Event, to_kafka_record
+from devstack.broker_security import ADMIN
 from plumbing.clock import SystemClock
 from plumbing.postgres import MigrationDrift, create_pool
 from plumbing.projection import Projection, ProjectionRunner, prepare_schema
@@ -44,7 +44,7 @@ async def catch_up_once(
             projection,
             pool,
             producer,
-            bootstrap_servers=infrastructure.kafka_bootstrap,
+            kafka=infrastructure.kafka,
             clock=SystemClock(),
             group_mode=False,
             batch_max_records=100,
@@ -120,7 +120,7 @@ async def test_duplicates_conflicts_and_poison_records(
     assert [row["event_id"] for row in conflicts] == [conflicting.id]
 
     dead = {}
-    for record in await read_topic(infrastructure.kafka_bootstrap, "village-services.dlq"):
+    for record in await read_topic(infrastructure.kafka, "village-services.dlq"):
         headers = dict(record.headers)
         if headers.get("dlq_consumer") == tag.encode():
             dead[headers["ce_id"].decode()] = headers
@@ -170,10 +170,10 @@ class CountingProcess:
     def __init__(
         self, infrastructure: Infrastructure, name: str, log_dir: Path, failpoints: str = ""
     ) -> None:
+        # The runtime's generic counting projection (consumer groups named after each test) runs as the
+        # tests' super user: it is the runtime under test here, not a service with a principal.
         env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap,
-            "DATABASE_URL": infrastructure.database_url,
+            **infrastructure.kafka_environment(ADMIN),
             "VC_FAILPOINTS": failpoints,
             "VC_BATCH_MAX_RECORDS": "100",
             "VC_LOG_LEVEL": "WARNING",
@@ -287,7 +287,7 @@ async def test_rebuild_replays_from_zero_and_switches_over_while_the_live_one_se
     infrastructure: Infrastructure, producer: AIOKafkaProducer, admin_pool: asyncpg.Pool, tag: str
 ) -> None:
     settings = ProjectionSettings(
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        **infrastructure.kafka_settings(ADMIN),
         database_url=infrastructure.database_url,
         batch_max_records=200,
     )
@@ -340,7 +340,7 @@ async def test_a_parallel_rebuild_whose_part_fails_leaves_the_serving_tables_alo
     infrastructure: Infrastructure, producer: AIOKafkaProducer, admin_pool: asyncpg.Pool, tag: str
 ) -> None:
     settings = ProjectionSettings(
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap, database_url=infrastructure.database_url
+        **infrastructure.kafka_settings(ADMIN), database_url=infrastructure.database_url
     )
     projection = counting_projection(tag, tag)
     sent = consultations(tag, 50)

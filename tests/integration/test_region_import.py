@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -40,7 +39,7 @@ async def test_importing_a_county_registers_every_region_and_the_ledger_learns_i
 ) -> None:
     command = subprocess.run(
         [sys.executable, "-m", "services.dashboard.regions", "--province", "37", "--csv-dir", str(FIXTURE)],
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap},
+        env=infrastructure.kafka_environment("intake"),  # the registry's one writer
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -52,14 +51,14 @@ async def test_importing_a_county_registers_every_region_and_the_ledger_learns_i
 
     expected = fixture_codes()
     registered = {}
-    for record in await read_topic(infrastructure.kafka_bootstrap, "registry"):
+    for record in await read_topic(infrastructure.kafka, "registry"):
         event = from_kafka_record(record.topic, record.key, record.value, list(record.headers))
         if isinstance(event.data, RegionRegistered) and event.data.code in expected:
             registered[event.data.code] = event.data.name
     assert registered == expected
 
     settings = LedgerSettings(
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        **infrastructure.kafka_settings("ledger"),
         database_url=infrastructure.database_url,
         jwt_secret=SECRET,
         poll_timeout_ms=100,

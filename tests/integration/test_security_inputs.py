@@ -121,7 +121,6 @@ async def post(intake: httpx.AsyncClient, kind: str, as_headers: dict[str, str],
 @pytest.fixture
 async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[Stack]:
     common: dict[str, Any] = {
-        "kafka_bootstrap_servers": infrastructure.kafka_bootstrap,
         "database_url": infrastructure.database_url,
         "jwt_secret": SECRET,
         "poll_timeout_ms": 100,
@@ -129,16 +128,28 @@ async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[S
     clock = ManualClock(NOW)
     intake_app = create_intake(
         IntakeSettings(
-            kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+            **infrastructure.kafka_settings("intake"),
             database_url=infrastructure.database_url,
             jwt_secret=SECRET,
         ),
         clock,
     )
     apps = {
-        "ledger": create_ledger(LedgerSettings(**common, export_max_rows=EXPORT_MAX_ROWS), clock),
-        "assessment": create_assessment(AssessmentSettings(**common), clock),
-        "dashboard": create_dashboard(DashboardSettings(**common, ledger_url="http://127.0.0.1:9"), clock),
+        "ledger": create_ledger(
+            LedgerSettings(
+                **common, **infrastructure.kafka_settings("ledger"), export_max_rows=EXPORT_MAX_ROWS
+            ),
+            clock,
+        ),
+        "assessment": create_assessment(
+            AssessmentSettings(**common, **infrastructure.kafka_settings("assessment")), clock
+        ),
+        "dashboard": create_dashboard(
+            DashboardSettings(
+                **common, **infrastructure.kafka_settings("dashboard"), ledger_url="http://127.0.0.1:9"
+            ),
+            clock,
+        ),
     }
     county = fresh_county()
     async with (
@@ -282,7 +293,7 @@ async def test_a_forged_record_with_a_nul_goes_to_the_dlq_of_every_consumer(
 
     async def consumers_that_dead_lettered() -> set[str]:
         found = set()
-        for item in await read_topic(infrastructure.kafka_bootstrap, dead_letter_topic(VILLAGE_SERVICES)):
+        for item in await read_topic(infrastructure.kafka, dead_letter_topic(VILLAGE_SERVICES)):
             headers = dict(item.headers)
             if headers.get("ce_id") == event_id and "dlq_consumer" in headers:
                 found.add(headers["dlq_consumer"].decode())

@@ -47,7 +47,7 @@ async def dashboard_trusting(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The real dashboard service, verifying tokens against the provider's JWKS URL only (no secret)."""
     settings = DashboardSettings(
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        **infrastructure.kafka_settings("dashboard"),
         database_url=infrastructure.database_url,
         poll_timeout_ms=100,
         jwt_algorithm="RS256",
@@ -118,7 +118,7 @@ async def test_an_advisor_signs_in_and_records_their_own_work_and_no_one_elses(
     identity: IdentityProfile, infrastructure: Infrastructure, topics: None
 ) -> None:
     settings = IntakeSettings(
-        kafka_bootstrap_servers=infrastructure.kafka_bootstrap,
+        **infrastructure.kafka_settings("intake"),
         database_url=infrastructure.database_url,
         jwt_algorithm="RS256",
         jwt_jwks_url=identity.jwks_url,

@@ -6,10 +6,10 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from contracts.envelope import Event, to_kafka_record
-from plumbing.kafka import topic_partitions
+from plumbing.kafka import KafkaConnection, create_consumer, topic_partitions
 from tests.support.samples import sample_event
 
 
@@ -42,12 +42,12 @@ async def send_all(producer: AIOKafkaProducer, events: Sequence[Event]) -> None:
     await asyncio.gather(*futures)
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_topic(kafka: KafkaConnection, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Everything in a topic right now, from offset 0."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = create_consumer(kafka, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        partitions = await topic_partitions(bootstrap, [topic])
+        partitions = await topic_partitions(kafka, [topic])
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

@@ -136,6 +136,9 @@ def test_local_mode_is_refused_outside_development_and_must_be_a_region_code() -
             environment="production",
             jwt_algorithm="RS256",
             jwt_jwks_url="https://idp.example/jwks",
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_username="dashboard",
+            kafka_sasl_password="x",
         )
     with pytest.raises(ValidationError, match="open_region"):
         DashboardSettings(open_region="3704021")

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from contracts.access import PRINCIPALS, SERVICE_PRINCIPALS, Acl
 from contracts.topics import TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +53,76 @@ def test_deployments_probe_health_and_readiness_and_point_at_the_cluster() -> No
         env = {item["name"]: item.get("value") for item in container["env"]}
         assert env["KAFKA_BOOTSTRAP_SERVERS"].startswith("villagecounsel-kafka-bootstrap")
         assert env["VC_ENVIRONMENT"] == "production"
+
+
+def acl_set(acls: list[Acl]) -> set[tuple[str, str, str, frozenset[str]]]:
+    return {(acl.resource_type, acl.name, acl.pattern, frozenset(acl.operations)) for acl in acls}
+
+
+def test_the_kafka_users_and_their_acls_are_the_table_of_contracts_access() -> None:
+    users = {doc["metadata"]["name"]: doc for doc in documents(K8S / "kafka-users.yaml")}
+    assert set(users) == {principal.name for principal in PRINCIPALS}
+    for principal in PRINCIPALS:
+        user = users[principal.name]
+        assert user["kind"] == "KafkaUser"
+        assert user["apiVersion"] == "kafka.strimzi.io/v1beta2"  # as the other Strimzi resources here
+        assert user["metadata"]["labels"]["strimzi.io/cluster"] == "villagecounsel"
+        assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+        assert user["spec"]["authorization"]["type"] == "simple"
+        declared = [
+            Acl(
+                rule["resource"]["type"],
+                rule["resource"]["name"],
+                rule["resource"]["patternType"],
+                tuple(rule["operations"]),
+            )
+            for rule in user["spec"]["authorization"]["acls"]
+        ]
+        assert all(rule.get("type", "allow") == "allow" for rule in user["spec"]["authorization"]["acls"])
+        assert acl_set(declared) == acl_set(list(principal.acls)), principal.name
+
+
+def test_every_kafka_listener_is_closed_and_reached_only_by_the_projects_pods() -> None:
+    kafka = next(doc for doc in documents(K8S / "kafka.yaml") if doc["kind"] == "Kafka")
+    listeners = kafka["spec"]["kafka"]["listeners"]
+    assert listeners, "a listener for the services"
+    for listener in listeners:
+        assert listener["tls"] is True, listener["name"]
+        assert listener["authentication"] == {"type": "scram-sha-512"}, listener["name"]
+        assert listener["networkPolicyPeers"] == [
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "villagecounsel"}}}
+        ], listener["name"]
+    assert kafka["spec"]["kafka"]["authorization"] == {"type": "simple"}
+    assert "allow.everyone.if.no.acl.found" not in kafka["spec"]["kafka"]["config"]  # false by default
+
+
+def test_each_service_connects_as_its_own_user_with_strimzis_secrets() -> None:
+    kafka = next(doc for doc in documents(K8S / "kafka.yaml") if doc["kind"] == "Kafka")
+    cluster = kafka["metadata"]["name"]
+    port = kafka["spec"]["kafka"]["listeners"][0]["port"]
+    for name in SERVICE_PRINCIPALS:
+        deployment = next(doc for doc in documents(K8S / f"{name}.yaml") if doc["kind"] == "Deployment")
+        pod = deployment["spec"]["template"]
+        assert pod["metadata"]["labels"]["app.kubernetes.io/part-of"] == "villagecounsel", (
+            "the listener admits it"
+        )
+        container = pod["spec"]["containers"][0]
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == f"{cluster}-kafka-bootstrap:{port}"
+        assert env["VC_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["VC_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert env["VC_KAFKA_SASL_USERNAME"] == name
+        assert "VC_KAFKA_SASL_PASSWORD" not in env, "the password comes from the User Operator's Secret"
+        mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+        volumes = {volume["name"]: volume["secret"] for volume in pod["spec"]["volumes"]}
+        password = Path(env["VC_KAFKA_SASL_PASSWORD_FILE"])
+        user_volume = next(volume for volume, path in mounts.items() if Path(path) == password.parent)
+        assert volumes[user_volume]["secretName"] == name  # the KafkaUser's name
+        assert {"key": "password", "path": password.name} in volumes[user_volume]["items"]
+        ca = Path(env["VC_KAFKA_CA_FILE"])
+        ca_volume = next(volume for volume, path in mounts.items() if Path(path) == ca.parent)
+        assert volumes[ca_volume]["secretName"] == f"{cluster}-cluster-ca-cert"
+        assert {"key": "ca.crt", "path": ca.name} in volumes[ca_volume]["items"]
 
 
 def test_compose_runs_kafka_in_kraft_mode_postgres_and_the_services_from_the_dockerfile() -> None:

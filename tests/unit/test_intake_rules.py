@@ -226,4 +226,9 @@ def test_rs256_tokens_are_verified_against_a_jwks_file(tmp_path: Path) -> None:
 
 def test_the_development_secret_is_refused_outside_development() -> None:
     with pytest.raises(ValidationError, match="HS256"):
-        IntakeSettings(environment="production")
+        IntakeSettings(
+            environment="production",
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_username="intake",
+            kafka_sasl_password="x",
+        )

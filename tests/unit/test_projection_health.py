@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from plumbing.clock import SystemClock
 from plumbing.http import install_common
+from plumbing.kafka import KafkaConnection
 from plumbing.projection import Failpoints, ProjectionRunner
 from tests.support.counting import counting_projection
 
@@ -30,7 +31,7 @@ def runner(seconds: Seconds) -> ProjectionRunner:
         counting_projection("health", "health"),
         pool=cast(Any, None),
         dlq_producer=cast(Any, None),
-        bootstrap_servers="unused:1",
+        kafka=KafkaConnection("unused:1"),
         clock=SystemClock(),
         stall_after_seconds=60,
         monotonic=seconds,

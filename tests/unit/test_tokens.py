@@ -95,5 +95,8 @@ def test_production_takes_the_identity_providers_jwks_url() -> None:
         jwt_algorithm="RS256",
         jwt_jwks_url="https://idp.sd.gov.example/jwks",
         jwt_issuer="https://idp.sd.gov.example",
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username="dashboard",
+        kafka_sasl_password="x",
     )
     assert settings.jwt_jwks_url == "https://idp.sd.gov.example/jwks"
