@@ -35,7 +35,7 @@ from devstack.stack import Profile
 from plumbing.auth import Role, mint_token
 from plumbing.kafka import KafkaConnection, create_admin, create_consumer, create_producer, ensure_topics
 from plumbing.settings import TokenSettings
-from services.intake.rules import KINDS
+from services.intake.rules import KINDS, SERVER_SET_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECTIONS = ("ledger", "assessment", "dashboard")
@@ -423,8 +423,8 @@ KIND_BY_TYPE = {kind.event_type: kind for kind in KINDS if not kind.is_registry}
 
 
 def client_record(event: Event) -> dict[str, Any]:
-    """The event as a client sends it to intake (the server sets recorded_by)."""
-    body = event.data.model_dump(mode="json", exclude={"recorded_by"})
+    """The event as a client sends it to intake (the server sets recorded_by, its role and the seal)."""
+    body = event.data.model_dump(mode="json", exclude=set(SERVER_SET_FIELDS), exclude_none=True)
     return {"id": str(event.id), **body}
 
 
@@ -622,7 +622,7 @@ async def end_to_end(
             channel="phone",
             person_times=1,
             topic="land",
-        ).model_dump(mode="json", exclude={"recorded_by"})
+        ).model_dump(mode="json", exclude=set(SERVER_SET_FIELDS), exclude_none=True)
         body["id"] = str(uuid.uuid4())
         answer = await client.post(f"{intake}/v1/consultations", json=body, headers=headers)
         if answer.status_code != 202:

@@ -31,10 +31,16 @@ class Cell(StrEnum):
     own = "own"
     refused = "refused"
     not_found = "not_found"  # refused, worded as a missing id so that ids cannot be probed
+    filtered = "filtered"  # answered, with nothing of a region outside the caller's
 
 
 def _village(role: str) -> tuple[Cell, Cell]:
     return (Cell.own if role == "advisor" else Cell.allowed, Cell.refused)
+
+
+def _advisor_work(role: str) -> tuple[Cell, Cell]:
+    # an advisor may serve villages of several regions: each office sees the part within its own
+    return (Cell.own if role == "advisor" else Cell.allowed, Cell.filtered)
 
 
 def _entry(role: str) -> tuple[Cell, Cell]:
@@ -55,7 +61,7 @@ def _auditors(role: str) -> tuple[Cell, Cell]:
     return (Cell.allowed, Cell.allowed) if role in AUDITORS else (Cell.refused, Cell.refused)
 
 
-def _policy(role: str) -> tuple[Cell, Cell]:
+def _places(role: str) -> tuple[Cell, Cell]:
     return (Cell.allowed, Cell.refused)
 
 
@@ -87,12 +93,18 @@ RULES = {
     "village": Rule(
         "a village's file or an advisor's work: within the region; an advisor only their own", _village
     ),
+    "advisor_work": Rule(
+        "an advisor's work across villages: an advisor only their own; an office sees the part in its region",
+        _advisor_work,
+    ),
     "entry": Rule("one record: as `village`; out of reach, a 404 worded like a missing id", _entry),
     "region": Rule("region-wide reads: within the region; never an advisor", _region),
     "own_region": Rule("about the caller's own region (no code in the path); never an advisor", _own_region),
     "auditors": Rule("the access log: county bureaus and above, their own region", _auditors),
-    "policy": Rule("the policy in force: for a region within or above the caller's", _policy),
-    "signed_in": Rule("region names and places, who am I, a batch (judged record by record)", _signed_in),
+    "places": Rule(
+        "a region's place in the tree, the policy in force there: within (or above) the region", _places
+    ),
+    "signed_in": Rule("region names, who am I, a batch (judged record by record)", _signed_in),
     "record": Rule("a service record: within the region; an advisor only their own work", _record),
     "rating": Rule("feedback on an advisor: within the region; never the advisor", _rating),
     "registry": Rule("registry, policy and erasure: county bureau and above, within the region", _registry),
@@ -124,22 +136,22 @@ ROUTES: dict[tuple[str, str, str], str] = {
     ("ledger", "GET", "/v1/villages/{village_code}/export"): "village",
     ("ledger", "GET", "/v1/villages/{village_code}/verification"): "village",
     ("ledger", "GET", "/v1/entries/{event_id}"): "entry",
-    ("ledger", "GET", "/v1/advisors/{advisor_id}/worklog"): "village",
-    ("ledger", "GET", "/v1/advisors/{advisor_id}/export"): "village",
+    ("ledger", "GET", "/v1/advisors/{advisor_id}/worklog"): "advisor_work",
+    ("ledger", "GET", "/v1/advisors/{advisor_id}/export"): "advisor_work",
     ("ledger", "GET", "/v1/regions/{region_code}/export"): "region",
     ("ledger", "GET", "/v1/regions/{region_code}/verification"): "region",
     ("ledger", "GET", "/v1/conflicts"): "own_region",
     ("ledger", "GET", "/v1/audit/access"): "auditors",
     ("assessment", "GET", "/v1/compliance/{advisor_id}/{village_code}"): "village",
-    ("assessment", "GET", "/v1/advisors/{advisor_id}/compliance"): "village",
+    ("assessment", "GET", "/v1/advisors/{advisor_id}/compliance"): "advisor_work",
     ("assessment", "GET", "/v1/regions/{region_code}/compliance"): "region",
     ("assessment", "GET", "/v1/regions/{region_code}/alerts"): "region",
     ("assessment", "GET", "/v1/regions/{region_code}/grades"): "region",
-    ("assessment", "GET", "/v1/regions/{region_code}/policy"): "policy",
+    ("assessment", "GET", "/v1/regions/{region_code}/policy"): "places",
     ("dashboard", "GET", "/v1/regions/{code}/figures"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/work-report"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/series"): "region",
-    ("dashboard", "GET", "/v1/regions/{code}/path"): "signed_in",
+    ("dashboard", "GET", "/v1/regions/{code}/path"): "places",
     ("dashboard", "GET", "/v1/regions"): "signed_in",
     ("dashboard", "GET", "/v1/me"): "signed_in",
     ("dashboard", "GET", "/v1/villages/{code}/ledger-summary"): "village",
@@ -162,7 +174,18 @@ ROUTES: dict[tuple[str, str, str], str] = {
     ("intake", "POST", "/v1/batch"): "signed_in",  # each record of a batch is judged by its own row
 }
 
-MARKS = {Cell.allowed: "✓", Cell.own: "own", Cell.refused: "403", Cell.not_found: "404"}
+
+def cells(rule_name: str, role: str) -> tuple[Cell, Cell]:
+    """(inside, outside) for a role; an advisor's "outside" is another advisor's work in the same county."""
+    inside, outside = RULES[rule_name].cells(role)
+    if role != "advisor":
+        return inside, outside
+    if inside is Cell.own:
+        return inside, Cell.not_found if rule_name == "entry" else Cell.refused
+    return inside, inside
+
+
+MARKS = {Cell.allowed: "✓", Cell.own: "own", Cell.refused: "403", Cell.not_found: "404", Cell.filtered: "∅"}
 SHORT = {
     "advisor": "advisor",
     "township_office": "township",
@@ -178,8 +201,8 @@ def render() -> str:
     head = "| service | route | " + " | ".join(SHORT[role] for role in ROLES) + " |"
     lines = [head, "|" + "---|" * (len(ROLES) + 2)]
     for (service, method, path), rule_name in ROUTES.items():
-        cells = [" / ".join(MARKS[cell] for cell in RULES[rule_name].cells(role)) for role in ROLES]
-        lines.append(f"| {service} | `{method} {path}` | " + " | ".join(cells) + " |")
+        marks = [" / ".join(MARKS[cell] for cell in cells(rule_name, role)) for role in ROLES]
+        lines.append(f"| {service} | `{method} {path}` | " + " | ".join(marks) + " |")
     public = ", ".join(f"`{path}`" for path in sorted(PUBLIC))
     lines.append("")
     lines.append(f"Without a token (anyone): {public}.")

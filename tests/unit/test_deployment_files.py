@@ -12,6 +12,7 @@ import yaml
 
 from contracts.access import PRINCIPALS, SERVICE_PRINCIPALS, Acl
 from contracts.topics import TOPICS
+from plumbing.roles import SERVICE_ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -156,3 +157,27 @@ def test_the_dashboard_finds_the_ledger_and_reads_without_a_token_only_in_compos
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "npm ci" in dockerfile
     assert "VC_ECHARTS_FILE" in dockerfile
+
+
+def test_each_service_reaches_postgresql_as_its_own_role_without_superuser_rights() -> None:
+    """Issue 12, least privilege: the cluster manages one login role per service (plumbing/roles.py's
+    table), none with more than LOGIN, and every Deployment connects as its own."""
+    cluster = next(doc for doc in documents(K8S / "postgres.yaml") if doc["kind"] == "Cluster")
+    managed = {role["name"]: role for role in cluster["spec"]["managed"]["roles"]}
+    assert set(managed) == {role.name for role in SERVICE_ROLES}
+    for role in managed.values():
+        assert role["login"] is True
+        assert [power for power in ("superuser", "createdb", "createrole") if role[power]] == []
+    for role in SERVICE_ROLES:
+        deployment = next(
+            doc for doc in documents(K8S / f"{role.service}.yaml") if doc["kind"] == "Deployment"
+        )
+        env = {item["name"]: item for item in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["DATABASE_URL"]["value"].startswith(f"postgresql://{role.name}:$(PG_PASSWORD)@")
+        assert env["PG_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == f"villagecounsel-pg-{role.service}"
+    job = next(doc for doc in documents(K8S / "database-roles.yaml") if doc["kind"] == "Job")
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][:3] == [
+        "python",
+        "-m",
+        "plumbing.roles",
+    ]
