@@ -227,3 +227,15 @@ def test_rs256_tokens_are_verified_against_a_jwks_file(tmp_path: Path) -> None:
 def test_the_development_secret_is_refused_outside_development() -> None:
     with pytest.raises(ValidationError, match="HS256"):
         IntakeSettings(environment="production")
+
+
+def test_the_age_limit_message_names_no_way_that_does_not_exist() -> None:
+    """No role can record an old record through intake (the county bureau included), and the bulk import
+    of history is not built yet: the message says so instead of sending people to the bureau."""
+    record = body("consultation", occurred_at=(NOW - timedelta(days=401)).isoformat())
+    for principal in (ADVISOR, COUNTY):
+        error = next(error for error in rejected("consultation", record, principal).errors)
+        assert error.rule == "max_age"
+        assert "county bureau" not in error.message
+        assert "cannot be recorded through intake by any role" in error.message
+        assert "bulk import" in error.message
