@@ -364,6 +364,34 @@ def counted(activities: Iterable[Activity], terms: Sequence[Term]) -> list[Activ
     ]
 
 
+def _months_counted_in(item: Activity) -> list[tuple[int, int]]:
+    """A visit may count in each month it touches; anything else in the month it happened in."""
+    months = [month_of(item.occurred_at)]
+    if item.on_site is not None:
+        months += months_touched(item.on_site.started_at, item.on_site.ended_at)
+    return sorted(set(months))
+
+
+def activities_by_month(activities: Iterable[Activity]) -> dict[tuple[int, int], list[Activity]]:
+    """Each record under every month it may count in: `month_compliance` over a month's list equals it
+    over all records, at the cost of that month's records only."""
+    found: dict[tuple[int, int], list[Activity]] = {}
+    for item in activities:
+        for key in _months_counted_in(item):
+            found.setdefault(key, []).append(item)
+    return found
+
+
+def activities_by_year(activities: Iterable[Activity]) -> dict[int, list[Activity]]:
+    """Each record under every year it may count in (a visit crossing midnight on 31 December, both):
+    `year_grade` over a year's list equals it over all records."""
+    found: dict[int, list[Activity]] = {}
+    for item in activities:
+        for year in sorted({year for year, _ in _months_counted_in(item)}):
+            found.setdefault(year, []).append(item)
+    return found
+
+
 def _month_facts(year: int, month: int, items: Sequence[Activity], norms: VillageNorms) -> MonthMinutes:
     visits = [item.on_site for item in items if item.on_site is not None]
     offsite = [
@@ -600,12 +628,9 @@ def close_decision(latest: PublishedClose | None, minutes: MonthMinutes) -> Clos
     return CloseDecision(latest.revision + 1, "; ".join(changed))
 
 
-def months_to_close(
-    terms: Sequence[Term], now: datetime, grace_days: int, horizon_days: int = 400
-) -> list[tuple[int, int]]:
-    """Months of the terms that ended at least `grace_days` ago (and lie within the horizon)."""
-    today = local_day(now)
-    earliest = today - timedelta(days=horizon_days)
+def months_to_close(terms: Sequence[Term], now: datetime, grace_days: int) -> list[tuple[int, int]]:
+    """Every month of the terms that ended at least `grace_days` ago, however old (a province brings its
+    history: the programme began in 2017)."""
     found = []
     for term in terms:
         year, month = term.term_start.year, term.term_start.month
@@ -614,7 +639,7 @@ def months_to_close(
             _, end = month_bounds(year, month)
             if end + timedelta(days=grace_days) > now:
                 break
-            if end.date() > earliest and (year, month) not in found:
+            if (year, month) not in found:
                 found.append((year, month))
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return sorted(found)
@@ -740,10 +765,17 @@ def year_grade(
     )
     policy = policy_in_force(policies, village_code, last_day)
     rules = policy.rules if policy else PolicyRules()
-    norms = norms_for(rules, village_code, tags)
+    activities = list(activities)
     items = [item for item in counted(activities, terms) if local_day(item.occurred_at).year == year]
     months = [month for month in range(1, 13) if _month_in_term(year, month, year_terms)]
-    met = sum(_month_facts(year, month, items, norms).met for month in months)
+    by_month = activities_by_month(activities)
+    year_end = month_bounds(year, 12)[1]
+    met = sum(
+        month_compliance(
+            year_end, year, month, village_code, tags, policies, terms, by_month.get((year, month), [])
+        ).minutes.met
+        for month in months
+    )
     first_served = min((term.term_start for term in year_terms), default=date(year, 1, 1))
     periods = [period for period in lecture_periods(year, rules.lecture_period) if period.end >= first_served]
     facts = _year_facts(items, met, len(months), rules)
@@ -784,10 +816,11 @@ def grade_decision(latest: PublishedGrade | None, found: YearGrade) -> CloseDeci
 
 
 def years_to_grade(terms: Sequence[Term], now: datetime, grace_days: int) -> list[int]:
-    """Years of the terms whose end (plus the grace period) has passed, the last two at most."""
+    """Every year with a term whose end (plus the grace period) has passed, however old."""
+    first_year = min((term.term_start.year for term in terms), default=local_day(now).year)
     finished = [
         year
-        for year in range(local_day(now).year - 2, local_day(now).year)
+        for year in range(first_year, local_day(now).year)
         if month_bounds(year, 12)[1] + timedelta(days=grace_days) <= now
         and any(term_share(year, term.term_start, term.released_on or term.term_end) for term in terms)
     ]
