@@ -14,6 +14,7 @@ from datetime import date, datetime
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from contracts.assignment import assigned_on
 from contracts.envelope import Event, to_kafka_record
 from contracts.events import (
     MAX_VISIT,
@@ -184,7 +185,7 @@ class Closer:
                         )
                     )
             decided.extend(self._grades(advisor_id, village_code, tags, policies, known, violations, now))
-            if not any(term.term_start <= today <= term.term_end for term in terms):
+            if not assigned_on(terms, today):
                 continue
             # Where the advisor stands needs this year and the last (the trailing twelve months) only.
             since = day_start(date(today.year - 1, 1, 1)) - MAX_VISIT

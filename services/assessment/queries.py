@@ -11,6 +11,7 @@ from uuid import UUID
 import orjson
 from asyncpg import Record
 
+from contracts.assignment import assigned_between_sql
 from contracts.events import MAX_VISIT, Grade, PolicyRules
 from plumbing.postgres import Connection
 from services.assessment.rules import Activity, PublishedClose, PublishedGrade, PublishedPolicy, Term, Visit
@@ -107,10 +108,9 @@ async def assigned_pairs(
 ) -> list[tuple[str, str]]:
     """(advisor, village) pairs in the region whose terms overlap the days."""
     rows = await conn.fetch(
-        """SELECT DISTINCT advisor_id, village_code FROM assignments
-           WHERE village_code LIKE $1 || '%' AND term_start <= $3
-             AND coalesce(released_on, term_end) >= $2 AND term_end >= $2
-           ORDER BY village_code, advisor_id""",
+        f"""SELECT DISTINCT advisor_id, village_code FROM assignments a
+           WHERE village_code LIKE $1 || '%' AND {assigned_between_sql("a", "$2", "$3")}
+           ORDER BY village_code, advisor_id""",  # noqa: S608 - the condition is code, values are parameters
         region_code,
         first_day,
         last_day,

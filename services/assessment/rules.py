@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from uuid import UUID
 
+from contracts.assignment import AssignmentTerm, assigned_between, assigned_on
 from contracts.events import (
     DEFAULT_ZONE,
     Grade,
@@ -325,19 +326,10 @@ def day_start(day: date) -> datetime:
 
 
 @dataclass(frozen=True)
-class Term:
-    term_start: date
-    term_end: date
-    released_on: date | None
+class Term(AssignmentTerm):
+    """An assignment's term (`contracts.assignment` says which days it covers) and its subsidy."""
+
     annual_subsidy_yuan: Decimal
-
-
-def assigned_on(terms: Sequence[Term], day: date) -> bool:
-    """Whether a term covers the day; a release's effective date is the last day served."""
-    return any(
-        term.term_start <= day <= term.term_end and (term.released_on is None or day <= term.released_on)
-        for term in terms
-    )
 
 
 @dataclass(frozen=True)
@@ -402,11 +394,7 @@ def _month_facts(year: int, month: int, items: Sequence[Activity], norms: Villag
 
 def _month_in_term(year: int, month: int, terms: Sequence[Term]) -> bool:
     start, end = month_bounds(year, month)
-    first, last = start.date(), (end - timedelta(days=1)).date()
-    return any(
-        term.term_start <= last and first <= min(term.term_end, term.released_on or term.term_end)
-        for term in terms
-    )
+    return assigned_between(terms, start.date(), (end - timedelta(days=1)).date())
 
 
 def _months_back(year: int, month: int, count: int) -> list[tuple[int, int]]:
@@ -512,7 +500,6 @@ def snapshot(
     current_month = month_compliance(now, year, month, village_code, tags, policies, terms, activities)
     policy = current_month.policy
     rules = policy.rules if policy else PolicyRules()
-    norms = norms_for(rules, village_code, tags)
     items = [item for item in counted(activities, terms) if item.occurred_at <= now]
     this_year = [item for item in items if local_day(item.occurred_at).year == year]
     minutes, status = current_month.minutes, current_month.status
@@ -524,11 +511,20 @@ def snapshot(
 
     # Year to date: months that ended count, and this month once met; lecture periods that ended count,
     # and the current one once met. Nothing is held against the advisor for time still to come.
+    by_month = activities_by_month(items)
+
+    def month_met(in_year: int, in_month: int) -> bool:
+        """Each month as its close judges it (`month_compliance`, the policy in force at its end)."""
+        found = month_compliance(
+            now, in_year, in_month, village_code, tags, policies, terms, by_month.get((in_year, in_month), [])
+        )
+        return found.minutes.met
+
     months_met = months_assessed = 0
     for past_month in range(1, month + 1):
         if not _month_in_term(year, past_month, terms):
             continue
-        met = _month_facts(year, past_month, items, norms).met
+        met = month_met(year, past_month)
         if past_month < month or met:
             months_assessed += 1
             months_met += met
@@ -541,15 +537,13 @@ def snapshot(
     components = component_scores(facts, rules, year, judged_periods=ended_periods)
     score = annual_score(components, rules.score_weights)
     grade = grade_for(score, rules, violation_this_year)
-    year_terms = [
-        term for term in terms if term_share(year, term.term_start, term.released_on or term.term_end)
-    ]
+    year_terms = [term for term in terms if term_share(year, term.term_start, term.last_day_served)]
     subsidy = sum(
         (
             subsidy_yuan(
                 term.annual_subsidy_yuan,
                 rules.subsidy_ratios[grade],
-                term_share(year, term.term_start, term.released_on or term.term_end),
+                term_share(year, term.term_start, term.last_day_served),
             )
             for term in year_terms
         ),
@@ -557,7 +551,7 @@ def snapshot(
     )
 
     trailing = [(y, m) for y, m in _months_back(year, month, 12) if _month_in_term(y, m, terms)]
-    trailing_met = sum(_month_facts(y, m, items, norms).met for y, m in trailing)
+    trailing_met = sum(month_met(y, m) for y, m in trailing)
     trailing_score = round(100 * trailing_met / len(trailing), 2) if trailing else 0.0
 
     return Snapshot(
@@ -634,7 +628,7 @@ def months_to_close(terms: Sequence[Term], now: datetime, grace_days: int) -> li
     found = []
     for term in terms:
         year, month = term.term_start.year, term.term_start.month
-        last_served = min(term.term_end, term.released_on or term.term_end)
+        last_served = term.last_day_served
         while date(year, month, 1) <= last_served:
             _, end = month_bounds(year, month)
             if end + timedelta(days=grace_days) > now:
@@ -750,14 +744,12 @@ def year_grade(
     """The year-end grade (年度考核): every month of the term in the year, every lecture period the term
     overlaps, the year's feedback and timeliness; the subsidy is the annual subsidy times the grade's
     ratio, pro rata for the part of the year each term covers."""
-    year_terms = [
-        term for term in terms if term_share(year, term.term_start, term.released_on or term.term_end)
-    ]
+    year_terms = [term for term in terms if term_share(year, term.term_start, term.last_day_served)]
     last_day = (
         min(
             [
                 date(year, 12, 31),
-                *[min(term.term_end, term.released_on or term.term_end) for term in year_terms],
+                *[term.last_day_served for term in year_terms],
             ]
         )
         if year_terms
@@ -788,7 +780,7 @@ def year_grade(
             subsidy_yuan(
                 term.annual_subsidy_yuan,
                 ratio,
-                term_share(year, term.term_start, term.released_on or term.term_end),
+                term_share(year, term.term_start, term.last_day_served),
             )
             for term in year_terms
         ),
@@ -822,6 +814,6 @@ def years_to_grade(terms: Sequence[Term], now: datetime, grace_days: int) -> lis
         year
         for year in range(first_year, local_day(now).year)
         if month_bounds(year, 12)[1] + timedelta(days=grace_days) <= now
-        and any(term_share(year, term.term_start, term.released_on or term.term_end) for term in terms)
+        and any(term_share(year, term.term_start, term.last_day_served) for term in terms)
     ]
     return finished

@@ -12,6 +12,7 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import StreamingResponse
 
+from contracts.assignment import assigned_on
 from plumbing.audit import (
     Access,
     Action,
@@ -29,7 +30,7 @@ from plumbing.personal import Sealer, master_key_from_text, prepare_keystore
 from plumbing.service import ProjectionHost, host_lifespan
 from plumbing.tables import XLSX_MEDIA_TYPE
 from services.ledger import queries
-from services.ledger.domain import assigned_on, service_day
+from services.ledger.domain import service_day
 from services.ledger.exports import HEADERS, Totals, XlsxWriter, csv_line, entry_row
 from services.ledger.projection import ledger_projection
 from services.ledger.queries import EntryFilter
