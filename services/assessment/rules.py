@@ -26,6 +26,7 @@ from contracts.events import (
     VillageKind,
     VillageNorms,
 )
+from contracts.service_time import on_site_minutes_in_month
 
 OFFSITE_CHANNELS = frozenset({"phone", "wechat", "online", "hotline_12348"})
 CENT = Decimal("0.01")
@@ -46,15 +47,6 @@ def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
     start = datetime(year, month, 1, tzinfo=DEFAULT_ZONE)
     following = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=DEFAULT_ZONE)
     return start, following
-
-
-def minutes_within(started_at: datetime, ended_at: datetime, window: tuple[datetime, datetime]) -> int:
-    """Whole minutes of [started_at, ended_at) that fall inside the window."""
-    start = max(started_at, window[0])
-    end = min(ended_at, window[1])
-    if end <= start:
-        return 0
-    return int((end - start).total_seconds() // 60)
 
 
 def month_of(moment: datetime) -> tuple[int, int]:
@@ -111,7 +103,7 @@ def month_minutes(
     year: int, month: int, visits: Iterable[Visit], offsite: Iterable[OffsiteService], norms: VillageNorms
 ) -> MonthMinutes:
     window = month_bounds(year, month)
-    on_site = sum(minutes_within(visit.started_at, visit.ended_at, window) for visit in visits)
+    on_site = sum(on_site_minutes_in_month(visit.started_at, visit.ended_at, year, month) for visit in visits)
     offsite_total = sum(item.minutes for item in offsite if window[0] <= item.occurred_at < window[1])
     return MonthMinutes(
         on_site, offsite_total, credited(offsite_total, norms), norms.on_site_minutes_per_month

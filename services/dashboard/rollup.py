@@ -27,6 +27,7 @@ from contracts.events import (
     ServiceRecord,
     VisitLogged,
 )
+from contracts.service_time import on_site_minutes_by_month
 
 LEVEL_PREFIXES = (2, 4, 6, 9, 12)
 Figures = dict[str, float]
@@ -69,6 +70,37 @@ def contributions(payload: EventPayload) -> Figures:
     if isinstance(payload, FeedbackSubmitted):
         return {"feedback": 1, "feedback_score_sum": payload.score}
     return {}
+
+
+Part = tuple[datetime, Figures]  # a moment (its month, quarter and year are where it counts), the figures
+
+
+def record_parts(payload: ServiceRecord) -> list[Part]:
+    """Where a record's figures count: at `occurred_at`, but for a visit's on-site minutes, which count in
+    each month for the part spent there (`contracts.service_time`, as the assessment counts them)."""
+    figures = contributions(payload)
+    if not isinstance(payload, VisitLogged) or not figures:
+        return [(payload.occurred_at, figures)]
+    parts = on_site_minutes_by_month(payload.started_at, payload.ended_at)
+    first, later = parts[0], parts[1:]
+    found: list[Part] = [(payload.occurred_at, {**figures, "on_site_minutes": first.minutes})]
+    found += [(part.starts_at, {"on_site_minutes": part.minutes}) for part in later if part.minutes]
+    return found
+
+
+def parts_json(parts: Sequence[Part]) -> object:
+    """How a counted record keeps what it added (a void or a merge takes exactly that back): its figures
+    alone when they count at `occurred_at`, as before visits were split, else each part with its moment."""
+    if len(parts) == 1:
+        return parts[0][1]
+    return [[moment.isoformat(), figures] for moment, figures in parts]
+
+
+def parts_from_json(occurred_at: datetime, kept: object) -> list[Part]:
+    if isinstance(kept, dict):
+        return [(occurred_at, kept)]
+    assert isinstance(kept, list)  # noqa: S101 - written by parts_json
+    return [(datetime.fromisoformat(moment), figures) for moment, figures in kept]
 
 
 def counts_as_activity(payload: EventPayload) -> bool:

@@ -108,3 +108,25 @@ def test_a_village_stores_months_and_the_regions_above_every_period() -> None:
     assert months_of("2026-Q2") == ["2026-04", "2026-05", "2026-06"]
     assert len(months_of("2026")) == 12
     assert months_of("2026-05") == []
+
+
+def test_a_visit_crossing_midnight_into_a_month_puts_its_minutes_where_they_were_spent() -> None:
+    """The assessment's split (contracts.service_time): the visit counts once, in the month it began;
+    its minutes in each month for the part spent there."""
+    from services.dashboard.rollup import record_parts
+
+    visit = sample_payload(
+        "visit.logged",
+        occurred_at="2025-06-30T23:00:00+08:00",
+        started_at="2025-06-30T23:00:00+08:00",
+        ended_at="2025-07-01T01:30:00+08:00",
+    )
+    summed = deltas([(VILLAGE, periods(when), figures, 1) for when, figures in record_parts(visit)])
+    assert summed[(VILLAGE, "2025-06", "visits")] == 1
+    assert summed[(VILLAGE, "2025-06", "on_site_minutes")] == 60
+    assert summed[(VILLAGE, "2025-07", "on_site_minutes")] == 90
+    assert (VILLAGE, "2025-07", "visits") not in summed
+    assert summed[("37", "2025", "on_site_minutes")] == 150
+    assert summed[("37", "2025-Q3", "on_site_minutes")] == 90
+    consultation = sample_payload("consultation.recorded")
+    assert record_parts(consultation) == [(consultation.occurred_at, contributions(consultation))]
