@@ -403,7 +403,7 @@ def _output_figures(item: ConsumedEvent) -> tuple[str, int, str, list[str], dict
         return key, data.revision, data.village_code, periods(anchor), month_closed_figures(data.met)
     if isinstance(data, AssessmentGraded):
         key = f"grade:{data.advisor_id}:{data.village_code}:{data.year}"
-        figures = grade_figures(str(data.grade), float(data.subsidy_yuan))
+        figures = grade_figures(str(data.grade), data.subsidy_yuan)
         return key, data.revision, data.village_code, [str(data.year)], figures
     return None
 

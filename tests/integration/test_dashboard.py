@@ -386,6 +386,22 @@ async def test_a_visit_crossing_midnight_into_a_month_counts_its_minutes_where_s
         f"{county}:2025-Q3": (90, 0),
         f"{county}:2025": (150, 1),
     }
+    # Counts and minutes are integers, hours have one decimal (fault 8 of issue 13).
+    year = (await figures(dashboard, county, "2025"))["figures"]
+    assert (type(year["visits"]), type(year["on_site_minutes"]), year["on_site_hours"]) == (int, int, 2.5)
+
+    async def series(of_year: int) -> list[str]:
+        answer = await dashboard.get(
+            f"/v1/regions/{county}/series", params={"year": of_year}, headers=PROVINCE
+        )
+        assert answer.status_code == 200, answer.text
+        return [month["period"] for month in answer.json()["months"]]
+
+    # The clock says 2026-11-23: December 2026 has not begun, so it is absent, not zero.
+    assert await series(2025) == [f"2025-{month:02d}" for month in range(1, 13)]
+    assert await series(2026) == [f"2026-{month:02d}" for month in range(1, 12)]
+    assert await series(2027) == []
+
     void = sample_event(
         "record.voided",
         event_id=uuid.uuid4(),
