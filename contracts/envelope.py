@@ -234,12 +234,23 @@ def from_kafka_record(topic: str, key: bytes | None, value: bytes | None, header
     return Event(id=event_id, source=attrs[H_SOURCE], time=time, data=payload, recorded_at=recorded_at)
 
 
-def content_fingerprint(event: Event) -> bytes:
-    """SHA-256 over what makes a fact a fact: its type, subject and payload (not when it was sent).
+# Payload fields intake sets from who sent the record, not from what the client sent.
+SENDER_FIELDS = frozenset({"recorded_by", "recorded_by_role"})
 
-    A client's retry of the same fact has the same fingerprint; the same id with another fingerprint
-    is a conflict. `time` is left out: for service records it is `occurred_at`, already in the payload,
-    and for registry records it is when intake accepted them, which differs between retries.
+
+def content_fingerprint(event: Event) -> bytes:
+    """SHA-256 over what makes a fact a fact: its type, subject and the payload the client sent (not when
+    it was sent, nor by whom).
+
+    A client's retry of the same fact has the same fingerprint, whoever allowed to send it sends it (a
+    township office re-sending an advisor's offline batch); the same id with other content is a conflict.
+    `time` is left out: for service records it is `occurred_at`, already in the payload, and for registry
+    records it is when intake accepted them, which differs between retries. The sender fields are left
+    out for the same reason; personal fields are sealed deterministically per record id, so they stay.
     """
     canonical = orjson.dumps({"type": event.type, "subject": event.subject}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical + b"\n" + payload_json(event.data)).digest()
+    sent = orjson.dumps(
+        event.data.model_dump(mode="json", exclude_none=True, exclude=set(SENDER_FIELDS)),
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(canonical + b"\n" + sent).digest()

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from contracts.assignment import assigned_on
 from contracts.envelope import Event, to_kafka_record
 from contracts.events import (
+    MAX_VISIT,
     AlertKind,
     AlertRaised,
     AssessmentGraded,
@@ -29,8 +31,11 @@ from plumbing.logs import get_logger
 from services.assessment import queries
 from services.assessment.rules import (
     PublishedPolicy,
+    activities_by_month,
+    activities_by_year,
     close_decision,
     counted,
+    day_start,
     due_alerts,
     grade_decision,
     local_day,
@@ -133,7 +138,7 @@ class Closer:
         now: datetime,
     ) -> list[Event]:
         today = local_day(now)
-        facts = await queries.facts_of_pairs(conn, pairs, now - timedelta(days=800))
+        facts = await queries.facts_of_pairs(conn, pairs)
         village_tags = await queries.tags_of_villages(conn, [village for _, village in pairs], today)
         violations = await queries.violation_years(conn, [advisor for advisor, _ in pairs])
         decided: list[Event] = []
@@ -142,8 +147,11 @@ class Closer:
             terms, activities, tags = known.terms, known.activities, village_tags[village_code]
             current = policy_in_force(policies, village_code, today)
             rules = current.rules if current else PolicyRules()
+            by_month = activities_by_month(activities)
             for year, month in months_to_close(terms, now, rules.grace_days):
-                found = month_compliance(now, year, month, village_code, tags, policies, terms, activities)
+                found = month_compliance(
+                    now, year, month, village_code, tags, policies, terms, by_month.get((year, month), [])
+                )
                 month_text = f"{year:04d}-{month:02d}"
                 decision = close_decision(known.closes.get(month_text), found.minutes)
                 if decision is None:
@@ -177,9 +185,12 @@ class Closer:
                         )
                     )
             decided.extend(self._grades(advisor_id, village_code, tags, policies, known, violations, now))
-            if not any(term.term_start <= today <= term.term_end for term in terms):
+            if not assigned_on(terms, today):
                 continue
-            state = snapshot(now, village_code, tags, policies, terms, activities, violation_this_year=False)
+            # Where the advisor stands needs this year and the last (the trailing twelve months) only.
+            since = day_start(date(today.year - 1, 1, 1)) - MAX_VISIT
+            recent = [item for item in activities if item.occurred_at >= since]
+            state = snapshot(now, village_code, tags, policies, terms, recent, violation_this_year=False)
             previous = previous_lecture_period(today, rules.lecture_period)
             kept = counted(activities, terms)
             held_before = (
@@ -212,14 +223,15 @@ class Closer:
         violations: set[tuple[str, int]],
         now: datetime,
     ) -> list[Event]:
-        terms, activities = known.terms, known.activities
+        terms = known.terms
+        by_year = activities_by_year(known.activities)
         current = policy_in_force(policies, village_code, local_day(now))
         grace = (current.rules if current else PolicyRules()).grace_days
         latest = known.grades
         decided = []
         for year in years_to_grade(terms, now, grace):
             violation = (advisor_id, year) in violations
-            found = year_grade(year, village_code, tags, policies, terms, activities, violation)
+            found = year_grade(year, village_code, tags, policies, terms, by_year.get(year, []), violation)
             if found.policy is None:
                 log.warning("no_policy_to_grade_by", village_code=village_code, year=year)
                 continue

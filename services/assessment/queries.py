@@ -11,7 +11,8 @@ from uuid import UUID
 import orjson
 from asyncpg import Record
 
-from contracts.events import Grade, PolicyRules
+from contracts.assignment import assigned_between_sql
+from contracts.events import MAX_VISIT, Grade, PolicyRules
 from plumbing.postgres import Connection
 from services.assessment.rules import Activity, PublishedClose, PublishedGrade, PublishedPolicy, Term, Visit
 
@@ -77,13 +78,17 @@ async def terms(conn: Connection, advisor_id: str, village_code: str) -> list[Te
 
 
 async def activities(conn: Connection, advisor_id: str, village_code: str, since: datetime) -> list[Activity]:
+    """The records that may count from `since` on: those after it, and a visit that began before it and
+    ends after (a visit crossing midnight into the month counts there for the part after midnight)."""
     rows = await conn.fetch(
         """SELECT event_type, occurred_at, recorded_at, on_site_start, on_site_end, offsite_minutes,
                   evening_or_holiday, large_event, feedback_score, voided_at IS NOT NULL AS voided
            FROM activities WHERE advisor_id = $1 AND village_code = $2 AND occurred_at >= $3
+             AND (occurred_at >= $4 OR on_site_end > $4)
            ORDER BY occurred_at""",
         advisor_id,
         village_code,
+        since - MAX_VISIT,
         since,
     )
     return [_activity(row) for row in rows]
@@ -103,10 +108,9 @@ async def assigned_pairs(
 ) -> list[tuple[str, str]]:
     """(advisor, village) pairs in the region whose terms overlap the days."""
     rows = await conn.fetch(
-        """SELECT DISTINCT advisor_id, village_code FROM assignments
-           WHERE village_code LIKE $1 || '%' AND term_start <= $3
-             AND coalesce(released_on, term_end) >= $2 AND term_end >= $2
-           ORDER BY village_code, advisor_id""",
+        f"""SELECT DISTINCT advisor_id, village_code FROM assignments a
+           WHERE village_code LIKE $1 || '%' AND {assigned_between_sql("a", "$2", "$3")}
+           ORDER BY village_code, advisor_id""",  # noqa: S608 - the condition is code, values are parameters
         region_code,
         first_day,
         last_day,
@@ -189,10 +193,10 @@ class PairFacts:
     grades: dict[int, PublishedGrade] = field(default_factory=dict)  # the latest revision of each year
 
 
-async def facts_of_pairs(conn: Connection, pairs: Sequence[Pair], since: datetime) -> dict[Pair, PairFacts]:
-    """Terms, activities since `since`, and the latest published close of each month and grade of each
-    year, for every pair of the chunk: four statements however many pairs (one per pair per table
-    before; a province has some 60,000 pairs)."""
+async def facts_of_pairs(conn: Connection, pairs: Sequence[Pair]) -> dict[Pair, PairFacts]:
+    """Terms, all activities (a grade uses its whole year, however old), and the latest published close
+    of each month and grade of each year, for every pair of the chunk: four statements however many
+    pairs (one per pair per table before; a province has some 60,000 pairs)."""
     found: dict[Pair, PairFacts] = {pair: PairFacts() for pair in pairs}
     columns = ([advisor for advisor, _ in pairs], [village for _, village in pairs])
     for row in await conn.fetch(
@@ -211,10 +215,8 @@ async def facts_of_pairs(conn: Connection, pairs: Sequence[Pair], since: datetim
             FROM activities a
             JOIN unnest($1::text[], $2::text[]) AS p(advisor_id, village_code)
                  USING (advisor_id, village_code)
-            WHERE occurred_at >= $3
             ORDER BY a.advisor_id, a.village_code, occurred_at""",
         *columns,
-        since,
     ):
         found[(row["advisor_id"], row["village_code"])].activities.append(_activity(row))
     for row in await conn.fetch(

@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from uuid import UUID
 
+from contracts.assignment import AssignmentTerm, assigned_between, assigned_on
 from contracts.events import (
     DEFAULT_ZONE,
     Grade,
@@ -25,6 +26,7 @@ from contracts.events import (
     VillageKind,
     VillageNorms,
 )
+from contracts.service_time import on_site_minutes_in_month
 
 OFFSITE_CHANNELS = frozenset({"phone", "wechat", "online", "hotline_12348"})
 CENT = Decimal("0.01")
@@ -45,15 +47,6 @@ def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
     start = datetime(year, month, 1, tzinfo=DEFAULT_ZONE)
     following = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=DEFAULT_ZONE)
     return start, following
-
-
-def minutes_within(started_at: datetime, ended_at: datetime, window: tuple[datetime, datetime]) -> int:
-    """Whole minutes of [started_at, ended_at) that fall inside the window."""
-    start = max(started_at, window[0])
-    end = min(ended_at, window[1])
-    if end <= start:
-        return 0
-    return int((end - start).total_seconds() // 60)
 
 
 def month_of(moment: datetime) -> tuple[int, int]:
@@ -110,7 +103,7 @@ def month_minutes(
     year: int, month: int, visits: Iterable[Visit], offsite: Iterable[OffsiteService], norms: VillageNorms
 ) -> MonthMinutes:
     window = month_bounds(year, month)
-    on_site = sum(minutes_within(visit.started_at, visit.ended_at, window) for visit in visits)
+    on_site = sum(on_site_minutes_in_month(visit.started_at, visit.ended_at, year, month) for visit in visits)
     offsite_total = sum(item.minutes for item in offsite if window[0] <= item.occurred_at < window[1])
     return MonthMinutes(
         on_site, offsite_total, credited(offsite_total, norms), norms.on_site_minutes_per_month
@@ -325,19 +318,10 @@ def day_start(day: date) -> datetime:
 
 
 @dataclass(frozen=True)
-class Term:
-    term_start: date
-    term_end: date
-    released_on: date | None
+class Term(AssignmentTerm):
+    """An assignment's term (`contracts.assignment` says which days it covers) and its subsidy."""
+
     annual_subsidy_yuan: Decimal
-
-
-def assigned_on(terms: Sequence[Term], day: date) -> bool:
-    """Whether a term covers the day; a release's effective date is the last day served."""
-    return any(
-        term.term_start <= day <= term.term_end and (term.released_on is None or day <= term.released_on)
-        for term in terms
-    )
 
 
 @dataclass(frozen=True)
@@ -364,6 +348,34 @@ def counted(activities: Iterable[Activity], terms: Sequence[Term]) -> list[Activ
     ]
 
 
+def _months_counted_in(item: Activity) -> list[tuple[int, int]]:
+    """A visit may count in each month it touches; anything else in the month it happened in."""
+    months = [month_of(item.occurred_at)]
+    if item.on_site is not None:
+        months += months_touched(item.on_site.started_at, item.on_site.ended_at)
+    return sorted(set(months))
+
+
+def activities_by_month(activities: Iterable[Activity]) -> dict[tuple[int, int], list[Activity]]:
+    """Each record under every month it may count in: `month_compliance` over a month's list equals it
+    over all records, at the cost of that month's records only."""
+    found: dict[tuple[int, int], list[Activity]] = {}
+    for item in activities:
+        for key in _months_counted_in(item):
+            found.setdefault(key, []).append(item)
+    return found
+
+
+def activities_by_year(activities: Iterable[Activity]) -> dict[int, list[Activity]]:
+    """Each record under every year it may count in (a visit crossing midnight on 31 December, both):
+    `year_grade` over a year's list equals it over all records."""
+    found: dict[int, list[Activity]] = {}
+    for item in activities:
+        for year in sorted({year for year, _ in _months_counted_in(item)}):
+            found.setdefault(year, []).append(item)
+    return found
+
+
 def _month_facts(year: int, month: int, items: Sequence[Activity], norms: VillageNorms) -> MonthMinutes:
     visits = [item.on_site for item in items if item.on_site is not None]
     offsite = [
@@ -374,11 +386,7 @@ def _month_facts(year: int, month: int, items: Sequence[Activity], norms: Villag
 
 def _month_in_term(year: int, month: int, terms: Sequence[Term]) -> bool:
     start, end = month_bounds(year, month)
-    first, last = start.date(), (end - timedelta(days=1)).date()
-    return any(
-        term.term_start <= last and first <= min(term.term_end, term.released_on or term.term_end)
-        for term in terms
-    )
+    return assigned_between(terms, start.date(), (end - timedelta(days=1)).date())
 
 
 def _months_back(year: int, month: int, count: int) -> list[tuple[int, int]]:
@@ -484,7 +492,6 @@ def snapshot(
     current_month = month_compliance(now, year, month, village_code, tags, policies, terms, activities)
     policy = current_month.policy
     rules = policy.rules if policy else PolicyRules()
-    norms = norms_for(rules, village_code, tags)
     items = [item for item in counted(activities, terms) if item.occurred_at <= now]
     this_year = [item for item in items if local_day(item.occurred_at).year == year]
     minutes, status = current_month.minutes, current_month.status
@@ -496,11 +503,20 @@ def snapshot(
 
     # Year to date: months that ended count, and this month once met; lecture periods that ended count,
     # and the current one once met. Nothing is held against the advisor for time still to come.
+    by_month = activities_by_month(items)
+
+    def month_met(in_year: int, in_month: int) -> bool:
+        """Each month as its close judges it (`month_compliance`, the policy in force at its end)."""
+        found = month_compliance(
+            now, in_year, in_month, village_code, tags, policies, terms, by_month.get((in_year, in_month), [])
+        )
+        return found.minutes.met
+
     months_met = months_assessed = 0
     for past_month in range(1, month + 1):
         if not _month_in_term(year, past_month, terms):
             continue
-        met = _month_facts(year, past_month, items, norms).met
+        met = month_met(year, past_month)
         if past_month < month or met:
             months_assessed += 1
             months_met += met
@@ -513,15 +529,13 @@ def snapshot(
     components = component_scores(facts, rules, year, judged_periods=ended_periods)
     score = annual_score(components, rules.score_weights)
     grade = grade_for(score, rules, violation_this_year)
-    year_terms = [
-        term for term in terms if term_share(year, term.term_start, term.released_on or term.term_end)
-    ]
+    year_terms = [term for term in terms if term_share(year, term.term_start, term.last_day_served)]
     subsidy = sum(
         (
             subsidy_yuan(
                 term.annual_subsidy_yuan,
                 rules.subsidy_ratios[grade],
-                term_share(year, term.term_start, term.released_on or term.term_end),
+                term_share(year, term.term_start, term.last_day_served),
             )
             for term in year_terms
         ),
@@ -529,7 +543,7 @@ def snapshot(
     )
 
     trailing = [(y, m) for y, m in _months_back(year, month, 12) if _month_in_term(y, m, terms)]
-    trailing_met = sum(_month_facts(y, m, items, norms).met for y, m in trailing)
+    trailing_met = sum(month_met(y, m) for y, m in trailing)
     trailing_score = round(100 * trailing_met / len(trailing), 2) if trailing else 0.0
 
     return Snapshot(
@@ -600,21 +614,18 @@ def close_decision(latest: PublishedClose | None, minutes: MonthMinutes) -> Clos
     return CloseDecision(latest.revision + 1, "; ".join(changed))
 
 
-def months_to_close(
-    terms: Sequence[Term], now: datetime, grace_days: int, horizon_days: int = 400
-) -> list[tuple[int, int]]:
-    """Months of the terms that ended at least `grace_days` ago (and lie within the horizon)."""
-    today = local_day(now)
-    earliest = today - timedelta(days=horizon_days)
+def months_to_close(terms: Sequence[Term], now: datetime, grace_days: int) -> list[tuple[int, int]]:
+    """Every month of the terms that ended at least `grace_days` ago, however old (a province brings its
+    history: the programme began in 2017)."""
     found = []
     for term in terms:
         year, month = term.term_start.year, term.term_start.month
-        last_served = min(term.term_end, term.released_on or term.term_end)
+        last_served = term.last_day_served
         while date(year, month, 1) <= last_served:
             _, end = month_bounds(year, month)
             if end + timedelta(days=grace_days) > now:
                 break
-            if end.date() > earliest and (year, month) not in found:
+            if (year, month) not in found:
                 found.append((year, month))
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return sorted(found)
@@ -725,14 +736,12 @@ def year_grade(
     """The year-end grade (年度考核): every month of the term in the year, every lecture period the term
     overlaps, the year's feedback and timeliness; the subsidy is the annual subsidy times the grade's
     ratio, pro rata for the part of the year each term covers."""
-    year_terms = [
-        term for term in terms if term_share(year, term.term_start, term.released_on or term.term_end)
-    ]
+    year_terms = [term for term in terms if term_share(year, term.term_start, term.last_day_served)]
     last_day = (
         min(
             [
                 date(year, 12, 31),
-                *[min(term.term_end, term.released_on or term.term_end) for term in year_terms],
+                *[term.last_day_served for term in year_terms],
             ]
         )
         if year_terms
@@ -740,10 +749,17 @@ def year_grade(
     )
     policy = policy_in_force(policies, village_code, last_day)
     rules = policy.rules if policy else PolicyRules()
-    norms = norms_for(rules, village_code, tags)
+    activities = list(activities)
     items = [item for item in counted(activities, terms) if local_day(item.occurred_at).year == year]
     months = [month for month in range(1, 13) if _month_in_term(year, month, year_terms)]
-    met = sum(_month_facts(year, month, items, norms).met for month in months)
+    by_month = activities_by_month(activities)
+    year_end = month_bounds(year, 12)[1]
+    met = sum(
+        month_compliance(
+            year_end, year, month, village_code, tags, policies, terms, by_month.get((year, month), [])
+        ).minutes.met
+        for month in months
+    )
     first_served = min((term.term_start for term in year_terms), default=date(year, 1, 1))
     periods = [period for period in lecture_periods(year, rules.lecture_period) if period.end >= first_served]
     facts = _year_facts(items, met, len(months), rules)
@@ -756,7 +772,7 @@ def year_grade(
             subsidy_yuan(
                 term.annual_subsidy_yuan,
                 ratio,
-                term_share(year, term.term_start, term.released_on or term.term_end),
+                term_share(year, term.term_start, term.last_day_served),
             )
             for term in year_terms
         ),
@@ -784,11 +800,12 @@ def grade_decision(latest: PublishedGrade | None, found: YearGrade) -> CloseDeci
 
 
 def years_to_grade(terms: Sequence[Term], now: datetime, grace_days: int) -> list[int]:
-    """Years of the terms whose end (plus the grace period) has passed, the last two at most."""
+    """Every year with a term whose end (plus the grace period) has passed, however old."""
+    first_year = min((term.term_start.year for term in terms), default=local_day(now).year)
     finished = [
         year
-        for year in range(local_day(now).year - 2, local_day(now).year)
+        for year in range(first_year, local_day(now).year)
         if month_bounds(year, 12)[1] + timedelta(days=grace_days) <= now
-        and any(term_share(year, term.term_start, term.released_on or term.term_end) for term in terms)
+        and any(term_share(year, term.term_start, term.last_day_served) for term in terms)
     ]
     return finished

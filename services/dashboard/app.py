@@ -23,16 +23,16 @@ from plumbing.tables import TableFormat, table_response
 from services.dashboard import queries
 from services.dashboard.projection import dashboard_projection
 from services.dashboard.public import notice, notice_html
-from services.dashboard.rollup import work_report
+from services.dashboard.rollup import begun_months, shown_figures, work_report
 from services.dashboard.settings import WEB, DashboardSettings
 
 PERIOD = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
 
 
-def with_averages(figures: dict[str, float]) -> dict[str, float]:
-    """Counts as they are, plus the feedback average (评价均分) and the share of closed village-months that
-    met their hours (达标率) where there are any."""
-    shown = dict(figures)
+def with_averages(figures: dict[str, float]) -> dict[str, int | float | str]:
+    """Counts as people read them (`shown_figures`), plus the feedback average (评价均分) and the share of
+    closed village-months that met their hours (达标率) where there are any."""
+    shown = shown_figures(figures)
     if figures.get("feedback"):
         shown["feedback_average"] = round(figures["feedback_score_sum"] / figures["feedback"], 2)
     if figures.get("village_months_closed"):
@@ -42,7 +42,7 @@ def with_averages(figures: dict[str, float]) -> dict[str, float]:
     return shown
 
 
-def unattributed(total: dict[str, float], parts: list[dict[str, float]]) -> dict[str, float]:
+def unattributed(total: dict[str, float], parts: list[dict[str, float]]) -> dict[str, int | float | str]:
     """What the region counts that no registered child region does: records of villages not (yet)
     imported. Shown, so that a level always adds up."""
     rest = {
@@ -50,7 +50,7 @@ def unattributed(total: dict[str, float], parts: list[dict[str, float]]) -> dict
         for metric, value in total.items()
         if metric != queries.ACTIVE_ADVISORS
     }
-    return {metric: value for metric, value in rest.items() if abs(value) > 1e-9}
+    return shown_figures({metric: value for metric, value in rest.items() if abs(value) > 1e-9})
 
 
 def origins(issuer: str | None) -> tuple[str, ...]:
@@ -170,7 +170,7 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
     ) -> dict[str, Any]:
         refuse_advisors(caller, "a region's monthly series")
         require_region(caller, code)
-        months = [f"{year:04d}-{month:02d}" for month in range(1, 13)]
+        months = begun_months(year, clock.now().astimezone(DEFAULT_ZONE).date())
         async with host.pool.acquire() as conn:
             found = await queries.series(conn, code, months)
         return {

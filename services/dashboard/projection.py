@@ -30,12 +30,15 @@ from plumbing.postgres import Connection
 from plumbing.projection import Batch, ConsumedEvent, Projection
 from services.dashboard.rollup import (
     LEVEL_PREFIXES,
+    Part,
     activity_deltas,
-    contributions,
     counts_as_activity,
     grade_figures,
     month_closed_figures,
+    parts_from_json,
+    parts_json,
     periods,
+    record_parts,
     stored_deltas,
 )
 
@@ -241,10 +244,10 @@ async def _move_history(conn: Connection, retired: str, successor: str, pending:
         successor,
     )
     for row in rows:
-        figures = orjson.loads(row["figures"])
+        for moment, figures in parts_from_json(row["occurred_at"], orjson.loads(row["figures"])):
+            pending.figures[row["kafka_partition"]].append((retired, periods(moment), figures, -1))
+            pending.figures[row["kafka_partition"]].append((successor, periods(moment), figures, 1))
         counted_in = periods(row["occurred_at"])
-        pending.figures[row["kafka_partition"]].append((retired, counted_in, figures, -1))
-        pending.figures[row["kafka_partition"]].append((successor, counted_in, figures, 1))
         if row["active"]:
             pending.activity[row["kafka_partition"]].append((retired, counted_in, row["advisor_id"], -1))
             pending.activity[row["kafka_partition"]].append((successor, counted_in, row["advisor_id"], 1))
@@ -288,7 +291,7 @@ async def _apply_records(
             row["event_id"]: CountedRecord(
                 row["village_code"],
                 row["occurred_at"],
-                orjson.loads(row["figures"]),
+                parts_from_json(row["occurred_at"], orjson.loads(row["figures"])),
                 row["kafka_partition"],
                 row["advisor_id"],
                 row["active"],
@@ -307,27 +310,27 @@ async def _apply_records(
             counted.pop(data.target_event_id, None)
             if earlier.pop(data.target_event_id, None) is not None:
                 voided.append(data.target_event_id)
-            pending.figures[target.partition].append(
-                (target.village, periods(target.when), target.figures, -1)
-            )
+            for moment, figures in target.parts:
+                pending.figures[target.partition].append((target.village, periods(moment), figures, -1))
             if target.active:
                 pending.activity[target.partition].append(
                     (target.village, periods(target.when), target.advisor_id, -1)
                 )
             continue
         assert isinstance(data, ServiceRecord)  # noqa: S101 - filtered by the caller
-        figures = contributions(data)
-        if not figures:
+        parts = record_parts(data)
+        if not any(figures for _, figures in parts):
             continue
         village = _resolve(data.village_code, successors)
         active = counts_as_activity(data)
-        pending.figures[item.partition].append((village, periods(data.occurred_at), figures, 1))
+        for moment, figures in parts:
+            pending.figures[item.partition].append((village, periods(moment), figures, 1))
         if active:
             pending.activity[item.partition].append((village, periods(data.occurred_at), data.advisor_id, 1))
         counted[item.event.id] = CountedRecord(
             village,
             data.occurred_at,
-            figures,
+            parts,
             item.partition,
             data.advisor_id,
             active,
@@ -347,7 +350,7 @@ async def _apply_records(
                     event_id,
                     record.village,
                     record.when,
-                    orjson.dumps(record.figures).decode(),
+                    orjson.dumps(parts_json(record.parts)).decode(),
                     record.partition,
                     record.advisor_id,
                     record.active,
@@ -377,7 +380,7 @@ class CountedRecord:
 
     village: str
     when: datetime
-    figures: dict[str, float]
+    parts: list[Part]  # where its figures count (a visit's minutes in each month it touched)
     partition: int
     advisor_id: str
     active: bool
@@ -400,7 +403,7 @@ def _output_figures(item: ConsumedEvent) -> tuple[str, int, str, list[str], dict
         return key, data.revision, data.village_code, periods(anchor), month_closed_figures(data.met)
     if isinstance(data, AssessmentGraded):
         key = f"grade:{data.advisor_id}:{data.village_code}:{data.year}"
-        figures = grade_figures(str(data.grade), float(data.subsidy_yuan))
+        figures = grade_figures(str(data.grade), data.subsidy_yuan)
         return key, data.revision, data.village_code, [str(data.year)], figures
     return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from contracts.assignment import assigned_on_sql
 from plumbing.postgres import Connection
 from services.dashboard.rollup import months_of
 
@@ -93,12 +94,11 @@ async def search(conn: Connection, text: str, within: str, limit: int) -> list[d
 async def coverage(conn: Connection, code: str, today: date) -> dict[str, int]:
     """全覆盖率: villages with an advisor assigned today, of all villages in the region."""
     row = await conn.fetchrow(
-        """SELECT count(*) AS villages,
+        f"""SELECT count(*) AS villages,
                   count(*) FILTER (WHERE EXISTS (
                       SELECT 1 FROM assignments a WHERE a.village_code = r.code
-                        AND a.term_start <= $2 AND $2 <= coalesce(a.released_on, a.term_end)
-                        AND a.term_end >= $2)) AS covered
-           FROM regions r WHERE r.level = 'village' AND r.code LIKE $1 || '%' AND r.retired_on IS NULL""",
+                        AND {assigned_on_sql("a", "$2")})) AS covered
+           FROM regions r WHERE r.level = 'village' AND r.code LIKE $1 || '%' AND r.retired_on IS NULL""",  # noqa: S608 - the condition is code, values are parameters
         code,
         today,
     )
@@ -108,11 +108,10 @@ async def coverage(conn: Connection, code: str, today: date) -> dict[str, int]:
 async def village_advisors(conn: Connection, village_code: str, today: date) -> list[dict[str, Any]]:
     """The advisors assigned to a village today, with their public card (name, organisation, contact)."""
     rows = await conn.fetch(
-        """SELECT a.advisor_id, d.name, d.kind, d.organisation, d.phone, a.term_start, a.term_end
+        f"""SELECT a.advisor_id, d.name, d.kind, d.organisation, d.phone, a.term_start, a.term_end
            FROM assignments a LEFT JOIN advisors d USING (advisor_id)
-           WHERE a.village_code = $1 AND a.term_start <= $2
-             AND $2 <= least(coalesce(a.released_on, a.term_end), a.term_end)
-           ORDER BY a.term_start, a.advisor_id""",
+           WHERE a.village_code = $1 AND {assigned_on_sql("a", "$2")}
+           ORDER BY a.term_start, a.advisor_id""",  # noqa: S608 - the condition is code, values are parameters
         village_code,
         today,
     )

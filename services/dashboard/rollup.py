@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from contracts.events import (
     DEFAULT_ZONE,
@@ -27,6 +28,7 @@ from contracts.events import (
     ServiceRecord,
     VisitLogged,
 )
+from contracts.service_time import on_site_minutes_by_month
 
 LEVEL_PREFIXES = (2, 4, 6, 9, 12)
 Figures = dict[str, float]
@@ -69,6 +71,37 @@ def contributions(payload: EventPayload) -> Figures:
     if isinstance(payload, FeedbackSubmitted):
         return {"feedback": 1, "feedback_score_sum": payload.score}
     return {}
+
+
+Part = tuple[datetime, Figures]  # a moment (its month, quarter and year are where it counts), the figures
+
+
+def record_parts(payload: ServiceRecord) -> list[Part]:
+    """Where a record's figures count: at `occurred_at`, but for a visit's on-site minutes, which count in
+    each month for the part spent there (`contracts.service_time`, as the assessment counts them)."""
+    figures = contributions(payload)
+    if not isinstance(payload, VisitLogged) or not figures:
+        return [(payload.occurred_at, figures)]
+    parts = on_site_minutes_by_month(payload.started_at, payload.ended_at)
+    first, later = parts[0], parts[1:]
+    found: list[Part] = [(payload.occurred_at, {**figures, "on_site_minutes": first.minutes})]
+    found += [(part.starts_at, {"on_site_minutes": part.minutes}) for part in later if part.minutes]
+    return found
+
+
+def parts_json(parts: Sequence[Part]) -> object:
+    """How a counted record keeps what it added (a void or a merge takes exactly that back): its figures
+    alone when they count at `occurred_at`, as before visits were split, else each part with its moment."""
+    if len(parts) == 1:
+        return parts[0][1]
+    return [[moment.isoformat(), figures] for moment, figures in parts]
+
+
+def parts_from_json(occurred_at: datetime, kept: object) -> list[Part]:
+    if isinstance(kept, dict):
+        return [(occurred_at, kept)]
+    assert isinstance(kept, list)  # noqa: S101 - written by parts_json
+    return [(datetime.fromisoformat(moment), figures) for moment, figures in kept]
 
 
 def counts_as_activity(payload: EventPayload) -> bool:
@@ -157,9 +190,37 @@ def month_closed_figures(met: bool) -> Figures:
     return {"village_months_closed": 1, "village_months_met": 1 if met else 0}
 
 
-def grade_figures(grade: str, subsidy_yuan: float) -> Figures:
-    """The grade distribution and the subsidies paid, counted in the graded year."""
-    return {"graded": 1, f"grades_{grade}": 1, "subsidy_yuan": subsidy_yuan}
+def grade_figures(grade: str, subsidy_yuan: Decimal) -> Figures:
+    """The grade distribution and the subsidies paid, counted in the graded year. Money is kept in fen
+    (分), whole numbers, which float8 sums exactly."""
+    return {"graded": 1, f"grades_{grade}": 1, SUBSIDY_FEN: int(subsidy_yuan * 100)}
+
+
+SUBSIDY_FEN = "subsidy_fen"
+LEGACY_SUBSIDY_YUAN = "subsidy_yuan"  # kept in yuan as a float before fen; a rebuild converts it
+CENT = Decimal("0.01")
+
+
+def shown_figures(figures: Mapping[str, float]) -> dict[str, int | float | str]:
+    """Figures as people read them: counts and minutes are integers, hours have one decimal, money is a
+    decimal string in yuan with two places (`subsidy_yuan`); never a float where a count is meant."""
+    shown: dict[str, int | float | str] = {
+        metric: round(value)
+        for metric, value in figures.items()
+        if metric not in (SUBSIDY_FEN, LEGACY_SUBSIDY_YUAN)
+    }
+    if "on_site_minutes" in figures:
+        shown["on_site_hours"] = round(figures["on_site_minutes"] / 60, 1)
+    if SUBSIDY_FEN in figures or LEGACY_SUBSIDY_YUAN in figures:
+        fen = Decimal(round(figures.get(SUBSIDY_FEN, 0)))
+        legacy = Decimal(str(figures.get(LEGACY_SUBSIDY_YUAN, 0)))
+        shown["subsidy_yuan"] = str((fen / 100 + legacy).quantize(CENT, rounding=ROUND_HALF_UP))
+    return shown
+
+
+def begun_months(year: int, today: date) -> list[str]:
+    """The year's months that have begun by `today`: a period not begun yet is absent, not zero."""
+    return [f"{year:04d}-{month:02d}" for month in range(1, 13) if date(year, month, 1) <= today]
 
 
 # The lines of a work report (工作报告) in the seeds' wording (Zaozhuang 2017, Hekou 2018):

@@ -128,7 +128,8 @@ def _time_errors(payload: EventPayload, now: datetime, limits: Limits) -> list[F
                 FieldError(
                     "occurred_at",
                     "max_age",
-                    f"older than {limits.max_age.days} days: ask the county bureau to record it",
+                    f"older than {limits.max_age.days} days: such a record cannot be recorded through "
+                    "intake by any role; it waits for the bulk import of history, which is not built yet",
                     payload.occurred_at.isoformat(),
                 )
             )

@@ -12,6 +12,7 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import StreamingResponse
 
+from contracts.assignment import assigned_on
 from contracts.envelope import FieldError
 from plumbing.access import (
     may_read_record,
@@ -47,7 +48,7 @@ from plumbing.postgres import Connection
 from plumbing.service import ProjectionHost, host_lifespan
 from plumbing.tables import XLSX_MEDIA_TYPE, attachment, csv_line
 from services.ledger import queries
-from services.ledger.domain import assigned_on, service_day
+from services.ledger.domain import service_day
 from services.ledger.exports import HEADERS, Totals, XlsxWriter, entry_row
 from services.ledger.projection import ledger_projection
 from services.ledger.queries import EntryFilter

@@ -5,7 +5,7 @@ data kept apart from the statistics-grade fields."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -186,22 +186,6 @@ def resolve_void(target: VoidTarget | None, void: RecordVoided) -> VoidStatus:
     return VoidStatus.applied
 
 
-@dataclass(frozen=True)
-class Term:
-    term_start: date
-    term_end: date
-    released_on: date | None
-
-
 def service_day(moment: datetime) -> date:
     """The day a record counts for, in Asia/Shanghai."""
     return moment.astimezone(DEFAULT_ZONE).date()
-
-
-def assigned_on(terms: Sequence[Term], day: date) -> bool:
-    """Whether any of an advisor's terms in a village covers the day. The release's effective date is
-    the last day served."""
-    return any(
-        term.term_start <= day <= term.term_end and (term.released_on is None or day <= term.released_on)
-        for term in terms
-    )

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import orjson
 
+from contracts.assignment import assigned_on
 from contracts.events import (
     AdvisorAssigned,
     AdvisorRegistered,
@@ -33,7 +34,6 @@ from services.ledger.domain import (
     VillageHead,
     VoidStatus,
     VoidTarget,
-    assigned_on,
     personal_digest,
     resolve_void,
     service_day,

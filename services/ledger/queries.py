@@ -11,10 +11,11 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from contracts.assignment import AssignmentTerm
 from contracts.events import SEALED_PERSONAL_FIELD, SealedPersonal
 from plumbing.personal import Sealer
 from plumbing.postgres import Connection
-from services.ledger.domain import BrokenLink, ChainedEntry, ChainVerifier, EntryContent, Term
+from services.ledger.domain import BrokenLink, ChainedEntry, ChainVerifier, EntryContent
 
 ENTRY_SELECT = """
     SELECT e.event_id, e.village_code, e.sequence, e.event_type, e.advisor_id, e.occurred_at, e.recorded_at,
@@ -217,17 +218,19 @@ async def village_file(conn: Connection, village_code: str) -> dict[str, Any]:
     }
 
 
-async def terms_for(conn: Connection, village_codes: list[str]) -> dict[tuple[str, str], list[Term]]:
+async def terms_for(
+    conn: Connection, village_codes: list[str]
+) -> dict[tuple[str, str], list[AssignmentTerm]]:
     """(advisor, village) → terms, for the villages asked about."""
     rows = await conn.fetch(
         """SELECT advisor_id, village_code, term_start, term_end, released_on FROM assignments
            WHERE village_code = ANY($1::text[])""",
         village_codes,
     )
-    terms: dict[tuple[str, str], list[Term]] = {}
+    terms: dict[tuple[str, str], list[AssignmentTerm]] = {}
     for row in rows:
         terms.setdefault((row["advisor_id"], row["village_code"]), []).append(
-            Term(row["term_start"], row["term_end"], row["released_on"])
+            AssignmentTerm(row["term_start"], row["term_end"], row["released_on"])
         )
     return terms
 

@@ -446,3 +446,130 @@ async def test_the_year_is_graded_with_its_subsidy_and_a_county_gets_the_table_i
         assessment_projection(), app.state.host.settings, ManualClock(closer._clock.now()), drop_retired=True
     )
     assert await eventually(graded, lambda items: items == [], what="a quiet pass after the replay") == []
+
+
+async def test_a_visit_crossing_midnight_into_the_month_counts_there_in_every_read(stack: Stack) -> None:
+    """2025-06-30 23:00 → 2025-07-01 01:30: July has 90 minutes for the region's month as for the
+    advisor's own compliance (one computation of an (advisor, village, month) for every reader)."""
+    advisor = f"adv-{stack.county}-midnight"
+    await stack.post(
+        "assignment",
+        advisor_id=advisor,
+        village_code=stack.village,
+        term_start="2025-01-01",
+        term_end="2026-12-31",
+    )
+    await stack.post(
+        "visit",
+        advisor_id=advisor,
+        village_code=stack.village,
+        activities=["consultation"],
+        occurred_at="2025-06-30T23:00:00+08:00",
+        started_at="2025-06-30T23:00:00+08:00",
+        ended_at="2025-07-01T01:30:00+08:00",
+    )
+    july = await eventually(
+        lambda: stack.compliance(advisor, as_of="2025-07-31T20:00:00+08:00"),
+        lambda found: found["month"]["on_site_minutes"] == 90,
+        what="the visit",
+    )
+    assert july["month"]["month"] == "2025-07"
+
+    async def region_july() -> list[dict[str, Any]]:
+        answer = await stack.assessment.get(
+            f"/v1/regions/{stack.county}/compliance", params={"month": "2025-07"}, headers=stack.as_county
+        )
+        assert answer.status_code == 200, answer.text
+        return [row for row in answer.json()["villages"] if row["advisor_id"] == advisor]
+
+    rows = await region_july()
+    assert [(row["on_site"], row["status"]) for row in rows] == [(90, "missed")]
+
+
+async def test_old_years_are_closed_and_graded_on_the_whole_year(
+    stack: Stack, producer: AIOKafkaProducer
+) -> None:
+    """History older than the last two years and 400 days (a province adopting the system): every month
+    of the term is closed and every year graded, each on all of its records."""
+    advisor = f"hist-{stack.county}"
+    await stack.post(
+        "assignment",
+        advisor_id=advisor,
+        village_code=stack.village,
+        term_start="2023-01-01",
+        term_end="2024-12-31",
+    )
+    events = []
+    for year in (2023, 2024):
+        for month in range(1, 13):
+            start = datetime(year, month, 10, 8, 0, tzinfo=DEFAULT_ZONE)
+            events.append(
+                sample_event(
+                    "visit.logged",
+                    advisor_id=advisor,
+                    village_code=stack.village,
+                    recorded_by=advisor,
+                    occurred_at=start.isoformat(),
+                    started_at=start.isoformat(),
+                    ended_at=(start + timedelta(hours=8, minutes=30)).isoformat(),
+                )
+            )
+        for month in (2, 5, 8, 11):
+            events.append(
+                sample_event(
+                    "lecture.held",
+                    advisor_id=advisor,
+                    village_code=stack.village,
+                    recorded_by=advisor,
+                    occurred_at=datetime(year, month, 15, 19, 0, tzinfo=DEFAULT_ZONE).isoformat(),
+                    large_event=month == 5,
+                )
+            )
+        events.append(
+            sample_event(
+                "feedback.submitted",
+                advisor_id=advisor,
+                village_code=stack.village,
+                recorded_by="town",
+                occurred_at=datetime(year, 6, 1, 10, 0, tzinfo=DEFAULT_ZONE).isoformat(),
+                score=5,
+            )
+        )
+    await send_all(
+        producer,
+        [
+            replace(
+                event, time=event.data.occurred_at, recorded_at=event.data.occurred_at + timedelta(hours=1)
+            )  # type: ignore[attr-defined]
+            for event in events
+        ],
+    )
+
+    async def december_2024() -> dict[str, Any]:
+        return await stack.compliance(advisor, as_of="2024-12-31T20:00:00+08:00")
+
+    snapshot_2024 = await eventually(
+        december_2024, lambda found: found["lectures"]["held_this_year"] == 4, what="the history"
+    )
+    closer = stack.assessment._transport.app.state.closer  # type: ignore[attr-defined]
+    found: list[Any] = []
+
+    async def ours() -> list[Any]:
+        found.extend(
+            event for event in await closer.run_once() if getattr(event.data, "advisor_id", None) == advisor
+        )
+        return found
+
+    def complete(items: list[Any]) -> bool:
+        return len([event for event in items if event.type == "assessment.graded"]) >= 2
+
+    await eventually(ours, complete, seconds=90, what="the old years graded")
+    closes = {event.data.month: event.data.met for event in found if event.type == "compliance.month_closed"}
+    assert closes == {f"{year}-{month:02d}": True for year in (2023, 2024) for month in range(1, 13)}
+    grades = {event.data.year: event.data for event in found if event.type == "assessment.graded"}
+    assert {year: (grade.grade, grade.subsidy_yuan) for year, grade in grades.items()} == {
+        2023: ("excellent", Decimal("3000.00")),
+        2024: ("excellent", Decimal("3000.00")),
+    }
+    assert grades[2024].score == snapshot_2024["year_to_date"]["score"]
+    assert snapshot_2024["year_to_date"]["provisional_grade"] == "excellent"

@@ -343,3 +343,76 @@ async def test_a_village_summary_says_so_when_the_ledger_does_not_answer(
     assert answer.json()["error"]["code"] == "ledger_unavailable"
     other = await dashboard.get("/v1/villages/370403100200/ledger-summary", headers=COUNTY)
     assert other.status_code == 403, "the caller's region is checked before the ledger is asked"
+
+
+async def test_a_visit_crossing_midnight_into_a_month_counts_its_minutes_where_spent_until_voided(
+    dashboard: httpx.AsyncClient, producer: AIOKafkaProducer
+) -> None:
+    """2025-06-30 23:00 → 2025-07-01 01:30 (+08:00): 60 minutes in June, 90 in July, as the assessment
+    counts them; the visit itself once, in June; a void takes both parts back."""
+    bootstrap = dashboard.app.state.host.settings.kafka_bootstrap_servers  # type: ignore[attr-defined]
+    county = fresh_county()
+    township, village = f"{county}001", f"{county}001201"
+    regions = [
+        RegionRegistered(code=county, name="测试县", level=RegionLevel.county, parent_code=county[:4]),
+        RegionRegistered(code=township, name="测试镇", level=RegionLevel.township, parent_code=county),
+        RegionRegistered(code=village, name="测试村", level=RegionLevel.village, parent_code=township),
+    ]
+    await publish_events(bootstrap, iter([region_event(region, NOW) for region in regions]), 1)
+    advisor = f"adv-{uuid.uuid4().hex[:6]}"
+    visit = sample_event(
+        "visit.logged",
+        event_id=uuid.uuid4(),
+        advisor_id=advisor,
+        village_code=village,
+        occurred_at="2025-06-30T23:00:00+08:00",
+        started_at="2025-06-30T23:00:00+08:00",
+        ended_at="2025-07-01T01:30:00+08:00",
+    )
+    await send_all(producer, [visit])
+
+    async def minutes() -> dict[str, tuple[float, float]]:
+        found = {}
+        for code, period in (
+            (village, "2025-06"),
+            (village, "2025-07"),
+            (county, "2025-Q3"),
+            (county, "2025"),
+        ):
+            seen = (await figures(dashboard, code, period))["figures"]
+            found[f"{code}:{period}"] = (seen.get("on_site_minutes", 0), seen.get("visits", 0))
+        return found
+
+    assert await eventually(minutes, lambda found: found[f"{county}:2025"] != (0, 0), what="the visit") == {
+        f"{village}:2025-06": (60, 1),
+        f"{village}:2025-07": (90, 0),
+        f"{county}:2025-Q3": (90, 0),
+        f"{county}:2025": (150, 1),
+    }
+    # Counts and minutes are integers, hours have one decimal (fault 8 of issue 13).
+    year = (await figures(dashboard, county, "2025"))["figures"]
+    assert (type(year["visits"]), type(year["on_site_minutes"]), year["on_site_hours"]) == (int, int, 2.5)
+
+    async def series(of_year: int) -> list[str]:
+        answer = await dashboard.get(
+            f"/v1/regions/{county}/series", params={"year": of_year}, headers=PROVINCE
+        )
+        assert answer.status_code == 200, answer.text
+        return [month["period"] for month in answer.json()["months"]]
+
+    # The clock says 2026-11-23: December 2026 has not begun, so it is absent, not zero.
+    assert await series(2025) == [f"2025-{month:02d}" for month in range(1, 13)]
+    assert await series(2026) == [f"2026-{month:02d}" for month in range(1, 12)]
+    assert await series(2027) == []
+
+    void = sample_event(
+        "record.voided",
+        event_id=uuid.uuid4(),
+        advisor_id=advisor,
+        village_code=village,
+        target_event_id=str(visit.id),
+        occurred_at="2025-07-02T09:00:00+08:00",
+    )
+    await send_all(producer, [void])
+    voided = await eventually(minutes, lambda found: found[f"{county}:2025"] == (0, 0), what="the void")
+    assert set(voided.values()) == {(0, 0)}

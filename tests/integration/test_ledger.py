@@ -300,6 +300,25 @@ async def test_the_same_id_with_other_content_is_kept_out_and_listed_as_a_confli
     assert [item["event_id"] for item in conflicts if item["village_code"] == village] == [first["id"]]
 
 
+async def test_a_retry_re_sent_by_the_township_office_is_a_duplicate_not_a_conflict(stack: Stack) -> None:
+    """The same id and content, sent again by another person allowed to send it (a township office
+    re-sending an advisor's offline batch): judged on what the client sent, not on who sent it."""
+    village = stack.place.village(5)
+    advisor = f"adv-{stack.place.county}-r"
+    township = headers(f"township-{stack.place.township}", Role.township_office, stack.place.township)
+    first = await stack.post(
+        "consultation", stack.advisor_headers(advisor), advisor_id=advisor, village_code=village
+    )
+    await stack.post("consultation", township, **first)
+    marker = await stack.post(
+        "document", stack.advisor_headers(advisor), advisor_id=advisor, village_code=village
+    )
+    entries = await stack.wait_for_entries(village, 2)
+    assert [entry["event_id"] for entry in entries] == [first["id"], marker["id"]]
+    conflicts = (await stack.ledger.get("/v1/conflicts", headers=stack.county_headers)).json()["conflicts"]
+    assert [item["event_id"] for item in conflicts if item["village_code"] == village] == []
+
+
 async def test_pages_never_skip_or_repeat_while_records_keep_arriving(stack: Stack) -> None:
     village = stack.place.village(4)
     advisor = f"adv-{stack.place.county}-p"

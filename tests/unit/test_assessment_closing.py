@@ -17,6 +17,7 @@ from services.assessment.rules import (
     months_to_close,
     previous_lecture_period,
     snapshot,
+    years_to_grade,
 )
 
 TERM = Term(date(2026, 1, 1), date(2026, 12, 31), None, Decimal(3000))
@@ -97,3 +98,26 @@ def test_alert_keys_name_their_period_so_each_is_raised_once() -> None:
         for alert in due_alerts(now, state, None, 0, at("2026-05-01"), date(2026, 1, 1), rules)
     }
     assert keys == {"hours_at_risk": "2026-06", "lecture_due": "2026-04-01", "no_activity": "2026-05-01"}
+
+
+def test_every_month_of_every_term_is_closed_however_old() -> None:
+    """A province adopting the system brings its history (the programme began in 2017)."""
+    old = Term(date(2017, 11, 1), date(2018, 2, 28), None, Decimal(3000))
+    assert months_to_close([old, TERM], at("2026-04-11", "00:00"), 10) == [
+        (2017, 11),
+        (2017, 12),
+        (2018, 1),
+        (2018, 2),
+        (2026, 1),
+        (2026, 2),
+        (2026, 3),
+    ]
+
+
+def test_every_finished_year_with_a_term_is_graded_however_old() -> None:
+    terms = [
+        Term(date(2017, 6, 1), date(2019, 5, 31), None, Decimal(3000)),
+        Term(date(2021, 1, 1), date(2026, 12, 31), date(2023, 3, 31), Decimal(3000)),
+    ]
+    assert years_to_grade(terms, at("2026-01-12"), 10) == [2017, 2018, 2019, 2021, 2022, 2023]
+    assert years_to_grade(terms, at("2024-01-10"), 10) == [2017, 2018, 2019, 2021, 2022]

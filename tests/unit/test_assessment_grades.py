@@ -13,6 +13,7 @@ from services.assessment.rules import (
     Term,
     Visit,
     grade_decision,
+    month_compliance,
     year_grade,
     years_to_grade,
 )
@@ -117,3 +118,20 @@ def test_a_grade_is_revised_only_when_it_changes() -> None:
 def test_a_year_is_graded_once_its_grace_period_is_over() -> None:
     assert years_to_grade([TERM], at("2027-01-10", "23:00"), 10) == []
     assert years_to_grade([TERM], at("2027-01-11", "00:00"), 10) == [2026]
+
+
+def test_a_year_grade_counts_each_month_as_the_month_is_closed() -> None:
+    """A visit from 31 December 22:00 to 1 January 06:00 gives January 360 minutes, in the year's grade
+    as in the month's close (`month_compliance`): one computation of a month for every reader."""
+    crossing = visit("2025-12-31", minutes=480)
+    crossing = replace(
+        crossing,
+        occurred_at=at("2025-12-31", "22:00"),
+        on_site=Visit(at("2025-12-31", "22:00"), at("2026-01-01", "06:00")),
+    )
+    january = [crossing, visit("2026-01-10", minutes=120)]
+    terms = [Term(date(2025, 1, 1), date(2026, 12, 31), None, Decimal("3000.00"))]
+    found = month_compliance(at("2027-01-12"), 2026, 1, VILLAGE, [], [], terms, january)
+    assert (found.minutes.on_site, found.minutes.met) == (480, True)
+    grade = year_grade(2026, VILLAGE, [], [], terms, january, False)
+    assert grade.components[ScoreComponent.monthly_hours] == 100 * 1 / 12

@@ -17,6 +17,7 @@ from contracts.events import (
     VillageKind,
     VillageNorms,
 )
+from contracts.service_time import on_site_minutes_by_month
 from services.assessment.rules import (
     Lecture,
     LectureAlert,
@@ -240,3 +241,14 @@ def test_norms_differ_by_kind_of_village_and_remote_villages() -> None:
     assert norms_for(rules, "370402105101", ["remote", "mountain"]) is remote
     assert norms_for(rules, "370402105450", []) is near_town  # 类似居委会
     assert norms_for(rules, "370402105550", []) == rules.norms  # 类似村委会
+
+
+def test_the_months_minutes_of_a_visit_are_the_contracts_split() -> None:
+    """The assessment and the dashboard split a visit the same way (contracts.service_time): the parts add
+    up to the visit's whole minutes, however the seconds fall."""
+    crossing = Visit(at("2026-03-31", "23:00:30"), at("2026-04-01", "01:29:50"))
+    march = month_minutes(2026, 3, [crossing], [], ZAOZHUANG.norms).on_site
+    april = month_minutes(2026, 4, [crossing], [], ZAOZHUANG.norms).on_site
+    assert (march, april) == (59, 90)
+    parts = on_site_minutes_by_month(crossing.started_at, crossing.ended_at)
+    assert [part.minutes for part in parts] == [march, april]

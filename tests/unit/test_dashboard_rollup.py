@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
 
 from services.dashboard.rollup import contributions, deltas, periods, region_chain, work_report
 from tests.support.samples import sample_payload
@@ -108,3 +111,65 @@ def test_a_village_stores_months_and_the_regions_above_every_period() -> None:
     assert months_of("2026-Q2") == ["2026-04", "2026-05", "2026-06"]
     assert len(months_of("2026")) == 12
     assert months_of("2026-05") == []
+
+
+def test_a_visit_crossing_midnight_into_a_month_puts_its_minutes_where_they_were_spent() -> None:
+    """The assessment's split (contracts.service_time): the visit counts once, in the month it began;
+    its minutes in each month for the part spent there."""
+    from services.dashboard.rollup import record_parts
+
+    visit = sample_payload(
+        "visit.logged",
+        occurred_at="2025-06-30T23:00:00+08:00",
+        started_at="2025-06-30T23:00:00+08:00",
+        ended_at="2025-07-01T01:30:00+08:00",
+    )
+    summed = deltas([(VILLAGE, periods(when), figures, 1) for when, figures in record_parts(visit)])
+    assert summed[(VILLAGE, "2025-06", "visits")] == 1
+    assert summed[(VILLAGE, "2025-06", "on_site_minutes")] == 60
+    assert summed[(VILLAGE, "2025-07", "on_site_minutes")] == 90
+    assert (VILLAGE, "2025-07", "visits") not in summed
+    assert summed[("37", "2025", "on_site_minutes")] == 150
+    assert summed[("37", "2025-Q3", "on_site_minutes")] == 90
+    consultation = sample_payload("consultation.recorded")
+    assert record_parts(consultation) == [(consultation.occurred_at, contributions(consultation))]
+
+
+def test_figures_are_shown_as_counts_hours_and_money_not_floats() -> None:
+    """What PostgreSQL sums as float8 is shown as people read it: counts and minutes as integers, hours
+    with one decimal, money as a decimal string in yuan with two places."""
+    from services.dashboard.rollup import grade_figures, shown_figures
+
+    stored: dict[str, float] = {"consultations": 2869.0, "on_site_minutes": 1234.0, "visits": 3.0}
+    for grade, subsidy in (("good", "3000.00"), ("qualified", "2100.10"), ("qualified", "0.20")):
+        for metric, value in grade_figures(grade, Decimal(subsidy)).items():
+            stored[metric] = stored.get(metric, 0) + value
+    shown = shown_figures(stored)
+    assert shown == {
+        "consultations": 2869,
+        "on_site_minutes": 1234,
+        "on_site_hours": 20.6,
+        "visits": 3,
+        "graded": 3,
+        "grades_good": 1,
+        "grades_qualified": 2,
+        "subsidy_yuan": "5100.30",
+    }
+    assert all(type(shown[metric]) is int for metric in ("consultations", "on_site_minutes", "graded"))
+
+
+@pytest.mark.parametrize(
+    ("year", "today", "months"),
+    [
+        (2025, date(2026, 11, 23), [f"2025-{month:02d}" for month in range(1, 13)]),
+        (2026, date(2026, 11, 23), [f"2026-{month:02d}" for month in range(1, 12)]),
+        (2026, date(2026, 1, 1), ["2026-01"]),
+        (2027, date(2026, 11, 23), []),
+    ],
+)
+def test_a_month_that_has_not_begun_is_absent_from_the_series(
+    year: int, today: date, months: list[str]
+) -> None:
+    from services.dashboard.rollup import begun_months
+
+    assert begun_months(year, today) == months

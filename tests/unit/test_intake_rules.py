@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
+from contracts.envelope import content_fingerprint
 from contracts.examples import example_fields
 from plumbing.auth import AuthenticationFailed, Principal, Role, mint_token, principal_from_token
 from services.intake.openapi import _example
@@ -232,3 +233,31 @@ def test_the_development_secret_is_refused_outside_development() -> None:
             kafka_sasl_username="intake",
             kafka_sasl_password="x",
         )
+
+
+def test_the_age_limit_message_names_no_way_that_does_not_exist() -> None:
+    """No role can record an old record through intake (the county bureau included), and the bulk import
+    of history is not built yet: the message says so instead of sending people to the bureau."""
+    record = body("consultation", occurred_at=(NOW - timedelta(days=401)).isoformat())
+    for principal in (ADVISOR, COUNTY):
+        error = next(error for error in rejected("consultation", record, principal).errors)
+        assert error.rule == "max_age"
+        assert "county bureau" not in error.message
+        assert "cannot be recorded through intake by any role" in error.message
+        assert "bulk import" in error.message
+
+
+def test_a_retry_sent_by_another_allowed_person_has_the_fingerprint_of_the_first() -> None:
+    """A township office re-sending an advisor's offline batch: same id, same content, another sender.
+    The server sets recorded_by and recorded_by_role; a retry is judged on what the client sent."""
+    record = body("consultation", advisor_id=ADVISOR.subject, village_code="370402105201")
+    first = prepare_event(KIND_BY_NAME["consultation"], record, ADVISOR, NOW, LIMITS, "/test")
+    resent = prepare_event(
+        KIND_BY_NAME["consultation"], record, TOWNSHIP, NOW + timedelta(days=2), LIMITS, "/test"
+    )
+    assert resent.data.model_dump()["recorded_by"] == TOWNSHIP.subject
+    assert content_fingerprint(first) == content_fingerprint(resent)
+    changed = prepare_event(
+        KIND_BY_NAME["consultation"], {**record, "person_times": 7}, TOWNSHIP, NOW, LIMITS, "/test"
+    )
+    assert content_fingerprint(first) != content_fingerprint(changed)

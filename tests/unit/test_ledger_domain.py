@@ -14,11 +14,9 @@ from services.ledger.domain import (
     GENESIS,
     ChainedEntry,
     EntryContent,
-    Term,
     VillageHead,
     VoidStatus,
     VoidTarget,
-    assigned_on,
     entry_hash,
     personal_digest,
     resolve_void,
@@ -156,30 +154,6 @@ def test_a_void_applies_once_to_a_record_of_its_own_village_when_its_sender_may_
     target: VoidTarget | None, void: RecordVoided, status: VoidStatus
 ) -> None:
     assert resolve_void(target, void) is status
-
-
-TERM = Term(date(2026, 1, 1), date(2026, 12, 31), None)
-
-
-@pytest.mark.parametrize(
-    ("terms", "day", "expected"),
-    [
-        ([TERM], date(2026, 1, 1), True),
-        ([TERM], date(2026, 12, 31), True),
-        ([TERM], date(2025, 12, 31), False),
-        ([TERM], date(2027, 1, 1), False),
-        ([replace(TERM, released_on=date(2026, 6, 30))], date(2026, 6, 30), True),
-        ([replace(TERM, released_on=date(2026, 6, 30))], date(2026, 7, 1), False),
-        ([], date(2026, 3, 1), False),
-        (
-            [replace(TERM, term_end=date(2026, 3, 31)), replace(TERM, term_start=date(2026, 5, 1))],
-            date(2026, 4, 15),
-            False,
-        ),
-    ],
-)
-def test_a_record_counts_as_assigned_only_within_a_term(terms: list[Term], day: date, expected: bool) -> None:
-    assert assigned_on(terms, day) is expected
 
 
 def test_the_service_day_is_the_day_in_asia_shanghai() -> None:

@@ -1,0 +1,58 @@
+"""Whether an advisor is assigned to a village on a day: the one definition, in Python and in SQL.
+
+What `advisor.assigned` and `advisor.released` mean together: a term covers its days from `term_start`
+to `term_end`, both included; a release's effective date is the last day served, so a term ends at the
+earlier of its end and its release. Terms belong to the village code they name: a merge (`region.retired`)
+moves records to the successor, never an assignment, so an advisor is assigned to the successor only by a
+term of the successor's own. Reassignment to the same village is another term; any term covering the day
+is enough.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True)
+class AssignmentTerm:
+    term_start: date
+    term_end: date
+    released_on: date | None
+
+    @property
+    def last_day_served(self) -> date:
+        return min(self.term_end, self.released_on) if self.released_on is not None else self.term_end
+
+    def covers(self, day: date) -> bool:
+        return self.term_start <= day <= self.last_day_served
+
+    def overlaps(self, first: date, last: date) -> bool:
+        """Whether the term covers any day from `first` to `last` (both included)."""
+        return self.term_start <= last and first <= self.last_day_served
+
+
+def assigned_on(terms: Iterable[AssignmentTerm], day: date) -> bool:
+    """Whether any of an advisor's terms in a village covers the day."""
+    return any(term.covers(day) for term in terms)
+
+
+def assigned_between(terms: Iterable[AssignmentTerm], first: date, last: date) -> bool:
+    return any(term.overlaps(first, last) for term in terms)
+
+
+def last_day_served_sql(alias: str) -> str:
+    """`AssignmentTerm.last_day_served` over an `assignments` row (columns term_start, term_end,
+    released_on) named `alias`."""
+    return f"least({alias}.term_end, coalesce({alias}.released_on, {alias}.term_end))"
+
+
+def assigned_on_sql(alias: str, day: str) -> str:
+    """`AssignmentTerm.covers` as a SQL condition; `day` is a parameter placeholder such as `$2`."""
+    return f"({alias}.term_start <= {day} AND {day} <= {last_day_served_sql(alias)})"
+
+
+def assigned_between_sql(alias: str, first: str, last: str) -> str:
+    """`AssignmentTerm.overlaps` as a SQL condition; `first` and `last` are parameter placeholders."""
+    return f"({alias}.term_start <= {last} AND {first} <= {last_day_served_sql(alias)})"
