@@ -346,11 +346,10 @@ async def test_a_village_summary_says_so_when_the_ledger_does_not_answer(
 
 
 async def test_a_visit_crossing_midnight_into_a_month_counts_its_minutes_where_spent_until_voided(
-    dashboard: httpx.AsyncClient, producer: AIOKafkaProducer
+    dashboard: httpx.AsyncClient, producer: AIOKafkaProducer, infrastructure: Infrastructure
 ) -> None:
     """2025-06-30 23:00 → 2025-07-01 01:30 (+08:00): 60 minutes in June, 90 in July, as the assessment
     counts them; the visit itself once, in June; a void takes both parts back."""
-    bootstrap = dashboard.app.state.host.settings.kafka_bootstrap_servers  # type: ignore[attr-defined]
     county = fresh_county()
     township, village = f"{county}001", f"{county}001201"
     regions = [
@@ -358,7 +357,7 @@ async def test_a_visit_crossing_midnight_into_a_month_counts_its_minutes_where_s
         RegionRegistered(code=township, name="测试镇", level=RegionLevel.township, parent_code=county),
         RegionRegistered(code=village, name="测试村", level=RegionLevel.village, parent_code=township),
     ]
-    await publish_events(bootstrap, iter([region_event(region, NOW) for region in regions]), 1)
+    await publish_events(infrastructure.kafka, iter([region_event(region, NOW) for region in regions]), 1)
     advisor = f"adv-{uuid.uuid4().hex[:6]}"
     visit = sample_event(
         "visit.logged",

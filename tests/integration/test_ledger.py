@@ -124,6 +124,14 @@ class Stack:
             term_end="2026-12-31",
         )
 
+        # The assignment travels on `registry`, the records on `village-services`: the ledger applies the
+        # two topics independently, so wait until the file shows the term before judging "unassigned".
+        async def file_text() -> str:
+            answer = await self.ledger.get(f"/v1/villages/{village}", headers=self.county_headers)
+            return answer.text if answer.status_code == 200 else ""
+
+        await eventually(file_text, lambda text: advisor in text, seconds=60, what="the assignment")
+
 
 def projection_settings(infrastructure: Infrastructure, service: str) -> dict[str, Any]:
     return {
