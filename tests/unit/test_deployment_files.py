@@ -85,3 +85,11 @@ def test_the_dashboard_finds_the_ledger_and_reads_without_a_token_only_in_compos
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "npm ci" in dockerfile
     assert "VC_ECHARTS_FILE" in dockerfile
+
+
+def test_compose_restarts_every_container_that_exits() -> None:
+    """A service whose projection died exits (code 70) so that it is started again (issue 14)."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert {name: spec.get("restart") for name, spec in services.items()} == dict.fromkeys(
+        services, "unless-stopped"
+    )
