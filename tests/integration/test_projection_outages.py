@@ -103,7 +103,7 @@ async def test_kill_9_of_postgresql_mid_batch_is_survived_with_true_lag_and_noth
     sent: list[Event] = []
     try:
         for kill in range(3):
-            batch = consultations(tag, 1500)
+            batch = consultations(tag, 600)
             sent += batch
             await send_all(producer, batch)
             await eventually(
