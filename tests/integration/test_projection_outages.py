@@ -96,14 +96,20 @@ async def test_kill_9_of_postgresql_mid_batch_is_survived_with_true_lag_and_noth
 ) -> None:
     """Without the fix, the loop died with asyncpg's InternalClientError (MagicStack/asyncpg#784) in
     about half the kills, and the lag read 0 for as long as the database was down."""
-    host = ProjectionHost(
-        counting_projection(tag, tag), settings(infrastructure, own_postgres), SystemClock()
-    )
+
+    async def apply_slowly(conn: Connection, batch: Batch) -> None:
+        """Every batch holds its transaction open a while, so the kill lands in the middle of one."""
+        await conn.execute("SELECT pg_sleep(0.05)")
+        await apply_counts(conn, batch)
+
+    base = counting_projection(tag, tag)
+    projection = Projection(base.name, base.schema, base.topics, base.migrations, apply_slowly)
+    host = ProjectionHost(projection, settings(infrastructure, own_postgres), SystemClock())
     await host.start()
     sent: list[Event] = []
     try:
         for kill in range(3):
-            batch = consultations(tag, 600)
+            batch = consultations(tag, 1000)
             sent += batch
             await send_all(producer, batch)
             await eventually(
