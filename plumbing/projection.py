@@ -116,7 +116,8 @@ class Projection:
 
 @dataclass
 class Failpoints:
-    """Test-only crash points: 'after_db_commit=3' kills the process the 3rd time it gets there."""
+    """Test-only crash points: 'after_db_commit=3' kills the process the 3rd time it gets there;
+    'error_mid_batch' raises an error the runtime does not know, as a bug would."""
 
     remaining: dict[str, int] = field(default_factory=dict)
 
@@ -132,8 +133,14 @@ class Failpoints:
         if name not in self.remaining:
             return
         self.remaining[name] -= 1
+        if self.remaining[name] <= 0 and name.startswith("error_"):
+            raise FailpointError(f"failpoint {name} reached")
         if self.remaining[name] <= 0:
             os._exit(86)
+
+
+class FailpointError(Exception):
+    """What a test's `error_…` failpoint raises: an error the projection runtime does not expect."""
 
 
 class _Resync(Exception):
@@ -470,6 +477,7 @@ class ProjectionRunner:
                 ],
             )
             self._failpoints.hit("mid_batch")
+            self._failpoints.hit("error_mid_batch")
         self._failpoints.hit("after_db_commit")
 
         self._positions.update(next_offsets)

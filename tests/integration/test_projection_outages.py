@@ -4,8 +4,13 @@ while it cannot apply anything, and an error it does not know ends it for its su
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -17,13 +22,14 @@ from devstack.stack import Profile, postgres_down, postgres_kill, postgres_up
 from plumbing.clock import SystemClock
 from plumbing.postgres import Connection
 from plumbing.projection import LAG_REFRESH_SECONDS, Batch, Projection
-from plumbing.service import ProjectionHost
+from plumbing.service import EXIT_CRASHED, ProjectionHost
 from plumbing.settings import ProjectionSettings
 from tests.support.counting import apply_counts, counting_projection
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_io import consultations, send_all
 from tests.support.waiting import eventually
 
+ROOT = Path(__file__).resolve().parents[2]
 # A PostgreSQL of its own (the Kafka ports are never used): killing it touches no other test.
 PG_OUTAGE = Profile("pg-outage", kafka_port=18192, controller_port=18193, postgres_port=18532)
 
@@ -204,3 +210,38 @@ async def test_an_unexpected_error_ends_the_host_for_its_supervisor(
         assert host.liveness()["crashed"] is True
     finally:
         await host.stop()
+
+
+async def test_a_service_whose_projection_died_exits_with_70_and_says_what_to_check(
+    infrastructure: Infrastructure, producer: AIOKafkaProducer, tag: str, tmp_path: Path
+) -> None:
+    """The ledger as bin/run-local runs it: before, it stayed up consuming nothing (/healthz crashed:true)."""
+    log = tmp_path / "ledger.log"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap,
+        "DATABASE_URL": infrastructure.database_url,
+        "VC_HTTP_PORT": "18801",
+        "VC_FAILPOINTS": "error_mid_batch=1",
+    }
+    await send_all(producer, consultations(tag, 1))
+    with log.open("wb") as out:
+        ledger = subprocess.Popen(
+            [sys.executable, "-m", "services.ledger"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+
+        async def exit_code() -> int | None:
+            return ledger.poll()
+
+        code = await eventually(exit_code, lambda found: found is not None, seconds=120, what="the exit")
+    finally:
+        if ledger.poll() is None:
+            ledger.kill()
+            ledger.wait()
+    text = log.read_text()
+    assert code == EXIT_CRASHED, text[-3000:]
+    [crash] = [json.loads(line) for line in text.splitlines() if '"projection_crashed"' in line]
+    assert crash["error"] == "plumbing.projection.FailpointError"
+    assert crash["message"] == "failpoint error_mid_batch reached"
+    assert "supervisor" in crash["check"]
