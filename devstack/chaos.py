@@ -6,11 +6,14 @@ ledger as processes under bin/supervise (as bin/run-local runs them). Per scenar
 consultations with ids of its own, retrying a 503 with the same id after Retry-After as the contract
 asks, and notes every id answered 202 with its partition and offset. One fault is injected mid-load.
 Afterwards the checker reads the topic and the ledger's table itself and counts, per scenario:
-acknowledged; lost (acknowledged but not at its offset in Kafka, or in Kafka but never in the ledger
-once the ledger caught up); doubled (an id in the ledger more than once, or in Kafka at more offsets
-than the retries explain is fine, so only the ledger counts); stuck (not in the ledger when the
-settle time ran out); other 5xx; and the recovery time (from the fault's end until intake takes records
-again and the ledger's true lag, the broker's end offsets minus the offsets in PostgreSQL, is 0).
+acknowledged; lost (acknowledged but not at its offset in Kafka, or in Kafka but not in the ledger once
+the ledger caught up); doubled (an id more than once in the ledger's entries; their key forbids it, so a
+second application would surface as a dead-lettered record instead, counted apart: acknowledged ids on
+`village-services.dlq`); stuck (not in the ledger when the settle time ran out); other 5xx; and the
+recovery time (from the fault's end until intake takes records again and the ledger's true lag, the
+broker's end offsets minus the offsets in PostgreSQL, is 0). A record stored in Kafka more than once
+(a retry after a 503 whose write had in fact succeeded) is expected and not counted: the ledger must
+apply it once, which is what "doubled" checks.
 
     python -m devstack.chaos [--seconds 20] [--rate 20] [--scenarios consumer-kill,broker-kill,postgres-kill]
                              [--rounds 1] [--report bench/results/chaos.md]
@@ -42,6 +45,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from contracts.topics import dead_letter_topic
 from devstack.stack import ROOT, Profile, down, kafka_kill, kafka_up, postgres_kill, postgres_up, up
 from plumbing.kafka import topic_partitions
 
@@ -72,6 +76,7 @@ class Outcome:
     acknowledged: int
     lost: int
     doubled: int
+    dead_lettered: int
     stuck: int
     unavailable: int
     other_5xx: int
@@ -83,6 +88,7 @@ class Outcome:
         return (
             self.lost == 0
             and self.doubled == 0
+            and self.dead_lettered == 0
             and self.stuck == 0
             and self.other_5xx == 0
             and self.recovery_seconds is not None
@@ -267,11 +273,12 @@ async def recovered_after(
             pool.terminate()
 
 
-async def read_topic(partitions: list[TopicPartition]) -> dict[tuple[int, int], str]:
+async def read_topic(topic: str) -> dict[tuple[int, int], str]:
     """(partition, offset) → ce_id of every record of the topic, read to its end."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=CHAOS.kafka_bootstrap, enable_auto_commit=False, isolation_level="read_committed"
     )
+    partitions = await topic_partitions(CHAOS.kafka_bootstrap, [topic])
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -288,7 +295,8 @@ async def read_topic(partitions: list[TopicPartition]) -> dict[tuple[int, int], 
 
 
 async def check(tally: Tally, advisor: str, scenario: str, faults: int, recovery: float | None) -> Outcome:
-    in_kafka = await read_topic(await topic_partitions(CHAOS.kafka_bootstrap, [TOPIC]))
+    in_kafka = await read_topic(TOPIC)
+    dead_letters = set((await read_topic(dead_letter_topic(TOPIC))).values())
     ids_in_kafka = set(in_kafka.values())
     connection = await asyncpg.connect(CHAOS.database_url)
     try:
@@ -307,6 +315,7 @@ async def check(tally: Tally, advisor: str, scenario: str, faults: int, recovery
         acknowledged=len(tally.acknowledged),
         lost=len(misplaced | (not_in_ledger & ids_in_kafka if recovery is not None else set())),
         doubled=sum(1 for n in in_ledger.values() if n > 1),
+        dead_lettered=len(dead_letters & set(tally.acknowledged)),
         stuck=len(not_in_ledger) if recovery is None else 0,
         unavailable=tally.unavailable,
         other_5xx=tally.other_5xx,
@@ -382,14 +391,15 @@ def report(outcomes: list[Outcome], seconds: float, rate: float) -> str:
         "acknowledged message consumed, none twice. Target: 0 lost, 0 doubled, 0 stuck, 0 other 5xx, "
         "recovery within 15 s of the fault's end.",
         "",
-        "| scenario | faults | acknowledged | lost | doubled | stuck | 503/429 answered | other 5xx | "
-        "given up | stored without a 202 | recovery (s) | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | faults | acknowledged | lost | doubled | dead-lettered | stuck | 503/429 answered | "
+        "other 5xx | given up | stored without a 202 | recovery (s) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for o in outcomes:
         recovery = f"{o.recovery_seconds:.1f}" if o.recovery_seconds is not None else "not within 90"
         lines.append(
-            f"| {o.scenario} | {o.faults} | {o.acknowledged} | {o.lost} | {o.doubled} | {o.stuck} | "
+            f"| {o.scenario} | {o.faults} | {o.acknowledged} | {o.lost} | {o.doubled} | {o.dead_lettered} | "
+            f"{o.stuck} | "
             f"{o.unavailable} | {o.other_5xx} | {o.given_up} | {o.stored_without_202} | {recovery} | "
             f"{'pass' if o.passed() else 'FAIL'} |"
         )
