@@ -505,6 +505,33 @@ def postgres_down(profile: Profile) -> None:
     _say("PostgreSQL stopped")
 
 
+def postgres_kill(profile: Profile) -> None:
+    """Kill the postmaster without a shutdown (for failure tests); its backends end as they notice."""
+    data = profile.home / "postgres" / "data"
+    try:
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _wait_for(lambda: not _process_exists(pid), "the killed postmaster's exit", 30)
+    _wait_for(lambda: not _port_open(profile.postgres_port), "the killed PostgreSQL's port closing", 30)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A killed child of ours is a zombie until reaped: count it as gone.
+    status = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError, IndexError):
+        return status.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
 # -- both --------------------------------------------------------------------------------------------
 
 

@@ -11,10 +11,12 @@ visibility only and never read back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -58,12 +60,15 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.TooManyConnectionsError,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
     asyncpg.CannotConnectNowError,
     KafkaError,
 )
+
+OFFSETS_UNREADABLE: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, asyncpg.PostgresError)
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,8 @@ class Projection:
 
 @dataclass
 class Failpoints:
-    """Test-only crash points: 'after_db_commit=3' kills the process the 3rd time it gets there."""
+    """Test-only crash points: 'after_db_commit=3' kills the process the 3rd time it gets there;
+    'error_mid_batch' raises an error the runtime does not know, as a bug would."""
 
     remaining: dict[str, int] = field(default_factory=dict)
 
@@ -127,8 +133,14 @@ class Failpoints:
         if name not in self.remaining:
             return
         self.remaining[name] -= 1
+        if self.remaining[name] <= 0 and name.startswith("error_"):
+            raise FailpointError(f"failpoint {name} reached")
         if self.remaining[name] <= 0:
             os._exit(86)
+
+
+class FailpointError(Exception):
+    """What a test's `error_…` failpoint raises: an error the projection runtime does not expect."""
 
 
 class _Resync(Exception):
@@ -141,6 +153,26 @@ class _Poison:
     record: ConsumerRecord[bytes, bytes]
     reason: str
     record_event_id: str | None = None
+
+
+@asynccontextmanager
+async def _transaction(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
+    """A connection in a transaction; one that fails with anything but PostgreSQL's own error is terminated.
+
+    After the server dies mid-query, asyncpg can leave a connection in the middle of an operation and the
+    next use fails with InternalClientError "cannot switch to state 15; another operation (2) is in
+    progress" (MagicStack/asyncpg#784). Such a connection must never go back to the pool: it is closed
+    here and the caller retries on a fresh one (the server rolled the transaction back when it went away).
+    """
+    async with pool.acquire() as conn:
+        try:
+            async with conn.transaction():
+                yield conn
+        except (asyncpg.PostgresError, _Resync):
+            raise
+        except BaseException:
+            conn.terminate()
+            raise
 
 
 def projection_lock_key(projection: Projection) -> str:
@@ -194,7 +226,8 @@ class ProjectionRunner:
         self._positions: dict[TopicPartition, int] = {}
         self._last_progress = monotonic()
         self._lag: dict[TopicPartition, int] = {}
-        self._ends_asked = 0.0
+        self._stored_known: dict[TopicPartition, int] = {}  # PostgreSQL's offsets as last read or written
+        self._held: set[TopicPartition] = set()  # the partitions this consumer held most recently
         self.events_applied = 0
         self.newest_event_time: datetime | None = None
 
@@ -231,10 +264,14 @@ class ProjectionRunner:
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume and apply until `stopping` is set; the consumer is always stopped on the way out."""
         await self.start()
+        lag_watch = asyncio.create_task(self._watch_lag(stopping), name=f"lag-{self.projection.name}")
         try:
             while not stopping.is_set():
                 await self.poll_once()
         finally:
+            lag_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag_watch
             await self.stop()
 
     async def catch_up(self, idle_polls: int = 1) -> int:
@@ -266,6 +303,13 @@ class ProjectionRunner:
         self._lag[tp] = max(0, lag)
         metrics.LAG.labels(self.projection.name, tp.topic, str(tp.partition)).set(self._lag[tp])
 
+    def _forget_lag(self, partitions: Iterable[TopicPartition]) -> None:
+        """Partitions this consumer no longer holds leave the gauge (their new owner reports them)."""
+        for tp in list(partitions):
+            self._lag.pop(tp, None)
+            with contextlib.suppress(KeyError):
+                metrics.LAG.remove(self.projection.name, tp.topic, str(tp.partition))
+
     def total_lag(self) -> int:
         return sum(self._lag.values())
 
@@ -292,29 +336,60 @@ class ProjectionRunner:
         records = {tp: batch for tp, batch in fetched.items() if batch}
         if records:
             await self._apply_with_retry(records)
-        await self._update_lag()
+            for tp in records:
+                end = consumer.highwater(tp)
+                if end is not None and tp in self._positions:
+                    self.record_lag(tp, end - self._positions[tp])
 
-    async def _update_lag(self) -> None:
-        """Lag from the partitions' end offsets, asked every few seconds even when fetches bring nothing,
-        so that a consumer stuck after a broker restart shows lag without progress (and /healthz fails)."""
+    async def _watch_lag(self, stopping: asyncio.Event) -> None:
+        """Refresh the lag on a timer of its own, so it is true while the loop waits on a batch, on a
+        database that is down, or on a group that has not assigned anything yet."""
+        while not stopping.is_set():
+            await self.refresh_lag()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=LAG_REFRESH_SECONDS)
+
+    def _lag_partitions(self) -> set[TopicPartition]:
+        """What this consumer holds; between assignments what it held last; before the first one, every
+        partition of its topics (none of them is being consumed yet)."""
         consumer = self._require_consumer()
-        assigned = consumer.assignment()
-        ends: dict[TopicPartition, int] = {}
-        if self._monotonic() - self._ends_asked > LAG_REFRESH_SECONDS:
-            self._ends_asked = self._monotonic()
-            try:
-                async with asyncio.timeout(self._kafka_timeout):
-                    ends = await consumer.end_offsets(list(assigned))
-            except (TimeoutError, KafkaError) as error:
-                log.warning("lag_unknown", projection=self.projection.name, error=type(error).__name__)
-        for tp in assigned:
-            end = ends.get(tp, consumer.highwater(tp))
-            position = self._positions.get(tp)
-            if end is None or position is None:
-                continue
-            self.record_lag(tp, end - position)
-        for tp in set(self._lag) - assigned:
-            del self._lag[tp]
+        assigned = set(consumer.assignment())
+        if assigned:
+            self._held = assigned
+            return assigned
+        if self._held:
+            return self._held
+        return {
+            TopicPartition(topic, partition)
+            for topic in self.projection.topics
+            for partition in consumer.partitions_for_topic(topic) or ()
+        }
+
+    async def refresh_lag(self) -> None:
+        """Lag = the broker's end offsets - PostgreSQL's stored offsets (the last known ones while the
+        database does not answer). A Kafka that does not answer leaves the last values standing."""
+        consumer = self._require_consumer()
+        partitions = self._lag_partitions()
+        self._forget_lag(set(self._lag) - partitions)
+        if not partitions:
+            return
+        try:
+            async with asyncio.timeout(self._kafka_timeout):
+                ends = await consumer.end_offsets(list(partitions))
+        except (TimeoutError, KafkaError) as error:
+            log.warning("lag_unknown", projection=self.projection.name, error=type(error).__name__)
+            return
+        try:
+            async with asyncio.timeout(self._kafka_timeout):
+                self._stored_known.update(await self.stored_offsets(list(partitions)))
+        except OFFSETS_UNREADABLE as error:
+            log.warning(
+                "lag_from_last_known_offsets", projection=self.projection.name, error=type(error).__name__
+            )
+        for tp in partitions:
+            stored = self._stored_known.get(tp, self._positions.get(tp))
+            if tp in ends and stored is not None:
+                self.record_lag(tp, ends[tp] - stored)
         if self.total_lag() == 0:
             self._mark_progress()
 
@@ -369,7 +444,7 @@ class ProjectionRunner:
                     ConsumedEvent(event, tp.topic, tp.partition, record.offset, content_fingerprint(event))
                 )
 
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with _transaction(self._pool) as conn:
             await conn.execute("SELECT set_config('search_path', $1, true)", self.schema)
             await conn.execute(
                 "SELECT pg_advisory_xact_lock_shared(hashtext($1))", projection_lock_key(self.projection)
@@ -402,9 +477,11 @@ class ProjectionRunner:
                 ],
             )
             self._failpoints.hit("mid_batch")
+            self._failpoints.hit("error_mid_batch")
         self._failpoints.hit("after_db_commit")
 
         self._positions.update(next_offsets)
+        self._stored_known.update(next_offsets)
         self.events_applied += len(fresh)
         self._record_metrics(fresh, conflicts, duplicates, sum(map(len, records.values())), started)
         await self._commit_to_kafka(next_offsets)
@@ -594,7 +671,7 @@ class ProjectionRunner:
     # -- positions ---------------------------------------------------------------------------------
 
     async def stored_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with _transaction(self._pool) as conn:
             await conn.execute("SELECT set_config('search_path', $1, true)", self.schema)
             rows = await conn.fetch(
                 "SELECT topic, partition, next_offset FROM projection_offsets WHERE consumer_group = $1",

@@ -15,6 +15,7 @@ import asyncpg
 import uvicorn
 import uvloop
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from contracts.topics import with_dead_letters
@@ -29,15 +30,24 @@ from plumbing.settings import ProjectionSettings, ServiceSettings
 log = get_logger(__name__)
 
 RETIRED_SWEEP_SECONDS = 3600.0
+EXIT_CRASHED = 70  # EX_SOFTWARE: the projection loop died; a supervisor starts the process again
 
 
 class ProjectionHost:
     """Starts and stops, in order, everything one projection needs; reports its health."""
 
-    def __init__(self, projection: Projection, settings: ProjectionSettings, clock: Clock) -> None:
+    def __init__(
+        self,
+        projection: Projection,
+        settings: ProjectionSettings,
+        clock: Clock,
+        on_crash: Callable[[], None] | None = None,
+    ) -> None:
         self.projection = projection
         self.settings = settings
         self.clock = clock
+        self.on_crash = on_crash  # `serve` sets it to end the process, so that a supervisor restarts it
+        self.crashed = False
         self._pool: asyncpg.Pool | None = None
         self._kafka: KafkaConnection | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -99,9 +109,19 @@ class ProjectionHost:
                 await asyncio.wait_for(self._stopping.wait(), timeout=RETIRED_SWEEP_SECONDS)
 
     def _report_crash(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            error = task.exception()
-            log.error("projection_crashed", projection=self.projection.name, error=type(error).__name__)
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            return
+        self.crashed = True
+        log.error(
+            "projection_crashed",
+            projection=self.projection.name,
+            error=f"{type(error).__module__}.{type(error).__qualname__}",
+            **_what_to_check(error),
+            exc_info=None if isinstance(error, asyncpg.PostgresError) else error,
+        )
+        if self.on_crash is not None:
+            self.on_crash()
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -141,6 +161,23 @@ class ProjectionHost:
         }
 
 
+def _what_to_check(error: BaseException) -> dict[str, str]:
+    """What an operator reads in the crash line. PostgreSQL's messages can quote a value from a record,
+    so only its SQLSTATE is logged for those."""
+    if isinstance(error, asyncpg.PostgresError):
+        return {
+            "sqlstate": str(error.sqlstate),
+            "check": "PostgreSQL refused the batch: the server log at this time, the schema's migrations "
+            "and the service role's privileges",
+        }
+    if isinstance(error, KafkaError):
+        return {"message": str(error)[:300], "check": "the Kafka brokers, the topics and the consumer group"}
+    return {
+        "message": str(error)[:300],
+        "check": "the traceback below; the process exits so that its supervisor starts it again",
+    }
+
+
 def host_lifespan(
     host: ProjectionHost, service: str
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -158,16 +195,32 @@ def host_lifespan(
     return lifespan
 
 
-def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        loop="uvloop",  # measured in bench/: p99 of one record per request
-        http="httptools",
+def serve(app: FastAPI, settings: ServiceSettings) -> int:
+    """Serve until stopped; the exit code is EXIT_CRASHED when the service's projection died, so that
+    docker-compose, Kubernetes or bin/run-local start it again instead of leaving it up doing nothing."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            loop="uvloop",  # measured in bench/: p99 of one record per request
+            http="httptools",
+        )
     )
+    host = getattr(app.state, "host", None)
+    if isinstance(host, ProjectionHost):
+
+        def shut_down() -> None:
+            server.should_exit = True
+
+        host.on_crash = shut_down
+    server.run()
+    if isinstance(host, ProjectionHost) and host.crashed:
+        log.error("exiting_after_crash", projection=host.projection.name, exit_code=EXIT_CRASHED)
+        return EXIT_CRASHED
+    return 0
 
 
 def projection_main(
@@ -196,8 +249,7 @@ def projection_main(
     settings = make_settings()
     configure_logging(service, settings.log_level)
     if args.command == "serve":
-        serve(make_app(), settings)
-        return 0
+        return serve(make_app(), settings)
     if args.command == "rebuild-part":
         applied = uvloop.run(rebuild_part(make_projection(), settings, SystemClock(), args.part, args.of))
         print(f"rebuild part {args.part}/{args.of}: {applied} events applied", file=sys.stdout)  # noqa: T201

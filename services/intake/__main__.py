@@ -37,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(token)
         return 0
-    serve(create_app(settings), settings)
-    return 0
+    return serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -89,9 +89,13 @@ def _log_rejection(kind: str, body: Any, rejection: RecordRejected) -> None:
         metrics.RECORDS.labels(kind, "rejected", rule).inc()
 
 
+# Kafka may have stored a record whose acknowledgement did not arrive in time: never say "not stored".
+MAY_NOT_BE_STORED = (
+    "Kafka did not confirm the record in time: it may not have been stored; retry with the same id"
+)
 KEYSTORE_DOWN = (
-    "the key store for personal data did not answer; the record may not have been stored: "
-    "send it again with the same id"
+    "the key store for personal data did not answer; the record may not have been stored; "
+    "retry with the same id"
 )
 
 
@@ -289,7 +293,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
                 raise ApiError(
                     503,
                     "kafka_unavailable",
-                    "the record was not stored; send it again with the same id",
+                    MAY_NOT_BE_STORED,
                     headers=unavailable_headers,
                 )
             await keystore.note_owners([event])
@@ -406,7 +410,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
                     "error": {
                         "status": 503,
                         "code": "kafka_unavailable",
-                        "message": "not stored; send it again",
+                        "message": MAY_NOT_BE_STORED,
                     },
                 }
         counts = {

@@ -19,3 +19,8 @@ BATCH_SIZE = Histogram(
     "Records per batch request",
     buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000),
 )
+PRODUCER_STARTS = Counter(
+    "vc_intake_producer_starts_total",
+    "Kafka producers intake started (at start-up and to replace a broken one), by outcome (started, failed)",
+    ["outcome"],
+)

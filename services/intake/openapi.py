@@ -33,7 +33,9 @@ Kafka; **202 means Kafka has stored it**.
 * **Errors** always have the shape `{"error": {"status", "code", "message", "request_id", "fields":
   [{"field", "rule", "message", "value"}]}}`.
 * **503** (Kafka unreachable or slow) and **429** (overloaded) carry `Retry-After`: send the same
-  records again, with the same ids, after that many seconds.
+  records again, with the same ids, after that many seconds. A 503 means the record **may not have
+  been stored** (Kafka may have stored it without confirming in time); retry with the same id, which
+  is applied once however often it arrives.
 * **Auth.** `Authorization: Bearer <JWT>` with claims `sub`, `role` (advisor, township_office,
   county_bureau, prefecture_bureau, province_department, integration), `region` (division code),
   `iss`, `aud`, `exp`. Advisors record only their own work; other roles only within their region;
@@ -133,7 +135,9 @@ def _responses(accepted: dict[str, Any]) -> dict[str, Any]:
         "422": _error_response("The record does not fit the contract; `fields` names each field and rule"),
         "429": {**_error_response("Overloaded; retry after Retry-After seconds"), "headers": RETRY_AFTER},
         "503": {
-            **_error_response("Kafka did not store it; send again with the same id"),
+            **_error_response(
+                "Kafka did not confirm it in time: it may not have been stored; retry with the same id"
+            ),
             "headers": RETRY_AFTER,
         },
     }

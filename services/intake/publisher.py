@@ -3,6 +3,8 @@
 aiokafka's idempotent producer can wait forever while the broker is down and can stay broken after
 an OutOfOrderSequenceNumber (aio-libs/aiokafka issues 1101, 1017): every publish has a deadline, and
 after repeated failures, or one of the errors it does not come back from, the producer is replaced.
+Replacements back off (0.5 s doubling to 8 s, until a record is stored again), so a broker outage costs a
+handful of producers rather than one a second, and every replaced producer is stopped to its end.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from aiokafka.errors import (
 from contracts.envelope import KafkaRecord
 from plumbing.kafka import KafkaConnection, create_producer
 from plumbing.logs import get_logger
+from services.intake import metrics
 
 log = get_logger(__name__)
 
@@ -36,7 +39,9 @@ UNRECOVERABLE: tuple[type[BaseException], ...] = (
     ProducerClosed,
     IllegalStateError,
 )
-RESTART_BACKOFF_SECONDS = 1.0
+RESTART_BACKOFF_SECONDS = 0.5
+RESTART_BACKOFF_MAX_SECONDS = 8.0
+STOP_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,8 @@ class Publisher:
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._failures_in_a_row = 0
-        self._last_start_failure = 0.0
+        self._backoff = 0.0
+        self._next_start_at = 0.0
         self.producers_created = 0
         self._closing: set[asyncio.Task[None]] = set()  # replaced producers being stopped
 
@@ -74,7 +80,14 @@ class Publisher:
     async def stop(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            await _stop_quietly(producer)
+            await _stop_producer(producer)
+        if self._closing:
+            await asyncio.wait(set(self._closing))
+
+    def _hold_off(self) -> None:
+        """No new producer before the back-off has passed; each failure in a row doubles it."""
+        self._backoff = min(max(self._backoff * 2, RESTART_BACKOFF_SECONDS), RESTART_BACKOFF_MAX_SECONDS)
+        self._next_start_at = time.monotonic() + self._backoff
 
     async def _ready_producer(self) -> AIOKafkaProducer:
         if self._producer is not None:
@@ -82,8 +95,9 @@ class Publisher:
         async with self._lock:
             if self._producer is not None:
                 return self._producer
-            if time.monotonic() - self._last_start_failure < RESTART_BACKOFF_SECONDS:
-                raise KafkaError("the producer failed to start a moment ago")
+            wait = self._next_start_at - time.monotonic()
+            if wait > 0:
+                raise KafkaError(f"Kafka did not answer a moment ago; next attempt in {wait:.1f} s")
             producer = create_producer(
                 self._kafka, "intake", request_timeout_ms=max(1000, int(self._timeout * 1000))
             )
@@ -91,9 +105,11 @@ class Publisher:
                 async with asyncio.timeout(self._timeout):
                     await producer.start()
             except (TimeoutError, KafkaError, OSError) as error:
-                self._last_start_failure = time.monotonic()
-                await _stop_quietly(producer)
+                metrics.PRODUCER_STARTS.labels("failed").inc()
+                self._hold_off()
+                await _stop_producer(producer)
                 raise KafkaError(f"cannot start a producer: {type(error).__name__}") from error
+            metrics.PRODUCER_STARTS.labels("started").inc()
             self._producer = producer
             self.producers_created += 1
             return producer
@@ -144,18 +160,39 @@ class Publisher:
     async def _note_outcome(self, trouble: BaseException | None) -> None:
         if trouble is None:
             self._failures_in_a_row = 0
+            self._backoff = 0.0
             return
         self._failures_in_a_row += 1
         if isinstance(trouble, UNRECOVERABLE) or self._failures_in_a_row >= self._recreate_after:
             log.warning("producer_recreated", error=type(trouble).__name__, failures=self._failures_in_a_row)
             self._failures_in_a_row = 0
+            self._hold_off()
             old, self._producer = self._producer, None
             if old is not None:
-                closing = asyncio.get_running_loop().create_task(_stop_quietly(old))
+                closing = asyncio.get_running_loop().create_task(_stop_producer(old))
                 self._closing.add(closing)
                 closing.add_done_callback(self._closing.discard)
 
 
-async def _stop_quietly(producer: AIOKafkaProducer) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(producer.stop(), timeout=5)
+async def _stop_producer(producer: AIOKafkaProducer) -> None:
+    """Stop a producer and the tasks it started.
+
+    aiokafka's stop() first waits for unsent batches to drain, which never happens while the broker is
+    down; cut off by a timeout it left the sender task pending, and asyncio later reported "Task was
+    destroyed but it is pending". Their requests have had their answer (503) already, so after a grace
+    period the batches are failed, which lets stop() close the sender and the connections.
+    """
+    stopping = asyncio.ensure_future(producer.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=STOP_GRACE_SECONDS)
+    if not done:
+        producer._message_accumulator.fail_all(ProducerClosed())  # no public way to end its batches
+        done, _ = await asyncio.wait({stopping}, timeout=STOP_GRACE_SECONDS)
+    if not done:
+        stopping.cancel()
+        log.warning("producer_stop_incomplete")
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopping
+        return
+    failure = stopping.exception()
+    if failure is not None:
+        log.warning("producer_stop_failed", error=type(failure).__name__)

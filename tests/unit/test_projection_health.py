@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import httpx
 from aiokafka import TopicPartition
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
 from plumbing.clock import SystemClock
 from plumbing.http import install_common
@@ -82,3 +84,67 @@ def test_failpoints_parse_names_and_counts() -> None:
     assert points.remaining == {"mid_batch": 3, "after_db_commit": 1}
     points.hit("somewhere_else")
     assert points.remaining == {"mid_batch": 3, "after_db_commit": 1}
+
+
+class GroupConsumer:
+    """The parts of a consumer the lag gauge asks: what it holds, the topic's partitions, their ends."""
+
+    def __init__(self, ends: dict[TopicPartition, int]) -> None:
+        self.ends = ends
+        self.held: set[TopicPartition] = set()
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.held
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {tp.partition for tp in self.ends if tp.topic == topic}
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.ends[tp] for tp in partitions}
+
+
+class OffsetsInPostgres(ProjectionRunner):
+    """PostgreSQL's stored offsets as a plain dict; `down` makes reading them fail as in an outage."""
+
+    stored: dict[TopicPartition, int]
+    down = False
+
+    async def stored_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        if self.down:
+            raise ConnectionRefusedError("PostgreSQL is down")
+        return {tp: self.stored.get(tp, 0) for tp in partitions}
+
+
+def lag_gauge(name: str, tp: TopicPartition) -> float | None:
+    return REGISTRY.get_sample_value(
+        "vc_projection_lag_records", {"projection": name, "topic": tp.topic, "partition": str(tp.partition)}
+    )
+
+
+async def test_lag_is_broker_end_minus_postgresql_before_assignment_in_an_outage_after_a_rebalance() -> None:
+    first, second = TopicPartition("village-services", 0), TopicPartition("village-services", 1)
+    consumer = GroupConsumer({first: 120, second: 80})
+    projection = OffsetsInPostgres(
+        counting_projection("lag-gauge", "lag_gauge"),
+        pool=cast(Any, None),
+        dlq_producer=cast(Any, None),
+        bootstrap_servers="unused:1",
+        clock=SystemClock(),
+    )
+    projection._consumer = cast(Any, consumer)
+    projection.stored = {first: 100, second: 30}
+
+    await projection.refresh_lag()  # nothing assigned yet: every partition of its topics
+    assert projection.total_lag() == 20 + 50
+
+    projection.down = True
+    consumer.ends = {first: 150, second: 90}
+    await projection.refresh_lag()  # the last offsets known from PostgreSQL against the broker's ends
+    assert projection.total_lag() == 50 + 60
+
+    projection.down = False
+    consumer.held = {first}  # a rebalance gave the second partition to another pod
+    await projection.refresh_lag()
+    assert projection.total_lag() == 50
+    assert lag_gauge("lag-gauge", first) == 50
+    assert lag_gauge("lag-gauge", second) is None
