@@ -128,7 +128,7 @@ async def test_lag_is_broker_end_minus_postgresql_before_assignment_in_an_outage
         counting_projection("lag-gauge", "lag_gauge"),
         pool=cast(Any, None),
         dlq_producer=cast(Any, None),
-        bootstrap_servers="unused:1",
+        kafka=KafkaConnection("unused:1"),
         clock=SystemClock(),
     )
     projection._consumer = cast(Any, consumer)
