@@ -46,20 +46,7 @@ EXPORT_MAX_ROWS = 3
 
 # GET routes that show no advisor's work: operations, the API documents, the page and its files, the public
 # notice, who-am-I, region names and the policy in force. Every other GET route is walked below.
-NOT_ABOUT_ANYONES_WORK = {
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/openapi.json",
-    "/docs",
-    "/docs/oauth2-redirect",
-    "/redoc",
-    "/",
-    "/favicon.ico",
-    "/config.json",
-    "/static/{name}",
-    "/public/villages/{code}",
-    "/v1/public/villages/{code}",
+NOT_ABOUT_ANYONES_WORK = PUBLIC | {
     "/v1/me",
     "/v1/regions",
     "/v1/regions/{code}/path",
