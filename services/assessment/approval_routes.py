@@ -7,7 +7,6 @@ assessment's own projection has applied it: 200 with the new state, 409 when ano
 there first, 202 when it is stored but not applied yet (the state follows within seconds).
 """
 
-from __future__ import annotations
 
 import asyncio
 import uuid
