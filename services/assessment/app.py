@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Query
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 
 from contracts.events import DEFAULT_ZONE
@@ -211,6 +212,13 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         lifespan=lifespan,
     )
     install_common(app, "assessment", host.readiness, liveness)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Access-Purpose"],
+        )
     app.state.host = host
     app.state.kafka_timeout_seconds = settings.kafka_timeout_seconds
     authenticated = bearer_principal(settings, settings.open_region)

@@ -13,21 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 import orjson
 
+from contracts.approval import ApprovalStatus, Step, refusal
 from contracts.events import Grade, SubmittedGrade
 from services.assessment.rules import CENT, Term, term_share
-
-
-class ApprovalStatus(StrEnum):
-    not_started = "not_started"
-    submitted = "submitted"
-    returned = "returned"
-    accepted = "accepted"
-
 
 STATUS_NAMES = {
     ApprovalStatus.not_started: "未提交",
@@ -35,13 +27,6 @@ STATUS_NAMES = {
     ApprovalStatus.returned: "已退回",
     ApprovalStatus.accepted: "已通过(锁定)",
 }
-
-
-class Step(StrEnum):
-    adjust = "adjust"
-    submit = "submit"
-    return_ = "return"
-    accept = "accept"
 
 
 class Refused(Exception):
@@ -94,17 +79,10 @@ class Adjustment:
 
 
 def check(state: ApprovalState, step: Step, submission: int | None = None) -> None:
-    """Raises Refused unless the step may be taken now. `submission` is the one a decision is about."""
-    if step in (Step.adjust, Step.submit) and state.status is ApprovalStatus.submitted:
-        raise Refused(
-            f"submission {state.submission} is with the prefecture bureau: wait for it to be accepted or "
-            "returned before adjusting or submitting again"
-        )
-    if step in (Step.return_, Step.accept):
-        if state.status is not ApprovalStatus.submitted:
-            raise Refused(f"there is no submission waiting for a decision (the approval is {state.status})")
-        if submission is not None and submission != state.submission:
-            raise Refused(f"submission {submission} is not the one waiting (that is {state.submission})")
+    """Raises Refused unless the step may be taken now (the rule is `contracts.approval.refusal`)."""
+    reason = refusal(state.status, state.submission, step, submission)
+    if reason is not None:
+        raise Refused(reason)
 
 
 def apply_step(
@@ -121,8 +99,6 @@ def apply_step(
     Refused for a step that does not fit, including a submission whose number is not the next one."""
     check(state, step, submission)
     if step is Step.submit:
-        if submission != state.submission + 1:
-            raise Refused(f"the next submission is number {state.submission + 1}, not {submission}")
         return replace(
             state,
             status=ApprovalStatus.submitted,

@@ -7,7 +7,6 @@ assessment's own projection has applied it: 200 with the new state, 409 when ano
 there first, 202 when it is stored but not applied yet (the state follows within seconds).
 """
 
-
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field
 
+from contracts.approval import ApprovalStatus, Step
 from contracts.envelope import Event, to_kafka_record
 from contracts.events import (
     AdvisorId,
@@ -45,11 +45,9 @@ from services.assessment import queries
 from services.assessment.approval import (
     STATUS_NAMES,
     ApprovalState,
-    ApprovalStatus,
     PayoutFacts,
     PayoutLine,
     Refused,
-    Step,
     check,
     effective_grades,
     payout_lines,

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from contracts.approval import Step
 from contracts.events import (
     AdvisorAssigned,
     AdvisorRegistered,
@@ -38,7 +39,6 @@ from plumbing.postgres import Connection
 from plumbing.projection import Batch, ConsumedEvent, Projection
 from services.assessment.approval import (
     Refused,
-    Step,
     apply_step,
     check,
     grades_json,

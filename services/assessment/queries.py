@@ -11,13 +11,13 @@ from uuid import UUID
 import orjson
 from asyncpg import Record
 
+from contracts.approval import ApprovalStatus
 from contracts.assignment import assigned_between_sql
 from contracts.events import MAX_VISIT, Grade, PolicyRules
 from plumbing.postgres import Connection
 from services.assessment.approval import (
     Adjustment,
     ApprovalState,
-    ApprovalStatus,
     ComputedGrade,
     grades_from_json,
 )

@@ -20,7 +20,14 @@ from aiokafka import AIOKafkaProducer
 from openpyxl import load_workbook
 
 from contracts.envelope import Event
-from contracts.events import DEFAULT_ZONE, AssessmentGraded, Grade, PolicyReference
+from contracts.events import (
+    DEFAULT_ZONE,
+    AssessmentGraded,
+    Grade,
+    PolicyReference,
+    RegionLevel,
+    RegionRegistered,
+)
 from contracts.examples import example_fields
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
@@ -28,6 +35,8 @@ from plumbing.rebuild import rebuild
 from services.assessment.app import create_app as create_assessment
 from services.assessment.projection import assessment_projection
 from services.assessment.settings import AssessmentSettings
+from services.dashboard.app import create_app as create_dashboard
+from services.dashboard.settings import DashboardSettings
 from services.intake.app import create_app as create_intake
 from services.intake.rules import KIND_BY_NAME
 from services.intake.settings import IntakeSettings
@@ -58,6 +67,7 @@ class Stack:
     assessment: httpx.AsyncClient
     app: Any
     county: str
+    infrastructure: Infrastructure
 
     @property
     def prefecture(self) -> str:
@@ -128,7 +138,7 @@ async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[S
             transport=httpx.ASGITransport(app=assessment_app), base_url="http://assessment"
         ) as assessment,
     ):
-        yield Stack(intake, assessment, assessment_app, fresh_county())
+        yield Stack(intake, assessment, assessment_app, fresh_county(), infrastructure)
 
 
 def graded(advisor: str, village: str, revision: int, grade: Grade, ratio: float, yuan: str) -> Event:
@@ -162,6 +172,26 @@ async def test_the_county_submits_the_prefecture_decides_and_only_accepted_grade
             term_end="2026-12-31",
             annual_subsidy_yuan="3000.00",
         )
+    township = stack.village(1)[:9]
+    places = [
+        RegionRegistered(
+            code=stack.county, name="审批县", level=RegionLevel.county, parent_code=stack.prefecture
+        ),
+        RegionRegistered(code=township, name="审批镇", level=RegionLevel.township, parent_code=stack.county),
+        *[
+            RegionRegistered(
+                code=stack.village(n), name=f"审批村{n}", level=RegionLevel.village, parent_code=township
+            )
+            for n in (1, 2)
+        ],
+    ]
+    await send_all(
+        producer,
+        [
+            Event(id=uuid.uuid4(), source="/villagecounsel/tests", time=NOW, data=place, recorded_at=NOW)
+            for place in places
+        ],
+    )
     await send_all(
         producer,
         [
@@ -286,9 +316,10 @@ async def test_the_county_submits_the_prefecture_decides_and_only_accepted_grade
         "应付金额(元)",
     ]
     body = {row[0]: row for row in rows[1:-1]}
-    assert (body[li][1], body[li][2], body[li][5], body[li][7], body[li][9]) == (
+    assert (body[li][1], body[li][2], body[li][3], body[li][5], body[li][7], body[li][9]) == (
         "李明",
         "枣庄某律师事务所",
+        "审批村1",
         12,
         "优秀",
         3000,
@@ -355,3 +386,32 @@ async def test_the_county_submits_the_prefecture_decides_and_only_accepted_grade
         "submit",
         "accept",
     ]
+
+    # The dashboard shows where the county stands, learned from the same events.
+    dashboard = create_dashboard(
+        DashboardSettings(
+            **stack.infrastructure.kafka_settings("dashboard"),
+            database_url=stack.infrastructure.database_url,
+            jwt_secret=SECRET,
+            poll_timeout_ms=100,
+        ),
+        ManualClock(NOW),
+    )
+    async with (
+        dashboard.router.lifespan_context(dashboard),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=dashboard), base_url="http://dashboard"
+        ) as client,
+    ):
+
+        async def shown() -> list[dict[str, Any]]:
+            answer = await client.get(
+                f"/v1/regions/{stack.prefecture}/approvals", params={"year": YEAR}, headers=prefecture
+            )
+            assert answer.status_code == 200, answer.text
+            return [item for item in answer.json()["counties"] if item["county_code"] == stack.county]
+
+        [county_row] = await eventually(
+            shown, lambda items: bool(items) and items[0]["submission"] == 3, seconds=60, what="the dashboard"
+        )
+        assert (county_row["name"], county_row["status"]) == ("审批县", "accepted")

@@ -177,6 +177,7 @@ ROUTES: dict[tuple[str, str, str], str] = {
     ("dashboard", "GET", "/v1/regions/{code}/figures"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/work-report"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/series"): "region",
+    ("dashboard", "GET", "/v1/regions/{code}/approvals"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/path"): "places",
     ("dashboard", "GET", "/v1/regions"): "signed_in",
     ("dashboard", "GET", "/v1/me"): "signed_in",

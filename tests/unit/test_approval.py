@@ -9,16 +9,15 @@ from decimal import Decimal
 
 import pytest
 
+from contracts.approval import ApprovalStatus, Step
 from contracts.events import Grade, SubmittedGrade
 from services.assessment.approval import (
     NOT_PAYABLE,
     Adjustment,
     ApprovalState,
-    ApprovalStatus,
     ComputedGrade,
     PayoutFacts,
     Refused,
-    Step,
     annual_amount,
     apply_step,
     check,
