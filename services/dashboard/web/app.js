@@ -458,9 +458,17 @@ function actionButton(row, label, act) {
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
-      await act();
-      $("approval-message").textContent = label + "：已完成。";
-      await renderApprovals();
+      const result = await act();
+      // The assessment answers with where the approval now stands; the dashboard's own figures follow.
+      const status = result.approval ? result.approval.status : null;
+      if (status) {
+        const shown = row.children[1];
+        shown.textContent = APPROVAL_NAMES[status] || status;
+        shown.className = "approval " + status;
+        row.children[2].textContent = String(result.approval.submission);
+        row.lastChild.replaceChildren();
+      }
+      $("approval-message").textContent = label + "：已完成" + (status ? "（" + APPROVAL_NAMES[status] + "）" : "") + "。";
     } catch (error) {
       $("approval-message").textContent = label + "未完成：" + error.message;
       button.disabled = false;
