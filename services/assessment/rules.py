@@ -635,6 +635,16 @@ def months_to_close(terms: Sequence[Term], now: datetime, grace_days: int) -> li
     return sorted(found)
 
 
+MISSED_ALERT_WINDOW = timedelta(days=31)
+
+
+def alert_on_missed_month(year: int, month: int, now: datetime, grace_days: int) -> bool:
+    """An alert is a call to act: a month missed is raised while it is news (closed within a month of its
+    grace period ending), not for every month of years of imported history closed at once."""
+    _, end = month_bounds(year, month)
+    return now < end + timedelta(days=grace_days) + MISSED_ALERT_WINDOW
+
+
 @dataclass(frozen=True)
 class Alert:
     kind: str
