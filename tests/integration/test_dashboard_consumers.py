@@ -137,10 +137,25 @@ async def test_two_consumers_sharing_the_partitions_give_the_same_figures_as_one
             seconds=60,
             what="the shared group's assignment",
         )
-        # Sent in parts, so that batches of both members interleave.
+
+        # Sent in parts, each applied by the shared group before the next is sent, so that batches of both
+        # members interleave.
+        async def shared_counted() -> int:
+            counted: int = await admin_pool.fetchval(
+                f"SELECT count(*) FROM {shared.schema}.counted_records WHERE village_code LIKE $1 || '%'",
+                county,
+            )
+            return counted
+
         for start in range(0, len(records), 300):
-            await send_all(producer, records[start : start + 300])
-            await asyncio.sleep(0.5)
+            part = records[start : start + 300]
+            await send_all(producer, part)
+            await eventually(
+                shared_counted,
+                lambda n, sent=start + len(part): n >= sent,
+                seconds=60,
+                what="the part applied",
+            )
         await send_all(producer, voids)
 
         expected = direct_count(county, records, voids)

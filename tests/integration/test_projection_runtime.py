@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from contracts.envelope import Event, to_kafka_record
 from devstack.broker_security import ADMIN
 from plumbing.clock import SystemClock
+from plumbing.kafka import create_admin
 from plumbing.postgres import MigrationDrift, create_pool
 from plumbing.projection import Projection, ProjectionRunner, prepare_schema
 from plumbing.rebuild import rebuild
@@ -164,6 +165,25 @@ async def test_migrations_are_recorded_applied_once_and_never_edited(
         await pool.close()
 
 
+async def group_members(infrastructure: Infrastructure, group: str) -> set[str]:
+    """The member ids of the consumer group now, as its coordinator says (DescribeGroups); a killed member
+    stays listed until its session times out."""
+    admin = create_admin(infrastructure.kafka)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    return {
+        str(member[0]) for described in response.groups if described[1] == group for member in described[5]
+    }
+
+
+async def joined(infrastructure: Infrastructure, group: str, before: set[str], what: str) -> None:
+    """Until a member that was not in `before` has joined the group."""
+    await eventually(lambda: group_members(infrastructure, group), lambda now: bool(now - before), what=what)
+
+
 class CountingProcess:
     """The counting projection in its own process, so that it can be killed for real."""
 
@@ -265,17 +285,19 @@ async def test_two_consumers_killed_during_rebalances_lose_and_repeat_nothing(
     progress = await eventually(
         lambda: count_applied(admin_pool, tag, tag), lambda n: n > 0, what="first progress"
     )
+    before = await group_members(infrastructure, tag)
     second = CountingProcess(infrastructure, tag, tmp_path)
     processes.append(second)
-    # Kill the first while the second is joining the group, i.e. during the rebalance it triggers.
-    await asyncio.sleep(1.0)
+    # Kill the first as soon as the second has joined the group, i.e. during the rebalance it triggers.
+    await joined(infrastructure, tag, before, "the second member")
     first.kill()
     progress = await eventually(
         lambda: count_applied(admin_pool, tag, tag), lambda n: n > progress, what="progress after the kill"
     )
+    before = await group_members(infrastructure, tag)
     third = CountingProcess(infrastructure, tag, tmp_path)
     processes.append(third)
-    await asyncio.sleep(1.0)
+    await joined(infrastructure, tag, before, "the third member")
     second.kill()
     await eventually(
         lambda: count_applied(admin_pool, tag, tag), lambda n: n >= len(sent), seconds=180, what="catch-up"

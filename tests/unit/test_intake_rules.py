@@ -93,7 +93,8 @@ def test_records_that_break_a_rule_are_refused_with_422_naming_field_and_rule(
 
 def test_a_small_clock_skew_is_allowed() -> None:
     record = body("consultation", occurred_at=(NOW + timedelta(minutes=4)).isoformat())
-    prepare_event(KIND_BY_NAME["consultation"], record, ADVISOR, NOW, LIMITS, "/test")
+    event = prepare_event(KIND_BY_NAME["consultation"], record, ADVISOR, NOW, LIMITS, "/test")
+    assert event.data.occurred_at == NOW + timedelta(minutes=4)  # type: ignore[attr-defined]
 
 
 def test_a_record_without_id_is_refused() -> None:
@@ -152,7 +153,9 @@ def test_records_within_the_callers_reach_are_accepted(
 @pytest.mark.parametrize("kind", [kind.name for kind in KINDS])
 def test_the_openapi_example_of_every_kind_is_accepted(kind: str) -> None:
     principal = Principal("province-37", Role.province_department, "37")
-    prepare_event(KIND_BY_NAME[kind], _example(KIND_BY_NAME[kind]), principal, NOW, LIMITS, "/test")
+    example = _example(KIND_BY_NAME[kind])
+    event = prepare_event(KIND_BY_NAME[kind], example, principal, NOW, LIMITS, "/test")
+    assert (event.type, str(event.id)) == (KIND_BY_NAME[kind].event_type, example["id"])
 
 
 SETTINGS = IntakeSettings(jwt_secret="a-test-secret-that-is-long-enough-for-hs256")
