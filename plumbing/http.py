@@ -358,10 +358,22 @@ def install_common(
             status_code=500,
         )
 
-    @app.get("/healthz", tags=["operations"], summary="Alive (fails when a projection is stalled)")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="Alive (fails when the projection crashed, or stalled while Kafka and PostgreSQL answer)",
+    )
     async def healthz() -> JSONResponse:
         details = liveness() if liveness is not None else {}
-        healthy = not details.get("stalled", False) and not details.get("crashed", False)
+        healthy = not details.get("crashed", False)
+        if healthy and details.get("stalled", False):
+            # A stall while a dependency is down is that outage (readiness reports it, and a restart would
+            # not end it: it would only put every consumer into a crash loop); a stall while both answer
+            # is a stuck consumer, which a restart does end.
+            checks = await readiness()
+            waiting_for = sorted(name for name, ok in checks.items() if not ok)
+            details = {**details, "waiting_for": waiting_for}
+            healthy = bool(waiting_for)
         return JSONResponse(
             {"status": "ok" if healthy else "failing", **details}, status_code=200 if healthy else 503
         )
