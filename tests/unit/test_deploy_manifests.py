@@ -316,6 +316,11 @@ def test_each_consumer_group_scales_on_its_lag_up_to_its_partitions(overlay: str
         assert trigger["type"] == "kafka"
         assert trigger["metadata"]["consumerGroup"] == name
         assert trigger["metadata"]["allowIdleConsumers"] == "false"
+        # KEDA's operator resolves names in its own namespace
+        assert (
+            trigger["metadata"]["bootstrapServers"]
+            == "villagecounsel-kafka-bootstrap.villagecounsel.svc:9093"
+        )
         auth = named(docs, "TriggerAuthentication", trigger["authenticationRef"]["name"])["spec"]
         assert {ref["name"] for ref in auth["secretTargetRef"] if ref["parameter"] == "password"} == {name}
     hpa = named(docs, "HorizontalPodAutoscaler", "intake")["spec"]
