@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.envelope import ContractViolation, FieldError
-from plumbing import metrics
+from plumbing import metrics, tracing
 from plumbing.logs import get_logger
 
 log = get_logger(__name__)
@@ -200,18 +200,27 @@ class RequestContextMiddleware:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 100 else str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
+        trace = tracing.start(headers.get(tracing.HEADER.encode()))
+        trace_token = tracing.use(trace)
         status_holder = {"status": 500}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode("latin-1")))
+                message.setdefault("headers", []).extend(
+                    [
+                        (b"x-request-id", request_id.encode("latin-1")),
+                        (tracing.HEADER.encode(), trace.traceparent.encode()),
+                    ]
+                )
             await send(message)
 
         started = time.perf_counter()
         in_flight = metrics.HTTP_IN_FLIGHT.labels(self.service)
         in_flight.inc()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        structlog.contextvars.bind_contextvars(
+            request_id=request_id, trace_id=trace.trace_id, span_id=trace.span_id
+        )
         try:
             await self.app(scope, receive, send_with_id)
         finally:
@@ -231,7 +240,8 @@ class RequestContextMiddleware:
                     status=status,
                     latency_ms=round(elapsed * 1000, 2),
                 )
-            structlog.contextvars.unbind_contextvars("request_id")
+            structlog.contextvars.unbind_contextvars("request_id", "trace_id", "span_id")
+            tracing.reset(trace_token)
 
 
 class SecurityHeadersMiddleware:
@@ -358,10 +368,22 @@ def install_common(
             status_code=500,
         )
 
-    @app.get("/healthz", tags=["operations"], summary="Alive (fails when a projection is stalled)")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="Alive (fails when the projection crashed, or stalled while Kafka and PostgreSQL answer)",
+    )
     async def healthz() -> JSONResponse:
         details = liveness() if liveness is not None else {}
-        healthy = not details.get("stalled", False) and not details.get("crashed", False)
+        healthy = not details.get("crashed", False)
+        if healthy and details.get("stalled", False):
+            # A stall while a dependency is down is that outage (readiness reports it, and a restart would
+            # not end it: it would only put every consumer into a crash loop); a stall while both answer
+            # is a stuck consumer, which a restart does end.
+            checks = await readiness()
+            waiting_for = sorted(name for name, ok in checks.items() if not ok)
+            details = {**details, "waiting_for": waiting_for}
+            healthy = bool(waiting_for)
         return JSONResponse(
             {"status": "ok" if healthy else "failing", **details}, status_code=200 if healthy else 503
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from collections import Counter
@@ -47,6 +48,7 @@ from plumbing.postgres import (
     checked_schema,
     read_migrations,
 )
+from plumbing.tracing import TraceContext, from_kafka_headers
 
 log = get_logger(__name__)
 
@@ -78,6 +80,7 @@ class ConsumedEvent:
     partition: int
     offset: int
     fingerprint: bytes
+    trace: TraceContext | None = None  # the `traceparent` of the request that wrote it (plumbing/tracing.py)
 
 
 @dataclass(frozen=True)
@@ -441,7 +444,14 @@ class ProjectionRunner:
                     poison.append(_Poison(record, f"contract:{rules}"))
                     continue
                 decoded.append(
-                    ConsumedEvent(event, tp.topic, tp.partition, record.offset, content_fingerprint(event))
+                    ConsumedEvent(
+                        event,
+                        tp.topic,
+                        tp.partition,
+                        record.offset,
+                        content_fingerprint(event),
+                        from_kafka_headers(record.headers),
+                    )
                 )
 
         async with _transaction(self._pool) as conn:
@@ -609,6 +619,7 @@ class ProjectionRunner:
             partition=record.partition,
             offset=record.offset,
             rule=poison.reason,
+            **_trace_fields(from_kafka_headers(record.headers)),
         )
 
     def _record_metrics(
@@ -635,6 +646,18 @@ class ProjectionRunner:
                 first_offset=fresh[0].offset,
                 last_offset=fresh[-1].offset,
             )
+            if log.bind().is_enabled_for(logging.DEBUG):  # per event only when asked: it costs
+                for item in fresh:
+                    log.debug(
+                        "event_applied",
+                        projection=name,
+                        event_id=str(item.event.id),
+                        type=item.event.type,
+                        topic=item.topic,
+                        partition=item.partition,
+                        offset=item.offset,
+                        **_trace_fields(item.trace),
+                    )
         if self.newest_event_time is not None:
             metrics.NEWEST_EVENT_TIME.labels(name).set(self.newest_event_time.timestamp())
         if duplicates:
@@ -651,6 +674,7 @@ class ProjectionRunner:
                 offset=conflict.later.offset,
                 first_partition=conflict.first_partition,
                 first_offset=conflict.first_offset,
+                **_trace_fields(conflict.later.trace),
             )
         metrics.BATCH_SIZE.labels(name).observe(size)
         metrics.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
@@ -711,6 +735,11 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
 
 def _tp(record: ConsumerRecord[bytes, bytes]) -> TopicPartition:
     return TopicPartition(record.topic, record.partition)
+
+
+def _trace_fields(trace: TraceContext | None) -> dict[str, str]:
+    """The log fields that tie a consumer's line to the request that wrote the record."""
+    return {"trace_id": trace.trace_id, "parent_span_id": trace.span_id} if trace else {}
 
 
 def _is_poison(error: asyncpg.PostgresError) -> bool:

@@ -26,6 +26,7 @@ from aiokafka.errors import (
 )
 
 from contracts.envelope import KafkaRecord
+from plumbing import tracing
 from plumbing.kafka import KafkaConnection, create_producer
 from plumbing.logs import get_logger
 from services.intake import metrics
@@ -124,12 +125,16 @@ class Publisher:
             return [NotStored(str(error))] * len(records)
         deadline = time.monotonic() + self._timeout
         pending: list[asyncio.Future[object] | BaseException] = []
+        trace = tracing.kafka_headers()  # the request's traceparent, for the consumers' logs
         try:
             async with asyncio.timeout(self._timeout):
                 for record in records:
                     pending.append(
                         await producer.send(
-                            record.topic, value=record.value, key=record.key, headers=record.headers
+                            record.topic,
+                            value=record.value,
+                            key=record.key,
+                            headers=[*record.headers, *trace],
                         )
                     )
         except (TimeoutError, KafkaError) as error:

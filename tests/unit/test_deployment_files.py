@@ -15,7 +15,7 @@ from contracts.topics import TOPICS
 from plumbing.roles import SERVICE_ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
-K8S = ROOT / "deploy" / "k8s"
+K8S = ROOT / "deploy" / "k8s" / "base"
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -66,7 +66,7 @@ def test_the_kafka_users_and_their_acls_are_the_table_of_contracts_access() -> N
     for principal in PRINCIPALS:
         user = users[principal.name]
         assert user["kind"] == "KafkaUser"
-        assert user["apiVersion"] == "kafka.strimzi.io/v1beta2"  # as the other Strimzi resources here
+        assert user["apiVersion"] == "kafka.strimzi.io/v1"  # Strimzi >= 1.0 serves only v1
         assert user["metadata"]["labels"]["strimzi.io/cluster"] == "villagecounsel"
         assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
         assert user["spec"]["authorization"]["type"] == "simple"
@@ -91,7 +91,11 @@ def test_every_kafka_listener_is_closed_and_reached_only_by_the_projects_pods() 
         assert listener["tls"] is True, listener["name"]
         assert listener["authentication"] == {"type": "scram-sha-512"}, listener["name"]
         assert listener["networkPolicyPeers"] == [
-            {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "villagecounsel"}}}
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "villagecounsel"}}},
+            {  # KEDA's operator reads the consumer groups' lag
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}},
+                "podSelector": {"matchLabels": {"app": "keda-operator"}},
+            },
         ], listener["name"]
     assert kafka["spec"]["kafka"]["authorization"] == {"type": "simple"}
     assert "allow.everyone.if.no.acl.found" not in kafka["spec"]["kafka"]["config"]  # false by default
@@ -115,7 +119,9 @@ def test_each_service_connects_as_its_own_user_with_strimzis_secrets() -> None:
         assert env["VC_KAFKA_SASL_USERNAME"] == name
         assert "VC_KAFKA_SASL_PASSWORD" not in env, "the password comes from the User Operator's Secret"
         mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
-        volumes = {volume["name"]: volume["secret"] for volume in pod["spec"]["volumes"]}
+        volumes = {
+            volume["name"]: volume["secret"] for volume in pod["spec"]["volumes"] if "secret" in volume
+        }
         password = Path(env["VC_KAFKA_SASL_PASSWORD_FILE"])
         user_volume = next(volume for volume, path in mounts.items() if Path(path) == password.parent)
         assert volumes[user_volume]["secretName"] == name  # the KafkaUser's name
