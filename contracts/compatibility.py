@@ -104,8 +104,10 @@ def _check_one(
                     Incompatibility(path, "enum_narrowed", f"values no longer accepted: {missing}")
                 )
     for keyword in _MUST_NOT_CHANGE:
-        if keyword == "pattern" and "pattern" in new and ecma_pattern(new["pattern"]) == ecma_pattern(
-            old.get("pattern")
+        if (
+            keyword == "pattern"
+            and "pattern" in new
+            and ecma_pattern(new["pattern"]) == ecma_pattern(old.get("pattern"))
         ):
             continue
         if keyword in new and new.get(keyword) != old.get(keyword):

@@ -91,7 +91,7 @@ _refuse_numeric_date = _not_a_number("date", "2026-03-20")
 
 
 def _ascii_amount(value: Any) -> Any:
-    # Decimal("１２.５") is 12.5 in Python; ajv, Go and Java refuse such a string (the schema's [0-9]).
+    # Decimal() reads full-width and Arabic-Indic digits; ajv, Go and Java refuse them (the schema: [0-9]).
     if isinstance(value, str) and not value.isascii():
         raise PydanticCustomError("ascii_digits", "an amount is written with the ASCII digits 0-9")
     return value
@@ -162,7 +162,9 @@ FreeText = Annotated[str, Field(max_length=4000, json_schema_extra=PERSONAL)]
 Count = Annotated[Whole, Field(ge=0, le=1_000_000)]
 Minutes = Annotated[Whole, Field(ge=0, le=1440, description="minutes, at most one day")]
 Month = Annotated[
-    str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM"), AfterValidator(_ascii_digits_month)
+    str,
+    Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
+    AfterValidator(_ascii_digits_month),
 ]
 Yuan = Annotated[
     Decimal,

@@ -30,10 +30,27 @@ from contracts.envelope import (
 from contracts.events import PAYLOAD_TYPES, EventPayload
 from contracts.examples import EXAMPLE_TIME, example_fields
 from contracts.topics import DLQ_SUFFIX, TOPICS
+from contracts.version import CONTRACTS_VERSION
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
 SCHEMA_DIR = CONTRACTS_DIR / "schemas"
 ASYNCAPI_PATH = CONTRACTS_DIR / "asyncapi.yaml"
+KEYWORDS_PATH = CONTRACTS_DIR / "keywords.json"
+
+# The project's own schema keywords (legal in 2020-12: unknown keywords are annotations). Validators in a
+# strict mode (ajv's default) refuse a schema with an unknown keyword: register these, e.g. in ajv
+# `ajv.addKeyword({keyword: "x-topic", schemaType: "string"})`. `keywords.json` carries this table.
+CUSTOM_KEYWORDS: dict[str, dict[str, str]] = {
+    "x-topic": {
+        "schemaType": "string",
+        "description": "at a schema's root: the Kafka topic records of this event type travel on",
+    },
+    "x-personal": {
+        "schemaType": "boolean",
+        "description": "on a property: residents' personal data or free text; keep it out of logs, metrics "
+        "and statistics",
+    },
+}
 SNAPSHOT_DIR = CONTRACTS_DIR / "snapshots" / "v1"
 
 
@@ -229,7 +246,7 @@ def asyncapi_document() -> dict[str, Any]:
         "asyncapi": "3.0.0",
         "info": {
             "title": "villagecounsel events",
-            "version": "1.0.0",
+            "version": CONTRACTS_VERSION,
             "description": (
                 "一村(社区)一法律顾问: the events other provincial systems produce and consume. "
                 "CloudEvents 1.0 "
@@ -264,6 +281,7 @@ def expected_files() -> dict[Path, str]:
         SCHEMA_DIR / f"{name}.json": render_schema(schema) for name, schema in all_event_schemas().items()
     }
     files[ASYNCAPI_PATH] = render_asyncapi()
+    files[KEYWORDS_PATH] = render_schema(CUSTOM_KEYWORDS)
     return files
 
 

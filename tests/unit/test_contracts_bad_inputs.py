@@ -86,7 +86,10 @@ def test_division_codes_are_ascii_digits(event_type: str, field: str, code: str)
     with pytest.raises(ContractViolation) as refused:
         parse_payload(event_type, fields)
     # The pattern ([0-9], as every JSON Schema validator reads it) refuses them before `ascii_digits` does.
-    assert rules_of(refused.value) & {(f"data.{field}", "string_pattern_mismatch"), (f"data.{field}", "ascii_digits")}
+    assert rules_of(refused.value) & {
+        (f"data.{field}", "string_pattern_mismatch"),
+        (f"data.{field}", "ascii_digits"),
+    }
 
 
 @pytest.mark.parametrize(
