@@ -81,16 +81,19 @@ async function main() {
         .run({
           autoCommit: false,
           eachBatch: async ({ batch }) => {
-            const end = ends.get(batch.partition);
+            const stop = ends.get(batch.partition);
             for (const message of batch.messages) {
-              if (end === undefined || Number(message.offset) >= end) break;
+              if (stop === undefined || Number(message.offset) >= stop) break;
               tally.apply(
                 message.key?.toString("utf8") ?? null,
                 headerMap(message.headers),
                 message.value,
               );
-              if (Number(message.offset) === end - 1) ends.delete(batch.partition);
             }
+            // Done with a partition once its batch reaches the end found at start (control records
+            // included: lastOffset() counts them, while they never arrive as messages).
+            const end = ends.get(batch.partition);
+            if (end !== undefined && Number(batch.lastOffset()) >= end - 1) ends.delete(batch.partition);
             if (ends.size === 0) resolve();
           },
         })
