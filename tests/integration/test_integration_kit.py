@@ -21,11 +21,13 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import ClusterAuthorizationFailedError
 
 from contracts.envelope import Event, to_kafka_record
 from contracts.events import RegionLevel, RegionRegistered
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
+from plumbing.kafka import create_producer
 from plumbing.settings import TokenSettings
 from services.dashboard.app import create_app
 from services.dashboard.regions import publish_events, region_event
@@ -195,3 +197,13 @@ async def test_the_go_and_javascript_examples_tally_what_the_dashboard_counts(
         assert summary["voids_applied"] >= 1, (language, summary)
         assert summary["invalid"] >= 1, (language, summary)
         assert summary["read"] >= len(records) + 1, (language, summary)
+
+
+async def test_the_examples_user_reads_and_cannot_write(infrastructure: Infrastructure) -> None:
+    """`integration-grid` is read-only: its idempotent producer gets not even a producer id."""
+    producer = create_producer(infrastructure.kafka_as(USER), "integration-kit-test", request_timeout_ms=5000)
+    try:
+        with pytest.raises(ClusterAuthorizationFailedError):
+            await producer.start()
+    finally:
+        await producer.stop()
