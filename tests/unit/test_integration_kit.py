@@ -29,6 +29,7 @@ from contracts.schemas import (
     PAYLOAD_SCHEMA_FORMAT,
     SCHEMA_DIR,
     all_event_schemas,
+    key_schema,
 )
 from contracts.topics import REGISTRY, VILLAGE_SERVICES
 from contracts.version import CONTRACTS_VERSION
@@ -201,6 +202,29 @@ def test_asyncapi_payloads_say_they_are_json_schema_2020_12() -> None:
         if "payload" in message:
             assert message["payload"]["schemaFormat"] == PAYLOAD_SCHEMA_FORMAT
             assert message["payload"]["schema"]["$ref"] == f"./schemas/{message['name']}.json"
+
+
+def test_the_official_asyncapi_parser_reads_the_key_and_the_payload_format_without_a_complaint() -> None:
+    checker = ROOT / "contracts" / "packaging" / "asyncapi-check"
+    assert (checker / "node_modules" / "@asyncapi" / "parser").is_dir(), "run bin/setup"
+    node = shutil.which("node")
+    assert node is not None
+    done = subprocess.run(
+        [node, str(checker / "check.mjs"), str(ASYNCAPI_PATH)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    parsed = json.loads(done.stdout)
+    assert parsed["parsed"]
+    assert parsed["errors"] == []
+    assert parsed["warnings"] == []
+    for payload_type in PAYLOAD_TYPES:
+        seen = parsed["messages"][payload_type.event_type]
+        assert seen["key"] == key_schema(payload_type)
+        assert seen["schemaFormat"] == PAYLOAD_SCHEMA_FORMAT
 
 
 # 4. ce_time: said precisely per type, and intake does what is said.
