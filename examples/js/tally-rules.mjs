@@ -50,7 +50,7 @@ export class Tally {
     const type = headers.ce_type;
     let data;
     try {
-      data = JSON.parse(value.toString("utf8"));
+      data = JSON.parse(value.toString("utf8")); // a record without a value (null) lands in the catch
     } catch {
       this.stats.invalid += 1;
       return;
