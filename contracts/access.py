@@ -90,6 +90,14 @@ PRINCIPALS: tuple[KafkaPrincipal, ...] = (
         group_prefix="integration-reader",
         integration=True,
     ),
+    KafkaPrincipal(
+        "integration-grid",
+        "the worked example of docs/integrating.md (the grid management system; examples/go, examples/js): "
+        "reads the service records (personal fields sealed), with consumer groups named `integration-grid*`",
+        reads=(VILLAGE_SERVICES,),
+        group_prefix="integration-grid",
+        integration=True,
+    ),
 )
 PRINCIPAL_BY_NAME: dict[str, KafkaPrincipal] = {principal.name: principal for principal in PRINCIPALS}
 SERVICE_PRINCIPALS: tuple[str, ...] = tuple(p.name for p in PRINCIPALS if not p.integration)

@@ -17,6 +17,15 @@ _UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxPro
 _MUST_NOT_CHANGE = ("pattern", "format", "const", "multipleOf")
 
 
+def ecma_pattern(pattern: Any) -> Any:
+    """A pattern as JSON Schema reads it (ECMA-262, where `\\d` is exactly [0-9]), so that spelling `\\d`
+    as [0-9] is no change. Python's `re` reads `\\d` as any script's digit; the v1 models never accepted
+    those (`ascii_digits`), so writing [0-9] narrows nothing a v1 producer could have written."""
+    if not isinstance(pattern, str):
+        return pattern
+    return pattern.replace("\\d", "[0-9]")
+
+
 @dataclass(frozen=True)
 class Incompatibility:
     path: str
@@ -95,6 +104,12 @@ def _check_one(
                     Incompatibility(path, "enum_narrowed", f"values no longer accepted: {missing}")
                 )
     for keyword in _MUST_NOT_CHANGE:
+        if (
+            keyword == "pattern"
+            and "pattern" in new
+            and ecma_pattern(new["pattern"]) == ecma_pattern(old.get("pattern"))
+        ):
+            continue
         if keyword in new and new.get(keyword) != old.get(keyword):
             problems.append(
                 Incompatibility(path, f"{keyword}_changed", f"{old.get(keyword)!r} -> {new.get(keyword)!r}")

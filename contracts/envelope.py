@@ -15,7 +15,15 @@ from uuid import UUID
 import orjson
 from pydantic import ValidationError
 
-from contracts.events import PAYLOAD_BY_TYPE, SCHEMA_VERSION, EventPayload
+from contracts.events import (
+    PAYLOAD_BY_TYPE,
+    SCHEMA_VERSION,
+    ApprovalEvent,
+    EventPayload,
+    PersonalErased,
+    ServiceRecord,
+)
+from contracts.topics import ASSESSMENT
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -36,6 +44,29 @@ Headers = list[tuple[str, bytes]]
 
 def dataschema_uri(event_type: str, version: int = SCHEMA_VERSION) -> str:
     return f"urn:villagecounsel:schema:{event_type}:v{version}"
+
+
+def ce_time_meaning(payload_type: type[EventPayload]) -> str:
+    """What `ce_time` holds for records of this type: the fact's own time where the fact has one (service
+    records, erasures); for the registry and the assessment's conclusions, when the producer accepted or
+    concluded this copy, which a re-sent copy (same `ce_id`) does not share. Intake, the assessment and
+    the generated AsyncAPI document (headers' description) all follow this one table."""
+    if issubclass(payload_type, ServiceRecord):
+        return "when the thing happened: the payload's occurred_at, the same in every copy"
+    if issubclass(payload_type, PersonalErased):
+        return "when the personal fields were erased: the payload's erased_at, the same in every copy"
+    if issubclass(payload_type, ApprovalEvent):
+        return "when the official took the step: the payload's acted_at, the same in every copy"
+    if payload_type.kafka_topic == ASSESSMENT:
+        return (
+            "when the assessment concluded this copy (not the month or year it is about); "
+            "a re-sent copy with the same ce_id may carry a later time"
+        )
+    return (
+        "when intake accepted this copy (equal to ce_recordedat), not when the fact takes effect: that is "
+        "the payload's own date (term_start, effective_date, date, effective_from) where it has one; "
+        "a re-sent copy with the same ce_id carries a later time, so never compare copies by ce_time"
+    )
 
 
 @dataclass(frozen=True)

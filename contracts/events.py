@@ -67,7 +67,9 @@ def refuse_control_characters(value: Any) -> Any:
 
 
 def _ascii_digits(code: str) -> str:
-    # The JSON Schema's `\d` matches any script's digits (fullwidth, Arabic-Indic); division codes are ASCII.
+    # Python's `\d` (and `str.isdigit`) match any script's digits (fullwidth, Arabic-Indic); JSON Schema's
+    # regular expressions are ECMA-262, where `\d` is [0-9]. The patterns say [0-9], and this validator keeps
+    # the rule even for a pattern that pydantic's regex engine would read differently.
     if not ASCII_DIGITS.fullmatch(code):
         raise PydanticCustomError("ascii_digits", "a division code is written with the ASCII digits 0-9")
     return code
@@ -86,6 +88,13 @@ def _not_a_number(kind: str, example: str) -> Any:
 
 _refuse_numeric_time = _not_a_number("datetime", "2026-03-20T09:30:00+08:00")
 _refuse_numeric_date = _not_a_number("date", "2026-03-20")
+
+
+def _ascii_amount(value: Any) -> Any:
+    # Decimal() reads full-width and Arabic-Indic digits; ajv, Go and Java refuse them (the schema: [0-9]).
+    if isinstance(value, str) and not value.isascii():
+        raise PydanticCustomError("ascii_digits", "an amount is written with the ASCII digits 0-9")
+    return value
 
 
 def _ascii_digits_month(month: str) -> str:
@@ -128,14 +137,14 @@ Timestamp = Annotated[datetime, BeforeValidator(_attach_default_zone)]
 Day = Annotated[date, BeforeValidator(_refuse_numeric_date)]
 VillageCode = Annotated[
     str,
-    Field(pattern=r"^\d{12}$", description="12-digit national statistical division code of a village"),
+    Field(pattern=r"^[0-9]{12}$", description="12-digit national statistical division code of a village"),
     AfterValidator(_ascii_digits),
     AfterValidator(_village_code_is_well_formed),
 ]
 RegionCode = Annotated[
     str,
     Field(
-        pattern=r"^(\d{2}|\d{4}|\d{6}|\d{9}|\d{12})$",
+        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$",
         description="division code: 2 (province), 4 (prefecture), 6 (county), 9 (township) or 12 (village)",
     ),
     AfterValidator(_ascii_digits),
@@ -153,16 +162,19 @@ FreeText = Annotated[str, Field(max_length=4000, json_schema_extra=PERSONAL)]
 Count = Annotated[Whole, Field(ge=0, le=1_000_000)]
 Minutes = Annotated[Whole, Field(ge=0, le=1440, description="minutes, at most one day")]
 Month = Annotated[
-    str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM"), AfterValidator(_ascii_digits_month)
+    str,
+    Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
+    AfterValidator(_ascii_digits_month),
 ]
 Yuan = Annotated[
     Decimal,
+    BeforeValidator(_ascii_amount),
     Field(ge=0, le=10_000_000, decimal_places=2),
     WithJsonSchema(
         {
             "anyOf": [
                 {"type": "number", "minimum": 0, "maximum": 10_000_000},
-                {"type": "string", "pattern": r"^\d{1,8}(\.\d{1,2})?$"},
+                {"type": "string", "pattern": r"^[0-9]{1,8}(\.[0-9]{1,2})?$"},
             ],
             "description": "yuan with at most two decimals; written as a string",
         }

@@ -24,15 +24,33 @@ from contracts.envelope import (
     H_TIME,
     H_TYPE,
     SPEC_VERSION,
+    ce_time_meaning,
     dataschema_uri,
 )
 from contracts.events import PAYLOAD_TYPES, EventPayload
 from contracts.examples import EXAMPLE_TIME, example_fields
 from contracts.topics import DLQ_SUFFIX, TOPICS
+from contracts.version import CONTRACTS_VERSION
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
 SCHEMA_DIR = CONTRACTS_DIR / "schemas"
 ASYNCAPI_PATH = CONTRACTS_DIR / "asyncapi.yaml"
+KEYWORDS_PATH = CONTRACTS_DIR / "keywords.json"
+
+# The project's own schema keywords (legal in 2020-12: unknown keywords are annotations). Validators in a
+# strict mode (ajv's default) refuse a schema with an unknown keyword: register these, e.g. in ajv
+# `ajv.addKeyword({keyword: "x-topic", schemaType: "string"})`. `keywords.json` carries this table.
+CUSTOM_KEYWORDS: dict[str, dict[str, str]] = {
+    "x-topic": {
+        "schemaType": "string",
+        "description": "at a schema's root: the Kafka topic records of this event type travel on",
+    },
+    "x-personal": {
+        "schemaType": "boolean",
+        "description": "on a property: residents' personal data or free text; keep it out of logs, metrics "
+        "and statistics",
+    },
+}
 SNAPSHOT_DIR = CONTRACTS_DIR / "snapshots" / "v1"
 
 
@@ -60,10 +78,40 @@ def _channel_name(topic: str) -> str:
     return parts[0] + "".join(part.capitalize() for part in parts[1:])
 
 
-def _headers_schema(event_type: str | None) -> dict[str, Any]:
+# Payloads are JSON Schema 2020-12 documents, not AsyncAPI's own schema format (its default).
+PAYLOAD_SCHEMA_FORMAT = "application/schema+json;version=draft-2020-12"
+# The payload fields a record key is taken from (`record_key()`), in the order they are tried.
+KEY_FIELDS = ("village_code", "advisor_id", "code", "region_code", "county_code")
+
+
+def key_field(payload_type: type[EventPayload]) -> str:
+    """The payload field whose value is the record key (and `ce_subject`), found from the example."""
+    example = payload_type.model_validate(example_fields(payload_type.event_type))
+    for name in KEY_FIELDS:
+        if getattr(example, name, None) == example.record_key():
+            return name
+    raise ValueError(f"{payload_type.event_type}: no payload field holds the record key")
+
+
+def key_schema(payload_type: type[EventPayload]) -> dict[str, Any]:
+    """The Kafka record key of this message type, for the Kafka message binding's `key`."""
+    name = key_field(payload_type)
+    field_schema = event_schema(payload_type)["properties"][name]
+    for alternative in field_schema.get("anyOf", [field_schema]):
+        if alternative.get("type") == "string":
+            field_schema = alternative
+    key = {"type": "string", "description": f"the record key: the payload's {name} (UTF-8)"}
+    if "pattern" in field_schema:
+        key["pattern"] = field_schema["pattern"]
+    return key
+
+
+def _headers_schema(payload_type: type[EventPayload] | None) -> dict[str, Any]:
+    event_type = payload_type.event_type if payload_type is not None else None
     type_schema: dict[str, Any] = {"type": "string", "description": "the event type"}
     if event_type is not None:
         type_schema["const"] = event_type
+    time_meaning = ce_time_meaning(payload_type) if payload_type is not None else "see the catalogue"
     return {
         "type": "object",
         "required": [H_SPECVERSION, H_ID, H_SOURCE, H_TYPE, H_TIME, H_SUBJECT, H_DATASCHEMA, H_CONTENT_TYPE],
@@ -76,7 +124,7 @@ def _headers_schema(event_type: str | None) -> dict[str, Any]:
             },
             H_SOURCE: {"type": "string", "description": "the producing system, e.g. /villagecounsel/intake"},
             H_TYPE: type_schema,
-            H_TIME: {"type": "string", "format": "date-time", "description": "when the thing happened"},
+            H_TIME: {"type": "string", "format": "date-time", "description": time_meaning},
             H_SUBJECT: {"type": "string", "description": "the record key (village code for village records)"},
             H_DATASCHEMA: {
                 "type": "string",
@@ -104,8 +152,12 @@ def asyncapi_document() -> dict[str, Any]:
             "title": payload_type.event_type,
             "summary": (payload_type.__doc__ or payload_type.event_type).strip().splitlines()[0],
             "contentType": CONTENT_TYPE,
-            "headers": _headers_schema(payload_type.event_type),
-            "payload": {"$ref": f"./schemas/{payload_type.event_type}.json"},
+            "headers": _headers_schema(payload_type),
+            "payload": {
+                "schemaFormat": PAYLOAD_SCHEMA_FORMAT,
+                "schema": {"$ref": f"./schemas/{payload_type.event_type}.json"},
+            },
+            "bindings": {"kafka": {"key": key_schema(payload_type), "bindingVersion": "0.5.0"}},
             "examples": [
                 {
                     "name": "example",
@@ -152,11 +204,17 @@ def asyncapi_document() -> dict[str, Any]:
                         "dlq_consumer": {"type": "string"},
                     },
                 },
+                "bindings": {
+                    "kafka": {
+                        "key": {"type": "string", "description": "the original record's key"},
+                        "bindingVersion": "0.5.0",
+                    }
+                },
             }
             refs = [{"$ref": f"#/components/messages/{dead_letter}"}]
         channels[channel] = {
             "address": spec.name,
-            "description": spec.description,
+            "description": f"{spec.description} Key: {spec.key}.",
             "messages": {ref["$ref"].rsplit("/", 1)[1]: ref for ref in refs},
             "bindings": {
                 "kafka": {
@@ -170,7 +228,6 @@ def asyncapi_document() -> dict[str, Any]:
                     "bindingVersion": "0.5.0",
                 }
             },
-            "x-key": spec.key,
         }
         channel_messages = [
             {"$ref": f"#/channels/{channel}/messages/{key}"} for key in channels[channel]["messages"]
@@ -189,7 +246,7 @@ def asyncapi_document() -> dict[str, Any]:
         "asyncapi": "3.0.0",
         "info": {
             "title": "villagecounsel events",
-            "version": "1.0.0",
+            "version": CONTRACTS_VERSION,
             "description": (
                 "一村(社区)一法律顾问: the events other provincial systems produce and consume. "
                 "CloudEvents 1.0 "
@@ -224,6 +281,7 @@ def expected_files() -> dict[Path, str]:
         SCHEMA_DIR / f"{name}.json": render_schema(schema) for name, schema in all_event_schemas().items()
     }
     files[ASYNCAPI_PATH] = render_asyncapi()
+    files[KEYWORDS_PATH] = render_schema(CUSTOM_KEYWORDS)
     return files
 
 

@@ -166,7 +166,9 @@ def approval_router(caller_dependency: Callable[..., Awaitable[Principal]], cloc
         timeout: float = request.app.state.kafka_timeout_seconds
         await publish(
             producer,
-            to_kafka_record(Event(id=event_id, source=SOURCE, time=now, data=data, recorded_at=now)),
+            to_kafka_record(
+                Event(id=event_id, source=SOURCE, time=data.acted_at, data=data, recorded_at=now)
+            ),
             timeout,
         )
         pool = request.app.state.host.pool

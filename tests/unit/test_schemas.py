@@ -35,7 +35,7 @@ def test_asyncapi_names_every_topic_and_event() -> None:
     assert set(PAYLOAD_BY_TYPE) <= names
     lecture = next(m for m in document["components"]["messages"].values() if m["name"] == "lecture.held")
     assert lecture["headers"]["properties"]["ce_type"]["const"] == "lecture.held"
-    assert lecture["payload"]["$ref"] == "./schemas/lecture.held.json"
+    assert lecture["payload"]["schema"]["$ref"] == "./schemas/lecture.held.json"
 
 
 def snapshot(event_type: str) -> Schema:
