@@ -272,7 +272,54 @@ async def apply_dashboard(conn: Connection, batch: Batch) -> None:
     if records:
         successors = await _successors(conn)
         await _apply_records(conn, records, successors, pending)
+        await _log_entries(conn, records)
     await _write(conn, pending)
+
+
+async def _log_entries(conn: Connection, records: list[ConsumedEvent]) -> None:
+    """Every service record in its village's log (kind, time, advisor), and a void marks its record there
+    when its sender may void it (the rule in contracts)."""
+    rows = []
+    for item in records:
+        data = item.event.data
+        if isinstance(data, ServiceRecord) and not isinstance(data, RecordVoided):
+            rows.append(
+                (
+                    item.event.id,
+                    data.village_code,
+                    data.occurred_at,
+                    item.event.type,
+                    data.advisor_id,
+                    data.recorded_by,
+                )
+            )
+    if rows:
+        # COPY: every record here is new (the runtime has dropped what was applied before).
+        await conn.copy_records_to_table(
+            "village_log",
+            records=rows,
+            columns=["event_id", "village_code", "occurred_at", "event_type", "advisor_id", "recorded_by"],
+        )
+    voids = [data for item in records if isinstance(data := item.event.data, RecordVoided)]
+    if not voids:
+        return
+    targets = {
+        row["event_id"]: row
+        for row in await conn.fetch(
+            """SELECT event_id, village_code, advisor_id, recorded_by FROM village_log
+               WHERE event_id = ANY($1::uuid[])""",
+            [void.target_event_id for void in voids],
+        )
+    }
+    voided = [
+        void.target_event_id
+        for void in voids
+        if (target := targets.get(void.target_event_id)) is not None
+        and target["village_code"] == void.village_code
+        and void_permitted(void, target["advisor_id"], target["recorded_by"])
+    ]
+    if voided:
+        await conn.execute("UPDATE village_log SET voided = true WHERE event_id = ANY($1::uuid[])", voided)
 
 
 async def _apply_records(

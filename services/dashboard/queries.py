@@ -132,3 +132,27 @@ async def approvals(conn: Connection, code: str, year: int) -> list[dict[str, An
     return [
         {**dict(row), "acted_at": row["acted_at"].isoformat() if row["acted_at"] else None} for row in rows
     ]
+
+
+async def village_log(conn: Connection, code: str, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    """How many service records the village has, and the latest `limit` of them (kind, time, advisor,
+    voided)."""
+    count: int = await conn.fetchval("SELECT count(*) FROM village_log WHERE village_code = $1", code)
+    rows = await conn.fetch(
+        """SELECT occurred_at, event_type, advisor_id, voided FROM village_log WHERE village_code = $1
+           ORDER BY occurred_at DESC, event_id LIMIT $2""",
+        code,
+        limit,
+    )
+    return count, [dict(row) for row in rows]
+
+
+async def village_terms(conn: Connection, code: str) -> list[dict[str, Any]]:
+    """Every advisor who served or serves the village, with their terms and public card."""
+    rows = await conn.fetch(
+        """SELECT a.advisor_id, d.name, d.organisation, a.term_start, a.term_end
+           FROM assignments a LEFT JOIN advisors d USING (advisor_id)
+           WHERE a.village_code = $1 ORDER BY a.term_start, a.advisor_id""",
+        code,
+    )
+    return [dict(row) for row in rows]

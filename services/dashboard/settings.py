@@ -15,7 +15,8 @@ class DashboardSettings(ProjectionSettings):
     http_port: int = 8003
     ledger_url: str = Field(
         default="http://127.0.0.1:8001",
-        description="the ledger service, asked for a village's summary with the caller's own token",
+        description="the ledger API as the browser reaches it: the page links a village to its ledger there "
+        "(the dashboard itself never calls it: services share only events)",
     )
     assessment_public_url: str = Field(
         default="http://127.0.0.1:8002",

@@ -335,14 +335,78 @@ async def test_active_advisors_count_each_advisor_once_per_region_and_a_void_tak
     assert [await active(code) for code in (v1, t2, county)] == [2, 0, 2]
 
 
-async def test_a_village_summary_says_so_when_the_ledger_does_not_answer(
-    dashboard: httpx.AsyncClient,
+async def test_a_village_summary_comes_from_the_dashboards_own_projection(
+    dashboard: httpx.AsyncClient, producer: AIOKafkaProducer, infrastructure: Infrastructure
 ) -> None:
-    answer = await dashboard.get("/v1/villages/370402001013/ledger-summary", headers=COUNTY)
-    assert answer.status_code == 502
-    assert answer.json()["error"]["code"] == "ledger_unavailable"
-    other = await dashboard.get("/v1/villages/370403100200/ledger-summary", headers=COUNTY)
-    assert other.status_code == 403, "the caller's region is checked before the ledger is asked"
+    """Issue 16: services share only events. Nothing answers at the ledger's address here, and the summary
+    (advisors and terms, how many records, the latest ten with voids marked) is answered all the same."""
+    county = fresh_county()
+    township, village = f"{county}001", f"{county}001201"
+    regions = [
+        RegionRegistered(code=county, name="摘要县", level=RegionLevel.county, parent_code=county[:4]),
+        RegionRegistered(code=township, name="摘要镇", level=RegionLevel.township, parent_code=county),
+        RegionRegistered(code=village, name="摘要村", level=RegionLevel.village, parent_code=township),
+    ]
+    await publish_events(infrastructure.kafka, iter([region_event(region, NOW) for region in regions]), 1)
+    advisor = f"summary-{uuid.uuid4().hex[:6]}"
+    card = sample_event("advisor.registered", event_id=uuid.uuid4(), advisor_id=advisor, name="摘要律师")
+    term = sample_event(
+        "advisor.assigned",
+        event_id=uuid.uuid4(),
+        advisor_id=advisor,
+        village_code=village,
+        term_start="2025-01-01",
+        term_end="2025-12-31",
+    )
+    work = [
+        sample_event(
+            kind,
+            event_id=uuid.uuid4(),
+            advisor_id=advisor,
+            village_code=village,
+            recorded_by=advisor,
+            occurred_at=f"2025-05-{day:02d}T10:00:00+08:00",
+        )
+        for day, kind in enumerate(["consultation.recorded"] * 11 + ["mediation.recorded"], start=1)
+    ]
+    void = sample_event(
+        "record.voided",
+        event_id=uuid.uuid4(),
+        advisor_id=advisor,
+        village_code=village,
+        recorded_by=advisor,
+        target_event_id=str(work[-1].id),
+        occurred_at="2025-05-20T09:00:00+08:00",
+    )
+    await send_all(producer, [card, term, *work, void])
+    headers = bearer(Role.county_bureau, county)
+
+    async def summary() -> dict[str, Any]:
+        answer = await dashboard.get(f"/v1/villages/{village}/ledger-summary", headers=headers)
+        if answer.status_code == 404:
+            return {}
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+    found = await eventually(
+        summary, lambda got: got.get("recent") and got["recent"][0]["voided"], what="the village's summary"
+    )
+    assert (found["name"], found["entries"]) == ("摘要村", 12)
+    assert found["advisors"] == [
+        {
+            "advisor_id": advisor,
+            "name": "摘要律师",
+            "organisation": card.data.organisation,  # type: ignore[attr-defined]
+            "term_start": "2025-01-01",
+            "term_end": "2025-12-31",
+        }
+    ]
+    assert len(found["recent"]) == 10
+    assert [entry["kind"] for entry in found["recent"][:2]] == ["矛盾纠纷调解", "法律咨询"]
+    assert [entry["voided"] for entry in found["recent"][:2]] == [True, False]
+    other = await dashboard.get("/v1/villages/370403100200/ledger-summary", headers=headers)
+    assert other.status_code == 403, "the caller's region is checked"
 
 
 async def test_a_visit_crossing_midnight_into_a_month_counts_its_minutes_where_spent_until_voided(
