@@ -166,11 +166,14 @@ def table_rows(file: IO[bytes], file_format: FileFormat) -> Iterator[tuple[str, 
             workbook.close()
         return
     text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
-    line = 1
-    for cells in reader:
-        yield "", line, [_cell_text(cell) for cell in cells]
-        line = reader.line_num + 1
+    try:
+        reader = csv.reader(text)
+        line = 1
+        for cells in reader:
+            yield "", line, [_cell_text(cell) for cell in cells]
+            line = reader.line_num + 1
+    finally:
+        text.detach()  # the caller's file stays the caller's to close
 
 
 def entry_rows(

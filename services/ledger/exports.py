@@ -107,6 +107,12 @@ def local_time(moment: datetime | None) -> str:
     return moment.astimezone(DEFAULT_ZONE).strftime(LOCAL_TIME_FORMAT) if moment else ""
 
 
+def exact_time(moment: datetime | None) -> str:
+    """ISO 8601 to the microsecond, in Beijing time: as clients write it (a naive time is read as
+    Beijing time), so that a record imported again has the fingerprint of the one that was sent."""
+    return moment.astimezone(DEFAULT_ZONE).isoformat() if moment else ""
+
+
 def minutes_of(entry: dict[str, Any]) -> int:
     fields = entry["fields"]
     if entry["event_type"] == "visit.logged":
@@ -177,8 +183,8 @@ def entry_row(entry: dict[str, Any], advisor_name: str, unassigned: bool, show_p
         str(entry["event_id"]),
         entry["village_code"],
         entry["event_type"],
-        entry["occurred_at"].isoformat(),
-        entry["recorded_at"].isoformat() if entry["recorded_at"] else "",
+        exact_time(entry["occurred_at"]),
+        exact_time(entry["recorded_at"]),
         record_json(entry, show_personal),
     ]
 

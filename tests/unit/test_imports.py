@@ -154,14 +154,18 @@ def test_text_the_export_guarded_against_formulas_comes_back_unguarded() -> None
     assert (event.data.title, event.data.recorded_by) == ("-民法典-", "=clerk")
 
 
-def test_an_imported_record_has_the_fingerprint_of_the_record_it_came_from() -> None:
-    """Importing records that are already here is harmless: the same id and fingerprint, a duplicate."""
-    entry = ledger_entry("mediation.recorded")
+@pytest.mark.parametrize("sent_at", ["2026-03-14T17:30:00+08:00", "2026-03-14T17:30:00"])
+def test_an_imported_record_has_the_fingerprint_of_the_record_it_came_from(sent_at: str) -> None:
+    """Importing records that are already here is harmless: the same id and fingerprint, a duplicate. The
+    export writes Beijing time, as clients send it (with +08:00, or naive)."""
+    entry = ledger_entry("mediation.recorded", occurred_at=sent_at)
     [event] = events(export_csv([entry]))
-    original = parse_payload("mediation.recorded", example_fields("mediation.recorded"), prefix="")
+    sent = parse_payload(
+        "mediation.recorded", {**example_fields("mediation.recorded"), "occurred_at": sent_at}
+    )
     assert event.data.imported is True
     assert content_fingerprint(event) == content_fingerprint(
-        type(event)(event.id, "/villagecounsel/intake", event.time, original, event.recorded_at)
+        type(event)(event.id, "/villagecounsel/intake", event.time, sent, event.recorded_at)
     )
 
 
