@@ -7,6 +7,7 @@ import io
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,6 +21,8 @@ from contracts.examples import example_fields
 from plumbing.auth import Principal, Role
 from plumbing.tables import csv_line
 from services.assessment.rules import Activity, Term, timeliness_judged, year_grade
+from services.intake.__main__ import main as intake_command
+from services.intake.backfill import ImportOutcome, summary_lines
 from services.intake.imports import (
     FileFormat,
     ImportCheck,
@@ -366,3 +369,40 @@ def test_an_empty_workbook_sheet_is_no_header() -> None:
     saved = io.BytesIO()
     workbook.save(saved)
     assert rules_of(check(saved.getvalue(), file_format=FileFormat.xlsx)) == [(0, "file", "ledger_layout")]
+
+
+def test_the_command_needs_the_officials_token_and_an_existing_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("VC_IMPORT_TOKEN", raising=False)
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_bytes(_file(_row()))
+    assert intake_command(["import", str(ledger)]) == 2
+    assert "VC_IMPORT_TOKEN or --token-file" in capsys.readouterr().err
+    monkeypatch.setenv("VC_IMPORT_TOKEN", "not-a-token")
+    assert intake_command(["import", str(tmp_path / "missing.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert intake_command(["import", str(ledger), "--dry-run"]) == 2
+    assert "the token is refused" in capsys.readouterr().err
+
+
+def test_the_summary_says_what_happened_and_lists_the_errors() -> None:
+    found = check(_file(_row(**{layout.EVENT_ID: "x"}), _row()))
+    outcome = ImportOutcome(found, dry_run=True)
+    assert outcome.status == "invalid"
+    assert outcome.as_json()["errors"] == [
+        {
+            "sheet": "",
+            "row": 2,
+            "field": layout.EVENT_ID,
+            "rule": "uuid",
+            "message": found.errors[0].message,
+            "value": "x",
+        }
+    ]
+    lines = summary_lines(outcome)
+    assert lines[0] == "invalid: 2 rows, 0 published"
+    assert f"error row 2: {layout.EVENT_ID}: uuid" in lines[-1]
+    valid = ImportOutcome(check(_file(_row())), dry_run=True)
+    assert (valid.status, ImportOutcome(valid.check, dry_run=False).status) == ("valid", "imported")
+    assert ImportOutcome(valid.check, dry_run=False, stopped="Kafka").status == "incomplete"
