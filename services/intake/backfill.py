@@ -109,6 +109,8 @@ class ImportRun:
         if check.errors or dry_run:
             outcome.seconds = time.monotonic() - self._started
             return outcome
+        if self.progress is not None:  # the check is done: publishing begins
+            self.progress(0, check.rows, time.monotonic() - self._started)
         with open_file() as file:
             again = ImportCheck()
             rows = import_rows(table_rows(file, file_format), principal, now, clock_skew, again)
