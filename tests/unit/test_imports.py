@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from openpyxl import Workbook
@@ -18,10 +19,11 @@ from contracts import ledger_layout as layout
 from contracts.envelope import content_fingerprint, parse_payload
 from contracts.events import DEFAULT_ZONE, SERVICE_RECORD_NAMES, ScoreComponent
 from contracts.examples import example_fields
-from plumbing.auth import Principal, Role
+from plumbing.auth import Principal, Role, mint_token
 from plumbing.tables import csv_line
 from services.assessment.rules import Activity, Term, timeliness_judged, year_grade
 from services.intake.__main__ import main as intake_command
+from services.intake.app import create_app as create_intake
 from services.intake.backfill import ImportOutcome, summary_lines
 from services.intake.imports import (
     FileFormat,
@@ -32,10 +34,12 @@ from services.intake.imports import (
     row_event,
     table_rows,
 )
+from services.intake.settings import IntakeSettings
 from services.ledger.domain import split_fields
 from services.ledger.exports import HEADERS, Totals, XlsxWriter, entry_row
 
 NOW = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
+SECRET = "imports-unit-secret-long-enough-for-hs256"
 SKEW = timedelta(minutes=5)
 COUNTY = Principal("county-370402", Role.county_bureau, "370402")
 PROVINCE = Principal("province-37", Role.province_department, "37")
@@ -406,3 +410,37 @@ def test_the_summary_says_what_happened_and_lists_the_errors() -> None:
     valid = ImportOutcome(check(_file(_row())), dry_run=True)
     assert (valid.status, ImportOutcome(valid.check, dry_run=False).status) == ("valid", "imported")
     assert ImportOutcome(valid.check, dry_run=False, stopped="Kafka").status == "incomplete"
+
+
+async def test_the_endpoint_answers_bad_files_and_callers_with_4xx_before_touching_kafka() -> None:
+    """No broker and no database here: every refusal comes before either is needed."""
+    settings = IntakeSettings(jwt_secret=SECRET, import_max_bytes=4096)
+    app = create_intake(settings)
+    transport = httpx.ASGITransport(app=app)
+
+    def token(role: Role, region: str) -> dict[str, str]:
+        signed = mint_token(settings, subject="s", role=role, region_code=region, now=datetime.now(UTC))
+        return {"Authorization": f"Bearer {signed}"}
+
+    county = token(Role.county_bureau, "370402")
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        township = await client.post(
+            "/v1/imports", content=b"x", headers=token(Role.township_office, "370402105")
+        )
+        assert township.status_code == 403
+        assert township.json()["error"]["fields"][0]["rule"] == "county_level_or_above"
+        empty = await client.post("/v1/imports", content=b"", headers=county)
+        assert (empty.status_code, empty.json()["error"]["fields"][0]["rule"]) == (422, "required")
+        huge = await client.post("/v1/imports", content=b"x" * 5000, headers=county)
+        assert huge.status_code == 413
+        garbage = await client.post("/v1/imports", content=b"\x00\x01 no ledger", headers=county)
+        assert garbage.status_code == 422
+        assert [(f["row"], f["field"], f["rule"]) for f in garbage.json()["error"]["fields"]] == [
+            (0, "file", "ledger_layout")
+        ]
+        broken_xlsx = await client.post(
+            "/v1/imports", content=b"PK\x03\x04broken", headers=county, params={"dry_run": "true"}
+        )
+        assert broken_xlsx.status_code == 422
+        assert broken_xlsx.json()["error"]["fields"][0]["rule"] == "xlsx_readable"
+        assert broken_xlsx.json()["import"]["published"] == 0
