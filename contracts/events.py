@@ -958,6 +958,86 @@ class AssessmentGraded(AssessmentEvent):
     changes: Annotated[str | None, Field(max_length=1000)] = None
 
 
+CountyCode = Annotated[
+    str,
+    Field(pattern=r"^[0-9]{6}$", description="6-digit division code of a county (县级): it grades and pays"),
+    AfterValidator(_ascii_digits),
+]
+Reason = Annotated[str, Field(min_length=1, max_length=1000, description="written by the official who acts")]
+
+
+class ApprovalEvent(EventPayload):
+    """A step of a county's year-end approval (数据审批: the county assesses, the prefecture accepts). Every
+    step of one county and year is keyed by the county, so they stay in order on one partition."""
+
+    kafka_topic: ClassVar[str] = ASSESSMENT
+
+    county_code: CountyCode
+    year: Annotated[Whole, Field(ge=2000, le=2100)]
+    acted_by: PrincipalId
+    acted_at: Timestamp
+
+    def record_key(self) -> str:
+        return self.county_code
+
+
+class GradeAdjusted(ApprovalEvent):
+    """The county bureau changes one computed grade, with a written reason, before it submits."""
+
+    event_type: ClassVar[str] = "approval.grade_adjusted"
+
+    advisor_id: AdvisorId
+    village_code: VillageCode
+    based_on_revision: Annotated[Whole, Field(ge=1, description="the computed grade's revision it replaces")]
+    grade: Grade
+    subsidy_ratio: Ratio
+    subsidy_yuan: Yuan
+    reason: Reason
+
+
+class SubmittedGrade(ContractModel):
+    """One grade as the county submitted it: what is paid once the prefecture accepts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    advisor_id: AdvisorId
+    village_code: VillageCode
+    revision: Annotated[Whole, Field(ge=1, description="the computed grade's revision")]
+    adjustment_id: UUID | None = Field(
+        default=None, description="the approval.grade_adjusted applied, if any"
+    )
+    grade: Grade
+    subsidy_ratio: Ratio
+    subsidy_yuan: Yuan
+
+
+class GradesSubmitted(ApprovalEvent):
+    """The county bureau submits its year's grades (after any adjustments) to the prefecture."""
+
+    event_type: ClassVar[str] = "approval.submitted"
+
+    submission: Annotated[Whole, Field(ge=1, description="1 for the first, +1 for each re-submission")]
+    grades: Annotated[list[SubmittedGrade], Field(min_length=1, max_length=20_000)]
+    total_yuan: Yuan
+
+
+class GradesReturned(ApprovalEvent):
+    """The prefecture bureau sends a submission back with a reason; the county may adjust and re-submit."""
+
+    event_type: ClassVar[str] = "approval.returned"
+
+    submission: Annotated[Whole, Field(ge=1)]
+    reason: Reason
+
+
+class GradesAccepted(ApprovalEvent):
+    """The prefecture bureau accepts a submission: its grades are locked and payable."""
+
+    event_type: ClassVar[str] = "approval.accepted"
+
+    submission: Annotated[Whole, Field(ge=1)]
+
+
 PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
     ConsultationRecorded,
     MediationRecorded,
@@ -980,6 +1060,10 @@ PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
     MonthClosed,
     AlertRaised,
     AssessmentGraded,
+    GradeAdjusted,
+    GradesSubmitted,
+    GradesReturned,
+    GradesAccepted,
 )
 PAYLOAD_BY_TYPE: dict[str, type[EventPayload]] = {cls.event_type: cls for cls in PAYLOAD_TYPES}
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z_]+\.[a-z_]+$")

@@ -163,5 +163,51 @@ def example_fields(
                 "event_id": str(uuid.UUID(int=2)),
             },
         },
+        "approval.grade_adjusted": {
+            "county_code": village_code[:6],
+            "year": 2025,
+            "acted_by": "county-370402",
+            "acted_at": EXAMPLE_TIME.isoformat(),
+            "advisor_id": advisor_id,
+            "village_code": village_code,
+            "based_on_revision": 1,
+            "grade": "good",
+            "subsidy_ratio": 1.0,
+            "subsidy_yuan": "3000.00",
+            "reason": "十月驻村记录因系统故障补录，经核实应计入",
+        },
+        "approval.submitted": {
+            "county_code": village_code[:6],
+            "year": 2025,
+            "acted_by": "county-370402",
+            "acted_at": EXAMPLE_TIME.isoformat(),
+            "submission": 1,
+            "grades": [
+                {
+                    "advisor_id": advisor_id,
+                    "village_code": village_code,
+                    "revision": 1,
+                    "grade": "qualified",
+                    "subsidy_ratio": 0.7,
+                    "subsidy_yuan": "2100.00",
+                }
+            ],
+            "total_yuan": "2100.00",
+        },
+        "approval.returned": {
+            "county_code": village_code[:6],
+            "year": 2025,
+            "acted_by": "prefecture-3704",
+            "acted_at": EXAMPLE_TIME.isoformat(),
+            "submission": 1,
+            "reason": "请核实第三季度讲座记录",
+        },
+        "approval.accepted": {
+            "county_code": village_code[:6],
+            "year": 2025,
+            "acted_by": "prefecture-3704",
+            "acted_at": EXAMPLE_TIME.isoformat(),
+            "submission": 1,
+        },
     }
     return samples[event_type]

@@ -2,7 +2,8 @@
 
 Every cell of every export passes `spreadsheet_cell`: text a spreadsheet program would run as a formula
 (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`, so an advisor named `=HYPERLINK(...)` is shown,
-never run; .xlsx cells are then always text.
+never run; .xlsx cells are then always text, except numbers (a `Decimal` is money: a number cell shown
+with two places; the CSV writes it as its exact text).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
@@ -71,6 +73,9 @@ def table_response(
     workbook.remove(workbook.worksheets[1])
     for row in rows:
         sheet.append(spreadsheet_row(row))
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, Decimal):
+                cell.number_format = "0.00"  # money: a number the office can sum, shown with its two places
     saved = io.BytesIO()
     workbook.save(saved)
     return Response(saved.getvalue(), media_type=XLSX_MEDIA_TYPE, headers=disposition)

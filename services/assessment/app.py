@@ -1,5 +1,6 @@
 """The assessment's HTTP API: where an advisor stands in a village, a region's month, the policy in force,
-alerts; and the periodic closing of months and raising of alerts (publishing grades is not built yet).
+alerts, grades and the year-end approval (`approval_routes`); and the periodic closing of months, raising of
+alerts and grading of years.
 """
 
 import asyncio
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Query
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 
 from contracts.events import DEFAULT_ZONE
@@ -35,6 +37,8 @@ from plumbing.logs import configure_logging, get_logger
 from plumbing.service import ProjectionHost
 from plumbing.tables import TableFormat, table_response
 from services.assessment import queries
+from services.assessment.approval import GRADE_NAMES
+from services.assessment.approval_routes import approval_router
 from services.assessment.closing import Closer
 from services.assessment.projection import assessment_projection
 from services.assessment.rules import (
@@ -102,13 +106,6 @@ def snapshot_json(found: Snapshot) -> dict[str, Any]:
     }
 
 
-GRADE_NAMES = {
-    "excellent": "优秀",
-    "good": "良好",
-    "qualified": "合格",
-    "unqualified": "不合格",
-    "violation": "违法违纪",
-}
 GRADES_HEADER = [
     "村(社区)代码",
     "法律顾问",
@@ -192,6 +189,7 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         # aiokafka clients belong to the running loop: created here, never at import or app construction.
         outputs = create_producer(host.kafka, "assessment-outputs")
         await outputs.start()
+        app.state.outputs = outputs
         app.state.closer = Closer(
             host.pool, outputs, clock, settings.kafka_timeout_seconds, settings.close_chunk_pairs
         )
@@ -214,8 +212,18 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         lifespan=lifespan,
     )
     install_common(app, "assessment", host.readiness, liveness)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Access-Purpose"],
+        )
     app.state.host = host
-    Caller = Annotated[Principal, Depends(bearer_principal(settings, settings.open_region))]
+    app.state.kafka_timeout_seconds = settings.kafka_timeout_seconds
+    authenticated = bearer_principal(settings, settings.open_region)
+    Caller = Annotated[Principal, Depends(authenticated)]
+    app.include_router(approval_router(authenticated, clock))
 
     async def snapshot_of(advisor_id: str, village_code: str, now: datetime) -> dict[str, Any]:
         since = datetime(local_day(now).year - 1, 1, 1, tzinfo=DEFAULT_ZONE)

@@ -33,6 +33,7 @@ from services.assessment.rules import (
     PublishedPolicy,
     activities_by_month,
     activities_by_year,
+    alert_on_missed_month,
     close_decision,
     counted,
     day_start,
@@ -173,7 +174,7 @@ class Closer:
                         now,
                     )
                 )
-                if not found.minutes.met:
+                if not found.minutes.met and alert_on_missed_month(year, month, now, rules.grace_days):
                     decided.append(
                         self._alert(
                             advisor_id,

@@ -7,13 +7,20 @@ from typing import Any
 
 import orjson
 
+from contracts.approval import Step
 from contracts.events import (
     AdvisorAssigned,
+    AdvisorRegistered,
     AdvisorReleased,
     AlertRaised,
+    ApprovalEvent,
     AssessmentGraded,
     ConsultationRecorded,
     FeedbackSubmitted,
+    GradeAdjusted,
+    GradesAccepted,
+    GradesReturned,
+    GradesSubmitted,
     LectureFormat,
     LectureHeld,
     MonthClosed,
@@ -21,6 +28,7 @@ from contracts.events import (
     Rater,
     RecordVoided,
     RegionClassified,
+    RegionRegistered,
     ServiceRecord,
     ViolationRecorded,
     VisitLogged,
@@ -29,6 +37,13 @@ from contracts.events import (
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.postgres import Connection
 from plumbing.projection import Batch, ConsumedEvent, Projection
+from services.assessment.approval import (
+    Refused,
+    apply_step,
+    check,
+    grades_json,
+)
+from services.assessment.queries import approval_state
 from services.assessment.rules import OFFSITE_CHANNELS
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -111,6 +126,20 @@ async def _apply_registry(conn: Connection, item: ConsumedEvent) -> None:
             data.advisor_id,
             data.village_code,
             data.effective_date,
+        )
+    elif isinstance(data, AdvisorRegistered):
+        await conn.execute(
+            """INSERT INTO advisors (advisor_id, name, organisation) VALUES ($1, $2, $3)
+               ON CONFLICT (advisor_id) DO UPDATE SET name = $2, organisation = $3""",
+            data.advisor_id,
+            data.name,
+            data.organisation,
+        )
+    elif isinstance(data, RegionRegistered):
+        await conn.execute(
+            "INSERT INTO places (code, name) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET name = $2",
+            data.code,
+            data.name,
         )
     elif isinstance(data, ViolationRecorded):
         await conn.execute(
@@ -206,10 +235,102 @@ ACTIVITY_COLUMNS = [
 ]
 
 
+STEPS: dict[type[ApprovalEvent], Step] = {
+    GradesSubmitted: Step.submit,
+    GradesReturned: Step.return_,
+    GradesAccepted: Step.accept,
+}
+
+
+async def _apply_approval(conn: Connection, item: ConsumedEvent) -> None:
+    """One approval step, in the order of the county's partition; a step that does not fit where the
+    approval stands (two officials acting at once) is kept as not applied and changes nothing."""
+    data = item.event.data
+    assert isinstance(data, ApprovalEvent)  # noqa: S101 - filtered by the caller
+    state = await approval_state(conn, data.county_code, data.year)
+    if isinstance(data, GradeAdjusted):
+        try:
+            check(state, Step.adjust)
+            applied = True
+        except Refused:
+            applied = False
+        await conn.execute(
+            """INSERT INTO grade_adjustments (event_id, county_code, year, advisor_id, village_code,
+                   based_on_revision, grade, subsidy_ratio, subsidy_yuan, reason, acted_by, acted_at, applied)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
+            item.event.id,
+            data.county_code,
+            data.year,
+            data.advisor_id,
+            data.village_code,
+            data.based_on_revision,
+            str(data.grade),
+            data.subsidy_ratio,
+            data.subsidy_yuan,
+            data.reason,
+            data.acted_by,
+            data.acted_at,
+            applied,
+        )
+        return
+    assert isinstance(data, GradesSubmitted | GradesReturned | GradesAccepted)  # noqa: S101 - all the kinds
+    try:
+        after = apply_step(
+            state,
+            STEPS[type(data)],
+            submission=data.submission,
+            acted_by=data.acted_by,
+            acted_at=data.acted_at,
+            reason=data.reason if isinstance(data, GradesReturned) else None,
+            grades=data.grades if isinstance(data, GradesSubmitted) else (),
+        )
+    except Refused:
+        after = None
+    await conn.execute(
+        """INSERT INTO approval_steps (event_id, county_code, year, step, submission, acted_by, acted_at,
+                                        reason, total_yuan, applied)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        item.event.id,
+        data.county_code,
+        data.year,
+        str(STEPS[type(data)]),
+        data.submission,
+        data.acted_by,
+        data.acted_at,
+        data.reason if isinstance(data, GradesReturned) else None,
+        data.total_yuan if isinstance(data, GradesSubmitted) else None,
+        after is not None,
+    )
+    if after is None:
+        return
+    await conn.execute(
+        """INSERT INTO approvals (county_code, year, status, submission, locked_submission, locked, pending,
+                                   acted_by, acted_at, reason, accepted_by, accepted_at)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $12)
+           ON CONFLICT (county_code, year) DO UPDATE SET
+               status = $3, submission = $4, locked_submission = $5, locked = $6::jsonb, pending = $7::jsonb,
+               acted_by = $8, acted_at = $9, reason = $10, accepted_by = $11, accepted_at = $12""",
+        data.county_code,
+        data.year,
+        str(after.status),
+        after.submission,
+        after.locked_submission,
+        grades_json(after.locked),
+        grades_json(after.pending),
+        after.acted_by,
+        after.acted_at,
+        after.reason,
+        after.accepted_by,
+        after.accepted_at,
+    )
+
+
 async def apply_assessment(conn: Connection, batch: Batch) -> None:
     for item in batch.events:
         if item.topic == REGISTRY:
             await _apply_registry(conn, item)
+        elif isinstance(item.event.data, ApprovalEvent):
+            await _apply_approval(conn, item)
     await _apply_own_outputs(conn, [item for item in batch.events if item.topic == ASSESSMENT])
     rows = [row for row in map(activity_row, batch.events) if row is not None]
     if rows:

@@ -11,9 +11,16 @@ from uuid import UUID
 import orjson
 from asyncpg import Record
 
+from contracts.approval import ApprovalStatus
 from contracts.assignment import assigned_between_sql
 from contracts.events import MAX_VISIT, Grade, PolicyRules
 from plumbing.postgres import Connection
+from services.assessment.approval import (
+    Adjustment,
+    ApprovalState,
+    ComputedGrade,
+    grades_from_json,
+)
 from services.assessment.rules import Activity, PublishedClose, PublishedGrade, PublishedPolicy, Term, Visit
 
 
@@ -275,3 +282,152 @@ async def violation_years(conn: Connection, advisors: Sequence[str]) -> set[tupl
         list(set(advisors)),
     )
     return {(row["advisor_id"], row["year"]) for row in rows}
+
+
+# -- year-end approval and payout -------------------------------------------------------------------------
+
+
+async def computed_grades(conn: Connection, county_code: str, year: int) -> list[ComputedGrade]:
+    """The latest computed revision of each grade of the county's villages for the year."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (village_code, advisor_id)
+                  advisor_id, village_code, revision, grade, subsidy_ratio, subsidy_yuan
+           FROM grades WHERE village_code LIKE $1 || '%' AND year = $2
+           ORDER BY village_code, advisor_id, revision DESC""",
+        county_code,
+        year,
+    )
+    return [
+        ComputedGrade(
+            row["advisor_id"],
+            row["village_code"],
+            row["revision"],
+            Grade(row["grade"]),
+            row["subsidy_ratio"],
+            row["subsidy_yuan"],
+        )
+        for row in rows
+    ]
+
+
+async def adjustments(conn: Connection, county_code: str, year: int) -> list[Adjustment]:
+    rows = await conn.fetch(
+        """SELECT * FROM grade_adjustments WHERE county_code = $1 AND year = $2 AND applied
+           ORDER BY acted_at""",
+        county_code,
+        year,
+    )
+    return [
+        Adjustment(
+            row["event_id"],
+            row["advisor_id"],
+            row["village_code"],
+            row["based_on_revision"],
+            Grade(row["grade"]),
+            row["subsidy_ratio"],
+            row["subsidy_yuan"],
+            row["reason"],
+            row["acted_by"],
+            row["acted_at"],
+        )
+        for row in rows
+    ]
+
+
+async def approval_state(conn: Connection, county_code: str, year: int) -> ApprovalState:
+    row = await conn.fetchrow(
+        "SELECT * FROM approvals WHERE county_code = $1 AND year = $2", county_code, year
+    )
+    if row is None:
+        return ApprovalState()
+    return ApprovalState(
+        status=ApprovalStatus(row["status"]),
+        submission=row["submission"],
+        locked_submission=row["locked_submission"],
+        locked=grades_from_json(row["locked"]),
+        pending=grades_from_json(row["pending"]),
+        acted_by=row["acted_by"],
+        acted_at=row["acted_at"],
+        reason=row["reason"],
+        accepted_by=row["accepted_by"],
+        accepted_at=row["accepted_at"],
+    )
+
+
+async def counties_with_grades(conn: Connection, region_code: str, year: int) -> list[str]:
+    """The counties within the region (or the county containing it) that have grades or an approval."""
+    prefix = region_code[:6]
+    rows = await conn.fetch(
+        """SELECT DISTINCT left(village_code, 6) AS county FROM grades
+           WHERE village_code LIKE $1 || '%' AND year = $2
+           UNION SELECT county_code FROM approvals WHERE county_code LIKE $1 || '%' AND year = $2
+           ORDER BY 1""",
+        prefix,
+        year,
+    )
+    return [row[0] for row in rows]
+
+
+async def approval_steps(conn: Connection, county_code: str, year: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT step, submission, acted_by, acted_at, reason, total_yuan, applied FROM approval_steps
+           WHERE county_code = $1 AND year = $2 ORDER BY acted_at""",
+        county_code,
+        year,
+    )
+    return [
+        {
+            **dict(row),
+            "acted_at": row["acted_at"].isoformat(),
+            "total_yuan": None if row["total_yuan"] is None else str(row["total_yuan"]),
+        }
+        for row in rows
+    ]
+
+
+async def adjustment_history(conn: Connection, county_code: str, year: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT event_id, advisor_id, village_code, based_on_revision, grade, subsidy_ratio, subsidy_yuan,
+                  reason, acted_by, acted_at, applied
+           FROM grade_adjustments WHERE county_code = $1 AND year = $2 ORDER BY acted_at""",
+        county_code,
+        year,
+    )
+    return [
+        {
+            **dict(row),
+            "event_id": str(row["event_id"]),
+            "subsidy_yuan": str(row["subsidy_yuan"]),
+            "acted_at": row["acted_at"].isoformat(),
+        }
+        for row in rows
+    ]
+
+
+async def terms_of_pairs(conn: Connection, pairs: Sequence[Pair]) -> dict[Pair, list[Term]]:
+    found: dict[Pair, list[Term]] = {pair: [] for pair in pairs}
+    rows = await conn.fetch(
+        """SELECT a.advisor_id, a.village_code, term_start, term_end, released_on, annual_subsidy_yuan
+           FROM assignments a
+           JOIN unnest($1::text[], $2::text[]) AS p(advisor_id, village_code)
+             ON a.advisor_id = p.advisor_id AND a.village_code = p.village_code
+           ORDER BY term_start""",
+        [advisor for advisor, _ in pairs],
+        [village for _, village in pairs],
+    )
+    for row in rows:
+        found[(row["advisor_id"], row["village_code"])].append(_term(row))
+    return found
+
+
+async def names(conn: Connection, advisor_ids: Sequence[str], codes: Sequence[str]) -> dict[str, Any]:
+    """Advisors' names and organisations, and places' names, for the payout sheet."""
+    advisors = await conn.fetch(
+        "SELECT advisor_id, name, organisation FROM advisors WHERE advisor_id = ANY($1::text[])",
+        list(advisor_ids),
+    )
+    places = await conn.fetch("SELECT code, name FROM places WHERE code = ANY($1::text[])", list(codes))
+    return {
+        "advisors": {row["advisor_id"]: (row["name"], row["organisation"]) for row in advisors},
+        "places": {row["code"]: row["name"] for row in places},
+    }

@@ -305,6 +305,20 @@ def subsidy_yuan(annual_subsidy: Decimal, ratio: float, share: Decimal) -> Decim
     return (annual_subsidy * Decimal(str(ratio)) * share).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def year_subsidy(year: int, terms: Iterable[Term], ratio: float) -> Decimal:
+    """A year's subsidy at a grade's ratio: each term's annual amount for the part of the year it covers
+    (a grade's, and an adjusted grade's in the approval)."""
+    return sum(
+        (
+            subsidy_yuan(
+                term.annual_subsidy_yuan, ratio, term_share(year, term.term_start, term.last_day_served)
+            )
+            for term in terms
+        ),
+        Decimal("0.00"),
+    )
+
+
 def in_time(occurred_at: datetime, recorded_at: datetime, days: int) -> bool:
     """工作信息报送: recorded within the policy's number of days of happening."""
     return recorded_at - occurred_at <= timedelta(days=days)
@@ -538,17 +552,7 @@ def snapshot(
     score = annual_score(components, rules.score_weights)
     grade = grade_for(score, rules, violation_this_year)
     year_terms = [term for term in terms if term_share(year, term.term_start, term.last_day_served)]
-    subsidy = sum(
-        (
-            subsidy_yuan(
-                term.annual_subsidy_yuan,
-                rules.subsidy_ratios[grade],
-                term_share(year, term.term_start, term.last_day_served),
-            )
-            for term in year_terms
-        ),
-        Decimal("0.00"),
-    )
+    subsidy = year_subsidy(year, year_terms, rules.subsidy_ratios[grade])
 
     trailing = [(y, m) for y, m in _months_back(year, month, 12) if _month_in_term(y, m, terms)]
     trailing_met = sum(month_met(y, m) for y, m in trailing)
@@ -637,6 +641,16 @@ def months_to_close(terms: Sequence[Term], now: datetime, grace_days: int) -> li
                 found.append((year, month))
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return sorted(found)
+
+
+MISSED_ALERT_WINDOW = timedelta(days=31)
+
+
+def alert_on_missed_month(year: int, month: int, now: datetime, grace_days: int) -> bool:
+    """An alert is a call to act: a month missed is raised while it is news (closed within a month of its
+    grace period ending), not for every month of years of imported history closed at once."""
+    _, end = month_bounds(year, month)
+    return now < end + timedelta(days=grace_days) + MISSED_ALERT_WINDOW
 
 
 @dataclass(frozen=True)
@@ -775,18 +789,7 @@ def year_grade(
     score = annual_score(components, rules.score_weights)
     grade = grade_for(score, rules, violation)
     ratio = rules.subsidy_ratios[grade]
-    subsidy = sum(
-        (
-            subsidy_yuan(
-                term.annual_subsidy_yuan,
-                ratio,
-                term_share(year, term.term_start, term.last_day_served),
-            )
-            for term in year_terms
-        ),
-        Decimal("0.00"),
-    )
-    return YearGrade(year, policy, components, score, grade, ratio, subsidy)
+    return YearGrade(year, policy, components, score, grade, ratio, year_subsidy(year, year_terms, ratio))
 
 
 @dataclass(frozen=True)

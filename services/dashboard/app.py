@@ -53,12 +53,15 @@ def unattributed(total: dict[str, float], parts: list[dict[str, float]]) -> dict
     return shown_figures({metric: value for metric, value in rest.items() if abs(value) > 1e-9})
 
 
-def origins(issuer: str | None) -> tuple[str, ...]:
-    """The identity provider's origin, which the page's sign-in talks to (its token endpoint)."""
-    if not issuer:
-        return ()
-    parts = urlsplit(issuer)
-    return (f"{parts.scheme}://{parts.netloc}",)
+def origins(*urls: str | None) -> tuple[str, ...]:
+    """The origins the page talks to: the identity provider's (its token endpoint) and the assessment
+    API's (the year-end approval buttons)."""
+    found = []
+    for url in urls:
+        if url:
+            parts = urlsplit(url)
+            found.append(f"{parts.scheme}://{parts.netloc}")
+    return tuple(dict.fromkeys(found))
 
 
 def create_app(settings: DashboardSettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -73,7 +76,11 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         lifespan=host_lifespan(host, "dashboard"),
     )
     install_common(
-        app, "dashboard", host.readiness, host.liveness, connect_sources=origins(settings.oidc_issuer)
+        app,
+        "dashboard",
+        host.readiness,
+        host.liveness,
+        connect_sources=origins(settings.oidc_issuer, settings.assessment_public_url),
     )
     app.state.host = host
     Caller = Annotated[Principal, Depends(bearer_principal(settings, settings.open_region))]
@@ -178,6 +185,20 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
             "year": year,
             "months": [{"period": m, "figures": with_averages(found[m])} for m in months],
         }
+
+    @app.get(
+        "/v1/regions/{code}/approvals",
+        tags=["statistics"],
+        summary="Where each county's year-end approval stands (not started, submitted, returned, accepted)",
+    )
+    async def region_approvals(
+        code: RegionCodePath, caller: Caller, year: Annotated[int, Query(ge=2000, le=2100)]
+    ) -> dict[str, Any]:
+        refuse_advisors(caller, "a region's approvals")
+        require_region(caller, code)
+        async with host.pool.acquire() as conn:
+            found = await queries.approvals(conn, code, year)
+        return {"region_code": code, "year": year, "counties": found}
 
     @app.get("/v1/regions/{code}/path", tags=["regions"], summary="The region and the regions above it")
     async def region_path(code: RegionCodePath, caller: Caller) -> dict[str, Any]:
@@ -303,7 +324,10 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
             if settings.oidc_issuer
             else None
         )
-        return JSONResponse({"oidc": oidc}, headers={"Cache-Control": "no-cache"})
+        return JSONResponse(
+            {"oidc": oidc, "assessment_url": settings.assessment_public_url.rstrip("/")},
+            headers={"Cache-Control": "no-cache"},
+        )
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:

@@ -11,12 +11,15 @@ from uuid import UUID
 
 import orjson
 
+from contracts.approval import STEP_OF_TYPE, ApprovalStatus, Step, after, refusal
 from contracts.events import (
     DEFAULT_ZONE,
     AdvisorAssigned,
     AdvisorRegistered,
     AdvisorReleased,
+    ApprovalEvent,
     AssessmentGraded,
+    GradesReturned,
     MonthClosed,
     RecordVoided,
     RegionRegistered,
@@ -262,6 +265,9 @@ async def apply_dashboard(conn: Connection, batch: Batch) -> None:
     outputs = [item for item in batch.events if item.topic == ASSESSMENT]
     if outputs:
         await _apply_assessment_outputs(conn, outputs, pending)
+    for item in outputs:
+        if isinstance(item.event.data, ApprovalEvent):
+            await _apply_approval(conn, item.event.data, item.event.type)
     records = [item for item in batch.events if isinstance(item.event.data, ServiceRecord)]
     if records:
         successors = await _successors(conn)
@@ -454,6 +460,36 @@ async def _apply_assessment_outputs(conn: Connection, outputs: list[ConsumedEven
             )
             for row in current.values()
         ],
+    )
+
+
+async def _apply_approval(conn: Connection, data: ApprovalEvent, event_type: str) -> None:
+    """Where the county's year stands after the step (a step that does not fit changes nothing)."""
+    step = STEP_OF_TYPE[event_type]
+    if step is Step.adjust:
+        return
+    row = await conn.fetchrow(
+        "SELECT status, submission FROM approvals WHERE county_code = $1 AND year = $2",
+        data.county_code,
+        data.year,
+    )
+    status = ApprovalStatus(row["status"]) if row else ApprovalStatus.not_started
+    current = row["submission"] if row else 0
+    submission: int = getattr(data, "submission")  # noqa: B009 - every step but an adjustment carries one
+    if refusal(status, current, step, submission) is not None:
+        return
+    await conn.execute(
+        """INSERT INTO approvals (county_code, year, status, submission, acted_by, acted_at, reason)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (county_code, year) DO UPDATE
+           SET status = $3, submission = $4, acted_by = $5, acted_at = $6, reason = $7""",
+        data.county_code,
+        data.year,
+        str(after(status, step)),
+        submission,
+        data.acted_by,
+        data.acted_at,
+        data.reason if isinstance(data, GradesReturned) else None,
     )
 
 

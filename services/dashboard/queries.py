@@ -116,3 +116,19 @@ async def village_advisors(conn: Connection, village_code: str, today: date) -> 
         today,
     )
     return [dict(row) for row in rows]
+
+
+async def approvals(conn: Connection, code: str, year: int) -> list[dict[str, Any]]:
+    """Every county within the region (or the county containing it) and where its year's approval stands."""
+    rows = await conn.fetch(
+        """SELECT r.code AS county_code, r.name, coalesce(a.status, 'not_started') AS status,
+                  coalesce(a.submission, 0) AS submission, a.acted_by, a.acted_at, a.reason
+           FROM regions r LEFT JOIN approvals a ON a.county_code = r.code AND a.year = $2
+           WHERE r.level = 'county' AND r.code LIKE $1 || '%'
+           ORDER BY r.code""",
+        code[:6],
+        year,
+    )
+    return [
+        {**dict(row), "acted_at": row["acted_at"].isoformat() if row["acted_at"] else None} for row in rows
+    ]

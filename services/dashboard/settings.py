@@ -17,6 +17,11 @@ class DashboardSettings(ProjectionSettings):
         default="http://127.0.0.1:8001",
         description="the ledger service, asked for a village's summary with the caller's own token",
     )
+    assessment_public_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="the assessment API as the browser reaches it: the page's year-end approval buttons "
+        "(county: submit; prefecture: accept or return) call it with the signed-in official's token",
+    )
     coverage_cache_seconds: float = Field(
         default=60.0,
         ge=0,

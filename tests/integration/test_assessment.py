@@ -491,13 +491,22 @@ async def test_old_years_are_closed_and_graded_on_the_whole_year(
 ) -> None:
     """History older than the last two years and 400 days (a province adopting the system): every month
     of the term is closed and every year graded, each on all of its records."""
-    advisor = f"hist-{stack.county}"
+    advisor, idle = f"hist-{stack.county}", f"idle-{stack.county}"
     await stack.post(
         "assignment",
         advisor_id=advisor,
         village_code=stack.village,
         term_start="2023-01-01",
         term_end="2024-12-31",
+    )
+    # An advisor who recorded nothing in 2023: every month closes missed, and no alert is raised for
+    # history closed years later (an alert is a call to act).
+    await stack.post(
+        "assignment",
+        advisor_id=idle,
+        village_code=f"{stack.county}101202",
+        term_start="2023-01-01",
+        term_end="2023-12-31",
     )
     events = []
     for year in (2023, 2024):
@@ -556,14 +565,24 @@ async def test_old_years_are_closed_and_graded_on_the_whole_year(
 
     async def ours() -> list[Any]:
         found.extend(
-            event for event in await closer.run_once() if getattr(event.data, "advisor_id", None) == advisor
+            event
+            for event in await closer.run_once()
+            if getattr(event.data, "advisor_id", None) in (advisor, idle)
         )
         return found
 
     def complete(items: list[Any]) -> bool:
-        return len([event for event in items if event.type == "assessment.graded"]) >= 2
+        return len([event for event in items if event.type == "assessment.graded"]) >= 3
 
     await eventually(ours, complete, seconds=90, what="the old years graded")
+    idle_closes = {
+        event.data.month: event.data.met
+        for event in found
+        if event.type == "compliance.month_closed" and event.data.advisor_id == idle
+    }
+    assert idle_closes == {f"2023-{month:02d}": False for month in range(1, 13)}
+    assert [event.data.kind for event in found if event.type == "compliance.alert_raised"] == []
+    found = [event for event in found if event.data.advisor_id == advisor]
     closes = {event.data.month: event.data.met for event in found if event.type == "compliance.month_closed"}
     assert closes == {f"{year}-{month:02d}": True for year in (2023, 2024) for month in range(1, 13)}
     grades = {event.data.year: event.data for event in found if event.type == "assessment.graded"}

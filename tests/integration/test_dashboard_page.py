@@ -11,7 +11,8 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,11 +26,13 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from contracts.envelope import Event
-from contracts.events import RegionLevel
+from contracts.events import AssessmentGraded, Grade, PolicyReference, RegionLevel
 from devstack.identity import DEMO_PASSWORD, IDENTITY_PROFILES, IdentityProfile
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
 from plumbing.settings import TokenSettings
+from services.assessment.app import create_app as create_assessment
+from services.assessment.settings import AssessmentSettings
 from services.dashboard.app import create_app as create_dashboard
 from services.dashboard.regions import ImportReport, publish_events, read_regions, region_event
 from services.dashboard.settings import DashboardSettings
@@ -443,3 +446,111 @@ async def test_in_local_mode_the_page_needs_no_sign_in_and_offers_it(
         assert await page.locator("#sign-in-local").is_visible()
         assert await page.locator("#logout").is_hidden()
         assert errors == []
+
+
+async def test_the_county_submits_and_the_prefecture_accepts_on_the_page(
+    infrastructure: Infrastructure, topics: None, identity: IdentityProfile, producer: AIOKafkaProducer
+) -> None:
+    """Issue 13: the page shows where each county's year-end approval stands and lets the right official act:
+    the county bureau submits (提交审批), the prefecture bureau accepts (通过), through the assessment's API
+    with the token the page holds."""
+    year = "2019"  # a year no other test grades
+    await publish_events(infrastructure.kafka, (region_event(region, TODAY) for region in REGIONS), 1)
+    advisor = f"approval-page-{uuid.uuid4().hex[:6]}"
+    grades = [
+        Event(
+            id=uuid.uuid4(),
+            source="/villagecounsel/assessment",
+            time=TODAY,
+            data=AssessmentGraded(
+                advisor_id=advisor,
+                village_code=VILLAGE,
+                year=int(year),
+                score=85.0,
+                grade=Grade.good,
+                subsidy_ratio=1.0,
+                subsidy_yuan=Decimal("3000.00"),
+                components={},
+                policy=PolicyReference(
+                    region_code="37", effective_from=date(2017, 1, 1), event_id=uuid.uuid4()
+                ),
+            ),
+            recorded_at=TODAY,
+        )
+    ]
+    await send_all(producer, grades)
+    common: dict[str, Any] = {
+        "database_url": infrastructure.database_url,
+        "jwt_secret": SECRET,
+        "jwt_jwks_url": identity.jwks_url,
+        "jwt_issuer": identity.issuer,
+        "poll_timeout_ms": 100,
+    }
+    assessment = create_assessment(
+        AssessmentSettings(
+            **common,
+            **infrastructure.kafka_settings("assessment"),
+            cors_origins=list(identity.dashboard_origins),
+        ),
+        ManualClock(TODAY),
+    )
+    async with served(assessment) as assessment_url:
+        dashboard = create_dashboard(
+            DashboardSettings(
+                **common,
+                **infrastructure.kafka_settings("dashboard"),
+                oidc_issuer=identity.issuer,
+                assessment_public_url=assessment_url,
+            ),
+            ManualClock(TODAY),
+        )
+        county_token = {"Authorization": f"Bearer {token(Role.county_bureau, '370402')}"}
+        async with (
+            served(dashboard, DASHBOARD_PORT) as url,
+            httpx.AsyncClient(base_url=assessment_url, headers=county_token, timeout=10) as api,
+        ):
+
+            async def graded() -> int:
+                answer = await api.get("/v1/regions/370402/approvals", params={"year": year})
+                return sum(county["graded"] for county in answer.json()["counties"])
+
+            await eventually(graded, lambda count: count >= 1, what="the grade in the assessment")
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            async with chromium() as browser:
+                errors: list[str] = []
+                page = await browser.new_page(viewport={"width": 1280, "height": 900})
+                page.on("pageerror", lambda error: errors.append(str(error)))
+                await page.goto(f"{url}/#/370402/{year}")
+                await sign_in(page, "county-370402")
+                await arrive(page, "370402", year)
+                row = '#approvals tr[data-code="370402"]'
+                await page.wait_for_selector(row)
+                assert "未提交" in await page.inner_text(row)
+                await page.click(f"{row} button:has-text('提交审批')")
+                await page.wait_for_selector(f"{row} td.approval.submitted")
+                assert "已完成" in await page.inner_text("#approval-message")
+                await page.screenshot(path=str(SHOTS / "10-county-submitted.png"), full_page=True)
+
+                officer = await browser.new_page(viewport={"width": 1280, "height": 900})
+                officer.on("pageerror", lambda error: errors.append(str(error)))
+                await officer.goto(f"{url}/#/3704/{year}")
+                await sign_in(officer, "prefecture-3704")
+                await arrive(officer, "3704", year)
+
+                async def offered() -> int:
+                    await officer.reload()
+                    await arrive(officer, "3704", year)
+                    return await officer.locator(f"{row} button:has-text('通过')").count()
+
+                await eventually(
+                    offered, lambda count: count == 1, what="the dashboard learns of the submission"
+                )
+                assert await officer.locator(f"{row} button:has-text('退回')").count() == 1
+                await officer.click(f"{row} button:has-text('通过')")
+                await officer.wait_for_selector(f"{row} td.approval.accepted")
+                await officer.screenshot(path=str(SHOTS / "11-prefecture-accepted.png"), full_page=True)
+                assert errors == []
+
+            answer = await api.get("/v1/regions/370402/approvals", params={"year": year})
+            [county] = answer.json()["counties"]
+            assert (county["status"], county["accepted_by"]) == ("accepted", "prefecture-3704")

@@ -77,6 +77,18 @@ def _rating(role: str) -> tuple[Cell, Cell]:
     return (Cell.refused if role == "advisor" else Cell.allowed, Cell.refused)
 
 
+def _county_acts(role: str) -> tuple[Cell, Cell]:
+    return (Cell.allowed if role == "county_bureau" else Cell.refused, Cell.refused)
+
+
+def _prefecture_acts(role: str) -> tuple[Cell, Cell]:
+    return (Cell.allowed if role == "prefecture_bureau" else Cell.refused, Cell.refused)
+
+
+def _payers(role: str) -> tuple[Cell, Cell]:
+    return (Cell.allowed if role in AUDITORS else Cell.refused, Cell.refused)
+
+
 def _registry(role: str) -> tuple[Cell, Cell]:
     return (Cell.allowed if role in REGISTRARS else Cell.refused, Cell.refused)
 
@@ -108,6 +120,14 @@ RULES = {
     "record": Rule("a service record: within the region; an advisor only their own work", _record),
     "rating": Rule("feedback on an advisor: within the region; never the advisor", _rating),
     "registry": Rule("registry, policy and erasure: county bureau and above, within the region", _registry),
+    "county_acts": Rule(
+        "year-end: adjusting a grade and submitting, by the county bureau of that county", _county_acts
+    ),
+    "prefecture_acts": Rule(
+        "year-end: accepting or returning a county's submission, by the prefecture bureau above it",
+        _prefecture_acts,
+    ),
+    "payers": Rule("the payout sheet: county bureau and above (they pay), within the region", _payers),
 }
 
 # Routes anyone may call without a token: the operations endpoints (inside the cluster only: the Ingress
@@ -148,9 +168,16 @@ ROUTES: dict[tuple[str, str, str], str] = {
     ("assessment", "GET", "/v1/regions/{region_code}/alerts"): "region",
     ("assessment", "GET", "/v1/regions/{region_code}/grades"): "region",
     ("assessment", "GET", "/v1/regions/{region_code}/policy"): "places",
+    ("assessment", "GET", "/v1/regions/{region_code}/approvals"): "region",
+    ("assessment", "POST", "/v1/regions/{region_code}/approvals/{year}/adjustments"): "county_acts",
+    ("assessment", "POST", "/v1/regions/{region_code}/approvals/{year}/submission"): "county_acts",
+    ("assessment", "POST", "/v1/regions/{region_code}/approvals/{year}/acceptance"): "prefecture_acts",
+    ("assessment", "POST", "/v1/regions/{region_code}/approvals/{year}/return"): "prefecture_acts",
+    ("assessment", "GET", "/v1/regions/{region_code}/payouts"): "payers",
     ("dashboard", "GET", "/v1/regions/{code}/figures"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/work-report"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/series"): "region",
+    ("dashboard", "GET", "/v1/regions/{code}/approvals"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/path"): "places",
     ("dashboard", "GET", "/v1/regions"): "signed_in",
     ("dashboard", "GET", "/v1/me"): "signed_in",

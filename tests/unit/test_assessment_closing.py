@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+import pytest
+
 from contracts.events import DEFAULT_ZONE, LecturePeriod, PolicyRules
 from services.assessment.rules import (
     MonthMinutes,
     Period,
     PublishedClose,
     Term,
+    alert_on_missed_month,
     close_decision,
     due_alerts,
     months_to_close,
@@ -121,3 +124,18 @@ def test_every_finished_year_with_a_term_is_graded_however_old() -> None:
     ]
     assert years_to_grade(terms, at("2026-01-12"), 10) == [2017, 2018, 2019, 2021, 2022, 2023]
     assert years_to_grade(terms, at("2024-01-10"), 10) == [2017, 2018, 2019, 2021, 2022]
+
+
+@pytest.mark.parametrize(
+    ("month", "now", "alerted"),
+    [
+        ((2026, 2), "2026-03-11T09:00:00+08:00", True),  # closed as its grace ends: news
+        ((2026, 2), "2026-04-10T09:00:00+08:00", True),  # within a month of that
+        ((2026, 2), "2026-04-12T09:00:00+08:00", False),  # later: history, no call to act
+        ((2023, 5), "2027-01-12T09:00:00+08:00", False),  # imported history closed years later
+    ],
+)
+def test_a_missed_month_is_alerted_while_it_is_news_not_for_years_of_history(
+    month: tuple[int, int], now: str, alerted: bool
+) -> None:
+    assert alert_on_missed_month(*month, datetime.fromisoformat(now), grace_days=10) is alerted

@@ -437,6 +437,85 @@ async function renderVillage(code) {
   }
 }
 
+// Year-end approval (年度考核审批): where each county stands, and the one action the signed-in official may
+// take — the county bureau submits its own county, the prefecture bureau accepts or returns a county below it.
+const APPROVAL_NAMES = { not_started: "未提交", submitted: "已提交待审", returned: "已退回", accepted: "已通过(锁定)" };
+
+async function approve(county, year, what, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (token()) headers.Authorization = "Bearer " + token();
+  const url = state.config.assessment_url + "/v1/regions/" + county + "/approvals/" + year + "/" + what;
+  const answer = await fetch(url, { method: "POST", headers, body: JSON.stringify(body || {}) });
+  const result = await answer.json().catch(() => ({}));
+  if (!answer.ok) throw new Error((result.error && result.error.message) || answer.statusText);
+  return result;
+}
+
+function actionButton(row, label, act) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = label;
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const result = await act();
+      // The assessment answers with where the approval now stands; the dashboard's own figures follow.
+      const status = result.approval ? result.approval.status : null;
+      if (status) {
+        const shown = row.children[1];
+        shown.textContent = APPROVAL_NAMES[status] || status;
+        shown.className = "approval " + status;
+        row.children[2].textContent = String(result.approval.submission);
+        row.lastChild.replaceChildren();
+      }
+      $("approval-message").textContent = label + "：已完成" + (status ? "（" + APPROVAL_NAMES[status] + "）" : "") + "。";
+    } catch (error) {
+      $("approval-message").textContent = label + "未完成：" + error.message;
+      button.disabled = false;
+    }
+  });
+  row.lastChild.appendChild(button);
+}
+
+async function renderApprovals() {
+  const level = $("title").dataset.level;
+  const section = $("approval-section");
+  if (!["province", "prefecture", "county"].includes(level)) {
+    section.hidden = true;
+    return;
+  }
+  const year = state.period.slice(0, 4);
+  const answer = await api("/v1/regions/" + state.code + "/approvals?year=" + year);
+  section.hidden = answer.counties.length === 0;
+  $("approval-title").textContent = year + "年度考核审批";
+  const body = $("approvals").querySelector("tbody");
+  body.replaceChildren();
+  const me = state.me;
+  for (const county of answer.counties) {
+    const row = document.createElement("tr");
+    row.dataset.code = county.county_code;
+    cell(row, county.name);
+    cell(row, APPROVAL_NAMES[county.status] || county.status, "approval " + county.status);
+    cell(row, String(county.submission));
+    cell(row, county.acted_by || "");
+    cell(row, county.acted_at ? new Date(county.acted_at).toLocaleString("zh-CN") : "");
+    cell(row, county.reason || "");
+    cell(row, "");
+    if (me.role === "county_bureau" && me.region_code === county.county_code && county.status !== "submitted") {
+      actionButton(row, "提交审批", () => approve(county.county_code, year, "submission"));
+    }
+    if (me.role === "prefecture_bureau" && county.county_code.startsWith(me.region_code) && county.status === "submitted") {
+      actionButton(row, "通过", () => approve(county.county_code, year, "acceptance", { submission: county.submission }));
+      actionButton(row, "退回", async () => {
+        const reason = window.prompt("退回理由（必填）：");
+        if (!reason) throw new Error("请填写退回理由");
+        return approve(county.county_code, year, "return", { submission: county.submission, reason });
+      });
+    }
+    body.appendChild(row);
+  }
+}
+
 async function load() {
   const [code, period] = location.hash.replace(/^#\/?/, "").split("/");
   state.code = code && code.startsWith(state.me.region_code) ? code : state.me.region_code;
@@ -460,6 +539,7 @@ async function load() {
     renderCompliance(answer, series);
     renderCharts(answer, series);
     renderFreshness(answer.freshness);
+    await renderApprovals();
     if (answer.region.level === "village") await renderVillage(answer.region.code);
     else $("village-section").hidden = true;
     document.body.dataset.loaded = state.code + "/" + state.period;
