@@ -267,6 +267,9 @@ def from_kafka_record(topic: str, key: bytes | None, value: bytes | None, header
 
 # Payload fields intake sets from who sent the record, not from what the client sent.
 SENDER_FIELDS = frozenset({"recorded_by", "recorded_by_role"})
+# How a record arrived (a bulk import of history), not what it says: an import of records already here is
+# a duplicate, not a conflict.
+IMPORTED_FIELD = "imported"
 
 
 def content_fingerprint(event: Event) -> bytes:
@@ -277,11 +280,12 @@ def content_fingerprint(event: Event) -> bytes:
     township office re-sending an advisor's offline batch); the same id with other content is a conflict.
     `time` is left out: for service records it is `occurred_at`, already in the payload, and for registry
     records it is when intake accepted them, which differs between retries. The sender fields are left
-    out for the same reason; personal fields are sealed deterministically per record id, so they stay.
+    out for the same reason, and so is the `imported` marker; personal fields are sealed deterministically
+    per record id, so they stay.
     """
     canonical = orjson.dumps({"type": event.type, "subject": event.subject}, option=orjson.OPT_SORT_KEYS)
     sent = orjson.dumps(
-        event.data.model_dump(mode="json", exclude_none=True, exclude=set(SENDER_FIELDS)),
+        event.data.model_dump(mode="json", exclude_none=True, exclude=set(SENDER_FIELDS | {IMPORTED_FIELD})),
         option=orjson.OPT_SORT_KEYS,
     )
     return hashlib.sha256(canonical + b"\n" + sent).digest()

@@ -425,6 +425,12 @@ class ServiceRecord(EventPayload):
     recorded_by_role: PrincipalRole | None = Field(
         default=None, description="set by intake: the role of the principal who recorded it"
     )
+    imported: Flag | None = Field(
+        default=None,
+        description="set by intake: true when the record came from a bulk import of history (an old "
+        "ledger), which keeps the original recorded_by and recorded_at; absent for records sent as they "
+        "happened. Not part of what the fact is: left out of the content fingerprint",
+    )
 
     def record_key(self) -> str:
         return self.village_code

@@ -324,6 +324,14 @@ def in_time(occurred_at: datetime, recorded_at: datetime, days: int) -> bool:
     return recorded_at - occurred_at <= timedelta(days=days)
 
 
+def timeliness_judged(recorded_at: datetime | None) -> bool:
+    """The timeliness policy, for every record alike: judged on its own `recorded_at`. An imported record
+    (history from an old ledger) keeps its original one and is judged on it, never on the day of the
+    import; one whose ledger did not say when it was recorded has none and is left out of the timeliness
+    score (neither on time nor late: it counts in neither the numerator nor the denominator)."""
+    return recorded_at is not None
+
+
 def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=DEFAULT_ZONE)
 
@@ -451,7 +459,7 @@ def _year_facts(
     items: Sequence[Activity], months_met: int, months_assessed: int, rules: PolicyRules
 ) -> YearFacts:
     """The facts a year's score rests on, from the year's counted records."""
-    recorded = [item for item in items if item.recorded_at is not None]
+    recorded = [item for item in items if timeliness_judged(item.recorded_at)]
     return YearFacts(
         months_met=months_met,
         months_assessed=months_assessed,

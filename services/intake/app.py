@@ -5,10 +5,12 @@ A record is acknowledged (202) only after Kafka has stored it (idempotent produc
 
 import asyncio
 import contextlib
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -20,12 +22,21 @@ from contracts.events import AdvisorRegistered, registration_permitted
 from contracts.topics import INPUT_TOPICS, TOPIC_BY_NAME
 from plumbing.auth import REGISTRY_ROLES, Principal, bearer_principal, require_region
 from plumbing.clock import Clock, SystemClock
-from plumbing.http import ApiError, OrjsonResponse, field_entry, install_common, require_json_body
+from plumbing.http import (
+    ApiError,
+    OrjsonResponse,
+    error_body,
+    field_entry,
+    install_common,
+    require_json_body,
+)
 from plumbing.kafka import ensure_topics, kafka_reachable
 from plumbing.logs import configure_logging, get_logger
 from plumbing.personal import PersonalDataErased, Sealer, master_key_from_text, plain_personal
 from services.intake import metrics
+from services.intake.backfill import ImportOutcome, ImportRun
 from services.intake.default_policy import default_policy_event
+from services.intake.imports import FileFormat, detect_format, import_refusal
 from services.intake.openapi import install_openapi
 from services.intake.publisher import NotStored, Publisher, Stored
 from services.intake.rules import KIND_BY_NAME, KINDS, Limits, RecordKind, RecordRejected, prepare_event
@@ -503,6 +514,83 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
         },
     )
 
+    importer = ImportRun(keystore, publisher, batch_size=settings.import_batch_records)
+
+    async def import_history(
+        request: Request,
+        caller: CallerDep,
+        _admitted: AdmittedDep,
+        dry_run: Annotated[
+            bool, Query(description="check every row and list every error; nothing is published")
+        ] = False,
+        file_format: Annotated[
+            FileFormat | None,
+            Query(alias="format", description="csv or xlsx; by default told from the body"),
+        ] = None,
+    ) -> OrjsonResponse:
+        refusal = import_refusal(caller)
+        if refusal is not None:
+            raise ApiError(
+                403, "forbidden", refusal.message, [FieldError("role", refusal.rule, refusal.message)]
+            )
+        limit = settings.import_max_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, "body_too_large", f"the file exceeds {limit} bytes; split it by village")
+        with tempfile.TemporaryDirectory(prefix="vc-import-") as folder:
+            path = Path(folder) / "ledger"
+            size = 0
+            with path.open("wb") as body:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise ApiError(
+                            413, "body_too_large", f"the file exceeds {limit} bytes; split it by village"
+                        )
+                    body.write(chunk)
+            if size == 0:
+                raise ApiError(
+                    422,
+                    "validation_failed",
+                    "the body is the ledger file (CSV or .xlsx)",
+                    [FieldError("body", "required", "a ledger file in the layout the ledger exports")],
+                )
+            with path.open("rb") as body:
+                chosen = file_format or detect_format(body.read(4))
+            try:
+                outcome = await importer.run(
+                    lambda: path.open("rb"), chosen, caller, clock.now(), limits.clock_skew, dry_run=dry_run
+                )
+            except KeystoreUnavailable:
+                raise ApiError(
+                    503, "keystore_unavailable", KEYSTORE_DOWN, headers=unavailable_headers
+                ) from None
+        return _import_answer(outcome, request, unavailable_headers)
+
+    app.add_api_route(
+        "/v1/imports",
+        import_history,
+        methods=["POST"],
+        summary="Import history (old ledgers) in the ledger's export layout: county bureau or above",
+        tags=["records"],
+        openapi_extra={
+            "description": "The body is a ledger file as the ledger exports it (CSV or .xlsx). Every row is "
+            "checked first: with any error nothing is published and every row's errors are listed (422, "
+            "or 403 for rows outside the caller's region); `dry_run=true` only checks. Rows keep their "
+            "ids, recorders and recorded times and are marked `imported`; the age limit does not apply.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                        "schema": {"type": "string", "format": "binary"}
+                    },
+                },
+            },
+            "security": [{"bearer": []}],
+        },
+    )
+
     app.add_api_route(
         "/v1/batch",
         batch,
@@ -512,3 +600,25 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
         openapi_extra={"x-record-kind": "batch"},
     )
     return app
+
+
+def _import_answer(
+    outcome: ImportOutcome, request: Request, unavailable_headers: dict[str, str]
+) -> OrjsonResponse:
+    """200 when valid (a dry run) or imported; 422 (403 when about the region) listing every row's errors,
+    nothing published; 503 when Kafka stopped the import part-way (run it again)."""
+    summary = outcome.as_json()
+    errors = summary.pop("errors")
+    if outcome.check.errors:
+        status = 403 if outcome.check.forbidden else 422
+        body = error_body(
+            status,
+            "forbidden" if status == 403 else "import_invalid",
+            f"{len(errors)} problems in the file: nothing was published; every row's problems are listed",
+            getattr(request.state, "request_id", None),
+        )
+        body["error"]["fields"] = errors
+        return OrjsonResponse({**body, "import": summary}, status_code=status)
+    if outcome.stopped:
+        return OrjsonResponse({"import": summary}, status_code=503, headers=unavailable_headers)
+    return OrjsonResponse({"import": summary}, status_code=200)

@@ -20,7 +20,7 @@ from contracts.events import (
 )
 from plumbing.auth import REGISTRY_ROLES, Principal, Role
 
-SERVER_SET_FIELDS = ("recorded_by", "recorded_at", "recorded_by_role", "sealed_personal")
+SERVER_SET_FIELDS = ("recorded_by", "recorded_at", "recorded_by_role", "sealed_personal", "imported")
 
 
 @dataclass(frozen=True)
@@ -128,8 +128,9 @@ def _time_errors(payload: EventPayload, now: datetime, limits: Limits) -> list[F
                 FieldError(
                     "occurred_at",
                     "max_age",
-                    f"older than {limits.max_age.days} days: such a record cannot be recorded through "
-                    "intake by any role; it waits for the bulk import of history, which is not built yet",
+                    f"older than {limits.max_age.days} days: history is brought in by a county bureau "
+                    "or above with the bulk import of a ledger file (POST /v1/imports, or "
+                    "`python -m services.intake import FILE`), which keeps the original dates",
                     payload.occurred_at.isoformat(),
                 )
             )

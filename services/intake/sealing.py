@@ -145,6 +145,20 @@ class Keystore:
             raise KeystoreUnavailable(type(error).__name__) from error
         return str(owner) if owner is not None else None
 
+    async def erased_among(self, key_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these records had their personal data erased (an import may not bring it back)."""
+        if not key_ids:
+            return set()
+        try:
+            pool = await self._ready_pool()
+            async with asyncio.timeout(self._timeout), pool.acquire() as conn:
+                rows = await conn.fetch(
+                    "SELECT key_id FROM keystore.erasures WHERE key_id = ANY($1::uuid[])", list(key_ids)
+                )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise KeystoreUnavailable(type(error).__name__) from error
+        return {row["key_id"] for row in rows}
+
     async def note_owners(self, registrations: Sequence[Event]) -> None:
         """Remember who owns the advisors whose registrations Kafka has just acknowledged."""
         rows = [

@@ -22,6 +22,12 @@ class IntakeSettings(TokenSettings):
         default="37",
         description="comma-separated province codes given the default (Zaozhuang) policy at start-up",
     )
+    import_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024,
+        description="the largest ledger file POST /v1/imports takes (a province-year CSV is ~100 MB)",
+    )
+    import_batch_records: int = Field(default=5000, ge=1, le=50_000, description="records per publish")
     personal_master_key: PersonalMasterKey = DEVELOPMENT_MASTER_KEY
     keystore_timeout_seconds: float = Field(default=5.0, gt=0)
 

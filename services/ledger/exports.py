@@ -9,28 +9,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
+import orjson
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from contracts.events import DEFAULT_ZONE, SERVICE_RECORD_NAMES
+from contracts.ledger_layout import HEADERS as HEADERS_IN_LAYOUT
+from contracts.ledger_layout import LOCAL_TIME_FORMAT, MASKED
 from plumbing.tables import spreadsheet_cell, spreadsheet_row
 
-HEADERS = [
-    "序号",
-    "发生时间",
-    "类别",
-    "法律顾问",
-    "内容",
-    "人次/人数",
-    "时长(分钟)",
-    "记录人",
-    "记录时间",
-    "状态",
-    "备注",
-    "事件编号",
-]
+HEADERS = list(HEADERS_IN_LAYOUT)
 TYPE_NAMES = SERVICE_RECORD_NAMES
 COUNT_FIELDS = ("person_times", "attendees", "parties", "applicants", "people_involved")
 PEOPLE_UNIT = {
@@ -39,7 +29,6 @@ PEOPLE_UNIT = {
     "mediation.recorded": "方当事人",
     "legal_aid.assisted": "名申请人",
 }
-MASKED = "***"
 FIELD_NAMES = {
     "topic": "主题",
     "channel": "渠道",
@@ -115,7 +104,13 @@ VALUE_NAMES = {
 
 
 def local_time(moment: datetime | None) -> str:
-    return moment.astimezone(DEFAULT_ZONE).strftime("%Y-%m-%d %H:%M") if moment else ""
+    return moment.astimezone(DEFAULT_ZONE).strftime(LOCAL_TIME_FORMAT) if moment else ""
+
+
+def exact_time(moment: datetime | None) -> str:
+    """ISO 8601 to the microsecond, in Beijing time: as clients write it (a naive time is read as
+    Beijing time), so that a record imported again has the fingerprint of the one that was sent."""
+    return moment.astimezone(DEFAULT_ZONE).isoformat() if moment else ""
 
 
 def minutes_of(entry: dict[str, Any]) -> int:
@@ -186,7 +181,20 @@ def entry_row(entry: dict[str, Any], advisor_name: str, unassigned: bool, show_p
         "已作废" if entry.get("voided_by_event_id") else "有效",
         remarks(entry, unassigned),
         str(entry["event_id"]),
+        entry["village_code"],
+        entry["event_type"],
+        exact_time(entry["occurred_at"]),
+        exact_time(entry["recorded_at"]),
+        record_json(entry, show_personal),
     ]
+
+
+def record_json(entry: dict[str, Any], show_personal: bool) -> str:
+    """Every field of the record but the common columns, as JSON: personal ones masked unless allowed."""
+    personal = entry.get("personal") or {}
+    if not show_personal:
+        personal = dict.fromkeys(personal, MASKED)
+    return orjson.dumps({**entry["fields"], **personal}, option=orjson.OPT_SORT_KEYS).decode()
 
 
 @dataclass

@@ -19,16 +19,19 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from contracts import ledger_layout as layout
 from contracts.envelope import to_kafka_record
 from contracts.examples import example_fields
 from contracts.topics import VILLAGE_SERVICES, dead_letter_topic
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
+from plumbing.tables import csv_line
 from services.assessment.app import create_app as create_assessment
 from services.assessment.settings import AssessmentSettings
 from services.dashboard.app import create_app as create_dashboard
 from services.dashboard.settings import DashboardSettings
 from services.intake.app import create_app as create_intake
+from services.intake.imports import COMMON_FIELDS
 from services.intake.rules import KIND_BY_NAME
 from services.intake.settings import IntakeSettings
 from services.ledger.app import create_app as create_ledger
@@ -326,6 +329,21 @@ def record_body(kind_path: str, stack: Stack, advisor: str) -> dict[str, Any]:
     return body
 
 
+def ledger_file(stack: Stack) -> bytes:
+    """One lecture of the caller's village in the ledger's export layout (what POST /v1/imports reads)."""
+    fields = {k: v for k, v in example_fields("lecture.held").items() if k not in COMMON_FIELDS}
+    cells = {
+        layout.EVENT_ID: str(uuid.uuid4()),
+        layout.VILLAGE_CODE: stack.own_village,
+        layout.EVENT_TYPE: "lecture.held",
+        layout.ADVISOR: stack.advisor,
+        layout.RECORDED_BY: stack.advisor,
+        layout.OCCURRED_EXACT: "2019-05-04T10:00:00+08:00",
+        layout.RECORD_JSON: orjson.dumps(fields).decode(),
+    }
+    return (csv_line(layout.HEADERS) + csv_line([cells.get(name, "") for name in layout.HEADERS])).encode()
+
+
 def matches(cell: Cell, status: int, body: bytes, village: str, entry: bool) -> bool:
     if cell is Cell.refused:
         return status == 403
@@ -397,6 +415,11 @@ async def test_every_cell_of_the_access_matrix(stack: Stack) -> None:
                 "reason": "other",
             }
             answer = await client.post(url, json=body, headers=attempt.headers)
+            return answer.status_code, answer.content
+        if path == "/v1/imports":
+            answer = await client.post(
+                url, content=ledger_file(stack), headers=attempt.headers, params={"dry_run": "true"}
+            )
             return answer.status_code, answer.content
         if "/approvals/" in path:
             body = {

@@ -238,16 +238,22 @@ def test_the_development_secret_is_refused_outside_development() -> None:
         )
 
 
-def test_the_age_limit_message_names_no_way_that_does_not_exist() -> None:
-    """No role can record an old record through intake (the county bureau included), and the bulk import
-    of history is not built yet: the message says so instead of sending people to the bureau."""
+def test_the_age_limit_message_names_the_bulk_import_as_the_way() -> None:
+    """No role can record an old record one by one (the county bureau included): the message names the way
+    that exists, the bulk import of a ledger file by a county bureau or above."""
     record = body("consultation", occurred_at=(NOW - timedelta(days=401)).isoformat())
     for principal in (ADVISOR, COUNTY):
         error = next(error for error in rejected("consultation", record, principal).errors)
         assert error.rule == "max_age"
-        assert "county bureau" not in error.message
-        assert "cannot be recorded through intake by any role" in error.message
-        assert "bulk import" in error.message
+        assert "not built yet" not in error.message
+        assert "POST /v1/imports" in error.message
+        assert "python -m services.intake import FILE" in error.message
+        assert "county bureau or above" in error.message
+
+
+def test_the_import_marker_is_set_by_the_server_only() -> None:
+    refused = rejected("consultation", body("consultation", imported=True), COUNTY)
+    assert [(error.field, error.rule) for error in refused.errors] == [("imported", "server_set")]
 
 
 def test_a_retry_sent_by_another_allowed_person_has_the_fingerprint_of_the_first() -> None:
