@@ -33,8 +33,8 @@ from plumbing.auth import Role, mint_token
 from plumbing.kafka import create_consumer, ensure_topics, topic_partitions
 from plumbing.tables import csv_line
 from services.intake.settings import IntakeSettings
-from services.ledger.domain import split_fields
 from services.ledger.exports import Totals, entry_row
+from services.ledger.rules import split_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-import-secret-long-enough-for-hs256"  # noqa: S105 - the test stack's HS256 key

@@ -202,7 +202,7 @@ FLAT_COLUMNS = ("province", "prefecture", "county", "township", "village", "mont
 async def flat_table(database: str, events: Iterable[Event], chunk: int = 200_000) -> int:
     """The query anchor's table: one row per figure of every counted record, no rollup (copied a chunk at a
     time: a province-year is some 15 million rows)."""
-    from services.dashboard.rollup import contributions  # the same figures the projection counts
+    from services.dashboard.rules import contributions  # the same figures the projection counts
 
     def rows() -> Iterator[tuple[str, str, str, str, str, str, str, float]]:
         for event in events:

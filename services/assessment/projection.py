@@ -37,14 +37,14 @@ from contracts.events import (
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.postgres import Connection
 from plumbing.projection import Batch, ConsumedEvent, Projection
-from services.assessment.approval import (
+from services.assessment.queries import approval_state
+from services.assessment.rules import OFFSITE_CHANNELS
+from services.assessment.rules.approval import (
     Refused,
     apply_step,
     check,
     grades_json,
 )
-from services.assessment.queries import approval_state
-from services.assessment.rules import OFFSITE_CHANNELS
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SCHEMA = "assessment"

@@ -15,13 +15,13 @@ from contracts.approval import ApprovalStatus
 from contracts.assignment import assigned_between_sql
 from contracts.events import MAX_VISIT, Grade, PolicyRules
 from plumbing.postgres import Connection
-from services.assessment.approval import (
+from services.assessment.rules import Activity, PublishedClose, PublishedGrade, PublishedPolicy, Term, Visit
+from services.assessment.rules.approval import (
     Adjustment,
     ApprovalState,
     ComputedGrade,
     grades_from_json,
 )
-from services.assessment.rules import Activity, PublishedClose, PublishedGrade, PublishedPolicy, Term, Visit
 
 
 def _term(row: Record) -> Term:

@@ -31,7 +31,7 @@ from contracts.events import (
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.postgres import Connection
 from plumbing.projection import Batch, ConsumedEvent, Projection
-from services.dashboard.rollup import (
+from services.dashboard.rules import (
     LEVEL_PREFIXES,
     Part,
     activity_deltas,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from services.dashboard.rollup import work_report
+from services.dashboard.rules import work_report
 
 HOTLINE = "12348"
 ADVISOR_KINDS = {"lawyer": "律师", "legal_service_worker": "基层法律服务工作者", "other": "其他"}

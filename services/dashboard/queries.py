@@ -7,7 +7,7 @@ from typing import Any
 
 from contracts.assignment import assigned_on_sql
 from plumbing.postgres import Connection
-from services.dashboard.rollup import months_of
+from services.dashboard.rules import months_of
 
 # Distinct advisors who recorded a service in the region and period (a figure the projection keeps): not
 # additive over child regions (an advisor may serve villages of two townships), so not in `unattributed`.

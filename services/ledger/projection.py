@@ -27,7 +27,8 @@ from contracts.topics import REGISTRY, VILLAGE_SERVICES
 from plumbing.postgres import Connection
 from plumbing.projection import ApplyBatch, Batch, ConsumedEvent, Projection
 from services.ledger import metrics
-from services.ledger.domain import (
+from services.ledger.queries import terms_for
+from services.ledger.rules import (
     GENESIS,
     ChainedEntry,
     EntryContent,
@@ -39,7 +40,6 @@ from services.ledger.domain import (
     service_day,
     split_fields,
 )
-from services.ledger.queries import terms_for
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SCHEMA = "ledger"

@@ -15,7 +15,7 @@ from contracts.assignment import AssignmentTerm
 from contracts.events import SEALED_PERSONAL_FIELD, SealedPersonal
 from plumbing.personal import Sealer
 from plumbing.postgres import Connection
-from services.ledger.domain import BrokenLink, ChainedEntry, ChainVerifier, EntryContent
+from services.ledger.rules import BrokenLink, ChainedEntry, ChainVerifier, EntryContent
 
 ENTRY_SELECT = """
     SELECT e.event_id, e.village_code, e.sequence, e.event_type, e.advisor_id, e.occurred_at, e.recorded_at,

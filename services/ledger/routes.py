@@ -44,9 +44,9 @@ from plumbing.postgres import Connection
 from plumbing.routing import AppClock, Caller, Database, Db
 from plumbing.tables import XLSX_MEDIA_TYPE, attachment, csv_line
 from services.ledger import queries
-from services.ledger.domain import service_day
 from services.ledger.exports import HEADERS, Totals, XlsxWriter, entry_row
 from services.ledger.queries import EntryFilter
+from services.ledger.rules import service_day
 from services.ledger.settings import LedgerSettings
 
 router = APIRouter()

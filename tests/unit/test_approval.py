@@ -11,7 +11,8 @@ import pytest
 
 from contracts.approval import ApprovalStatus, Step
 from contracts.events import Grade, SubmittedGrade
-from services.assessment.approval import (
+from services.assessment.rules import Term
+from services.assessment.rules.approval import (
     NOT_PAYABLE,
     Adjustment,
     ApprovalState,
@@ -30,7 +31,6 @@ from services.assessment.approval import (
     proposed_revisions,
     total_yuan,
 )
-from services.assessment.rules import Term
 
 AT = datetime(2027, 1, 20, 9, 0, tzinfo=UTC)
 VILLAGE = "370402101201"

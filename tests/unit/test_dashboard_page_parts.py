@@ -16,7 +16,7 @@ from devstack import demo
 from plumbing.auth import Principal, Role, bearer_principal
 from plumbing.http import install_common
 from services.dashboard.public import notice, notice_html
-from services.dashboard.rollup import activity_deltas, counts_as_activity, periods
+from services.dashboard.rules import activity_deltas, counts_as_activity, periods
 from services.dashboard.settings import DashboardSettings
 from services.intake.rules import KIND_BY_NAME, Limits, prepare_event
 from tests.support.samples import sample_payload

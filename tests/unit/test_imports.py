@@ -35,8 +35,8 @@ from services.intake.imports import (
     table_rows,
 )
 from services.intake.settings import IntakeSettings
-from services.ledger.domain import split_fields
 from services.ledger.exports import HEADERS, Totals, XlsxWriter, entry_row
+from services.ledger.rules import split_fields
 
 NOW = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
 SECRET = "imports-unit-secret-long-enough-for-hs256"

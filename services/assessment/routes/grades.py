@@ -43,7 +43,8 @@ from plumbing.postgres import Connection
 from plumbing.routing import AppClock, Caller, Database, Db
 from plumbing.tables import TableFormat, table_response
 from services.assessment import queries
-from services.assessment.approval import (
+from services.assessment.rules import policy_in_force, term_share, year_subsidy
+from services.assessment.rules.approval import (
     GRADE_NAMES,
     STATUS_NAMES,
     ApprovalState,
@@ -57,7 +58,6 @@ from services.assessment.approval import (
     proposed_revisions,
     total_yuan,
 )
-from services.assessment.rules import policy_in_force, term_share, year_subsidy
 
 SOURCE = "/villagecounsel/assessment/approval"
 Year = Annotated[int, Path(ge=2000, le=2100, description="the assessed year")]

@@ -18,7 +18,7 @@ from plumbing.postgres import Connection
 from plumbing.routing import AppClock, Caller, Db
 from plumbing.tables import TableFormat, table_response
 from services.dashboard import queries
-from services.dashboard.rollup import begun_months, shown_figures, work_report
+from services.dashboard.rules import begun_months, shown_figures, work_report
 from services.dashboard.settings import DashboardSettings
 
 PERIOD = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")

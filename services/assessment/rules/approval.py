@@ -19,7 +19,8 @@ import orjson
 
 from contracts.approval import ApprovalStatus, Step, refusal
 from contracts.events import Grade, SubmittedGrade
-from services.assessment.rules import CENT, Term, term_share
+from services.assessment.rules.hours import CENT, Term
+from services.assessment.rules.scoring import term_share
 
 STATUS_NAMES = {
     ApprovalStatus.not_started: "未提交",

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.dashboard.rollup import contributions, deltas, periods, region_chain, work_report
+from services.dashboard.rules import contributions, deltas, periods, region_chain, work_report
 from tests.support.samples import sample_payload
 
 VILLAGE = "370402105201"
@@ -96,7 +96,7 @@ def test_a_dispute_both_major_and_backlog_counts_once_among_them() -> None:
 
 
 def test_a_village_stores_months_and_the_regions_above_every_period() -> None:
-    from services.dashboard.rollup import months_of, stored_deltas
+    from services.dashboard.rules import months_of, stored_deltas
 
     when = datetime(2026, 5, 10, 2, 0, tzinfo=UTC)
     stored = stored_deltas(
@@ -116,7 +116,7 @@ def test_a_village_stores_months_and_the_regions_above_every_period() -> None:
 def test_a_visit_crossing_midnight_into_a_month_puts_its_minutes_where_they_were_spent() -> None:
     """The assessment's split (contracts.service_time): the visit counts once, in the month it began;
     its minutes in each month for the part spent there."""
-    from services.dashboard.rollup import record_parts
+    from services.dashboard.rules import record_parts
 
     visit = sample_payload(
         "visit.logged",
@@ -138,7 +138,7 @@ def test_a_visit_crossing_midnight_into_a_month_puts_its_minutes_where_they_were
 def test_figures_are_shown_as_counts_hours_and_money_not_floats() -> None:
     """What PostgreSQL sums as float8 is shown as people read it: counts and minutes as integers, hours
     with one decimal, money as a decimal string in yuan with two places."""
-    from services.dashboard.rollup import grade_figures, shown_figures
+    from services.dashboard.rules import grade_figures, shown_figures
 
     stored: dict[str, float] = {"consultations": 2869.0, "on_site_minutes": 1234.0, "visits": 3.0}
     for grade, subsidy in (("good", "3000.00"), ("qualified", "2100.10"), ("qualified", "0.20")):
@@ -170,6 +170,6 @@ def test_figures_are_shown_as_counts_hours_and_money_not_floats() -> None:
 def test_a_month_that_has_not_begun_is_absent_from_the_series(
     year: int, today: date, months: list[str]
 ) -> None:
-    from services.dashboard.rollup import begun_months
+    from services.dashboard.rules import begun_months
 
     assert begun_months(year, today) == months

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from contracts.events import DEFAULT_ZONE, RecordVoided
-from services.ledger.domain import (
+from services.ledger.exports import Totals, describe
+from services.ledger.rules import (
     GENESIS,
     ChainedEntry,
     EntryContent,
@@ -24,7 +25,6 @@ from services.ledger.domain import (
     split_fields,
     verify_chain,
 )
-from services.ledger.exports import Totals, describe
 from tests.support.samples import sample_payload
 
 VILLAGE = "370402105201"
