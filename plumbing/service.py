@@ -223,6 +223,17 @@ def serve(app: FastAPI, settings: ServiceSettings) -> int:
     return 0
 
 
+async def migrate(projection: Projection, settings: ProjectionSettings) -> int:
+    """The projection's schema migrations and nothing else (the migration Job runs this before a release
+    rolls out; the service would apply them at start too). Returns how many migrations the schema has."""
+    pool = await create_pool(settings.database_url, projection.schema, 1)
+    try:
+        await prepare_schema(pool, projection)
+    finally:
+        await pool.close()
+    return len(projection.all_migrations())
+
+
 def projection_main(
     service: str,
     make_app: Callable[[], FastAPI],
@@ -235,7 +246,9 @@ def projection_main(
     from plumbing.rebuild import rebuild, rebuild_part
 
     parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "rebuild", "rebuild-part"])
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "rebuild", "rebuild-part"]
+    )
     parser.add_argument("--drop-retired", action="store_true", help="rebuild: drop the replaced schema")
     parser.add_argument(
         "--workers",
@@ -250,6 +263,10 @@ def projection_main(
     configure_logging(service, settings.log_level)
     if args.command == "serve":
         return serve(make_app(), settings)
+    if args.command == "migrate":
+        applied = uvloop.run(migrate(make_projection(), settings))
+        print(f"{service}: schema {make_projection().schema} migrated, {applied} migrations", file=sys.stdout)  # noqa: T201
+        return 0
     if args.command == "rebuild-part":
         applied = uvloop.run(rebuild_part(make_projection(), settings, SystemClock(), args.part, args.of))
         print(f"rebuild part {args.part}/{args.of}: {applied} events applied", file=sys.stdout)  # noqa: T201

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -14,6 +17,7 @@ from contracts.examples import example_fields
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
 from plumbing.roles import SERVICE_ROLES, service_database_url, set_up_roles
+from services.dashboard.projection import dashboard_projection
 from services.intake.app import create_app as create_intake
 from services.intake.settings import IntakeSettings
 from services.ledger.app import create_app as create_ledger
@@ -23,6 +27,7 @@ from tests.support.places import fresh_county
 from tests.support.waiting import eventually
 
 SECRET = "roles-integration-secret-long-enough-for-hs256"
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
 
 
@@ -150,3 +155,31 @@ async def test_intake_and_ledger_work_under_their_own_roles(
                 headers=bearer(f"county-{county}", Role.county_bureau, county),
             )
             assert [row["subject"] for row in log.json()["accesses"]][-1] == "office"
+
+
+async def test_the_migrate_command_applies_a_schema_as_the_services_own_role(
+    infrastructure: Infrastructure, roles: dict[str, str]
+) -> None:
+    """Issue 15: the migration Job's command (`python -m services.X migrate`) applies the projection's
+    migrations and exits, as the service's own role (a long migration never meets a startup probe)."""
+    environment = {**infrastructure.kafka_environment("dashboard"), "DATABASE_URL": roles["dashboard"]}
+    finished = subprocess.run(
+        [sys.executable, "-m", "services.dashboard", "migrate"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    expected = len(dashboard_projection().all_migrations())
+    assert f"dashboard: schema dashboard migrated, {expected} migrations" in finished.stdout
+    conn = await asyncpg.connect(infrastructure.database_url)
+    try:
+        owner = await conn.fetchval(
+            "SELECT tableowner FROM pg_tables WHERE schemaname = 'dashboard' AND tablename = 'village_log'"
+        )
+    finally:
+        await conn.close()
+    assert owner == "vc_dashboard"

@@ -283,7 +283,8 @@ def test_every_container_has_resources(path: str) -> None:
 
 
 def test_rebuilds_run_as_jobs_with_their_own_memory() -> None:
-    jobs = {job["metadata"]["name"]: job for job in of_kind(rendered("province/jobs"), "Job")}
+    every = {job["metadata"]["name"]: job for job in of_kind(rendered("province/jobs"), "Job")}
+    jobs = {name: job for name, job in every.items() if name.startswith("rebuild-")}
     assert set(jobs) == {f"rebuild-{name}" for name in CONSUMERS}
     serving = named(rendered("province"), "Deployment", "ledger")["spec"]["template"]["spec"]["containers"][0]
     for name, job in jobs.items():
@@ -293,6 +294,24 @@ def test_rebuilds_run_as_jobs_with_their_own_memory() -> None:
         assert memory_mi(container["resources"]["limits"]["memory"]) > memory_mi(
             serving["resources"]["limits"]["memory"]
         )
+
+
+def test_migrations_run_as_jobs_of_their_own_before_a_release() -> None:
+    """Issue 15: a long migration is never killed by a serving pod's startup probe: each consumer's schema
+    migrations have a Job (`python -m services.X migrate`), with the service's own database role."""
+    jobs = {
+        job["metadata"]["name"]: job
+        for job in of_kind(rendered("province/jobs"), "Job")
+        if job["metadata"]["name"].startswith("migrate-")
+    }
+    assert set(jobs) == {f"migrate-{name}" for name in CONSUMERS}
+    for name, job in jobs.items():
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        service = name.removeprefix("migrate-")
+        assert container["command"] == ["python", "-m", f"services.{service}", "migrate"]
+        environment = {item["name"]: item for item in container["env"]}
+        assert environment["DATABASE_URL"]["value"].startswith(f"postgresql://vc_{service}:")
+        assert job["spec"]["backoffLimit"] == 0
 
 
 def memory_mi(quantity: str) -> int:
