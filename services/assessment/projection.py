@@ -35,8 +35,9 @@ from contracts.events import (
     void_permitted,
 )
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
+from plumbing.handlers import BatchContext, Handlers
 from plumbing.postgres import Connection
-from plumbing.projection import Batch, ConsumedEvent, Projection
+from plumbing.projection import ConsumedEvent, Projection
 from services.assessment.queries import approval_state
 from services.assessment.rules import OFFSITE_CHANNELS
 from services.assessment.rules.approval import (
@@ -87,72 +88,98 @@ def activity_row(item: ConsumedEvent) -> tuple[Any, ...] | None:
     )
 
 
-async def _apply_registry(conn: Connection, item: ConsumedEvent) -> None:
-    data = item.event.data
-    if isinstance(data, PolicyPublished):
-        await conn.execute(
-            """INSERT INTO policies (event_id, region_code, effective_from, rules, published_by)
-               VALUES ($1, $2, $3, $4::jsonb, $5)""",
-            item.event.id,
-            data.region_code,
-            data.effective_from,
-            data.rules.model_dump_json(),
-            data.recorded_by,
-        )
-    elif isinstance(data, RegionClassified):
-        await conn.execute(
-            """INSERT INTO region_tags (code, effective_from, tags) VALUES ($1, $2, $3)
-               ON CONFLICT (code, effective_from) DO UPDATE SET tags = $3""",
-            data.code,
-            data.effective_from,
-            list(data.tags),
-        )
-    elif isinstance(data, AdvisorAssigned):
-        await conn.execute(
-            """INSERT INTO assignments (advisor_id, village_code, term_start, term_end, annual_subsidy_yuan)
-               VALUES ($1, $2, $3, $4, $5)
-               ON CONFLICT (advisor_id, village_code, term_start)
-               DO UPDATE SET term_end = $4, annual_subsidy_yuan = $5""",
-            data.advisor_id,
-            data.village_code,
-            data.term_start,
-            data.term_end,
-            data.annual_subsidy_yuan,
-        )
-    elif isinstance(data, AdvisorReleased):
-        await conn.execute(
-            """UPDATE assignments SET released_on = $3
-               WHERE advisor_id = $1 AND village_code = $2 AND term_start <= $3 AND released_on IS NULL""",
-            data.advisor_id,
-            data.village_code,
-            data.effective_date,
-        )
-    elif isinstance(data, AdvisorRegistered):
-        await conn.execute(
-            """INSERT INTO advisors (advisor_id, name, organisation) VALUES ($1, $2, $3)
-               ON CONFLICT (advisor_id) DO UPDATE SET name = $2, organisation = $3""",
-            data.advisor_id,
-            data.name,
-            data.organisation,
-        )
-    elif isinstance(data, RegionRegistered):
-        await conn.execute(
-            "INSERT INTO places (code, name) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET name = $2",
-            data.code,
-            data.name,
-        )
-    elif isinstance(data, ViolationRecorded):
-        await conn.execute(
-            """INSERT INTO violations (event_id, advisor_id, village_code, violation_date)
-               VALUES ($1, $2, $3, $4)""",
-            item.event.id,
-            data.advisor_id,
-            data.village_code,
-            data.date,
-        )
+async def _policy_published(
+    conn: Connection, item: ConsumedEvent, data: PolicyPublished, _context: BatchContext[None]
+) -> None:
+    await conn.execute(
+        """INSERT INTO policies (event_id, region_code, effective_from, rules, published_by)
+           VALUES ($1, $2, $3, $4::jsonb, $5)""",
+        item.event.id,
+        data.region_code,
+        data.effective_from,
+        data.rules.model_dump_json(),
+        data.recorded_by,
+    )
 
 
-async def _apply_own_outputs(conn: Connection, items: list[ConsumedEvent]) -> None:
+async def _region_classified(
+    conn: Connection, item: ConsumedEvent, data: RegionClassified, _context: BatchContext[None]
+) -> None:
+    await conn.execute(
+        """INSERT INTO region_tags (code, effective_from, tags) VALUES ($1, $2, $3)
+           ON CONFLICT (code, effective_from) DO UPDATE SET tags = $3""",
+        data.code,
+        data.effective_from,
+        list(data.tags),
+    )
+
+
+async def _advisor_assigned(
+    conn: Connection, item: ConsumedEvent, data: AdvisorAssigned, _context: BatchContext[None]
+) -> None:
+    await conn.execute(
+        """INSERT INTO assignments (advisor_id, village_code, term_start, term_end, annual_subsidy_yuan)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (advisor_id, village_code, term_start)
+           DO UPDATE SET term_end = $4, annual_subsidy_yuan = $5""",
+        data.advisor_id,
+        data.village_code,
+        data.term_start,
+        data.term_end,
+        data.annual_subsidy_yuan,
+    )
+
+
+async def _advisor_released(
+    conn: Connection, item: ConsumedEvent, data: AdvisorReleased, _context: BatchContext[None]
+) -> None:
+    await conn.execute(
+        """UPDATE assignments SET released_on = $3
+           WHERE advisor_id = $1 AND village_code = $2 AND term_start <= $3 AND released_on IS NULL""",
+        data.advisor_id,
+        data.village_code,
+        data.effective_date,
+    )
+
+
+async def _advisor_registered(
+    conn: Connection, item: ConsumedEvent, data: AdvisorRegistered, _context: BatchContext[None]
+) -> None:
+    await conn.execute(
+        """INSERT INTO advisors (advisor_id, name, organisation) VALUES ($1, $2, $3)
+           ON CONFLICT (advisor_id) DO UPDATE SET name = $2, organisation = $3""",
+        data.advisor_id,
+        data.name,
+        data.organisation,
+    )
+
+
+async def _region_registered(
+    conn: Connection, item: ConsumedEvent, data: RegionRegistered, _context: BatchContext[None]
+) -> None:
+    await conn.execute(
+        "INSERT INTO places (code, name) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET name = $2",
+        data.code,
+        data.name,
+    )
+
+
+async def _violation_recorded(
+    conn: Connection, item: ConsumedEvent, data: ViolationRecorded, _context: BatchContext[None]
+) -> None:
+    await conn.execute(
+        """INSERT INTO violations (event_id, advisor_id, village_code, violation_date)
+           VALUES ($1, $2, $3, $4)""",
+        item.event.id,
+        data.advisor_id,
+        data.village_code,
+        data.date,
+    )
+
+
+async def _apply_own_outputs(
+    conn: Connection, items: list[ConsumedEvent], _context: BatchContext[None]
+) -> None:
     """What the closer published, one statement per table for the batch (a province's first pass after a
     year is about a million outputs)."""
     closes, grades, alerts = [], [], []
@@ -242,11 +269,11 @@ STEPS: dict[type[ApprovalEvent], Step] = {
 }
 
 
-async def _apply_approval(conn: Connection, item: ConsumedEvent) -> None:
+async def _apply_approval(
+    conn: Connection, item: ConsumedEvent, data: ApprovalEvent, _context: BatchContext[None]
+) -> None:
     """One approval step, in the order of the county's partition; a step that does not fit where the
     approval stands (two officials acting at once) is kept as not applied and changes nothing."""
-    data = item.event.data
-    assert isinstance(data, ApprovalEvent)  # noqa: S101 - filtered by the caller
     state = await approval_state(conn, data.county_code, data.year)
     if isinstance(data, GradeAdjusted):
         try:
@@ -325,18 +352,15 @@ async def _apply_approval(conn: Connection, item: ConsumedEvent) -> None:
     )
 
 
-async def apply_assessment(conn: Connection, batch: Batch) -> None:
-    for item in batch.events:
-        if item.topic == REGISTRY:
-            await _apply_registry(conn, item)
-        elif isinstance(item.event.data, ApprovalEvent):
-            await _apply_approval(conn, item)
-    await _apply_own_outputs(conn, [item for item in batch.events if item.topic == ASSESSMENT])
-    rows = [row for row in map(activity_row, batch.events) if row is not None]
+async def _apply_activities(
+    conn: Connection, items: list[ConsumedEvent], _context: BatchContext[None]
+) -> None:
+    """Every service record's row of what it counts for, then the voids that take records back."""
+    rows = [row for row in map(activity_row, items) if row is not None]
     if rows:
         # COPY: every record here is new (the runtime has dropped what was applied before).
         await conn.copy_records_to_table("activities", records=rows, columns=ACTIVITY_COLUMNS)
-    voids = [item.event.data for item in batch.events if isinstance(item.event.data, RecordVoided)]
+    voids = [item.event.data for item in items if isinstance(item.event.data, RecordVoided)]
     if voids:
         # A void counts only for a record of the same village (same partition, so replays agree), sent by
         # someone who may void it.
@@ -358,11 +382,38 @@ async def apply_assessment(conn: Connection, batch: Batch) -> None:
         )
 
 
+# The assessment, in the order it applies a batch: the registry (one total order), the year-end approval
+# (each county's steps in order), what the closer published, then the service records and their voids.
+handlers: Handlers[None] = Handlers()
+handlers.each(
+    {
+        PolicyPublished: _policy_published,
+        RegionClassified: _region_classified,
+        AdvisorAssigned: _advisor_assigned,
+        AdvisorReleased: _advisor_released,
+        AdvisorRegistered: _advisor_registered,
+        RegionRegistered: _region_registered,
+        ViolationRecorded: _violation_recorded,
+    },
+    topic=REGISTRY,
+)
+handlers.each(
+    {
+        GradeAdjusted: _apply_approval,
+        GradesSubmitted: _apply_approval,
+        GradesReturned: _apply_approval,
+        GradesAccepted: _apply_approval,
+    }
+)
+handlers.on(MonthClosed, AssessmentGraded, AlertRaised, topic=ASSESSMENT)(_apply_own_outputs)
+handlers.on(ServiceRecord)(_apply_activities)
+
+
 def assessment_projection() -> Projection:
     return Projection(
         name="assessment",
         schema=SCHEMA,
         topics=(VILLAGE_SERVICES, REGISTRY, ASSESSMENT),
         migrations=MIGRATIONS,
-        apply=apply_assessment,
+        apply=handlers.apply(state=lambda: None),
     )

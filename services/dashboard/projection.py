@@ -11,7 +11,7 @@ from uuid import UUID
 
 import orjson
 
-from contracts.approval import STEP_OF_TYPE, ApprovalStatus, Step, after, refusal
+from contracts.approval import STEP_OF_TYPE, ApprovalStatus, after, refusal
 from contracts.events import (
     DEFAULT_ZONE,
     AdvisorAssigned,
@@ -19,7 +19,9 @@ from contracts.events import (
     AdvisorReleased,
     ApprovalEvent,
     AssessmentGraded,
+    GradesAccepted,
     GradesReturned,
+    GradesSubmitted,
     MonthClosed,
     RecordVoided,
     RegionRegistered,
@@ -29,8 +31,9 @@ from contracts.events import (
     void_permitted,
 )
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
+from plumbing.handlers import BatchContext, Handlers
 from plumbing.postgres import Connection
-from plumbing.projection import Batch, ConsumedEvent, Projection
+from plumbing.projection import ConsumedEvent, Projection
 from services.dashboard.rules import (
     LEVEL_PREFIXES,
     Part,
@@ -63,6 +66,10 @@ class Pending:
 
     figures: dict[int, list[Change]] = field(default_factory=lambda: defaultdict(list))
     activity: dict[int, list[Activity]] = field(default_factory=lambda: defaultdict(list))
+
+
+# A batch's context: what it changes, summed before anything is written.
+DashboardContext = BatchContext[Pending]
 
 
 async def _write(conn: Connection, pending: Pending) -> None:
@@ -164,7 +171,7 @@ def _resolve(village_code: str, successors: dict[str, str]) -> str:
     return village_code
 
 
-async def _register_regions(conn: Connection, items: list[ConsumedEvent]) -> None:
+async def _register_regions(conn: Connection, items: list[ConsumedEvent], _context: DashboardContext) -> None:
     """All of a batch's region registrations in one statement (the last one of a code wins); a registration
     never touches retired_on, so doing them before the batch's other registry events changes nothing."""
     latest = {
@@ -182,60 +189,68 @@ async def _register_regions(conn: Connection, items: list[ConsumedEvent]) -> Non
         )
 
 
-async def _apply_registry(conn: Connection, item: ConsumedEvent, pending: Pending) -> None:
-    data = item.event.data
-    if isinstance(data, RegionRegistered):
-        return  # see _register_regions
-    if isinstance(data, RegionRetired):
-        await conn.execute(
-            "UPDATE regions SET retired_on = $2, successor_code = $3 WHERE code = $1",
-            data.code,
-            data.effective_date,
-            data.successor_code,
-        )
-        if data.successor_code is not None and len(data.code) == 12:
-            await _move_history(conn, data.code, data.successor_code, pending)
-    elif isinstance(data, AdvisorRegistered):
-        # The card on the village's notice page (公示): the phone is only the contact the advisor chose to
-        # publish, never the registry's (personal) phone.
-        owner = await conn.fetchrow(
-            "SELECT owner_region FROM advisors WHERE advisor_id = $1", data.advisor_id
-        )
-        if owner is not None and not registration_permitted(owner["owner_region"], data):
-            return
-        contact = data.public_contact
-        await conn.execute(
-            """INSERT INTO advisors (advisor_id, name, kind, organisation, phone, contact_consented_on,
-                                     owner_region)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
-               ON CONFLICT (advisor_id) DO UPDATE SET name = $2, kind = $3, organisation = $4, phone = $5,
-                   contact_consented_on = $6, owner_region = coalesce($7, advisors.owner_region)""",
-            data.advisor_id,
-            data.name,
-            str(data.kind),
-            data.organisation,
-            contact.phone if contact else None,
-            contact.consented_on if contact else None,
-            data.region_code,
-        )
-    elif isinstance(data, AdvisorAssigned):
-        await conn.execute(
-            """INSERT INTO assignments (advisor_id, village_code, term_start, term_end)
-               VALUES ($1, $2, $3, $4)
-               ON CONFLICT (advisor_id, village_code, term_start) DO UPDATE SET term_end = $4""",
-            data.advisor_id,
-            data.village_code,
-            data.term_start,
-            data.term_end,
-        )
-    elif isinstance(data, AdvisorReleased):
-        await conn.execute(
-            """UPDATE assignments SET released_on = $3
-               WHERE advisor_id = $1 AND village_code = $2 AND term_start <= $3 AND released_on IS NULL""",
-            data.advisor_id,
-            data.village_code,
-            data.effective_date,
-        )
+async def _region_retired(
+    conn: Connection, item: ConsumedEvent, data: RegionRetired, context: DashboardContext
+) -> None:
+    await conn.execute(
+        "UPDATE regions SET retired_on = $2, successor_code = $3 WHERE code = $1",
+        data.code,
+        data.effective_date,
+        data.successor_code,
+    )
+    if data.successor_code is not None and len(data.code) == 12:
+        await _move_history(conn, data.code, data.successor_code, context.state)
+
+
+async def _advisor_registered(
+    conn: Connection, item: ConsumedEvent, data: AdvisorRegistered, _context: DashboardContext
+) -> None:
+    # The card on the village's notice page (公示): the phone is only the contact the advisor chose to
+    # publish, never the registry's (personal) phone.
+    owner = await conn.fetchrow("SELECT owner_region FROM advisors WHERE advisor_id = $1", data.advisor_id)
+    if owner is not None and not registration_permitted(owner["owner_region"], data):
+        return
+    contact = data.public_contact
+    await conn.execute(
+        """INSERT INTO advisors (advisor_id, name, kind, organisation, phone, contact_consented_on,
+                                 owner_region)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (advisor_id) DO UPDATE SET name = $2, kind = $3, organisation = $4, phone = $5,
+               contact_consented_on = $6, owner_region = coalesce($7, advisors.owner_region)""",
+        data.advisor_id,
+        data.name,
+        str(data.kind),
+        data.organisation,
+        contact.phone if contact else None,
+        contact.consented_on if contact else None,
+        data.region_code,
+    )
+
+
+async def _advisor_assigned(
+    conn: Connection, item: ConsumedEvent, data: AdvisorAssigned, _context: DashboardContext
+) -> None:
+    await conn.execute(
+        """INSERT INTO assignments (advisor_id, village_code, term_start, term_end)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (advisor_id, village_code, term_start) DO UPDATE SET term_end = $4""",
+        data.advisor_id,
+        data.village_code,
+        data.term_start,
+        data.term_end,
+    )
+
+
+async def _advisor_released(
+    conn: Connection, item: ConsumedEvent, data: AdvisorReleased, _context: DashboardContext
+) -> None:
+    await conn.execute(
+        """UPDATE assignments SET released_on = $3
+           WHERE advisor_id = $1 AND village_code = $2 AND term_start <= $3 AND released_on IS NULL""",
+        data.advisor_id,
+        data.village_code,
+        data.effective_date,
+    )
 
 
 async def _move_history(conn: Connection, retired: str, successor: str, pending: Pending) -> None:
@@ -256,24 +271,18 @@ async def _move_history(conn: Connection, retired: str, successor: str, pending:
             pending.activity[row["kafka_partition"]].append((successor, counted_in, row["advisor_id"], 1))
 
 
-async def apply_dashboard(conn: Connection, batch: Batch) -> None:
-    pending = Pending()
-    registry = [item for item in batch.events if item.topic == REGISTRY]
-    await _register_regions(conn, registry)
-    for item in registry:
-        await _apply_registry(conn, item, pending)
-    outputs = [item for item in batch.events if item.topic == ASSESSMENT]
-    if outputs:
-        await _apply_assessment_outputs(conn, outputs, pending)
-    for item in outputs:
-        if isinstance(item.event.data, ApprovalEvent):
-            await _apply_approval(conn, item.event.data, item.event.type)
-    records = [item for item in batch.events if isinstance(item.event.data, ServiceRecord)]
-    if records:
-        successors = await _successors(conn)
-        await _apply_records(conn, records, successors, pending)
-        await _log_entries(conn, records)
-    await _write(conn, pending)
+async def _apply_service_records(
+    conn: Connection, items: list[ConsumedEvent], context: DashboardContext
+) -> None:
+    """Each record's figures where it counts (a merged village's for its successor), voids taking them back,
+    and each record in its village's log."""
+    successors = await _successors(conn)
+    await _apply_records(conn, items, successors, context.state)
+    await _log_entries(conn, items)
+
+
+async def _write_figures(conn: Connection, context: DashboardContext) -> None:
+    await _write(conn, context.state)
 
 
 async def _log_entries(conn: Connection, records: list[ConsumedEvent]) -> None:
@@ -461,7 +470,10 @@ def _output_figures(item: ConsumedEvent) -> tuple[str, int, str, list[str], dict
     return None
 
 
-async def _apply_assessment_outputs(conn: Connection, outputs: list[ConsumedEvent], pending: Pending) -> None:
+async def _apply_assessment_outputs(
+    conn: Connection, outputs: list[ConsumedEvent], context: DashboardContext
+) -> None:
+    pending = context.state
     """The latest revision of each close and grade counts; a newer one takes the older one's figures back."""
     found = [(item, described) for item in outputs if (described := _output_figures(item)) is not None]
     if not found:
@@ -510,11 +522,11 @@ async def _apply_assessment_outputs(conn: Connection, outputs: list[ConsumedEven
     )
 
 
-async def _apply_approval(conn: Connection, data: ApprovalEvent, event_type: str) -> None:
+async def _apply_approval(
+    conn: Connection, item: ConsumedEvent, data: ApprovalEvent, _context: DashboardContext
+) -> None:
     """Where the county's year stands after the step (a step that does not fit changes nothing)."""
-    step = STEP_OF_TYPE[event_type]
-    if step is Step.adjust:
-        return
+    step = STEP_OF_TYPE[item.event.type]
     row = await conn.fetchrow(
         "SELECT status, submission FROM approvals WHERE county_code = $1 AND year = $2",
         data.county_code,
@@ -540,11 +552,30 @@ async def _apply_approval(conn: Connection, data: ApprovalEvent, event_type: str
     )
 
 
+# The dashboard, in the order it applies a batch: the batch's regions (one statement), the rest of the
+# registry (one total order), what the assessment concluded, the year-end approval, the service records;
+# then the batch's figures are written, a row per slot.
+handlers: Handlers[Pending] = Handlers()
+handlers.on(RegionRegistered, topic=REGISTRY)(_register_regions)
+handlers.each(
+    {
+        RegionRetired: _region_retired,
+        AdvisorRegistered: _advisor_registered,
+        AdvisorAssigned: _advisor_assigned,
+        AdvisorReleased: _advisor_released,
+    },
+    topic=REGISTRY,
+)
+handlers.on(MonthClosed, AssessmentGraded, topic=ASSESSMENT)(_apply_assessment_outputs)
+handlers.each(dict.fromkeys((GradesSubmitted, GradesReturned, GradesAccepted), _apply_approval))
+handlers.on(ServiceRecord)(_apply_service_records)
+
+
 def dashboard_projection() -> Projection:
     return Projection(
         name="dashboard",
         schema=SCHEMA,
         topics=(VILLAGE_SERVICES, REGISTRY, ASSESSMENT),
         migrations=MIGRATIONS,
-        apply=apply_dashboard,
+        apply=handlers.apply(state=Pending, finish=_write_figures),
     )

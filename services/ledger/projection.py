@@ -24,8 +24,9 @@ from contracts.events import (
     registration_permitted,
 )
 from contracts.topics import REGISTRY, VILLAGE_SERVICES
+from plumbing.handlers import BatchContext, Handlers
 from plumbing.postgres import Connection
-from plumbing.projection import ApplyBatch, Batch, ConsumedEvent, Projection
+from plumbing.projection import ConsumedEvent, Projection
 from services.ledger import metrics
 from services.ledger.queries import terms_for
 from services.ledger.rules import (
@@ -43,6 +44,8 @@ from services.ledger.rules import (
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SCHEMA = "ledger"
+# A batch's context: the key that salts the digests of personal data.
+LedgerContext = BatchContext[bytes]
 
 
 def personal_salt(key: bytes, event_id: UUID) -> bytes:
@@ -50,75 +53,88 @@ def personal_salt(key: bytes, event_id: UUID) -> bytes:
     return hmac.new(key, event_id.bytes, hashlib.sha256).digest()
 
 
-async def _apply_registry(conn: Connection, items: list[ConsumedEvent]) -> None:
-    for item in items:
-        data = item.event.data
-        if isinstance(data, AdvisorRegistered):
-            owner = await conn.fetchrow(
-                "SELECT owner_region FROM advisors WHERE advisor_id = $1", data.advisor_id
-            )
-            if owner is not None and not registration_permitted(owner["owner_region"], data):
-                metrics.REFUSED_REGISTRATIONS.inc()
-                continue
-            await conn.execute(
-                """INSERT INTO advisors (advisor_id, name, kind, organisation, licence_no, owner_region)
-                   VALUES ($1, $2, $3, $4, $5, $6)
-                   ON CONFLICT (advisor_id)
-                   DO UPDATE SET name = $2, kind = $3, organisation = $4, licence_no = $5,
-                                 owner_region = coalesce($6, advisors.owner_region)""",
-                data.advisor_id,
-                data.name,
-                str(data.kind),
-                data.organisation,
-                data.licence_no,
-                data.region_code,
-            )
-            await conn.execute(
-                """INSERT INTO advisor_personal (advisor_id, phone) VALUES ($1, $2)
-                   ON CONFLICT (advisor_id) DO UPDATE SET phone = $2""",
-                data.advisor_id,
-                data.phone,
-            )
-        elif isinstance(data, AdvisorAssigned):
-            await conn.execute(
-                """INSERT INTO assignments (advisor_id, village_code, term_start, term_end,
-                                          annual_subsidy_yuan, assigned_event_id)
-                   VALUES ($1, $2, $3, $4, $5, $6)
-                   ON CONFLICT (advisor_id, village_code, term_start)
-                   DO UPDATE SET term_end = $4, annual_subsidy_yuan = $5, assigned_event_id = $6""",
-                data.advisor_id,
-                data.village_code,
-                data.term_start,
-                data.term_end,
-                data.annual_subsidy_yuan,
-                item.event.id,
-            )
-        elif isinstance(data, AdvisorReleased):
-            await conn.execute(
-                """UPDATE assignments SET released_on = $3, release_reason = $4
-                   WHERE advisor_id = $1 AND village_code = $2 AND term_start <= $3
-                     AND released_on IS NULL""",
-                data.advisor_id,
-                data.village_code,
-                data.effective_date,
-                str(data.reason),
-            )
-        elif isinstance(data, RegionRegistered):
-            await conn.execute(
-                """INSERT INTO regions (code, name, level, parent_code) VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (code) DO UPDATE SET name = $2, level = $3, parent_code = $4""",
-                data.code,
-                data.name,
-                str(data.level),
-                data.parent_code,
-            )
-        elif isinstance(data, RegionRetired):
-            await conn.execute(
-                "UPDATE regions SET retired_on = $2, successor_code = $3 WHERE code = $1",
-                data.code,
-                data.effective_date,
-                data.successor_code,
-            )
+async def _advisor_registered(
+    conn: Connection, item: ConsumedEvent, data: AdvisorRegistered, _context: LedgerContext
+) -> None:
+    owner = await conn.fetchrow("SELECT owner_region FROM advisors WHERE advisor_id = $1", data.advisor_id)
+    if owner is not None and not registration_permitted(owner["owner_region"], data):
+        metrics.REFUSED_REGISTRATIONS.inc()
+        return
+    await conn.execute(
+        """INSERT INTO advisors (advisor_id, name, kind, organisation, licence_no, owner_region)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (advisor_id)
+           DO UPDATE SET name = $2, kind = $3, organisation = $4, licence_no = $5,
+                         owner_region = coalesce($6, advisors.owner_region)""",
+        data.advisor_id,
+        data.name,
+        str(data.kind),
+        data.organisation,
+        data.licence_no,
+        data.region_code,
+    )
+    await conn.execute(
+        """INSERT INTO advisor_personal (advisor_id, phone) VALUES ($1, $2)
+           ON CONFLICT (advisor_id) DO UPDATE SET phone = $2""",
+        data.advisor_id,
+        data.phone,
+    )
+
+
+async def _advisor_assigned(
+    conn: Connection, item: ConsumedEvent, data: AdvisorAssigned, _context: LedgerContext
+) -> None:
+    await conn.execute(
+        """INSERT INTO assignments (advisor_id, village_code, term_start, term_end,
+                                  annual_subsidy_yuan, assigned_event_id)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (advisor_id, village_code, term_start)
+           DO UPDATE SET term_end = $4, annual_subsidy_yuan = $5, assigned_event_id = $6""",
+        data.advisor_id,
+        data.village_code,
+        data.term_start,
+        data.term_end,
+        data.annual_subsidy_yuan,
+        item.event.id,
+    )
+
+
+async def _advisor_released(
+    conn: Connection, item: ConsumedEvent, data: AdvisorReleased, _context: LedgerContext
+) -> None:
+    await conn.execute(
+        """UPDATE assignments SET released_on = $3, release_reason = $4
+           WHERE advisor_id = $1 AND village_code = $2 AND term_start <= $3
+             AND released_on IS NULL""",
+        data.advisor_id,
+        data.village_code,
+        data.effective_date,
+        str(data.reason),
+    )
+
+
+async def _region_registered(
+    conn: Connection, item: ConsumedEvent, data: RegionRegistered, _context: LedgerContext
+) -> None:
+    await conn.execute(
+        """INSERT INTO regions (code, name, level, parent_code) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (code) DO UPDATE SET name = $2, level = $3, parent_code = $4""",
+        data.code,
+        data.name,
+        str(data.level),
+        data.parent_code,
+    )
+
+
+async def _region_retired(
+    conn: Connection, item: ConsumedEvent, data: RegionRetired, _context: LedgerContext
+) -> None:
+    await conn.execute(
+        "UPDATE regions SET retired_on = $2, successor_code = $3 WHERE code = $1",
+        data.code,
+        data.effective_date,
+        data.successor_code,
+    )
 
 
 def _service_record(item: ConsumedEvent) -> ServiceRecord:
@@ -158,7 +174,7 @@ async def _known_targets(conn: Connection, target_ids: list[UUID]) -> dict[UUID,
     }
 
 
-async def _apply_erasures(conn: Connection, items: list[ConsumedEvent]) -> None:
+async def _apply_erasures(conn: Connection, items: list[ConsumedEvent], _context: LedgerContext) -> None:
     """Remember each erasure, and blank what the ledger holds of its target (a sealed value is already
     unreadable: its key was destroyed before the event was published)."""
     erasures = [
@@ -190,35 +206,30 @@ async def _apply_erasures(conn: Connection, items: list[ConsumedEvent]) -> None:
     metrics.ERASURES.inc(len(erasures))
 
 
-def make_apply(personal_key: bytes) -> ApplyBatch:
-    async def apply_ledger(conn: Connection, batch: Batch) -> None:
-        await _apply_registry(conn, [item for item in batch.events if item.topic == REGISTRY])
-        records = [item for item in batch.events if isinstance(item.event.data, ServiceRecord)]
-        if records:
-            await _append_entries(conn, records, personal_key)
-        await _apply_erasures(conn, batch.events)
-        if batch.conflicts:
-            await conn.executemany(
-                """INSERT INTO conflicts (event_id, event_type, village_code, kafka_topic, kafka_partition,
-                                          kafka_offset, first_kafka_partition, first_kafka_offset)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
-                [
-                    (
-                        c.later.event.id,
-                        c.later.event.type,
-                        c.later.event.subject,
-                        c.later.topic,
-                        c.later.partition,
-                        c.later.offset,
-                        c.first_partition,
-                        c.first_offset,
-                    )
-                    for c in batch.conflicts
-                ],
+async def _record_conflicts(conn: Connection, context: LedgerContext) -> None:
+    """Ids seen again with other content, kept out of the ledger and listed (`/v1/conflicts`)."""
+    conflicts = context.batch.conflicts
+    if not conflicts:
+        return
+    await conn.executemany(
+        """INSERT INTO conflicts (event_id, event_type, village_code, kafka_topic, kafka_partition,
+                                  kafka_offset, first_kafka_partition, first_kafka_offset)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+        [
+            (
+                c.later.event.id,
+                c.later.event.type,
+                c.later.event.subject,
+                c.later.topic,
+                c.later.partition,
+                c.later.offset,
+                c.first_partition,
+                c.first_offset,
             )
-            metrics.CONFLICTS.inc(len(batch.conflicts))
-
-    return apply_ledger
+            for c in conflicts
+        ],
+    )
+    metrics.CONFLICTS.inc(len(conflicts))
 
 
 ENTRY_COLUMNS = [
@@ -240,7 +251,9 @@ ENTRY_COLUMNS = [
 ]
 
 
-async def _append_entries(conn: Connection, records: list[ConsumedEvent], personal_key: bytes) -> None:
+async def _append_entries(conn: Connection, records: list[ConsumedEvent], context: LedgerContext) -> None:
+    """Each village's new entries, chained to its head (a void resolves against what it targets)."""
+    personal_key = context.state
     heads = await _load_heads(conn, sorted({item.event.subject for item in records}))
     voids = [item for item in records if isinstance(item.event.data, RecordVoided)]
     targets = await _known_targets(
@@ -336,11 +349,28 @@ async def _count_unassigned(conn: Connection, records: list[ConsumedEvent]) -> N
         metrics.UNASSIGNED.inc(unassigned)
 
 
+# The ledger, in the order it applies a batch: the registry (one total order), the service records (each
+# village's chain), erasures (after the records they erase), then the conflicts the runtime kept out.
+handlers: Handlers[bytes] = Handlers()
+handlers.each(
+    {
+        AdvisorRegistered: _advisor_registered,
+        AdvisorAssigned: _advisor_assigned,
+        AdvisorReleased: _advisor_released,
+        RegionRegistered: _region_registered,
+        RegionRetired: _region_retired,
+    },
+    topic=REGISTRY,
+)
+handlers.on(ServiceRecord)(_append_entries)
+handlers.on(PersonalErased)(_apply_erasures)
+
+
 def ledger_projection(personal_key: bytes) -> Projection:
     return Projection(
         name="ledger",
         schema=SCHEMA,
         topics=(VILLAGE_SERVICES, REGISTRY),
         migrations=MIGRATIONS,
-        apply=make_apply(personal_key),
+        apply=handlers.apply(state=lambda: personal_key, finish=_record_conflicts),
     )
