@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -117,33 +117,16 @@ class Projection:
         return read_migrations("runtime", RUNTIME_MIGRATIONS) + read_migrations(self.name, self.migrations)
 
 
-@dataclass
-class Failpoints:
-    """Test-only crash points: 'after_db_commit=3' kills the process the 3rd time it gets there;
-    'error_mid_batch' raises an error the runtime does not know, as a bug would."""
+class BatchHooks:
+    """Points in a batch's application where a test may act (stop the process as a crash would, raise an
+    error the runtime does not expect): no-ops here. Tests inject their own (tests/support/failpoints.py)
+    through `ProjectionHost.hooks`; the runtime carries no test code."""
 
-    remaining: dict[str, int] = field(default_factory=dict)
+    def mid_batch(self) -> None:
+        """Inside the batch's transaction, after the projection applied it, before the commit."""
 
-    @classmethod
-    def parse(cls, text: str) -> Failpoints:
-        points = {}
-        for item in filter(None, (part.strip() for part in text.split(","))):
-            name, _, count = item.partition("=")
-            points[name] = int(count or "1")
-        return cls(points)
-
-    def hit(self, name: str) -> None:
-        if name not in self.remaining:
-            return
-        self.remaining[name] -= 1
-        if self.remaining[name] <= 0 and name.startswith("error_"):
-            raise FailpointError(f"failpoint {name} reached")
-        if self.remaining[name] <= 0:
-            os._exit(86)
-
-
-class FailpointError(Exception):
-    """What a test's `error_…` failpoint raises: an error the projection runtime does not expect."""
+    def after_commit(self) -> None:
+        """After the batch's transaction committed, before the consumer's offsets move on."""
 
 
 class _Resync(Exception):
@@ -206,7 +189,7 @@ class ProjectionRunner:
         poll_timeout_ms: int = 500,
         stall_after_seconds: float = 120.0,
         kafka_timeout_seconds: float = 10.0,
-        failpoints: Failpoints | None = None,
+        hooks: BatchHooks | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.projection = projection
@@ -223,7 +206,7 @@ class ProjectionRunner:
         self._poll_timeout_ms = poll_timeout_ms
         self._stall_after = stall_after_seconds
         self._kafka_timeout = kafka_timeout_seconds
-        self._failpoints = failpoints or Failpoints()
+        self._hooks = hooks or BatchHooks()
         self._monotonic = monotonic
         self._consumer: AIOKafkaConsumer | None = None
         self._positions: dict[TopicPartition, int] = {}
@@ -486,9 +469,8 @@ class ProjectionRunner:
                     for tp, offset in next_offsets.items()
                 ],
             )
-            self._failpoints.hit("mid_batch")
-            self._failpoints.hit("error_mid_batch")
-        self._failpoints.hit("after_db_commit")
+            self._hooks.mid_batch()
+        self._hooks.after_commit()
 
         self._positions.update(next_offsets)
         self._stored_known.update(next_offsets)

@@ -23,7 +23,7 @@ from plumbing.clock import Clock
 from plumbing.kafka import KafkaConnection, create_producer, ensure_topics, kafka_reachable
 from plumbing.logs import configure_logging, get_logger
 from plumbing.postgres import create_pool, database_reachable
-from plumbing.projection import Failpoints, Projection, ProjectionRunner, prepare_schema
+from plumbing.projection import BatchHooks, Projection, ProjectionRunner, prepare_schema
 from plumbing.rebuild import drop_expired_retired
 from plumbing.settings import ProjectionSettings, ServiceSettings
 
@@ -48,6 +48,8 @@ class ProjectionHost:
         self.clock = clock
         self.on_crash = on_crash  # `serve` sets it to end the process, so that a supervisor restarts it
         self.crashed = False
+        # Where a test may act inside a batch (tests/support/failpoints.py); the runtime's own are no-ops.
+        self.hooks = BatchHooks()
         self._pool: asyncpg.Pool | None = None
         self._kafka: KafkaConnection | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -86,7 +88,7 @@ class ProjectionHost:
             poll_timeout_ms=settings.poll_timeout_ms,
             stall_after_seconds=settings.stall_after_seconds,
             kafka_timeout_seconds=settings.kafka_timeout_seconds,
-            failpoints=Failpoints.parse(settings.failpoints),
+            hooks=self.hooks,
         )
         self._stopping.clear()
         self._task = asyncio.create_task(

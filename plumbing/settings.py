@@ -176,7 +176,6 @@ class ProjectionSettings(TokenSettings):
     )
     poll_timeout_ms: int = Field(default=500, ge=1)
     stall_after_seconds: float = Field(default=120.0, gt=0)
-    failpoints: str = Field(default="", description="test-only crash points, e.g. 'after_db_commit=3'")
     retired_schema_keep_hours: float = Field(
         default=72.0,
         gt=0,

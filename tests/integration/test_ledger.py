@@ -618,7 +618,7 @@ async def test_a_crash_in_the_middle_of_a_batch_loses_and_duplicates_nothing(
     log = tmp_path / "ledger.log"
     with log.open("wb") as out:
         crashing = subprocess.Popen(
-            [sys.executable, "-m", "services.ledger"],
+            [sys.executable, "-m", "tests.support.failpoints", "ledger"],
             env={**env, "VC_FAILPOINTS": "mid_batch=3", "VC_HTTP_PORT": str(free_port())},
             cwd=ROOT,
             stdout=out,

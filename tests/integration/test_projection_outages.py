@@ -226,7 +226,11 @@ async def test_a_service_whose_projection_died_exits_with_70_and_says_what_to_ch
     await send_all(producer, consultations(tag, 1))
     with log.open("wb") as out:
         ledger = subprocess.Popen(
-            [sys.executable, "-m", "services.ledger"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "tests.support.failpoints", "ledger"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
 
@@ -241,6 +245,6 @@ async def test_a_service_whose_projection_died_exits_with_70_and_says_what_to_ch
     text = log.read_text()
     assert code == EXIT_CRASHED, text[-3000:]
     [crash] = [json.loads(line) for line in text.splitlines() if '"projection_crashed"' in line]
-    assert crash["error"] == "plumbing.projection.FailpointError"
+    assert crash["error"] == "tests.support.failpoints.FailpointError"
     assert crash["message"] == "failpoint error_mid_batch reached"
     assert "supervisor" in crash["check"]

@@ -17,6 +17,7 @@ from plumbing.postgres import Connection
 from plumbing.projection import Batch, Projection
 from plumbing.service import ProjectionHost
 from plumbing.settings import ProjectionSettings
+from tests.support.failpoints import Failpoints
 
 MIGRATIONS = Path(__file__).resolve().parent / "counting_migrations"
 
@@ -60,6 +61,7 @@ async def run_until_terminated(name: str, schema: str) -> None:
     settings = ProjectionSettings()
     configure_logging(f"counting-{name}", settings.log_level)
     host = ProjectionHost(counting_projection(name, schema), settings, SystemClock())
+    host.hooks = Failpoints.from_environment()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -14,8 +15,9 @@ from prometheus_client import REGISTRY
 from plumbing.clock import SystemClock
 from plumbing.http import install_common
 from plumbing.kafka import KafkaConnection
-from plumbing.projection import Failpoints, ProjectionRunner
+from plumbing.projection import BatchHooks, ProjectionRunner
 from tests.support.counting import counting_projection
+from tests.support.failpoints import Failpoints
 
 TP = TopicPartition("village-services", 0)
 
@@ -84,6 +86,21 @@ def test_failpoints_parse_names_and_counts() -> None:
     assert points.remaining == {"mid_batch": 3, "after_db_commit": 1}
     points.hit("somewhere_else")
     assert points.remaining == {"mid_batch": 3, "after_db_commit": 1}
+    points.mid_batch()
+    assert points.remaining == {"mid_batch": 2, "after_db_commit": 1}
+
+
+def test_the_runtime_carries_no_crash_points() -> None:
+    """Issue 16: crash points are injected from the tests; the runtime's hooks do nothing, and nothing in
+    plumbing or the services ends the process at a failpoint or reads VC_FAILPOINTS."""
+    hooks = BatchHooks()
+    hooks.mid_batch()
+    hooks.after_commit()
+    root = Path(__file__).resolve().parents[2]
+    product = [*(root / "plumbing").rglob("*.py"), *(root / "services").rglob("*.py")]
+    assert [
+        str(path) for path in product if "_exit(" in path.read_text() or "FAILPOINT" in path.read_text()
+    ] == []
 
 
 class GroupConsumer:
