@@ -8,7 +8,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from fastapi.routing import APIRoute
 from setuptools import find_packages
+
+from tests.support.openapi import FACTORIES
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = sorted(path.name for path in (ROOT / "services").iterdir() if (path / "__init__.py").is_file())
@@ -97,3 +100,20 @@ def test_the_wheel_ships_the_services_contracts_and_plumbing_only() -> None:
     assert {name.split(".")[0] for name in found} == {"contracts", "plumbing", "services"}
     assert "services.ledger" in found
     assert "services.assessment.routes" in found
+
+
+def test_every_route_lives_in_a_routes_module_of_its_service() -> None:
+    """A newcomer finds a route by its path in `services/<name>/routes.py` or `routes/<area>.py`; the
+    operations endpoints (/healthz, /readyz, /metrics) come from plumbing; `create_app` defines none."""
+    misplaced = []
+    for service, factory in FACTORIES.items():
+        for route in factory().routes:
+            if not isinstance(route, APIRoute):
+                continue
+            module = route.endpoint.__module__
+            in_routes = module == f"services.{service}.routes" or module.startswith(
+                f"services.{service}.routes."
+            )
+            if not (in_routes or module.startswith("plumbing.")):
+                misplaced.append(f"{service} {route.path} in {module}")
+    assert misplaced == []
