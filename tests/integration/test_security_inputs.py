@@ -17,7 +17,6 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 
 from contracts import ledger_layout as layout
 from contracts.envelope import to_kafka_record
@@ -40,6 +39,7 @@ from tests.support.access_matrix import PUBLIC, ROLES, ROUTES, Cell, cells, rend
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_io import read_topic
 from tests.support.places import fresh_county
+from tests.support.routes import api_routes
 from tests.support.samples import sample_event
 from tests.support.waiting import eventually
 
@@ -192,9 +192,7 @@ async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[S
 
 
 def get_routes(app: FastAPI) -> list[str]:
-    return sorted(
-        route.path for route in app.routes if isinstance(route, APIRoute) and "GET" in route.methods
-    )
+    return sorted(route.path for route in api_routes(app) if "GET" in route.methods)
 
 
 def fill(path: str, values: dict[str, str]) -> str:
@@ -391,8 +389,7 @@ async def test_every_cell_of_the_access_matrix(stack: Stack) -> None:
     listed = {
         (name, method, route.path)
         for name, (app, _) in apps.items()
-        for route in app.routes
-        if isinstance(route, APIRoute)
+        for route in api_routes(app)
         for method in route.methods
         if method != "HEAD"
     }
