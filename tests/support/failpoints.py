@@ -68,4 +68,8 @@ def serve_with_failpoints(service: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve_with_failpoints(sys.argv[1]))
+    # From the module by its name, not `__main__`: the error a failpoint raises is then
+    # `tests.support.failpoints.FailpointError`, whichever way this file was started.
+    from tests.support.failpoints import serve_with_failpoints as serve_named
+
+    sys.exit(serve_named(sys.argv[1]))
