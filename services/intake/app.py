@@ -31,6 +31,7 @@ from services.intake.publisher import NotStored, Publisher, Stored
 from services.intake.rules import KIND_BY_NAME, KINDS, Limits, RecordKind, RecordRejected, prepare_event
 from services.intake.sealing import ErasureRequest, Keystore, KeystoreUnavailable, erasure_event
 from services.intake.settings import IntakeSettings
+from services.intake.workbench import workbench_connect_sources, workbench_router
 
 log = get_logger(__name__)
 
@@ -235,7 +236,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     async def readiness() -> dict[str, bool]:
         return {"kafka": await kafka_reachable(kafka), "keystore": await keystore.reachable()}
 
-    install_common(app, "intake", readiness)
+    install_common(app, "intake", readiness, connect_sources=workbench_connect_sources(settings))
     install_openapi(app)
     app.state.publisher = publisher
     app.state.admission = admission
@@ -511,4 +512,5 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
         tags=["records"],
         openapi_extra={"x-record-kind": "batch"},
     )
+    app.include_router(workbench_router(settings, clock))
     return app
