@@ -214,14 +214,20 @@ def _field(
 def _fields(kind: str, event_type: str) -> list[dict[str, Any]]:
     schema = PAYLOAD_BY_TYPE[event_type].model_json_schema(mode="validation")
     definitions = schema.get("$defs", {})
-    fields = []
+    fields: list[dict[str, Any]] = []
     for name, property_schema in schema["properties"].items():
         if name in SERVER_SET_FIELDS:
             continue
         own, _ = _resolved(property_schema, definitions)
         if own.get("type") == "object" and "properties" in own:
             fields.extend(
-                _field(kind, event_type, f"{name}.{inner}", {**inner_schema, **_personal(property_schema)}, definitions)
+                _field(
+                    kind,
+                    event_type,
+                    f"{name}.{inner}",
+                    {**inner_schema, **_personal(property_schema)},
+                    definitions,
+                )
                 for inner, inner_schema in own["properties"].items()
             )
         else:
