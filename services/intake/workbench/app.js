@@ -158,7 +158,7 @@ async function signInLocally() {
   });
   const body = await answer.json();
   if (!answer.ok) throw new Error((body.error && body.error.message) || answer.statusText);
-  keepSignIn(body.access_token, body.advisor_id + "（演示）");
+  keepSignIn(body.access_token, "演示法律顾问");
 }
 
 function signOut() {

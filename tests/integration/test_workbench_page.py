@@ -1,0 +1,275 @@
+"""The advisor's workbench (issue 18) on a phone's screen in a real browser (Debian's Chromium driven by
+Playwright), served by the real intake on a real socket, signed in through the devstack's real OpenID
+Connect provider, records landing in the real ledger through the real broker: two records online, three
+offline (the page reloaded with no network, served by its service worker), all accepted once the network
+is back and each in the advisor's work log exactly once, also when sent again; a refused record shows the
+field and the rule, is fixed and sent again. Screenshots: test-artifacts/screenshots/workbench-*.png."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import ConsoleMessage, Page, ViewportSize
+
+from devstack.identity import DEMO_PASSWORD, IdentityProfile
+from plumbing.clock import SystemClock
+from services.intake.app import create_app as create_intake
+from services.intake.settings import IntakeSettings
+from services.ledger.app import create_app as create_ledger
+from services.ledger.settings import LedgerSettings
+from tests.integration.test_dashboard_page import IDENTITY, SHOTS, chromium, served
+from tests.support.infrastructure import Infrastructure
+from tests.support.waiting import eventually
+
+SECRET = "workbench-page-integration-secret-long-enough"
+ADVISOR = "demo-lawyer-01"  # the provider's demo advisor (region 370402, 市中区)
+VILLAGE = "370402001013"
+# The workbench's address is registered with the provider as a redirect URI (devstack/identity.py).
+WORKBENCH = IDENTITY.workbench_origins[0]
+PHONE: ViewportSize = {"width": 390, "height": 844}
+# A record as the page keeps it in IndexedDB and sends it.
+KEPT_RECORD = """(id) => new Promise((resolve, reject) => {
+  const opened = indexedDB.open("villagecounsel-workbench");
+  opened.onsuccess = () => {
+    const read = opened.result.transaction("records").objectStore("records").get(id);
+    read.onsuccess = () => resolve({ id: read.result.id, ...read.result.record });
+    read.onerror = () => reject(read.error);
+  };
+})"""
+
+
+@pytest.fixture
+async def services(
+    infrastructure: Infrastructure, topics: None, identity: IdentityProfile
+) -> AsyncIterator[tuple[str, str]]:
+    common: dict[str, Any] = {
+        "database_url": infrastructure.database_url,
+        "jwt_secret": SECRET,
+        "jwt_jwks_url": identity.jwks_url,
+        "jwt_issuer": identity.issuer,
+    }
+    ledger = create_ledger(
+        LedgerSettings(**common, **infrastructure.kafka_settings("ledger"), poll_timeout_ms=100),
+        SystemClock(),
+    )
+    intake = create_intake(
+        IntakeSettings(
+            **common,
+            **infrastructure.kafka_settings("intake"),
+            oidc_issuer=identity.issuer,
+            retry_after_seconds=2,
+        ),
+        SystemClock(),
+    )
+    async with served(ledger) as ledger_url, served(intake, urlsplit(WORKBENCH).port) as intake_url:
+        yield intake_url, ledger_url
+
+
+async def counts(page: Page) -> dict[str, int]:
+    found = {}
+    for name in ("waiting", "sent", "accepted", "refused"):
+        found[name] = int(await page.get_attribute(f'#counts span[data-state="{name}"]', "data-count") or "0")
+    return found
+
+
+async def until_counts(page: Page, **expected: int) -> None:
+    for name, count in expected.items():
+        await page.wait_for_selector(
+            f'#counts span[data-state="{name}"][data-count="{count}"]', timeout=30_000
+        )
+
+
+async def choose(page: Page, kind: str) -> None:
+    await page.click(f'#kinds button[data-kind="{kind}"]')
+    await page.wait_for_selector(f'#record-form[data-kind="{kind}"]')
+
+
+async def consultation(page: Page, person_times: str = "2", village: str | None = None) -> None:
+    await choose(page, "consultation")
+    if village is not None:
+        await page.fill("#f-village_code", village)
+    await page.select_option("#f-channel", "on_site")
+    await page.fill("#f-person_times", person_times)
+    await page.select_option("#f-topic", "land")
+    await page.fill("#f-summary", "承包地边界争议")
+    await page.click("#save")
+
+
+async def worklog(ledger_url: str, bearer: str) -> Counter[str]:
+    async with httpx.AsyncClient(base_url=ledger_url, timeout=10) as ledger:
+        answer = await ledger.get(
+            f"/v1/advisors/{ADVISOR}/worklog",
+            params={"limit": 500},
+            headers={"Authorization": f"Bearer {bearer}", "X-Access-Purpose": "workbench test"},
+        )
+    assert answer.status_code == 200, answer.text
+    return Counter(entry["event_id"] for entry in answer.json()["entries"])
+
+
+async def test_an_advisor_records_online_and_offline_and_every_record_is_counted_once(
+    services: tuple[str, str], identity: IdentityProfile
+) -> None:
+    url, ledger_url = services
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with chromium() as browser:
+        context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN")
+        page = await context.new_page()
+        errors: list[str] = []
+        blocked: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        def note_blocked(message: ConsoleMessage) -> None:
+            if "Content Security Policy" in message.text:
+                blocked.append(message.text)
+
+        page.on("console", note_blocked)
+
+        # Sign in (登录) through the provider: authorization code with PKCE, back to /workbench/.
+        await page.goto(f"{url}/workbench/")
+        await page.wait_for_selector('body[data-ready="signed-out"]')
+        assert await page.locator("#local-sign-in").is_hidden(), "no development sign-in outside local mode"
+        await page.screenshot(path=str(SHOTS / "workbench-1-sign-in.png"), full_page=True)
+        await page.click("#sign-in")
+        await page.wait_for_url(f"{identity.issuer}/interaction/**")
+        await page.fill("#username", ADVISOR)
+        await page.fill("#password", DEMO_PASSWORD)
+        await page.click("#sign-in")
+        await page.wait_for_selector('body[data-ready="signed-in"]', timeout=20_000)
+        assert "code" not in urlsplit(page.url).query
+        assert await page.get_attribute("#who", "data-advisor") == ADVISOR
+        await page.wait_for_selector('body[data-offline-ready="yes"]', timeout=20_000)
+        bearer = await page.evaluate("localStorage.getItem('vc-wb-token')")
+
+        # Online: a consultation and a visit with its start and end, both accepted by intake.
+        await choose(page, "consultation")
+        assert await page.input_value("#f-village_code") == "", "no village known before the first record"
+        await consultation(page, village=VILLAGE)
+        await until_counts(page, accepted=1)
+        await choose(page, "visit")
+        assert await page.input_value("#f-village_code") == VILLAGE, "my village is the default"
+        assert await page.input_value("#f-started_at") < await page.input_value("#f-ended_at")
+        await page.check('#f-activities input[value="consultation"]')
+        await page.check('#f-activities input[value="patrol"]')
+        await page.click("#save")
+        await until_counts(page, accepted=2)
+        await page.screenshot(path=str(SHOTS / "workbench-2-online.png"), full_page=True)
+
+        # Offline: three more, then the page reloaded with no network (its service worker serves it).
+        await context.set_offline(True)
+        await page.wait_for_selector('#net[data-online="no"]')
+        await consultation(page, "5")
+        await choose(page, "mediation")
+        await page.select_option("#f-dispute_type", "neighbour_property")
+        await page.fill("#f-parties", "2")
+        await page.select_option("#f-outcome", "resolved")
+        await page.check("#f-agreement_signed")
+        await page.click("#save")
+        await choose(page, "document")
+        await page.select_option("#f-kind", "village_rules")
+        await page.fill("#f-title", "村规民约修订")
+        await page.click("#save")
+        await until_counts(page, accepted=2)
+        assert (await counts(page))["waiting"] + (await counts(page))["sent"] == 3
+        reloaded = await page.reload()
+        assert reloaded is not None
+        assert reloaded.from_service_worker, "offline, the page comes from the service worker's cache"
+        await page.wait_for_selector('body[data-ready="signed-in"]')
+        assert (await counts(page))["waiting"] + (await counts(page))["sent"] == 3, "kept in IndexedDB"
+        await page.screenshot(path=str(SHOTS / "workbench-3-offline.png"), full_page=True)
+
+        # Back online: the three are sent through /v1/batch and accepted.
+        await context.set_offline(False)
+        await until_counts(page, accepted=5, waiting=0, sent=0)
+
+        # A refused record shows the field and the rule; fixed and sent again, it is accepted.
+        await consultation(page, "0")
+        refusal = '.record[data-state="refused"] .refusal[data-field="person_times"]'
+        await page.wait_for_selector(refusal, timeout=30_000)
+        assert await page.get_attribute(refusal, "data-rule") == "greater_than_equal"
+        assert "咨询人次" in await page.inner_text(refusal)
+        refused_id = await page.get_attribute('.record[data-state="refused"]', "data-id")
+        await page.screenshot(path=str(SHOTS / "workbench-4-refused.png"), full_page=True)
+        await page.click('.record[data-state="refused"] button.fix')
+        assert "greater_than_equal" in await page.inner_text('[data-field-error="person_times"]')
+        await page.fill("#f-person_times", "1")
+        await page.click("#save")
+        await until_counts(page, accepted=6, refused=0)
+        await page.screenshot(path=str(SHOTS / "workbench-5-fixed.png"), full_page=True)
+        ids = {
+            str(await row.get_attribute("data-id"))
+            for row in await page.locator('.record[data-state="accepted"]').all()
+        }
+        assert refused_id in ids, "the fixed record kept its id"
+        fixed = await page.evaluate(KEPT_RECORD, refused_id)
+        assert errors == []
+        assert blocked == [], "the page broke its Content-Security-Policy"
+
+    # Every record is in the advisor's work log once.
+    found = await eventually(
+        lambda: worklog(ledger_url, bearer), lambda log: ids <= set(log), seconds=60, what="the work log"
+    )
+    assert all(found[event_id] == 1 for event_id in ids)
+
+    # Sent again after a lost answer (same id, same content): intake takes it, the ledger counts it once.
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {bearer}"}) as intake:
+        batch = {"records": [{"kind": "consultation", "record": fixed}]}
+        again = await intake.post("/v1/batch", json=batch)
+        assert again.status_code == 200, again.text
+        assert again.json()["accepted"] == 1
+        marker = str(uuid.uuid4())
+        later = {**batch["records"][0]["record"], "id": marker}
+        assert (
+            await intake.post("/v1/batch", json={"records": [{"kind": "consultation", "record": later}]})
+        ).json()["accepted"] == 1
+    found = await eventually(
+        lambda: worklog(ledger_url, bearer), lambda log: marker in log, seconds=60, what="the marker"
+    )
+    assert found[str(refused_id)] == 1, "the duplicate is counted once"
+
+
+async def test_in_local_mode_a_demo_advisor_signs_in_and_the_page_waits_as_retry_after_says() -> None:
+    """No broker and no key store behind intake: every batch is answered 503 with `Retry-After` (intake's own
+    answer); the page keeps the record waiting and asks again no sooner than it was told."""
+    nowhere = "127.0.0.1:9"  # the discard port: nothing listens
+    settings = IntakeSettings(
+        open_region="370402",
+        kafka_bootstrap_servers=nowhere,
+        database_url=f"postgresql://nobody@{nowhere}/none",
+        kafka_timeout_seconds=0.5,
+        publish_timeout_seconds=0.5,
+        keystore_timeout_seconds=0.5,
+        retry_after_seconds=3,
+    )
+    async with served(create_intake(settings, SystemClock())) as url, chromium() as browser:
+        page = await browser.new_page(viewport=PHONE)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        asked: list[float] = []
+        page.on(
+            "request", lambda request: asked.append(time.monotonic()) if "/v1/batch" in request.url else None
+        )
+        await page.goto(f"{url}/workbench/")
+        await page.wait_for_selector('body[data-ready="signed-out"]')
+        await page.select_option("#demo-advisor", "demo-lawyer-02")
+        await page.click("#sign-in-local")
+        await page.wait_for_selector('body[data-ready="signed-in"]', timeout=20_000)
+        assert await page.get_attribute("#who", "data-advisor") == "demo-lawyer-02"
+        await consultation(page, village=VILLAGE)
+        await eventually(
+            lambda: asyncio.sleep(0.2, len(asked)), lambda count: count >= 2, seconds=20, what="a retry"
+        )
+        assert asked[1] - asked[0] >= 3.0, "the page waited as Retry-After said"
+        waiting = await counts(page)
+        assert waiting["waiting"] + waiting["sent"] == 1, "the record waits; nothing is lost"
+        assert waiting["accepted"] == 0
+        assert "3 秒后重试" in await page.inner_text("#sync-message")
+        await page.screenshot(path=str(SHOTS / "workbench-6-retry-after.png"), full_page=True)
+        assert errors == []
