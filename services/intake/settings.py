@@ -34,6 +34,16 @@ class IntakeSettings(TokenSettings):
         default="villagecounsel-dashboard",
         description="the workbench's client id at the provider (a public client: PKCE, no secret)",
     )
+    assessment_public_url: str | None = Field(
+        default=None,
+        description="the assessment API as the browser reaches it: the workbench's 我的本月 panel (on-site "
+        "hours against the requirement); its VC_CORS_ORIGINS must list intake's origin",
+    )
+    ledger_public_url: str | None = Field(
+        default=None,
+        description="the ledger API as the browser reaches it: the workbench shows the advisor's work log; "
+        "its VC_CORS_ORIGINS must list intake's origin",
+    )
     open_region: str | None = Field(
         default=None,
         pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9})$",

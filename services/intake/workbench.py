@@ -35,11 +35,12 @@ NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 def workbench_connect_sources(settings: IntakeSettings) -> tuple[str, ...]:
-    """The origins the workbench page fetches besides its own: the identity provider's (sign-in)."""
-    if not settings.oidc_issuer:
-        return ()
-    parts = urlsplit(settings.oidc_issuer)
-    return (f"{parts.scheme}://{parts.netloc}",)
+    """The origins the workbench page fetches besides its own: the identity provider's (sign-in), the
+    assessment's and the ledger's (my month)."""
+    urls = (settings.oidc_issuer, settings.assessment_public_url, settings.ledger_public_url)
+    return tuple(
+        dict.fromkeys(f"{part.scheme}://{part.netloc}" for part in map(urlsplit, filter(None, urls)))
+    )
 
 
 def _local_sign_in_refusal(settings: IntakeSettings, advisor_id: Any) -> ApiError | None:
@@ -92,6 +93,8 @@ def workbench_router(settings: IntakeSettings, clock: Clock) -> APIRouter:
                 "local_sign_in": local,
                 "demo_advisors": sorted(DEMO_ADVISORS) if local else [],
                 "batch_max_records": min(settings.batch_max_records, 200),
+                "assessment_url": (settings.assessment_public_url or "").rstrip("/") or None,
+                "ledger_url": (settings.ledger_public_url or "").rstrip("/") or None,
             },
             headers=NO_CACHE,
         )

@@ -82,7 +82,7 @@ function keepSignIn(accessToken, name) {
   const previous = me();
   localStorage.setItem(TOKEN_KEY, accessToken);
   localStorage.setItem(ME_KEY, JSON.stringify({ advisor_id: claims.sub, region: claims.region, name: name || claims.sub }));
-  if (previous && previous.advisor_id !== claims.sub) localStorage.removeItem(VILLAGE_KEY);
+  if (previous && previous.advisor_id !== claims.sub) [VILLAGE_KEY, MONTH_KEY].forEach((key) => localStorage.removeItem(key));
 }
 
 async function provider() {
@@ -164,6 +164,7 @@ async function signInLocally() {
 function signOut() {
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(ME_KEY);
+  localStorage.removeItem(MONTH_KEY);
   location.reload();
 }
 
@@ -474,10 +475,71 @@ async function sync() {
     $("sync-message").textContent = "已上传 " + body.accepted + " 条" + (body.rejected ? "，退回 " + body.rejected + " 条" : "") + "。";
     if (answer.status === 503) return retryAfter(answer, 5);
     if (pending.length > chunk.length) schedule(0);
+    else if (body.accepted) setTimeout(refreshMonth, 3000);
   } finally {
     state.syncing = false;
     await render();
   }
+}
+
+// --- my month: on-site hours against the requirement (assessment), my work log (ledger) ------------------
+const MONTH_KEY = "vc-wb-month";
+const GRADE_NAMES = { excellent: "优秀", good: "良好", qualified: "合格", unqualified: "不合格", violation: "违纪" };
+const hours = (minutes) => (minutes / 60).toFixed(1) + " 小时";
+
+async function readApi(base, path, bearer) {
+  const answer = await fetch(base + path, { headers: { Authorization: "Bearer " + bearer, "X-Access-Purpose": "case_handling" } });
+  if (!answer.ok) throw new Error(path + " " + answer.status);
+  return answer.json();
+}
+
+function drawMonth(kept) {
+  if (!kept) return;
+  $("month").hidden = false;
+  $("month-freshness").textContent = "数据更新于 " + new Date(kept.fetched_at).toLocaleString("zh-CN") + (navigator.onLine ? "" : "（离线，显示上次的数据）");
+  const rows = (kept.villages || []).map((village) => {
+    const month = village.month;
+    const credited = month.on_site_minutes + month.credited_offsite_minutes;
+    const row = element("tr", { "data-village": village.village_code, "data-status": month.status });
+    row.append(
+      element("td", {}, village.village_code),
+      element("td", { class: "hours", "data-minutes": credited }, hours(credited) + (month.credited_offsite_minutes ? "（含折抵 " + hours(month.credited_offsite_minutes) + "）" : "")),
+      element("td", { "data-minutes": month.required_minutes }, hours(month.required_minutes)),
+      element("td", {}, village.lectures.held_in_period + " / " + village.lectures.required_in_period),
+      element("td", {}, GRADE_NAMES[village.year_to_date.provisional_grade] || village.year_to_date.provisional_grade),
+    );
+    return row;
+  });
+  $("month-villages").querySelector("tbody").replaceChildren(...rows);
+  if (kept.worklog !== null && kept.worklog !== undefined) {
+    $("month-worklog").textContent = "本月工作日志 " + kept.worklog + " 条（台账已收录）";
+    $("month-worklog").dataset.count = kept.worklog;
+  }
+}
+
+async function refreshMonth() {
+  const who = me();
+  const bearer = token();
+  const { assessment_url: assessment, ledger_url: ledger } = state.config;
+  if (!who || (!assessment && !ledger)) return;
+  drawMonth(JSON.parse(localStorage.getItem(MONTH_KEY) || "null"));
+  if (!bearer || !navigator.onLine) return;
+  const now = new Date();
+  const monthStart = new Date(now.getFullYear(), now.getMonth(), 1).toISOString();
+  const kept = { fetched_at: now.toISOString(), villages: [], worklog: null };
+  try {
+    if (assessment) kept.villages = (await readApi(assessment, "/v1/advisors/" + encodeURIComponent(who.advisor_id) + "/compliance", bearer)).villages;
+    if (ledger) {
+      const log = await readApi(ledger, "/v1/advisors/" + encodeURIComponent(who.advisor_id) + "/worklog?limit=500&since=" + encodeURIComponent(monthStart), bearer);
+      kept.worklog = log.entries.length;
+    }
+  } catch (error) {
+    $("month-freshness").textContent = "本月数据暂时无法更新（" + error.message + "）";
+    return;
+  }
+  localStorage.setItem(MONTH_KEY, JSON.stringify(kept));
+  if (!localStorage.getItem(VILLAGE_KEY) && kept.villages.length) localStorage.setItem(VILLAGE_KEY, kept.villages[0].village_code);
+  drawMonth(kept);
 }
 
 // --- start ------------------------------------------------------------------------------------------------
@@ -564,6 +626,8 @@ async function start() {
   setInterval(sync, SYNC_EVERY_MS);
   document.body.dataset.ready = "signed-in";
   sync();
+  refreshMonth();
+  setInterval(refreshMonth, 60000);
 }
 
 start().catch((error) => {
