@@ -39,7 +39,7 @@ class IntakeSettings(TokenSettings):
         description="the assessment API as the browser reaches it: the workbench's 我的本月 panel (on-site "
         "hours against the requirement); its VC_CORS_ORIGINS must list intake's origin",
     )
-    ledger_public_url: str | None = Field(
+    ledger_url: str | None = Field(
         default=None,
         description="the ledger API as the browser reaches it: the workbench shows the advisor's work log; "
         "its VC_CORS_ORIGINS must list intake's origin",

@@ -37,7 +37,7 @@ NO_CACHE = {"Cache-Control": "no-cache"}
 def workbench_connect_sources(settings: IntakeSettings) -> tuple[str, ...]:
     """The origins the workbench page fetches besides its own: the identity provider's (sign-in), the
     assessment's and the ledger's (my month)."""
-    urls = (settings.oidc_issuer, settings.assessment_public_url, settings.ledger_public_url)
+    urls = (settings.oidc_issuer, settings.assessment_public_url, settings.ledger_url)
     return tuple(
         dict.fromkeys(f"{part.scheme}://{part.netloc}" for part in map(urlsplit, filter(None, urls)))
     )
@@ -94,7 +94,7 @@ def workbench_router(settings: IntakeSettings, clock: Clock) -> APIRouter:
                 "demo_advisors": sorted(DEMO_ADVISORS) if local else [],
                 "batch_max_records": min(settings.batch_max_records, 200),
                 "assessment_url": (settings.assessment_public_url or "").rstrip("/") or None,
-                "ledger_url": (settings.ledger_public_url or "").rstrip("/") or None,
+                "ledger_url": (settings.ledger_url or "").rstrip("/") or None,
             },
             headers=NO_CACHE,
         )

@@ -89,7 +89,7 @@ async def services(
                 **infrastructure.kafka_settings("intake"),
                 oidc_issuer=identity.issuer,
                 assessment_public_url=assessment_url,
-                ledger_public_url=ledger_url,
+                ledger_url=ledger_url,
                 retry_after_seconds=2,
             ),
             SystemClock(),
