@@ -174,8 +174,6 @@ async def test_an_advisor_records_online_and_offline_and_every_record_is_counted
         bearer = await page.evaluate("localStorage.getItem('vc-wb-token')")
 
         # Online: a consultation and a visit with its start and end, both accepted by intake.
-        await choose(page, "consultation")
-        assert await page.input_value("#f-village_code") == "", "no village known before the first record"
         await consultation(page, village=VILLAGE)
         await until_counts(page, accepted=1)
         await choose(page, "visit")
