@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import ConsoleMessage, Page, ViewportSize
+from playwright.async_api import ConsoleMessage, Page, Route, ViewportSize
 
 from devstack.identity import DEMO_PASSWORD, IdentityProfile
 from plumbing.clock import SystemClock
@@ -207,9 +207,26 @@ async def test_an_advisor_records_online_and_offline_and_every_record_is_counted
         assert await counts(page) == {"waiting": 3, "sent": 0, "accepted": 2, "refused": 0}, "kept"
         await page.screenshot(path=str(SHOTS / "workbench-3-offline.png"), full_page=True)
 
-        # Back online: the three are sent through /v1/batch and accepted.
+        # Back online: the three go through /v1/batch; intake stores them but its answer is lost on the way
+        # back, so they stay "sent" and go again with the same ids, and are accepted.
+        lost: list[dict[str, Any]] = []
+
+        async def lose_the_first_answer(route: Route) -> None:
+            if lost:
+                await route.continue_()
+                return
+            answer = await route.fetch()
+            lost.append(await answer.json())
+            await route.abort("internetdisconnected")
+
+        await context.route("**/v1/batch", lose_the_first_answer)
         await context.set_offline(False)
+        await until_counts(page, sent=3, accepted=2)
+        await page.screenshot(path=str(SHOTS / "workbench-3b-answer-lost.png"), full_page=True)
         await until_counts(page, accepted=5, waiting=0, sent=0)
+        assert [lost[0]["accepted"], len(lost)] == [3, 1], "intake had stored the three the first time"
+        resent = {result["id"] for result in lost[0]["results"]}
+        await context.unroute("**/v1/batch", lose_the_first_answer)
 
         # A refused record shows the field and the rule; fixed and sent again, it is accepted.
         await consultation(page, "0")
@@ -258,6 +275,7 @@ async def test_an_advisor_records_online_and_offline_and_every_record_is_counted
         lambda: worklog(ledger_url, bearer), lambda log: ids <= set(log), seconds=60, what="the work log"
     )
     assert all(found[event_id] == 1 for event_id in ids)
+    assert resent <= ids, "the three sent twice are each in the work log once"
 
     # Sent again after a lost answer (same id, same content): intake takes it, the ledger counts it once.
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {bearer}"}) as intake:

@@ -155,12 +155,21 @@ def test_local_mode_is_refused_outside_development() -> None:
 
 
 async def test_the_page_s_files_are_served_with_a_policy_that_lets_it_reach_the_identity_provider() -> None:
-    app = create_app(IntakeSettings(oidc_issuer="http://127.0.0.1:19400"))
+    app = create_app(
+        IntakeSettings(
+            oidc_issuer="http://127.0.0.1:19400/",
+            assessment_public_url="https://assessment.example.gov.cn/",
+            ledger_url="https://ledger.example.gov.cn",
+        )
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
         page = await client.get("/workbench/")
         assert page.status_code == 200
         assert "法律顾问工作台" in page.text
-        assert "connect-src 'self' http://127.0.0.1:19400" in page.headers["content-security-policy"]
+        assert page.headers["content-security-policy"].endswith(
+            "connect-src 'self' http://127.0.0.1:19400 https://assessment.example.gov.cn "
+            "https://ledger.example.gov.cn"
+        )
         for name, media_type in (
             ("app.js", "text/javascript"),
             ("sw.js", "text/javascript"),
@@ -172,7 +181,8 @@ async def test_the_page_s_files_are_served_with_a_policy_that_lets_it_reach_the_
             assert answer.headers["content-type"].startswith(media_type), name
         assert (await client.get("/workbench/../app.py")).status_code == 404
         config = (await client.get("/workbench/config.json")).json()
-        assert config["oidc"]["issuer"] == "http://127.0.0.1:19400"
+        assert config["oidc"]["issuer"] == "http://127.0.0.1:19400/"
+        assert config["assessment_url"] == "https://assessment.example.gov.cn"
         assert config["local_sign_in"] is False
         assert (await client.get("/workbench/forms.json")).json() == json.loads(
             json.dumps(form_description())

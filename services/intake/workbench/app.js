@@ -561,6 +561,7 @@ async function start() {
     showNetwork();
     state.retryAt = 0;
     sync();
+    refreshMonth();
   });
   window.addEventListener("offline", showNetwork);
   if ("serviceWorker" in navigator) {
