@@ -331,4 +331,21 @@ async def test_in_local_mode_a_demo_advisor_signs_in_and_the_page_waits_as_retry
         assert waiting["accepted"] == 0
         assert "3 秒后重试" in await page.inner_text("#sync-message")
         await page.screenshot(path=str(SHOTS / "workbench-6-retry-after.png"), full_page=True)
+
+        # Another advisor on the same phone neither sees nor sends the first one's queue; it is still there
+        # when the first signs in again.
+        await page.click("#logout")
+        await page.wait_for_selector('body[data-ready="signed-out"]')
+        await page.select_option("#demo-advisor", "demo-lawyer-03")
+        await page.click("#sign-in-local")
+        await page.wait_for_selector('body[data-ready="signed-in"]', timeout=20_000)
+        assert await page.get_attribute("#who", "data-advisor") == "demo-lawyer-03"
+        assert await page.locator(".record").count() == 0
+        assert sum((await counts(page)).values()) == 0
+        await page.click("#logout")
+        await page.wait_for_selector('body[data-ready="signed-out"]')
+        await page.select_option("#demo-advisor", "demo-lawyer-02")
+        await page.click("#sign-in-local")
+        await page.wait_for_selector('body[data-ready="signed-in"]', timeout=20_000)
+        assert await page.locator(".record").count() == 1
         assert errors == []

@@ -40,7 +40,13 @@ async function store(mode, work) {
   });
 }
 
-const allRecords = () => store("readonly", (records) => records.getAll());
+// The signed-in advisor's records only: on a shared phone another advisor's queue stays theirs (it is sent
+// when they sign in again).
+async function allRecords() {
+  const who = me();
+  const records = await store("readonly", (kept) => kept.getAll());
+  return records.filter((item) => who && item.advisor_id === who.advisor_id);
+}
 const putRecords = (items) => store("readwrite", (records) => items.forEach((item) => records.put(item)));
 
 // --- who is signed in -------------------------------------------------------------------------------------
@@ -332,7 +338,7 @@ async function save(event) {
   const fixing = state.fixing;
   const kept = fixing
     ? { ...fixing, record, state: "waiting", error: null, updated_at: now }
-    : { id: crypto.randomUUID(), kind: state.kind, record, state: "waiting", error: null, created_at: now, updated_at: now };
+    : { id: crypto.randomUUID(), advisor_id: me().advisor_id, kind: state.kind, record, state: "waiting", error: null, created_at: now, updated_at: now };
   await putRecords([kept]);
   state.fixing = null;
   drawForm(state.kind);
@@ -446,7 +452,7 @@ async function sync() {
       $("login").hidden = false;
       return;
     }
-    if (answer.status === 429 || (answer.status === 503 && !answer.headers.get("content-type").includes("json"))) {
+    if (answer.status === 429 || (answer.status === 503 && !(answer.headers.get("content-type") || "").includes("json"))) {
       return retryAfter(answer, 5);
     }
     const body = await answer.json();
