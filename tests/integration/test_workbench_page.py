@@ -51,6 +51,21 @@ KEPT_RECORD = """(id) => new Promise((resolve, reject) => {
   };
 })"""
 
+# An accepted record, as the page keeps one once intake has taken it.
+KEEP_ACCEPTED = """([id, advisor, village]) => new Promise((resolve, reject) => {
+  const opened = indexedDB.open("villagecounsel-workbench");
+  opened.onsuccess = () => {
+    const writing = opened.result.transaction("records", "readwrite");
+    const now = new Date().toISOString();
+    writing.objectStore("records").put({
+      id, advisor_id: advisor, kind: "consultation", state: "accepted", error: null, created_at: now,
+      updated_at: now, record: { advisor_id: advisor, village_code: village, occurred_at: now },
+    });
+    writing.oncomplete = resolve;
+    writing.onerror = () => reject(writing.error);
+  };
+})"""
+
 
 @pytest.fixture
 async def services(
@@ -348,4 +363,14 @@ async def test_in_local_mode_a_demo_advisor_signs_in_and_the_page_waits_as_retry
         await page.click("#sign-in-local")
         await page.wait_for_selector('body[data-ready="signed-in"]', timeout=20_000)
         assert await page.locator(".record").count() == 1
+
+        # 更正: an accepted record offers its void, the form filled in with its id and village.
+        accepted = str(uuid.uuid4())
+        await page.evaluate(KEEP_ACCEPTED, [accepted, "demo-lawyer-02", VILLAGE])
+        await page.reload()
+        await page.wait_for_selector('body[data-ready="signed-in"]')
+        await page.click(f'.record[data-id="{accepted}"] button.void')
+        await page.wait_for_selector('#record-form[data-kind="void"]')
+        assert await page.input_value("#f-target_event_id") == accepted
+        assert await page.input_value("#f-village_code") == VILLAGE
         assert errors == []

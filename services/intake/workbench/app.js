@@ -357,6 +357,13 @@ async function fix(id) {
   $("record-form").scrollIntoView();
 }
 
+// 更正: a correction is a void of one's own record (plus a new record); the void form is filled in with it.
+function voidOf(item) {
+  state.fixing = null;
+  drawForm("void", { target_event_id: item.id, village_code: item.record.village_code, occurred_at: localInputTime(new Date()) });
+  $("record-form").scrollIntoView();
+}
+
 // --- the list of records and their states -----------------------------------------------------------------
 function labelOf(kind, fieldName) {
   const form = state.forms.kinds.find((item) => item.kind === kind);
@@ -393,6 +400,11 @@ async function render() {
       });
       const button = element("button", { type: "button", class: "fix secondary", "data-id": item.id }, "修改后重新上传");
       button.addEventListener("click", () => fix(item.id));
+      row.append(button);
+    }
+    if (item.state === "accepted" && item.kind !== "void") {
+      const button = element("button", { type: "button", class: "void secondary", "data-id": item.id }, "作废此记录");
+      button.addEventListener("click", () => voidOf(item));
       row.append(button);
     }
     list.append(row);
