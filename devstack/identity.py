@@ -51,6 +51,7 @@ class IdentityProfile:
     port: int
     dashboard_origins: tuple[str, ...]
     access_token_seconds: int = 3600
+    workbench_origins: tuple[str, ...] = ()  # intake's, which serves the advisors' workbench at /workbench/
 
     def __post_init__(self) -> None:
         if not 1024 <= self.port < EPHEMERAL_PORTS_START:
@@ -70,7 +71,9 @@ class IdentityProfile:
 
     @property
     def redirect_uris(self) -> list[str]:
-        return [f"{origin}/" for origin in self.dashboard_origins]
+        return [f"{origin}/" for origin in self.dashboard_origins] + [
+            f"{origin}/workbench/" for origin in self.workbench_origins
+        ]
 
     def service_environment(self) -> dict[str, str]:
         """What a service needs to take this provider's tokens (beside the HS256 development secret)."""
@@ -84,10 +87,17 @@ class IdentityProfile:
 
 
 # Per devstack profile (same names as devstack.stack.PROFILES). The page of the test suite's dashboard is
-# served on 127.0.0.1:18003, bin/run-local's on 8003.
+# served on 127.0.0.1:18003, bin/run-local's on 8003; the workbench on intake's 18000 and 8000.
 IDENTITY_PROFILES = {
-    "dev": IdentityProfile("dev", 29400, ("http://127.0.0.1:8003", "http://localhost:8003")),
-    "test": IdentityProfile("test", 19400, ("http://127.0.0.1:18003",)),
+    "dev": IdentityProfile(
+        "dev",
+        29400,
+        ("http://127.0.0.1:8003", "http://localhost:8003"),
+        workbench_origins=("http://127.0.0.1:8000", "http://localhost:8000"),
+    ),
+    "test": IdentityProfile(
+        "test", 19400, ("http://127.0.0.1:18003",), workbench_origins=("http://127.0.0.1:18000",)
+    ),
     "bench": IdentityProfile("bench", 21400, ("http://127.0.0.1:8003",)),
 }
 

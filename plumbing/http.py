@@ -18,6 +18,7 @@ import orjson
 import structlog
 from fastapi import FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AfterValidator, BeforeValidator
@@ -298,6 +299,18 @@ class UrlTextMiddleware:
             422, "validation_failed", "the URL carries control characters", request_id, problems
         )
         await JSONResponse(body, status_code=422)(scope, receive, send)
+
+
+def allow_browser_origins(app: FastAPI, origins: list[str]) -> None:
+    """CORS for the web pages of other services (the dashboard's, the workbench's) that call this API with
+    the signed-in official's or advisor's token."""
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Access-Purpose"],
+        )
 
 
 def install_common(

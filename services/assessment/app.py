@@ -10,10 +10,9 @@ from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from plumbing.clock import Clock, SystemClock
-from plumbing.http import install_common
+from plumbing.http import allow_browser_origins, install_common
 from plumbing.kafka import PublishFailed, create_producer
 from plumbing.logs import configure_logging, get_logger
 from plumbing.routing import wire
@@ -88,13 +87,7 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         lifespan=lifespan,
     )
     install_common(app, "assessment", host.readiness, liveness)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Access-Purpose"],
-        )
+    allow_browser_origins(app, settings.cors_origins)
     wire(app, settings=settings, clock=clock, open_region=settings.open_region, host=host)
     for router in ROUTERS:
         app.include_router(router)

@@ -24,6 +24,7 @@ from services.intake.openapi import install_openapi
 from services.intake.publisher import NotStored, Publisher
 from services.intake.routes import ROUTERS
 from services.intake.routes.common import Admission, IntakeParts
+from services.intake.routes.workbench import workbench_connect_sources
 from services.intake.rules import Limits
 from services.intake.sealing import Keystore
 from services.intake.settings import IntakeSettings
@@ -105,7 +106,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     async def readiness() -> dict[str, bool]:
         return {"kafka": await kafka_reachable(kafka), "keystore": await keystore.reachable()}
 
-    install_common(app, "intake", readiness)
+    install_common(app, "intake", readiness, connect_sources=workbench_connect_sources(settings))
     install_openapi(app)
     importer = ImportRun(keystore, publisher, batch_size=settings.import_batch_records)
     parts = IntakeParts(settings, publisher, keystore, limits, importer, unavailable_headers)

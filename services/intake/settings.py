@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
 
 from plumbing.personal import DEVELOPMENT_MASTER_KEY
 from plumbing.settings import PersonalMasterKey, TokenSettings, refuse_development_master_key
@@ -30,12 +32,43 @@ class IntakeSettings(TokenSettings):
     import_batch_records: int = Field(default=5000, ge=1, le=50_000, description="records per publish")
     personal_master_key: PersonalMasterKey = DEVELOPMENT_MASTER_KEY
     keystore_timeout_seconds: float = Field(default=5.0, gt=0)
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="the OpenID Connect provider the workbench (/workbench/) signs advisors in with",
+    )
+    oidc_client_id: str = Field(
+        default="villagecounsel-dashboard",
+        description="the workbench's client id at the provider (a public client: PKCE, no secret)",
+    )
+    assessment_public_url: str | None = Field(
+        default=None,
+        description="the assessment API as the browser reaches it: the workbench's 我的本月 panel (on-site "
+        "hours against the requirement); its VC_CORS_ORIGINS must list intake's origin",
+    )
+    ledger_url: str | None = Field(
+        default=None,
+        description="the ledger API as the browser reaches it: the workbench shows the advisor's work log; "
+        "its VC_CORS_ORIGINS must list intake's origin",
+    )
+    open_region: str | None = Field(
+        default=None,
+        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9})$",
+        description="local mode, development only: the workbench offers a development sign-in for the demo "
+        "advisors (demo-lawyer-NN) within this region",
+    )
 
     @property
     def default_policy_region_codes(self) -> list[str]:
         return [code.strip() for code in self.default_policy_regions.split(",") if code.strip()]
 
+    @field_validator("open_region", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @model_validator(mode="after")
     def _real_master_key_outside_development(self) -> IntakeSettings:
         refuse_development_master_key(self.environment, self.personal_master_key)
+        if self.open_region is not None and self.environment != "development":
+            raise ValueError("VC_OPEN_REGION (the demo advisors' sign-in) is for local development only")
         return self

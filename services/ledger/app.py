@@ -8,7 +8,7 @@ from fastapi import Depends, FastAPI
 
 from plumbing.audit import access_purpose, prepare_audit
 from plumbing.clock import Clock, SystemClock
-from plumbing.http import install_common
+from plumbing.http import allow_browser_origins, install_common
 from plumbing.personal import Sealer, master_key_from_text, prepare_keystore
 from plumbing.routing import wire
 from plumbing.service import ProjectionHost, host_lifespan
@@ -40,6 +40,7 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         dependencies=[Depends(access_purpose)],
     )
     install_common(app, "ledger", host.readiness, host.liveness)
+    allow_browser_origins(app, settings.cors_origins)
     wire(app, settings=settings, clock=clock, open_region=settings.open_region, host=host, sealer=sealer)
     app.include_router(router)
     return app

@@ -18,6 +18,11 @@ class LedgerSettings(ProjectionSettings):
     )
     export_max_rows: int = Field(default=2_000_000, ge=1)
     personal_master_key: PersonalMasterKey = DEVELOPMENT_MASTER_KEY
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins allowed to call this API from a browser (the advisors' workbench, for their "
+        'work log), e.g. ["https://vc.example.gov.cn"]',
+    )
 
     @model_validator(mode="after")
     def _no_default_key_outside_development(self) -> LedgerSettings:

@@ -147,6 +147,14 @@ PUBLIC = frozenset(
         "/static/{name}",
         "/public/villages/{code}",
         "/v1/public/villages/{code}",
+        # the advisor's workbench: its page, files and forms; the development sign-in answers only in
+        # local mode and only for the demo advisors (403 naming the rule otherwise)
+        "/workbench",
+        "/workbench/",
+        "/workbench/config.json",
+        "/workbench/forms.json",
+        "/workbench/dev-sign-in",
+        "/workbench/{name}",
     }
 )
 

@@ -1,0 +1,376 @@
+"""The advisor's workbench (issue 18) on a phone's screen in a real browser (Debian's Chromium driven by
+Playwright), served by the real intake on a real socket, signed in through the devstack's real OpenID
+Connect provider, records landing in the real ledger through the real broker: two records online, three
+offline (the page reloaded with no network, served by its service worker), all accepted once the network
+is back and each in the advisor's work log exactly once, also when sent again; a refused record shows the
+field and the rule, is fixed and sent again. Screenshots: test-artifacts/screenshots/workbench-*.png."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from playwright.async_api import ConsoleMessage, Page, Route, ViewportSize
+
+from devstack.identity import DEMO_PASSWORD, IdentityProfile
+from plumbing.clock import SystemClock
+from services.assessment.app import create_app as create_assessment
+from services.assessment.settings import AssessmentSettings
+from services.intake.app import create_app as create_intake
+from services.intake.settings import IntakeSettings
+from services.ledger.app import create_app as create_ledger
+from services.ledger.settings import LedgerSettings
+from tests.integration.test_dashboard_page import IDENTITY, SHOTS, chromium, served
+from tests.support.infrastructure import Infrastructure
+from tests.support.kafka_io import send_all
+from tests.support.samples import sample_event
+from tests.support.waiting import eventually
+
+SECRET = "workbench-page-integration-secret-long-enough"
+ADVISOR = "demo-lawyer-01"  # the provider's demo advisor (region 370402, 市中区)
+VILLAGE = "370402001013"
+# The workbench's address is registered with the provider as a redirect URI (devstack/identity.py).
+WORKBENCH = IDENTITY.workbench_origins[0]
+PHONE: ViewportSize = {"width": 390, "height": 844}
+# A record as the page keeps it in IndexedDB and sends it.
+KEPT_RECORD = """(id) => new Promise((resolve, reject) => {
+  const opened = indexedDB.open("villagecounsel-workbench");
+  opened.onsuccess = () => {
+    const read = opened.result.transaction("records").objectStore("records").get(id);
+    read.onsuccess = () => resolve({ id: read.result.id, ...read.result.record });
+    read.onerror = () => reject(read.error);
+  };
+})"""
+
+# An accepted record, as the page keeps one once intake has taken it.
+KEEP_ACCEPTED = """([id, advisor, village]) => new Promise((resolve, reject) => {
+  const opened = indexedDB.open("villagecounsel-workbench");
+  opened.onsuccess = () => {
+    const writing = opened.result.transaction("records", "readwrite");
+    const now = new Date().toISOString();
+    writing.objectStore("records").put({
+      id, advisor_id: advisor, kind: "consultation", state: "accepted", error: null, created_at: now,
+      updated_at: now, record: { advisor_id: advisor, village_code: village, occurred_at: now },
+    });
+    writing.oncomplete = resolve;
+    writing.onerror = () => reject(writing.error);
+  };
+})"""
+
+
+@pytest.fixture
+async def services(
+    infrastructure: Infrastructure, topics: None, identity: IdentityProfile, producer: AIOKafkaProducer
+) -> AsyncIterator[tuple[str, str]]:
+    """Intake (serving the workbench), the ledger and the assessment; the demo advisor assigned to VILLAGE
+    this year (the assessment reports an advisor's assigned villages)."""
+    year = datetime.now(UTC).year
+    term = sample_event(
+        "advisor.assigned",
+        event_id=uuid.uuid4(),
+        advisor_id=ADVISOR,
+        village_code=VILLAGE,
+        term_start=f"{year}-01-01",
+        term_end=f"{year}-12-31",
+    )
+    await send_all(producer, [term])
+    common: dict[str, Any] = {
+        "database_url": infrastructure.database_url,
+        "jwt_secret": SECRET,
+        "jwt_jwks_url": identity.jwks_url,
+        "jwt_issuer": identity.issuer,
+    }
+    browser_origins: dict[str, Any] = {"cors_origins": [WORKBENCH], "poll_timeout_ms": 100}
+    ledger = create_ledger(
+        LedgerSettings(**common, **infrastructure.kafka_settings("ledger"), **browser_origins), SystemClock()
+    )
+    assessment = create_assessment(
+        AssessmentSettings(**common, **infrastructure.kafka_settings("assessment"), **browser_origins),
+        SystemClock(),
+    )
+    async with served(ledger) as ledger_url, served(assessment) as assessment_url:
+        intake = create_intake(
+            IntakeSettings(
+                **common,
+                **infrastructure.kafka_settings("intake"),
+                oidc_issuer=identity.issuer,
+                assessment_public_url=assessment_url,
+                ledger_url=ledger_url,
+                retry_after_seconds=2,
+            ),
+            SystemClock(),
+        )
+        async with served(intake, urlsplit(WORKBENCH).port) as intake_url:
+            yield intake_url, ledger_url
+
+
+async def counts(page: Page) -> dict[str, int]:
+    found = {}
+    for name in ("waiting", "sent", "accepted", "refused"):
+        found[name] = int(await page.get_attribute(f'#counts span[data-state="{name}"]', "data-count") or "0")
+    return found
+
+
+async def until_counts(page: Page, **expected: int) -> None:
+    for name, count in expected.items():
+        await page.wait_for_selector(
+            f'#counts span[data-state="{name}"][data-count="{count}"]', timeout=30_000
+        )
+
+
+async def choose(page: Page, kind: str) -> None:
+    await page.click(f'#kinds button[data-kind="{kind}"]')
+    await page.wait_for_selector(f'#record-form[data-kind="{kind}"]')
+
+
+async def consultation(page: Page, person_times: str = "2", village: str | None = None) -> None:
+    await choose(page, "consultation")
+    if village is not None:
+        await page.fill("#f-village_code", village)
+    await page.select_option("#f-channel", "on_site")
+    await page.fill("#f-person_times", person_times)
+    await page.select_option("#f-topic", "land")
+    await page.fill("#f-summary", "承包地边界争议")
+    await page.click("#save")
+
+
+async def worklog(ledger_url: str, bearer: str) -> Counter[str]:
+    async with httpx.AsyncClient(base_url=ledger_url, timeout=10) as ledger:
+        answer = await ledger.get(
+            f"/v1/advisors/{ADVISOR}/worklog",
+            params={"limit": 500},
+            headers={"Authorization": f"Bearer {bearer}", "X-Access-Purpose": "case_handling"},
+        )
+    assert answer.status_code == 200, answer.text
+    return Counter(entry["event_id"] for entry in answer.json()["entries"])
+
+
+async def test_an_advisor_records_online_and_offline_and_every_record_is_counted_once(
+    services: tuple[str, str], identity: IdentityProfile
+) -> None:
+    url, ledger_url = services
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with chromium() as browser:
+        context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN")
+        page = await context.new_page()
+        errors: list[str] = []
+        blocked: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        def note_blocked(message: ConsoleMessage) -> None:
+            if "Content Security Policy" in message.text:
+                blocked.append(message.text)
+
+        page.on("console", note_blocked)
+
+        # Sign in (登录) through the provider: authorization code with PKCE, back to /workbench/.
+        await page.goto(f"{url}/workbench/")
+        await page.wait_for_selector('body[data-ready="signed-out"]')
+        assert await page.locator("#local-sign-in").is_hidden(), "no development sign-in outside local mode"
+        await page.screenshot(path=str(SHOTS / "workbench-1-sign-in.png"), full_page=True)
+        await page.click("#sign-in")
+        await page.wait_for_url(f"{identity.issuer}/interaction/**")
+        await page.fill("#username", ADVISOR)
+        await page.fill("#password", DEMO_PASSWORD)
+        await page.click("#sign-in")
+        await page.wait_for_selector('body[data-ready="signed-in"]', timeout=20_000)
+        assert "code" not in urlsplit(page.url).query
+        assert await page.get_attribute("#who", "data-advisor") == ADVISOR
+        await page.wait_for_selector('body[data-offline-ready="yes"]', timeout=20_000)
+        bearer = await page.evaluate("localStorage.getItem('vc-wb-token')")
+
+        # Online: a consultation and a visit with its start and end, both accepted by intake.
+        await consultation(page, village=VILLAGE)
+        await until_counts(page, accepted=1)
+        await choose(page, "visit")
+        assert await page.input_value("#f-village_code") == VILLAGE, "my village is the default"
+        assert await page.input_value("#f-started_at") < await page.input_value("#f-ended_at")
+        await page.check('#f-activities input[value="consultation"]')
+        await page.check('#f-activities input[value="patrol"]')
+        await page.click("#save")
+        await until_counts(page, accepted=2)
+        await page.screenshot(path=str(SHOTS / "workbench-2-online.png"), full_page=True)
+
+        # Offline: three more, then the page reloaded with no network (its service worker serves it).
+        await context.set_offline(True)
+        await page.wait_for_selector('#net[data-online="no"]')
+        await consultation(page, "5")
+        await choose(page, "mediation")
+        await page.select_option("#f-dispute_type", "neighbour_property")
+        await page.fill("#f-parties", "2")
+        await page.select_option("#f-outcome", "resolved")
+        await page.check("#f-agreement_signed")
+        await page.click("#save")
+        await choose(page, "document")
+        await page.select_option("#f-kind", "village_rules")
+        await page.fill("#f-title", "村规民约修订")
+        await page.click("#save")
+        await until_counts(page, accepted=2, waiting=3)
+        reloaded = await page.reload()
+        assert reloaded is not None
+        assert reloaded.from_service_worker, "offline, the page comes from the service worker's cache"
+        await page.wait_for_selector('body[data-ready="signed-in"]')
+        assert await counts(page) == {"waiting": 3, "sent": 0, "accepted": 2, "refused": 0}, "kept"
+        await page.screenshot(path=str(SHOTS / "workbench-3-offline.png"), full_page=True)
+
+        # Back online: the three go through /v1/batch; intake stores them but its answer is lost on the way
+        # back, so they stay "sent" and go again with the same ids, and are accepted.
+        lost: list[dict[str, Any]] = []
+
+        async def lose_the_first_answer(route: Route) -> None:
+            if lost:
+                await route.continue_()
+                return
+            answer = await route.fetch()
+            lost.append(await answer.json())
+            await route.abort("internetdisconnected")
+
+        await context.route("**/v1/batch", lose_the_first_answer)
+        await context.set_offline(False)
+        await until_counts(page, sent=3, accepted=2)
+        await page.screenshot(path=str(SHOTS / "workbench-3b-answer-lost.png"), full_page=True)
+        await until_counts(page, accepted=5, waiting=0, sent=0)
+        assert [lost[0]["accepted"], len(lost)] == [3, 1], "intake had stored the three the first time"
+        resent = {result["id"] for result in lost[0]["results"]}
+        await context.unroute("**/v1/batch", lose_the_first_answer)
+
+        # A refused record shows the field and the rule; fixed and sent again, it is accepted.
+        await consultation(page, "0")
+        refusal = '.record[data-state="refused"] .refusal[data-field="person_times"]'
+        await page.wait_for_selector(refusal, timeout=30_000)
+        assert await page.get_attribute(refusal, "data-rule") == "greater_than_equal"
+        assert "咨询人次" in await page.inner_text(refusal)
+        refused_id = await page.get_attribute('.record[data-state="refused"]', "data-id")
+        await page.screenshot(path=str(SHOTS / "workbench-4-refused.png"), full_page=True)
+        await page.click('.record[data-state="refused"] button.fix')
+        await page.wait_for_selector('.field.invalid[data-field="person_times"]')
+        assert "greater_than_equal" in await page.inner_text('[data-field-error="person_times"]')
+        await page.fill("#f-person_times", "1")
+        await page.click("#save")
+        await until_counts(page, accepted=6, refused=0)
+        await page.screenshot(path=str(SHOTS / "workbench-5-fixed.png"), full_page=True)
+        ids = {
+            str(await row.get_attribute("data-id"))
+            for row in await page.locator('.record[data-state="accepted"]').all()
+        }
+        assert refused_id in ids, "the fixed record kept its id"
+        fixed = await page.evaluate(KEPT_RECORD, refused_id)
+
+        # My month (我的本月): the visit's hour against the requirement, from the assessment's API; this
+        # month's work log from the ledger's; both called by the page with the advisor's token.
+        async def month_shown() -> tuple[int, int]:
+            await page.reload()
+            await page.wait_for_selector('body[data-ready="signed-in"]')
+            await page.wait_for_selector("#month-worklog[data-count]", timeout=10_000)
+            row = f'#month-villages tr[data-village="{VILLAGE}"] td.hours'
+            minutes = (
+                await page.get_attribute(row, "data-minutes") if await page.locator(row).count() else None
+            )
+            return int(minutes or 0), int(await page.get_attribute("#month-worklog", "data-count") or 0)
+
+        await eventually(
+            month_shown, lambda shown: shown[0] >= 60 and shown[1] >= 6, seconds=60, what="my month"
+        )
+        assert "小时" in await page.inner_text("#month-villages")
+        await page.screenshot(path=str(SHOTS / "workbench-7-my-month.png"), full_page=True)
+        assert errors == []
+        assert blocked == [], "the page broke its Content-Security-Policy"
+
+    # Every record is in the advisor's work log once.
+    found = await eventually(
+        lambda: worklog(ledger_url, bearer), lambda log: ids <= set(log), seconds=60, what="the work log"
+    )
+    assert all(found[event_id] == 1 for event_id in ids)
+    assert resent <= ids, "the three sent twice are each in the work log once"
+
+    # Sent again after a lost answer (same id, same content): intake takes it, the ledger counts it once.
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {bearer}"}) as intake:
+        batch = {"records": [{"kind": "consultation", "record": fixed}]}
+        again = await intake.post("/v1/batch", json=batch)
+        assert again.status_code == 200, again.text
+        assert again.json()["accepted"] == 1
+        marker = str(uuid.uuid4())
+        later = {**batch["records"][0]["record"], "id": marker}
+        assert (
+            await intake.post("/v1/batch", json={"records": [{"kind": "consultation", "record": later}]})
+        ).json()["accepted"] == 1
+    found = await eventually(
+        lambda: worklog(ledger_url, bearer), lambda log: marker in log, seconds=60, what="the marker"
+    )
+    assert found[str(refused_id)] == 1, "the duplicate is counted once"
+
+
+async def test_in_local_mode_a_demo_advisor_signs_in_and_the_page_waits_as_retry_after_says() -> None:
+    """No broker and no key store behind intake: every batch is answered 503 with `Retry-After` (intake's own
+    answer); the page keeps the record waiting and asks again no sooner than it was told."""
+    nowhere = "127.0.0.1:9"  # the discard port: nothing listens
+    settings = IntakeSettings(
+        open_region="370402",
+        kafka_bootstrap_servers=nowhere,
+        database_url=f"postgresql://nobody@{nowhere}/none",
+        kafka_timeout_seconds=0.5,
+        publish_timeout_seconds=0.5,
+        keystore_timeout_seconds=0.5,
+        retry_after_seconds=3,
+    )
+    async with served(create_intake(settings, SystemClock())) as url, chromium() as browser:
+        page = await browser.new_page(viewport=PHONE)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        asked: list[float] = []
+        page.on(
+            "request", lambda request: asked.append(time.monotonic()) if "/v1/batch" in request.url else None
+        )
+        await page.goto(f"{url}/workbench/")
+        await page.wait_for_selector('body[data-ready="signed-out"]')
+        await page.select_option("#demo-advisor", "demo-lawyer-02")
+        await page.click("#sign-in-local")
+        await page.wait_for_selector('body[data-ready="signed-in"]', timeout=20_000)
+        assert await page.get_attribute("#who", "data-advisor") == "demo-lawyer-02"
+        await consultation(page, village=VILLAGE)
+        await eventually(
+            lambda: asyncio.sleep(0.2, len(asked)), lambda count: count >= 2, seconds=20, what="a retry"
+        )
+        assert asked[1] - asked[0] >= 3.0, "the page waited as Retry-After said"
+        waiting = await counts(page)
+        assert waiting["waiting"] + waiting["sent"] == 1, "the record waits; nothing is lost"
+        assert waiting["accepted"] == 0
+        assert "3 秒后重试" in await page.inner_text("#sync-message")
+        await page.screenshot(path=str(SHOTS / "workbench-6-retry-after.png"), full_page=True)
+
+        # Another advisor on the same phone neither sees nor sends the first one's queue; it is still there
+        # when the first signs in again.
+        await page.click("#logout")
+        await page.wait_for_selector('body[data-ready="signed-out"]')
+        await page.select_option("#demo-advisor", "demo-lawyer-03")
+        await page.click("#sign-in-local")
+        await page.wait_for_selector('body[data-ready="signed-in"]', timeout=20_000)
+        assert await page.get_attribute("#who", "data-advisor") == "demo-lawyer-03"
+        assert await page.locator(".record").count() == 0
+        assert sum((await counts(page)).values()) == 0
+        await page.click("#logout")
+        await page.wait_for_selector('body[data-ready="signed-out"]')
+        await page.select_option("#demo-advisor", "demo-lawyer-02")
+        await page.click("#sign-in-local")
+        await page.wait_for_selector('body[data-ready="signed-in"]', timeout=20_000)
+        assert await page.locator(".record").count() == 1
+
+        # 更正: an accepted record offers its void, the form filled in with its id and village.
+        accepted = str(uuid.uuid4())
+        await page.evaluate(KEEP_ACCEPTED, [accepted, "demo-lawyer-02", VILLAGE])
+        await page.reload()
+        await page.wait_for_selector('body[data-ready="signed-in"]')
+        await page.click(f'.record[data-id="{accepted}"] button.void')
+        await page.wait_for_selector('#record-form[data-kind="void"]')
+        assert await page.input_value("#f-target_event_id") == accepted
+        assert await page.input_value("#f-village_code") == VILLAGE
+        assert errors == []
