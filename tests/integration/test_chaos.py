@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_a_short_round_of_every_scenario_loses_doubles_and_strands_nothing() -> None:
     finished = subprocess.run(
-        [sys.executable, "-m", "devstack.chaos", "--seconds", "6", "--rate", "8"],
+        [sys.executable, "-m", "devstack.chaos", "--seconds", "5", "--rate", "8"],
         cwd=ROOT,
         capture_output=True,
         text=True,
