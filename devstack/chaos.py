@@ -17,8 +17,9 @@ and counts, per scenario:
   projection caught up;
 - doubled: an id applied twice anywhere: more than one ledger entry, or a dashboard figure above what its
   counted records add up to (the advisor's records in `advisor_activity_total`, the village's
-  `consultations` in `figures`); assessment activities and counted records are keyed by the event id, so
-  a second application there would surface as a dead-lettered record instead;
+  `consultations` in `figures`: every scenario's so far, so a doubling there shows in the scenarios after
+  it too); assessment activities and counted records are keyed by the event id, so a second application
+  there would surface as a dead-lettered record instead;
 - dead-lettered: acknowledged ids on `village-services.dlq`;
 - stuck: ids missing from a projection when the settle time (90 s) ran out;
 - other 5xx; given up (no 202 within 60 s of retries); stored without a 202 (not an error: a retry's
