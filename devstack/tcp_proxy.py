@@ -28,7 +28,7 @@ class _Link:
 
 
 class TcpProxy:
-    """Listens on 127.0.0.1:`listen_port` and forwards to 127.0.0.1:`target_port`."""
+    """Listens on 127.0.0.1:`listen_port` (0: any free one) and forwards to 127.0.0.1:`target_port`."""
 
     def __init__(self, listen_port: int, target_port: int) -> None:
         self.listen_port = listen_port
@@ -43,6 +43,7 @@ class TcpProxy:
         self._server = await asyncio.start_server(
             self._accept, "127.0.0.1", self.listen_port, reuse_address=True
         )
+        self.listen_port = self._server.sockets[0].getsockname()[1]  # the port taken, when 0 was asked
 
     async def stop(self) -> None:
         if self._server is not None:
