@@ -24,9 +24,9 @@ and counts, per scenario:
 - stuck: ids missing from a projection when the settle time (90 s) ran out;
 - other 5xx; given up (no 202 within 60 s of retries); stored without a 202 (not an error: a retry's
   first attempt may have been stored);
-- recovery: from the fault's end until intake takes records, every service answers /readyz 200, and each
-  projection's offsets in PostgreSQL reach the broker's end offsets as they were one second after the
-  fault's end (the true lag of that moment worked off while the load goes on);
+- recovery: from the fault's end until intake stores a record again, every service answers /readyz 200,
+  and each projection's offsets in PostgreSQL reach the broker's end offsets as they were one second after
+  the fault's end (the true lag of that moment worked off while the load goes on);
 - checks: what a scenario expects beyond the figures (a SIGTERM ends a service cleanly within 30 s;
   /readyz says 503 while PostgreSQL refuses writes; intake answers 429 when overloaded and its memory
   stays bounded; a rebuild finishes). A failed check fails the scenario.
@@ -343,7 +343,7 @@ class LoadClient:
     """Sends records with ids of its own, each retried with its id until 202 (at most 60 s)."""
 
     def __init__(self, client: httpx.AsyncClient, advisor: str, tally: Tally) -> None:
-        self._client = client
+        self.client = client
         self._advisor = advisor
         self._headers = {"Authorization": f"Bearer {advisor_token(advisor)}"}
         self.tally = tally
@@ -356,7 +356,7 @@ class LoadClient:
         give_up = time.monotonic() + 60
         while time.monotonic() < give_up:
             try:
-                answer = await self._client.post(
+                answer = await self.client.post(
                     "/v1/consultations", json=body, headers=self._headers, timeout=15
                 )
             except httpx.TransportError:
@@ -377,6 +377,28 @@ class LoadClient:
                 continue
             raise RuntimeError(f"intake refused a chaos record: {answer.status_code} {answer.text[:300]}")
         tally.given_up.add(record_id)
+
+    async def probe(self) -> bool:
+        """One record, one attempt: whether intake stored it (202). It is checked like any other; one
+        answered 503 that was stored after all counts as "stored without a 202"."""
+        record_id = str(uuid.uuid4())
+        self.tally.sent.add(record_id)
+        try:
+            answer = await self.client.post(
+                "/v1/consultations",
+                json=consultation(record_id, self._advisor),
+                headers=self._headers,
+                timeout=5,
+            )
+        except httpx.TransportError:
+            return False
+        if answer.status_code == 202:
+            found = answer.json()
+            self.tally.acknowledged[record_id] = (found["partition"], found["offset"])
+            return True
+        if answer.status_code >= 500 and answer.status_code != 503:
+            self.tally.other_5xx += 1
+        return False
 
     async def steady(self, rate: float, seconds: float) -> None:
         """`rate` new records a second for `seconds`."""
@@ -441,18 +463,21 @@ async def all_ready(client: httpx.AsyncClient) -> bool:
 async def recovered_after(
     stack: Stack,
     fault_ended: float,
-    client: httpx.AsyncClient,
-    advisor: str,
+    load: LoadClient,
     consumer: AIOKafkaConsumer,
     partitions: list[TopicPartition],
     deadline: float,
+    *,
+    store: bool,
 ) -> float | None:
-    """Seconds from the fault's end until intake takes records, every service is ready, and every
-    projection has applied what the topic held one second after the fault's end (so a consumer killed
-    while it was keeping up is not "recovered" before it is back and applying)."""
-    headers = {"Authorization": f"Bearer {advisor_token(advisor)}"}
+    """Seconds from the fault's end until every service is ready and every projection has applied what
+    the topic held one second after the fault's end (so a consumer killed while it was keeping up is not
+    "recovered" before it is back and applying); with `store`, also until intake has stored a record
+    again (a real one, counted like the load's: `?dry_run=true` never reaches Kafka, so it said intake
+    was back while its producer still hung on a dead connection)."""
     connection: asyncpg.Connection | None = None
     target: dict[int, int] | None = None
+    stored_again = not store
     try:
         while time.monotonic() < deadline:
             if connection is None or connection.is_closed():
@@ -461,15 +486,9 @@ async def recovered_after(
                     OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError
                 ):
                     connection = await asyncio.wait_for(asyncpg.connect(stack.database_url), timeout=3)
-            ready = False
-            with contextlib.suppress(httpx.TransportError):
-                answer = await client.post(
-                    "/v1/consultations?dry_run=true",
-                    json=consultation(str(uuid.uuid4()), advisor),
-                    headers=headers,
-                    timeout=5,
-                )
-                ready = answer.status_code == 200 and await all_ready(client)
+            if not stored_again:
+                stored_again = await load.probe()
+            ready = stored_again and await all_ready(load.client)
             found = await projection_offsets(connection, consumer, partitions)
             if found is not None and target is None and time.monotonic() >= fault_ended + 1:
                 target = found[0]
@@ -893,14 +912,20 @@ async def run_scenario(
             fault_ended = time.monotonic()
             recovering = asyncio.create_task(
                 recovered_after(
-                    stack, fault_ended, client, advisor, consumer, partitions, fault_ended + SETTLE_SECONDS
+                    stack,
+                    fault_ended,
+                    chaos.load,
+                    consumer,
+                    partitions,
+                    fault_ended + SETTLE_SECONDS,
+                    store=True,
                 )
             )
             await load
             recovery = await recovering
             now = time.monotonic()
             caught_up = await recovered_after(
-                stack, now, client, advisor, consumer, partitions, now + SETTLE_SECONDS
+                stack, now, chaos.load, consumer, partitions, now + SETTLE_SECONDS, store=False
             )
     finally:
         await consumer.stop()
