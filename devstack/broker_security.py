@@ -140,18 +140,35 @@ def password(home: Path, user: str) -> str:
         raise CredentialsMissing(f"no Kafka password for {user} in {home / 'credentials'}") from None
 
 
-def security_properties(home: Path, kafka_port: int, controller_port: int) -> list[str]:
+def security_properties(
+    home: Path, kafka_port: int, controller_port: int, proxied: tuple[int, int] | None = None
+) -> list[str]:
     """server.properties lines: a SASL_SSL listener for clients and between brokers, an SSL controller
-    listener that demands a certificate of this devstack's CA, the StandardAuthorizer denying by default."""
+    listener that demands a certificate of this devstack's CA, the StandardAuthorizer denying by default.
+
+    `proxied` (listen port, proxy port): a second SASL_SSL listener, PROXIED, that advertises the port of a
+    TCP proxy in front of it (devstack/chaos.py), so that clients bootstrapped through the proxy keep
+    connecting through it: a broker tells its clients where to connect, and the main listener would send
+    them around the proxy."""
     tls = tls_folder(home)
     jaas = (
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
         f'username="{ADMIN}" password="{password(home, ADMIN)}";'
     )
+    listeners = [f"SASL_SSL://127.0.0.1:{kafka_port}", f"CONTROLLER://127.0.0.1:{controller_port}"]
+    advertised = [f"SASL_SSL://127.0.0.1:{kafka_port}"]
+    protocols = ["SASL_SSL:SASL_SSL", "CONTROLLER:SSL"]
+    extra = []
+    if proxied is not None:
+        listeners.append(f"PROXIED://127.0.0.1:{proxied[0]}")
+        advertised.append(f"PROXIED://127.0.0.1:{proxied[1]}")
+        protocols.append("PROXIED:SASL_SSL")
+        extra.append(f"listener.name.proxied.scram-sha-512.sasl.jaas.config={jaas}")
     return [
-        f"listeners=SASL_SSL://127.0.0.1:{kafka_port},CONTROLLER://127.0.0.1:{controller_port}",
-        f"advertised.listeners=SASL_SSL://127.0.0.1:{kafka_port}",
-        "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+        f"listeners={','.join(listeners)}",
+        f"advertised.listeners={','.join(advertised)}",
+        f"listener.security.protocol.map={','.join(protocols)}",
+        *extra,
         "inter.broker.listener.name=SASL_SSL",
         "controller.listener.names=CONTROLLER",
         f"sasl.enabled.mechanisms={SCRAM}",

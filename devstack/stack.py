@@ -50,9 +50,11 @@ class Profile:
     kafka_port: int
     controller_port: int
     postgres_port: int
+    # (listen port, proxy port): a second broker listener for clients that go through a TCP proxy
+    kafka_proxied: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        for port in (self.kafka_port, self.controller_port, self.postgres_port):
+        for port in (self.kafka_port, self.controller_port, self.postgres_port, *(self.kafka_proxied or ())):
             if not 1024 <= port < EPHEMERAL_PORTS_START:
                 raise ValueError(
                     f"profile {self.name}: port {port} must be 1024-{EPHEMERAL_PORTS_START - 1}, "
@@ -180,7 +182,9 @@ def _kafka_properties(profile: Profile, home: Path, data: Path) -> str:
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{profile.controller_port}",
-            *broker_security.security_properties(home, profile.kafka_port, profile.controller_port),
+            *broker_security.security_properties(
+                home, profile.kafka_port, profile.controller_port, profile.kafka_proxied
+            ),
             f"log.dirs={data}",
             "num.partitions=1",
             "offsets.topic.replication.factor=1",
@@ -261,39 +265,10 @@ def kafka_up(profile: Profile) -> None:
         if cluster_id is None:
             cluster_id = kafka_cluster_id()
             (home / "cluster-id").write_text(cluster_id)
-        result = subprocess.run(
-            _java_command(
-                libs,
-                home,
-                "kafka.tools.StorageTool",
-                "format",
-                f"--cluster-id={cluster_id}",
-                "-c",
-                str(properties),
-                *scram_arguments,
-            ),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise StackError(
-                f"Kafka's StorageTool could not format {data}:\n{result.stdout}\n{result.stderr}"
-            )
-    log = home / "broker.out"
+        format_kafka_storage(libs, home, cluster_id, properties, scram_arguments)
     server_log = home / "server.log"
     log_start = server_log.stat().st_size if server_log.exists() else 0
-    command = " ".join(
-        shlex.quote(part) for part in _java_command(libs, home, "kafka.Kafka", str(properties))
-    )
-    # Detached in a session of its own: the broker outlives this command, as a daemon would.
-    launched = subprocess.run(
-        ["setsid", "sh", "-c", f"{command} >>{shlex.quote(str(log))} 2>&1 </dev/null & echo $!"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    pid_file.write_text(launched.stdout.strip())
+    pid_file.write_text(launch_kafka(libs, home, properties))
 
     def started() -> bool:
         if _pid_alive(pid_file) is None:
@@ -306,9 +281,48 @@ def kafka_up(profile: Profile) -> None:
 
     _wait_for(started, "Kafka", 90, server_log)
     if _pid_alive(pid_file) is None:
-        raise StackError(f"Kafka exited at start; see {log} and {server_log}")
+        raise StackError(f"Kafka exited at start; see {home / 'broker.out'} and {server_log}")
     _say(f"Kafka {libs_version(libs)} up on {profile.kafka_bootstrap} (KRaft, SASL_SSL), data in {data}")
     close_the_broker(profile)
+
+
+def format_kafka_storage(
+    libs: Path, home: Path, cluster_id: str, properties: Path, scram_arguments: list[str]
+) -> None:
+    """Kafka's StorageTool: the data directory of `properties` for the cluster, with the SCRAM users."""
+    result = subprocess.run(
+        _java_command(
+            libs,
+            home,
+            "kafka.tools.StorageTool",
+            "format",
+            f"--cluster-id={cluster_id}",
+            "-c",
+            str(properties),
+            *scram_arguments,
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise StackError(f"Kafka's StorageTool could not format {home}:\n{result.stdout}\n{result.stderr}")
+
+
+def launch_kafka(libs: Path, home: Path, properties: Path) -> str:
+    """Start a broker detached in a session of its own (it outlives this command, as a daemon would);
+    its process id."""
+    command = " ".join(
+        shlex.quote(part) for part in _java_command(libs, home, "kafka.Kafka", str(properties))
+    )
+    log = home / "broker.out"
+    launched = subprocess.run(
+        ["setsid", "sh", "-c", f"{command} >>{shlex.quote(str(log))} 2>&1 </dev/null & echo $!"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return launched.stdout.strip()
 
 
 def close_the_broker(profile: Profile) -> None:

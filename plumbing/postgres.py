@@ -115,12 +115,20 @@ async def prepare_shared_schema(conn: Connection, schema: str, migrations: list[
     await apply_migrations(conn, schema, migrations)
 
 
-async def create_pool(database_url: str, schema: str, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections resolve unqualified names in `schema` (after a rebuild, the new one)."""
+async def create_pool(
+    database_url: str, schema: str, max_size: int = 10, command_timeout: float | None = None
+) -> asyncpg.Pool:
+    """A pool whose connections resolve unqualified names in `schema` (after a rebuild, the new one).
+
+    With `command_timeout`, a statement or a connection attempt that gets no answer for that long fails
+    with TimeoutError: a connection whose server vanished without a FIN or a reset (a half-open one, a
+    network that swallows packets) is otherwise waited on until the kernel gives up, hours later."""
     pool = await asyncpg.create_pool(
         database_url,
         min_size=1,
         max_size=max_size,
+        command_timeout=command_timeout,
+        timeout=60.0 if command_timeout is None else command_timeout,  # 60 s: asyncpg's own default
         server_settings={
             "search_path": checked_schema(schema),
             "application_name": f"villagecounsel-{schema}",

@@ -28,6 +28,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from asyncpg.transaction import Transaction
 
 from contracts.envelope import (
     ContractViolation,
@@ -53,6 +54,10 @@ from plumbing.tracing import TraceContext, from_kafka_headers
 log = get_logger(__name__)
 
 LAG_REFRESH_SECONDS = 5.0
+# The longest pause between two attempts at a batch that failed for a reason that passes (a database or
+# broker away): what a recovery waits at most after the outage ends (10 s before; issue 14's target is 15 s
+# from the fault's end to the lag worked off).
+RETRY_DELAY_MAX_SECONDS = 2.0
 
 # SQLSTATE classes that say "this data cannot be applied" rather than "try again": 22 data exception,
 # 23 integrity constraint violation. Anything else is retried or crashes the process.
@@ -71,6 +76,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 OFFSETS_UNREADABLE: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, asyncpg.PostgresError)
+
+# SQLSTATEs that say "the database takes no writes now", not "this batch is wrong": 25006 a read-only
+# transaction (a standby after a fail-over, `default_transaction_read_only` set by an operator), class 53
+# insufficient resources (disk full, out of memory, too many connections), class 57 operator intervention
+# (shut down, cancelled). The batch is retried on a fresh session (a read-only one stays read-only).
+WRITES_REFUSED_SQLSTATES = ("25006",)
+WRITES_REFUSED_SQLSTATE_CLASSES = ("53", "57")
 
 
 @dataclass(frozen=True)
@@ -149,16 +161,40 @@ async def _transaction(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
     next use fails with InternalClientError "cannot switch to state 15; another operation (2) is in
     progress" (MagicStack/asyncpg#784). Such a connection must never go back to the pool: it is closed
     here and the caller retries on a fresh one (the server rolled the transaction back when it went away).
+    Nothing more is sent on it, not even a ROLLBACK: after a timeout the server may never answer (a
+    half-open connection), and `async with conn.transaction()` would wait on its ROLLBACK as long again.
     """
     async with pool.acquire() as conn:
+        transaction = conn.transaction()
         try:
-            async with conn.transaction():
-                yield conn
-        except (asyncpg.PostgresError, _Resync):
+            await transaction.start()
+            yield conn
+            await transaction.commit()
+        except BaseException as error:
+            answered = isinstance(error, _Resync) or (
+                isinstance(error, asyncpg.PostgresError) and not writes_refused(error)
+            )
+            if answered:
+                await _roll_back(conn, transaction)
+            else:
+                conn.terminate()  # a read-only session stays read-only: a fresh one may not be
+            if not isinstance(error, asyncpg.PostgresError | _Resync):
+                # What broke this connection (a reset, a half-open or hung network path) has most likely
+                # broken the idle ones too: each would cost a retry and a timeout, so all are replaced.
+                await pool.expire_connections()
             raise
-        except BaseException:
-            conn.terminate()
-            raise
+
+
+async def _roll_back(conn: Connection, transaction: Transaction) -> None:
+    """Roll back on a connection PostgreSQL answers on; a transaction that already ended (its COMMIT
+    failed) needs none, and a ROLLBACK that fails leaves the connection to be terminated."""
+    try:
+        await transaction.rollback()
+    except asyncpg.InterfaceError:
+        return  # the transaction ended already, or the connection is closed
+    except BaseException:
+        conn.terminate()
+        raise
 
 
 def projection_lock_key(projection: Projection) -> str:
@@ -216,6 +252,7 @@ class ProjectionRunner:
         self._held: set[TopicPartition] = set()  # the partitions this consumer held most recently
         self.events_applied = 0
         self.newest_event_time: datetime | None = None
+        self.retrying: str | None = None  # what the batch being retried failed with, None while applying
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -228,7 +265,10 @@ class ProjectionRunner:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=self._batch_max,
-            request_timeout_ms=int(self._kafka_timeout * 1000) + 30_000,
+            # A request without an answer (a half-open connection, a broker that hangs) fails after this
+            # and the consumer reconnects: 40 s before (issue 14). It must exceed the group's rebalance
+            # timeout (aiokafka's default: the session timeout, 10 s), as aiokafka sends JoinGroup with it.
+            request_timeout_ms=int(self._kafka_timeout * 1000) + 2_000,
         )
         await consumer.start()
         self._consumer = consumer
@@ -312,6 +352,7 @@ class ProjectionRunner:
             "seconds_since_progress": round(self._monotonic() - self._last_progress, 1),
             "newest_event_time": self.newest_event_time.isoformat() if self.newest_event_time else None,
             "stalled": self.stalled(),
+            "retrying": self.retrying,
         }
 
     # -- the loop ----------------------------------------------------------------------------------
@@ -392,16 +433,30 @@ class ProjectionRunner:
         while True:
             try:
                 await self._apply(records, isolate=isolate)
+                self.retrying = None
                 return
             except _Resync as resync:
+                self.retrying = None
                 metrics.RESYNCS.labels(self.projection.name).inc()
                 await self._seek(resync.stored)
                 return
             except TRANSIENT_ERRORS as error:
-                log.warning("projection_retry", projection=self.projection.name, error=type(error).__name__)
+                self.retrying = type(error).__name__
+                log.warning("projection_retry", projection=self.projection.name, error=self.retrying)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, RETRY_DELAY_MAX_SECONDS)
             except asyncpg.PostgresError as error:
+                if writes_refused(error):
+                    self.retrying = type(error).__name__
+                    log.warning(
+                        "projection_retry",
+                        projection=self.projection.name,
+                        error=self.retrying,
+                        sqlstate=error.sqlstate,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_DELAY_MAX_SECONDS)
+                    continue
                 if isolate or not _is_poison(error):
                     raise
                 log.warning(
@@ -722,6 +777,12 @@ def _tp(record: ConsumerRecord[bytes, bytes]) -> TopicPartition:
 def _trace_fields(trace: TraceContext | None) -> dict[str, str]:
     """The log fields that tie a consumer's line to the request that wrote the record."""
     return {"trace_id": trace.trace_id, "parent_span_id": trace.span_id} if trace else {}
+
+
+def writes_refused(error: asyncpg.PostgresError) -> bool:
+    """PostgreSQL takes no writes for now (read-only, out of disk, shut down): retry, never dead-letter."""
+    sqlstate = getattr(error, "sqlstate", "") or ""
+    return sqlstate in WRITES_REFUSED_SQLSTATES or sqlstate[:2] in WRITES_REFUSED_SQLSTATE_CLASSES
 
 
 def _is_poison(error: asyncpg.PostgresError) -> bool:

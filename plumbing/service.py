@@ -67,7 +67,10 @@ class ProjectionHost:
     async def start(self) -> None:
         settings = self.settings
         self._pool = await create_pool(
-            settings.database_url, self.projection.schema, settings.database_pool_max
+            settings.database_url,
+            self.projection.schema,
+            settings.database_pool_max,
+            command_timeout=settings.database_command_timeout_seconds,
         )
         await prepare_schema(self._pool, self.projection)
         self._kafka = kafka = settings.kafka_connection()
@@ -157,9 +160,12 @@ class ProjectionHost:
         return self._kafka
 
     async def readiness(self) -> dict[str, bool]:
+        """Reachable is not enough: a database that takes no writes answers `SELECT 1`, so the projection
+        also says whether its batches go through (not while one is being retried)."""
         return {
             "postgres": await database_reachable(self.pool),
             "kafka": await kafka_reachable(self.kafka),
+            "applying": self.runner is not None and self.runner.retrying is None,
         }
 
 

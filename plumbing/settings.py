@@ -176,6 +176,12 @@ class ProjectionSettings(TokenSettings):
     )
     poll_timeout_ms: int = Field(default=500, ge=1)
     stall_after_seconds: float = Field(default=120.0, gt=0)
+    database_command_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="a statement of the live projection or its API without an answer for this long fails "
+        "and is retried on a new connection (a half-open or silently hung connection is found out)",
+    )
     retired_schema_keep_hours: float = Field(
         default=72.0,
         gt=0,

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from contracts.envelope import Event
 from devstack.broker_security import ADMIN
 from devstack.stack import Profile, postgres_down, postgres_kill, postgres_up
+from devstack.tcp_proxy import TcpProxy
 from plumbing.clock import SystemClock
 from plumbing.kafka import KafkaConnection, create_consumer
 from plumbing.postgres import Connection
@@ -33,6 +34,8 @@ from tests.support.waiting import eventually
 ROOT = Path(__file__).resolve().parents[2]
 # A PostgreSQL of its own (the Kafka ports are never used): killing it touches no other test.
 PG_OUTAGE = Profile("pg-outage", kafka_port=18192, controller_port=18193, postgres_port=18532)
+COMMAND_TIMEOUT = 3.0
+PROXY_PORT = 22434  # the chaos range (devstack/chaos.py leaves it free)
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +251,118 @@ async def test_a_service_whose_projection_died_exits_with_70_and_says_what_to_ch
     assert crash["error"] == "tests.support.failpoints.FailpointError"
     assert crash["message"] == "failpoint error_mid_batch reached"
     assert "supervisor" in crash["check"]
+
+
+async def dead_lettered(infrastructure: Infrastructure, tag: str) -> int:
+    """Records of this test on the dead-letter topic."""
+    consumer = create_consumer(infrastructure.kafka, enable_auto_commit=False)
+    partitions = [TopicPartition("village-services.dlq", 0)]
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found = 0
+        while await consumer.position(partitions[0]) < ends[partitions[0]]:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                found += sum(1 for record in records if tag.encode() in (record.value or b""))
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def test_a_database_that_refuses_writes_is_retried_unready_and_nothing_is_dropped(
+    infrastructure: Infrastructure,
+    producer: AIOKafkaProducer,
+    own_postgres: str,
+    own_pool: asyncpg.Pool,
+    tag: str,
+) -> None:
+    """PostgreSQL read-only (a standby after a fail-over, or `default_transaction_read_only` set by an
+    operator), its sessions ended: before the fix the loop died on ReadOnlySQLTransactionError, and a
+    read-only session kept in the pool would have refused every batch after writes were allowed again."""
+    host = ProjectionHost(
+        counting_projection(tag, tag), settings(infrastructure, own_postgres), SystemClock()
+    )
+    await host.start()
+    admin = await asyncpg.connect(own_postgres)
+    sent = consultations(tag, 20)
+    try:
+        await send_all(producer, sent)
+        await eventually(
+            lambda: applied_counts(own_pool, tag), lambda found: len(found) == 20, what="the first records"
+        )
+        await admin.execute("ALTER DATABASE villagecounsel SET default_transaction_read_only = on")
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        later = consultations(tag, 20)
+        sent += later
+        await send_all(producer, later)
+        refused = await eventually(
+            host.readiness, lambda checks: checks.get("applying") is False, what="/readyz: not applying"
+        )
+        assert refused["postgres"] is True  # reachable: `SELECT 1` is not enough to be ready
+        assert not host.liveness().get("crashed"), host.liveness()
+        await admin.execute("ALTER DATABASE villagecounsel RESET default_transaction_read_only")
+        found = await eventually(
+            lambda: applied_counts(own_pool, tag),
+            lambda found: len(found) == len(sent),
+            seconds=60,
+            what="every record once writes are allowed again",
+        )
+        assert set(found) == {event.id for event in sent}
+        assert {event_id: n for event_id, n in found.items() if n != 1} == {}
+        await eventually(host.readiness, lambda checks: all(checks.values()), what="ready again")
+        assert await dead_lettered(infrastructure, tag) == 0
+    finally:
+        await admin.execute("ALTER DATABASE villagecounsel RESET default_transaction_read_only")
+        await admin.close()
+        await host.stop()
+
+
+async def test_half_open_database_connections_are_found_out_and_replaced(
+    infrastructure: Infrastructure,
+    producer: AIOKafkaProducer,
+    own_postgres: str,
+    own_pool: asyncpg.Pool,
+    tag: str,
+) -> None:
+    """Every connection loses its server side while the projection's side stays open and hears nothing
+    (devstack/tcp_proxy.py): before the fix the next batch waited on such a connection for good. A
+    statement gets `database_command_timeout_seconds`, once: the ROLLBACK after it is not waited on too
+    (which doubled the wait), nor another dead connection from the pool."""
+    proxy = TcpProxy(PROXY_PORT, PG_OUTAGE.postgres_port)
+    await proxy.start()
+    through_proxy = own_postgres.replace(f":{PG_OUTAGE.postgres_port}/", f":{PROXY_PORT}/")
+    host = ProjectionHost(
+        counting_projection(tag, tag),
+        settings(infrastructure, through_proxy).model_copy(
+            update={"database_command_timeout_seconds": COMMAND_TIMEOUT}
+        ),
+        SystemClock(),
+    )
+    await host.start()
+    sent = consultations(tag, 20)
+    try:
+        await send_all(producer, sent)
+        await eventually(
+            lambda: applied_counts(own_pool, tag), lambda found: len(found) == 20, what="the first records"
+        )
+        assert proxy.connections > 0
+        proxy.half_open()
+        later = consultations(tag, 20)
+        sent += later
+        await send_all(producer, later)
+        found = await eventually(
+            lambda: applied_counts(own_pool, tag),
+            lambda found: len(found) == len(sent),
+            seconds=COMMAND_TIMEOUT + 2,  # one timeout, a retry; not two timeouts
+            what="every record, on new connections",
+        )
+        assert {event_id: n for event_id, n in found.items() if n != 1} == {}
+        assert not host.liveness().get("crashed"), host.liveness()
+    finally:
+        await host.stop()
+        await proxy.stop()

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import asyncpg
 import httpx
+import pytest
 from aiokafka import TopicPartition
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
@@ -15,7 +17,7 @@ from prometheus_client import REGISTRY
 from plumbing.clock import SystemClock
 from plumbing.http import install_common
 from plumbing.kafka import KafkaConnection
-from plumbing.projection import BatchHooks, ProjectionRunner
+from plumbing.projection import BatchHooks, ProjectionRunner, writes_refused
 from tests.support.counting import counting_projection
 from tests.support.failpoints import Failpoints
 
@@ -165,3 +167,23 @@ async def test_lag_is_broker_end_minus_postgresql_before_assignment_in_an_outage
     assert projection.total_lag() == 50
     assert lag_gauge("lag-gauge", first) == 50
     assert lag_gauge("lag-gauge", second) is None
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (asyncpg.ReadOnlySQLTransactionError("read-only"), True),  # a standby, or read-only by an operator
+        (asyncpg.DiskFullError("no space left"), True),
+        (asyncpg.OutOfMemoryError("out of memory"), True),
+        (asyncpg.AdminShutdownError("terminating connection"), True),
+        (asyncpg.QueryCanceledError("canceling statement"), True),
+        (asyncpg.UniqueViolationError("duplicate key"), False),  # the batch's data: isolated, dead-lettered
+        (asyncpg.InvalidTextRepresentationError("bad input"), False),
+        (asyncpg.InsufficientPrivilegeError("permission denied"), False),  # a deployment error: crash
+        (asyncpg.UndefinedTableError("no such table"), False),
+    ],
+)
+def test_a_database_that_takes_no_writes_for_now_is_retried_not_dead_lettered(
+    error: asyncpg.PostgresError, retried: bool
+) -> None:
+    assert writes_refused(error) is retried
