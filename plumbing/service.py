@@ -135,7 +135,8 @@ class ProjectionHost:
                 await asyncio.wait_for(self._sweeper, timeout=10)
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=30)
+                # within an orchestrator's grace period (30 s by default), the producer's stop included
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=15)
             if not self._task.done():
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
