@@ -1,11 +1,14 @@
 """The village's public notice (公示), as the boards in the villages show it: who the legal advisor is, their
 organisation and published contact, and what was done in the village this year, in counts only. No login,
-no resident's data, no free text: pure functions from what the queries found to JSON and HTML."""
+no resident's data, no free text: pure functions from what the queries found to JSON and HTML. The page
+prints as one A4 sheet for the board, with a QR code (segno) that opens the page on a phone."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
+
+import segno
 
 from services.dashboard.rules import work_report
 
@@ -19,14 +22,18 @@ def notice(
     advisors: list[dict[str, Any]],
     year: int,
     figures: dict[str, float],
+    page_url: str,
 ) -> dict[str, Any]:
-    """What the public page shows: names, the advisors' cards and the year's counts (the work report)."""
+    """What the public page shows: names, the advisors' cards, this year's on-site hours and counts (the work
+    report), and the page's own address (the QR code on the printed notice)."""
     return {
         "village": {"code": village["code"], "name": village["name"]},
+        "url": page_url,
         "place": "".join(region["name"] for region in path),
         "year": year,
         "advisors": [
             {
+                "advisor_id": advisor["advisor_id"],
                 "name": advisor["name"],
                 "kind": ADVISOR_KINDS.get(advisor["kind"] or "", ""),
                 "organisation": advisor["organisation"],
@@ -38,12 +45,23 @@ def notice(
             if advisor["name"] is not None
         ],
         "hotline": HOTLINE,
+        "service_hours": round(figures.get("on_site_minutes", 0) / 60, 1),
         "counts": [{"item": line["item"], "count": line["count"]} for line in work_report(figures)],
     }
 
 
+def page_url(base_url: str, village_code: str) -> str:
+    """The public page's absolute address under the dashboard's public base URL."""
+    return f"{base_url.rstrip('/')}/public/villages/{village_code}"
+
+
+def qr_code_svg(url: str) -> str:
+    """The address as an SVG QR code (error correction M: still read with a scuffed corner on the board)."""
+    return str(segno.make(url, error="m", micro=False).svg_inline(border=4, omitsize=True, dark="#000"))
+
+
 def notice_html(shown: dict[str, Any]) -> str:
-    """The notice as a page that prints on one sheet and needs no script."""
+    """The notice as a page that needs no script and prints on one A4 sheet (the print stylesheet)."""
     village = escape(shown["village"]["name"])
     cards = (
         "".join(
@@ -73,17 +91,39 @@ h1 {{ color: #8b1e1e; font-size: 24px; margin-bottom: 4px; }}
 .card {{ border: 2px solid #8b1e1e; border-radius: 8px; padding: 8px 16px; margin: 8px 0; }}
 .card .name {{ font-size: 22px; font-weight: 600; margin: 4px 0; }}
 .card p {{ margin: 4px 0; }}
+.hours {{ font-size: 18px; }}
 table {{ border-collapse: collapse; width: 100%; }}
 td {{ border: 1px solid #d9dde3; padding: 4px 8px; }}
 td.number {{ text-align: right; font-weight: 600; }}
+#qr {{ display: flex; align-items: center; gap: 16px; margin-top: 16px; }}
+#qr svg {{ width: 160px; height: 160px; flex: none; }}
+#qr p {{ margin: 4px 0; }}
+.url {{ font-size: 12px; color: #52606d; word-break: break-all; }}
 footer {{ color: #616e7c; font-size: 13px; margin-top: 16px; }}
+@page {{ size: A4; margin: 15mm; }}
+@media print {{
+  body {{ max-width: none; padding: 0; font-size: 11pt; }}
+  h1 {{ font-size: 24pt; text-align: center; margin: 0 0 2mm; }}
+  h2 {{ font-size: 14pt; margin: 5mm 0 2mm; }}
+  td {{ padding: 1mm 2mm; }}
+  .place {{ text-align: center; }}
+  .card, table, #qr {{ break-inside: avoid; }}
+  #qr svg {{ width: 45mm; height: 45mm; }}
+  .screen-only {{ display: none; }}
+}}
 </style></head>
 <body>
 <h1>{village} 法律顾问公示</h1>
 <p class="place">{escape(shown["place"])}</p>
 <h2>本村（社区）法律顾问</h2>
 <section id="advisors">{cards}</section>
+<h2>服务时间</h2>
+<p class="hours" id="service-hours">{shown["year"]}年驻村服务累计 {shown["service_hours"]} 小时；
+其余时间请拨打联系电话或公共法律服务热线 {HOTLINE}。</p>
 <h2>{shown["year"]}年本村法律服务情况</h2>
 <table id="counts">{rows}</table>
+<section id="qr">{qr_code_svg(shown["url"])}
+<div><p><strong>手机扫码</strong>查看本公示，并为法律顾问的服务评分。</p>
+<p class="url">{escape(shown["url"])}</p></div></section>
 <footer>公共法律服务热线 {HOTLINE} · 数据来自法律顾问工作台账，仅公示次数，不含群众个人信息。</footer>
 </body></html>"""

@@ -29,6 +29,13 @@ class DashboardSettings(ProjectionSettings):
         description="全覆盖率 changes only with assignments; a province's answer (60,000+ villages) is kept "
         "this long",
     )
+    public_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="the dashboard's address as residents reach it (e.g. https://fw.example.gov.cn): the "
+        "printed notice's QR code opens {this}/public/villages/{code}; unset, the address the request "
+        "came to",
+    )
     oidc_issuer: str | None = Field(
         default=None,
         description="the OpenID Connect provider the web page signs officials in with (its issuer URL); "

@@ -7,6 +7,7 @@ Screenshots of every level are kept under test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -19,8 +20,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
+import PIL.Image
+import pypdf
 import pytest
 import uvicorn
+import zxingcpp
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
@@ -332,6 +336,20 @@ async def test_a_person_clicks_from_the_province_to_a_village_and_reads_the_apis
         counts = await notice.inner_text("#counts")
         assert f"调解矛盾纠纷\t{number(year['figures']['mediations'])}" in counts
         await notice.screenshot(path=str(SHOTS / "6-public-notice.png"), full_page=True)
+        # The QR code, read by a decoding library from what the browser drew, opens this page.
+        drawn = await notice.locator("#qr svg").screenshot(path=str(SHOTS / "6-public-notice-qr.png"))
+        [code] = zxingcpp.read_barcodes(PIL.Image.open(io.BytesIO(drawn)))
+        assert code.format == zxingcpp.BarcodeFormat.QRCode
+        assert code.text == f"{url}/public/villages/{VILLAGE}"
+        # Printed for the board: one A4 sheet (595 x 842 points), the rating form left off.
+        await notice.emulate_media(media="print")
+        await notice.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
+        await notice.screenshot(path=str(SHOTS / "7-public-notice-print.png"), full_page=True)
+        printed = await notice.pdf(prefer_css_page_size=True, print_background=True)
+        (SHOTS / "7-public-notice.pdf").write_bytes(printed)
+        sheets = pypdf.PdfReader(io.BytesIO(printed)).pages
+        assert len(sheets) == 1
+        assert (round(float(sheets[0].mediabox.width)), round(float(sheets[0].mediabox.height))) == (595, 842)
         assert errors == []
         assert blocked == [], "the page broke its Content-Security-Policy"
         assert await page.locator("#trend canvas").count() >= 1, "ECharts drew under the policy"

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from devstack import demo
 from plumbing.auth import Principal, Role, bearer_principal
 from plumbing.http import install_common
-from services.dashboard.public import notice, notice_html
+from services.dashboard.public import notice, notice_html, page_url
 from services.dashboard.rules import activity_deltas, counts_as_activity, periods
 from services.dashboard.settings import DashboardSettings
 from services.intake.rules import KIND_BY_NAME, Limits, prepare_event
@@ -29,6 +29,7 @@ PATH = [
     {"name": "中心街街道"},
     {"name": "铁西居委会"},
 ]
+URL = "https://fw.example.gov.cn/public/villages/370402001013"
 
 
 def card(**changes: object) -> dict[str, object]:
@@ -51,10 +52,11 @@ def test_the_public_notice_shows_the_advisor_and_counts_only() -> None:
         "on_site_minutes": 600,
         "feedback_score_sum": 20,
     }
-    shown = notice(VILLAGE, PATH, [card()], 2026, figures)
+    shown = notice(VILLAGE, PATH, [card()], 2026, figures, URL)
     assert shown["place"] == "山东省枣庄市市中区中心街街道铁西居委会"
     assert shown["advisors"] == [
         {
+            "advisor_id": "lawyer-0001",
             "name": "李律师",
             "kind": "律师",
             "organisation": "山东某律师事务所",
@@ -67,15 +69,43 @@ def test_the_public_notice_shows_the_advisor_and_counts_only() -> None:
     assert counts["调解矛盾纠纷"] == 4
     assert counts["法律咨询"] == 9
     assert counts["驻村服务时长(小时)"] == 10.0
-    assert "advisor_id" not in shown["advisors"][0]
+    assert shown["service_hours"] == 10.0
+    assert shown["url"] == URL
+    assert "feedback_score_sum" not in str(shown)
+
+
+def test_the_notice_prints_on_a4_with_the_pages_address_as_a_qr_code() -> None:
+    page = notice_html(notice(VILLAGE, PATH, [card()], 2026, {"on_site_minutes": 90}, URL))
+    assert "@page { size: A4;" in page
+    assert "@media print" in page
+    assert '<section id="qr"><svg' in page
+    assert URL in page
+    assert "驻村服务累计 1.5 小时" in page
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        ("https://fw.example.gov.cn", URL),
+        ("https://fw.example.gov.cn/", URL),
+        ("http://127.0.0.1:8003/", "http://127.0.0.1:8003/public/villages/370402001013"),
+    ],
+)
+def test_the_pages_address_is_under_the_public_base_url(base: str, expected: str) -> None:
+    assert page_url(base, "370402001013") == expected
+
+
+def test_a_public_base_url_is_an_http_address() -> None:
+    with pytest.raises(ValidationError, match="public_base_url"):
+        DashboardSettings(public_base_url="fw.example.gov.cn")
 
 
 def test_the_notice_page_escapes_what_it_shows_and_points_to_12348_without_an_advisor() -> None:
-    page = notice_html(notice(VILLAGE, PATH, [card(name="<script>x</script>", phone=None)], 2026, {}))
+    page = notice_html(notice(VILLAGE, PATH, [card(name="<script>x</script>", phone=None)], 2026, {}, URL))
     assert "<script>x" not in page
     assert "&lt;script&gt;x&lt;/script&gt;" in page
     assert "请拨打 12348" in page
-    empty = notice_html(notice(VILLAGE, PATH, [], 2026, {}))
+    empty = notice_html(notice(VILLAGE, PATH, [], 2026, {}, URL))
     assert "暂未配备法律顾问" in empty
 
 

@@ -12,13 +12,19 @@ from plumbing.clock import Clock
 from plumbing.http import ApiError, VillageCodePath
 from plumbing.routing import AppClock, Database, Db
 from services.dashboard import queries
-from services.dashboard.public import notice, notice_html
+from services.dashboard.public import notice, notice_html, page_url
 from services.dashboard.settings import WEB, DashboardSettings
 
 router = APIRouter()
 
 
-async def village_notice(db: Database, clock: Clock, code: str) -> dict[str, Any]:
+def public_base_url(request: Request) -> str:
+    """Where residents reach the dashboard: the configured address, else the one this request came to."""
+    settings: DashboardSettings = request.app.state.settings
+    return settings.public_base_url or str(request.base_url)
+
+
+async def village_notice(db: Database, clock: Clock, code: str, base_url: str) -> dict[str, Any]:
     today = clock.now().astimezone(DEFAULT_ZONE).date()
     async with db.acquire() as conn:
         found = await queries.region(conn, code)
@@ -27,7 +33,7 @@ async def village_notice(db: Database, clock: Clock, code: str) -> dict[str, Any
         path = await queries.path(conn, code)
         advisors = await queries.village_advisors(conn, code, today)
         figures = await queries.figures(conn, [code], str(today.year))
-    return notice(found, path, advisors, today.year, figures[code])
+    return notice(found, path, advisors, today.year, figures[code], page_url(base_url, code))
 
 
 @router.get(
@@ -35,13 +41,13 @@ async def village_notice(db: Database, clock: Clock, code: str) -> dict[str, Any
     tags=["public"],
     summary="A village's public notice (公示), no login: its advisor and this year's counts",
 )
-async def public_notice(code: VillageCodePath, db: Db, clock: AppClock) -> dict[str, Any]:
-    return await village_notice(db, clock, code)
+async def public_notice(code: VillageCodePath, request: Request, db: Db, clock: AppClock) -> dict[str, Any]:
+    return await village_notice(db, clock, code, public_base_url(request))
 
 
 @router.get("/public/villages/{code}", include_in_schema=False)
-async def public_page(code: VillageCodePath, db: Db, clock: AppClock) -> HTMLResponse:
-    return HTMLResponse(notice_html(await village_notice(db, clock, code)))
+async def public_page(code: VillageCodePath, request: Request, db: Db, clock: AppClock) -> HTMLResponse:
+    return HTMLResponse(notice_html(await village_notice(db, clock, code, public_base_url(request))))
 
 
 @router.get("/", include_in_schema=False)
