@@ -301,10 +301,34 @@ class UrlTextMiddleware:
         await JSONResponse(body, status_code=422)(scope, receive, send)
 
 
-def allow_browser_origins(app: FastAPI, origins: list[str]) -> None:
+class _CorsOnPaths:
+    """CORS on some paths only: the rest of the app answers as if no other origin existed."""
+
+    def __init__(self, app: ASGIApp, origins: list[str], paths: tuple[str, ...]) -> None:
+        self.app = app
+        self.paths = paths
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["POST"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") in self.paths:
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def allow_browser_origins(app: FastAPI, origins: list[str], paths: tuple[str, ...] = ()) -> None:
     """CORS for the web pages of other services (the dashboard's, the workbench's) that call this API with
-    the signed-in official's or advisor's token."""
-    if origins:
+    the signed-in official's or advisor's token; with `paths`, only those (POST, no credentials: the
+    dashboard's public notice posting a resident's rating to intake)."""
+    if origins and paths:
+        app.add_middleware(_CorsOnPaths, origins=origins, paths=paths)
+    elif origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,

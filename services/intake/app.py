@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from contracts.envelope import to_kafka_record
 from contracts.topics import INPUT_TOPICS, TOPIC_BY_NAME
 from plumbing.clock import Clock, SystemClock
-from plumbing.http import install_common
+from plumbing.http import allow_browser_origins, install_common
 from plumbing.kafka import ensure_topics, kafka_reachable
 from plumbing.logs import configure_logging, get_logger
 from plumbing.personal import Sealer, master_key_from_text
@@ -22,8 +22,10 @@ from services.intake.backfill import ImportRun
 from services.intake.default_policy import default_policy_event
 from services.intake.openapi import install_openapi
 from services.intake.publisher import NotStored, Publisher
+from services.intake.ratings import ClientBuckets
 from services.intake.routes import ROUTERS
 from services.intake.routes.common import Admission, IntakeParts
+from services.intake.routes.ratings import RATINGS_PATH
 from services.intake.routes.workbench import workbench_connect_sources
 from services.intake.rules import Limits
 from services.intake.sealing import Keystore
@@ -108,8 +110,10 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
 
     install_common(app, "intake", readiness, connect_sources=workbench_connect_sources(settings))
     install_openapi(app)
+    allow_browser_origins(app, settings.public_page_origins, paths=(RATINGS_PATH,))
     importer = ImportRun(keystore, publisher, batch_size=settings.import_batch_records)
-    parts = IntakeParts(settings, publisher, keystore, limits, importer, unavailable_headers)
+    buckets = ClientBuckets(settings.rating_burst, settings.ratings_per_minute)
+    parts = IntakeParts(settings, publisher, keystore, limits, importer, unavailable_headers, buckets)
     # Intake has no local mode: every record needs a token.
     wire(
         app,

@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -180,6 +180,36 @@ class Keystore:
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             # The registration is stored; the consumers enforce ownership on the topic regardless.
             log.warning("advisor_owner_not_noted", error=type(error).__name__)
+
+    async def rating_taken(self, event_id: uuid.UUID) -> bool:
+        """Whether Kafka has stored this rating (same device, advisor and day) through any replica."""
+        try:
+            pool = await self._ready_pool()
+            async with asyncio.timeout(self._timeout), pool.acquire() as conn:
+                found = await conn.fetchval(
+                    "SELECT 1 FROM intake.public_ratings WHERE event_id = $1", event_id
+                )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise KeystoreUnavailable(type(error).__name__) from error
+        return found is not None
+
+    async def note_rating(self, event_id: uuid.UUID, day: date) -> None:
+        """Remember a rating Kafka has stored; forget the ones of days before yesterday."""
+        try:
+            pool = await self._ready_pool()
+            async with asyncio.timeout(self._timeout), pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    """INSERT INTO intake.public_ratings (event_id, day) VALUES ($1, $2)
+                       ON CONFLICT DO NOTHING""",
+                    event_id,
+                    day,
+                )
+                await conn.execute(
+                    "DELETE FROM intake.public_ratings WHERE day < $1", day - timedelta(days=1)
+                )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            # The rating is stored; a repeat of it is the same event, which every consumer counts once.
+            log.warning("rating_not_noted", error=type(error).__name__)
 
     async def erase(
         self, target: uuid.UUID, village_code: str, erased_by: str, reason: ErasureReason, now: datetime

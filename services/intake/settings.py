@@ -50,6 +50,19 @@ class IntakeSettings(TokenSettings):
         description="the ledger API as the browser reaches it: the workbench shows the advisor's work log; "
         "its VC_CORS_ORIGINS must list intake's origin",
     )
+    public_page_origins: list[str] = Field(
+        default_factory=list,
+        description="the dashboard's origin(s) as residents' browsers reach it: its public notices post "
+        'ratings to POST /v1/public/ratings (CORS on that path only), e.g. ["https://vc.example.gov.cn"]',
+    )
+    rating_burst: int = Field(
+        default=20,
+        ge=1,
+        description="ratings one client address may send at once (a village's shared network)",
+    )
+    ratings_per_minute: float = Field(
+        default=20, gt=0, description="and then per minute: beyond that 429 with Retry-After"
+    )
     open_region: str | None = Field(
         default=None,
         pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9})$",

@@ -131,7 +131,8 @@ RULES = {
 }
 
 # Routes anyone may call without a token: the operations endpoints (inside the cluster only: the Ingress
-# never routes them), the API documents, the page and its files, and the public notice (公示).
+# never routes them), the API documents, the page and its files, and the public notice (公示) with its
+# residents' ratings.
 PUBLIC = frozenset(
     {
         "/healthz",
@@ -147,6 +148,9 @@ PUBLIC = frozenset(
         "/static/{name}",
         "/public/villages/{code}",
         "/v1/public/villages/{code}",
+        # a resident's rating from the public notice: rate-limited per client, one per device per advisor
+        # per day (409), CORS for the dashboard's origin only
+        "/v1/public/ratings",
         # the advisor's workbench: its page, files and forms; the development sign-in answers only in
         # local mode and only for the demo advisors (403 naming the rule otherwise)
         "/workbench",

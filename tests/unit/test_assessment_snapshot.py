@@ -65,6 +65,7 @@ def test_the_worked_example() -> None:
         ScoreComponent.feedback: 87.5,  # average 4.5 on 1-5
         ScoreComponent.timely_recording: 100.0,
     }
+    assert (found.feedback_this_year, found.feedback_average_this_year) == (2, 4.5)  # 我的本月 shows it
     assert found.year_score == 69.38
     assert found.provisional_grade is Grade.qualified
     assert found.provisional_subsidy_yuan == Decimal("2100.00")
@@ -75,6 +76,11 @@ def test_a_void_stops_a_record_counting() -> None:
     voided = [replace(BASE[0], voided=True), *BASE[1:]]
     found = snapshot(NOW, VILLAGE, [], [], [TERM], voided, violation_this_year=False)
     assert found.year_components[ScoreComponent.monthly_hours] == 0.0
+
+
+def test_without_ratings_there_is_no_average() -> None:
+    found = snapshot(NOW, VILLAGE, [], [], [TERM], BASE[:3], violation_this_year=False)
+    assert (found.feedback_this_year, found.feedback_average_this_year) == (0, None)
 
 
 def test_records_outside_the_term_do_not_count() -> None:

@@ -72,6 +72,10 @@ def snapshot_json(found: Snapshot) -> dict[str, Any]:
             "evening_or_holiday_this_year": found.evening_or_holiday_lectures_this_year,
             "large_events_this_year": found.large_events_this_year,
         },
+        "feedback": {
+            "count_this_year": found.feedback_this_year,
+            "average_this_year": found.feedback_average_this_year,
+        },
         "year_to_date": {
             "components": {str(name): round(value, 2) for name, value in found.year_components.items()},
             "score": found.year_score,

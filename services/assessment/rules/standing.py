@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from statistics import mean
 
 from contracts.assignment import assigned_between, assigned_on
 from contracts.events import (
@@ -182,6 +183,8 @@ class Snapshot:
     lectures_this_year: int
     evening_or_holiday_lectures_this_year: int
     large_events_this_year: int
+    feedback_this_year: int
+    feedback_average_this_year: float | None
     year_components: dict[ScoreComponent, float]
     year_score: float
     provisional_grade: Grade
@@ -265,6 +268,8 @@ def snapshot(
         lectures_this_year=len(lectures),
         evening_or_holiday_lectures_this_year=sum(lecture.evening_or_holiday for lecture in lectures),
         large_events_this_year=sum(lecture.large_event for lecture in lectures),
+        feedback_this_year=len(facts.feedback_scores),
+        feedback_average_this_year=(round(mean(facts.feedback_scores), 2) if facts.feedback_scores else None),
         year_components=components,
         year_score=score,
         provisional_grade=grade,

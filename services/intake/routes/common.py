@@ -17,6 +17,7 @@ from plumbing.personal import PersonalDataErased, plain_personal
 from services.intake import metrics
 from services.intake.backfill import ImportOutcome, ImportRun
 from services.intake.publisher import Publisher, Stored
+from services.intake.ratings import ClientBuckets
 from services.intake.rules import Limits, RecordRejected
 from services.intake.sealing import Keystore, KeystoreUnavailable
 from services.intake.settings import IntakeSettings
@@ -34,6 +35,7 @@ class IntakeParts:
     limits: Limits
     importer: ImportRun
     unavailable_headers: dict[str, str]
+    rating_buckets: ClientBuckets
 
 
 def _parts(request: Request) -> IntakeParts:

@@ -504,6 +504,7 @@ async function sync() {
 const MONTH_KEY = "vc-wb-month";
 const GRADE_NAMES = { excellent: "优秀", good: "良好", qualified: "合格", unqualified: "不合格", violation: "违纪" };
 const hours = (minutes) => (minutes / 60).toFixed(1) + " 小时";
+const rating = (feedback) => (feedback && feedback.count_this_year ? "平均 " + feedback.average_this_year.toFixed(2) + " 分（" + feedback.count_this_year + " 条）" : "暂无");
 
 async function readApi(base, path, bearer) {
   const answer = await fetch(base + path, { headers: { Authorization: "Bearer " + bearer, "X-Access-Purpose": "case_handling" } });
@@ -524,11 +525,19 @@ function drawMonth(kept) {
       element("td", { class: "hours", "data-minutes": credited }, hours(credited) + (month.credited_offsite_minutes ? "（含折抵 " + hours(month.credited_offsite_minutes) + "）" : "")),
       element("td", { "data-minutes": month.required_minutes }, hours(month.required_minutes)),
       element("td", {}, village.lectures.held_in_period + " / " + village.lectures.required_in_period),
+      element("td", { class: "rating" }, rating(village.feedback)),
       element("td", {}, GRADE_NAMES[village.year_to_date.provisional_grade] || village.year_to_date.provisional_grade),
     );
     return row;
   });
   $("month-villages").querySelector("tbody").replaceChildren(...rows);
+  // This year's ratings over every village (residents' from the notices' QR code, and cadres'), weighted.
+  const rated = (kept.villages || []).map((village) => village.feedback).filter((found) => found && found.count_this_year);
+  const count = rated.reduce((sum, found) => sum + found.count_this_year, 0);
+  const average = count ? rated.reduce((sum, found) => sum + found.average_this_year * found.count_this_year, 0) / count : null;
+  $("month-rating").textContent = "今年群众评价：" + rating({ count_this_year: count, average_this_year: average });
+  $("month-rating").dataset.count = count;
+  $("month-rating").dataset.average = average === null ? "" : average.toFixed(2);
   if (kept.worklog !== null && kept.worklog !== undefined) {
     $("month-worklog").textContent = "本月工作日志 " + kept.worklog + " 条（台账已收录）";
     $("month-worklog").dataset.count = kept.worklog;
