@@ -15,8 +15,8 @@ from services.dashboard.settings import DashboardSettings
 
 
 def origins(*urls: str | None) -> tuple[str, ...]:
-    """The origins the page talks to: the identity provider's (its token endpoint) and the assessment
-    API's (the year-end approval buttons)."""
+    """The origins the page talks to: the identity provider's (its token endpoint), the assessment
+    API's (the year-end approval buttons) and intake's (the public notice's ratings)."""
     found = []
     for url in urls:
         if url:
@@ -41,7 +41,9 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         "dashboard",
         host.readiness,
         host.liveness,
-        connect_sources=origins(settings.oidc_issuer, settings.assessment_public_url),
+        connect_sources=origins(
+            settings.oidc_issuer, settings.assessment_public_url, settings.intake_public_url
+        ),
     )
     wire(
         app,

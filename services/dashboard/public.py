@@ -60,8 +60,37 @@ def qr_code_svg(url: str) -> str:
     return str(segno.make(url, error="m", micro=False).svg_inline(border=4, omitsize=True, dark="#000"))
 
 
-def notice_html(shown: dict[str, Any]) -> str:
-    """The notice as a page that needs no script and prints on one A4 sheet (the print stylesheet)."""
+RATING_CHOICES = {5: "很满意", 4: "满意", 3: "一般", 2: "不满意", 1: "很不满意"}
+
+
+def rating_form(shown: dict[str, Any], ratings_url: str) -> str:
+    """The residents' rating (群众评价), on screen only: which advisor, 1-5 and an optional comment that is
+    never shown publicly. `rating.js` posts it to intake with the device's id; without script, no form."""
+    options = "".join(
+        f"<option value='{escape(advisor['advisor_id'])}'>{escape(advisor['name'])}</option>"
+        for advisor in shown["advisors"]
+    )
+    scores = "".join(
+        f"<label class='score'><input type='radio' name='score' value='{score}'> {score} {label}</label>"
+        for score, label in RATING_CHOICES.items()
+    )
+    return f"""<section id="rate" class="screen-only" hidden>
+<h2>为法律顾问的服务评分</h2>
+<form id="rating-form" data-endpoint="{escape(ratings_url)}"
+ data-village="{escape(shown["village"]["code"])}">
+<label>法律顾问 <select name="advisor_id" id="rating-advisor">{options}</select></label>
+<fieldset><legend>评分</legend>{scores}</fieldset>
+<label for="rating-comment">意见（选填，最多 300 字；不公开，请勿填写姓名、电话等个人信息）</label>
+<textarea id="rating-comment" name="comment" maxlength="300" rows="3"></textarea>
+<button type="submit">提交评价</button>
+<p id="rating-message" role="status"></p>
+</form></section>
+<script src="/static/rating.js"></script>"""
+
+
+def notice_html(shown: dict[str, Any], ratings_url: str | None = None) -> str:
+    """The notice as a page that prints on one A4 sheet (the print stylesheet); with intake's ratings
+    address and an advisor to rate, the residents' rating form below it on screen."""
     village = escape(shown["village"]["name"])
     cards = (
         "".join(
@@ -100,6 +129,13 @@ td.number {{ text-align: right; font-weight: 600; }}
 #qr p {{ margin: 4px 0; }}
 .url {{ font-size: 12px; color: #52606d; word-break: break-all; }}
 footer {{ color: #616e7c; font-size: 13px; margin-top: 16px; }}
+#rate fieldset {{ border: none; padding: 0; margin: 8px 0; }}
+#rate label.score {{ display: inline-block; margin: 4px 12px 4px 0; }}
+#rate select, #rate textarea, #rate button {{ font-size: 16px; width: 100%; box-sizing: border-box; }}
+#rate button {{ margin-top: 8px; padding: 10px; background: #8b1e1e; color: #fff; border: none;
+               border-radius: 6px; }}
+#rating-message[data-state="accepted"] {{ color: #1e7b34; }}
+#rating-message[data-state="refused"] {{ color: #8b1e1e; }}
 @page {{ size: A4; margin: 15mm; }}
 @media print {{
   body {{ max-width: none; padding: 0; font-size: 11pt; }}
@@ -125,5 +161,6 @@ footer {{ color: #616e7c; font-size: 13px; margin-top: 16px; }}
 <section id="qr">{qr_code_svg(shown["url"])}
 <div><p><strong>手机扫码</strong>查看本公示，并为法律顾问的服务评分。</p>
 <p class="url">{escape(shown["url"])}</p></div></section>
+{rating_form(shown, ratings_url) if ratings_url and shown["advisors"] else ""}
 <footer>公共法律服务热线 {HOTLINE} · 数据来自法律顾问工作台账，仅公示次数，不含群众个人信息。</footer>
 </body></html>"""

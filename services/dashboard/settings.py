@@ -29,6 +29,12 @@ class DashboardSettings(ProjectionSettings):
         description="全覆盖率 changes only with assignments; a province's answer (60,000+ villages) is kept "
         "this long",
     )
+    intake_public_url: str | None = Field(
+        default=None,
+        description="intake as residents' browsers reach it: the public notice's rating form posts to its "
+        "/v1/public/ratings (intake's VC_PUBLIC_PAGE_ORIGINS must list this dashboard's origin); unset, the "
+        "notice has no rating form",
+    )
     public_base_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -40,6 +40,8 @@ from services.assessment.settings import AssessmentSettings
 from services.dashboard.app import create_app as create_dashboard
 from services.dashboard.regions import ImportReport, publish_events, read_regions, region_event
 from services.dashboard.settings import DashboardSettings
+from services.intake.app import create_app as create_intake
+from services.intake.settings import IntakeSettings
 from services.ledger.app import create_app as create_ledger
 from services.ledger.settings import LedgerSettings
 from tests.support.infrastructure import Infrastructure
@@ -64,10 +66,10 @@ MEDIATED = {"370402": 5, "370403": 3, "370404": 4, "370405": 1, "370406": 2, "37
 REGIONS = list(read_regions(EXTRACT, {"37"}, ImportReport()))
 
 
-def token(role: Role, region: str) -> str:
+def token(role: Role, region: str, subject: str | None = None) -> str:
     return mint_token(
         TokenSettings(jwt_secret=SECRET, jwt_issuer=IDENTITY.issuer),
-        subject=f"{role}-{region}",
+        subject=subject or f"{role}-{region}",
         role=role,
         region_code=region,
         now=datetime.now(UTC),
@@ -146,26 +148,53 @@ async def served(app: FastAPI, port: int | None = 0) -> AsyncIterator[str]:
         sock.close()
 
 
+class Stack(NamedTuple):
+    url: str  # the dashboard's
+    api: httpx.AsyncClient  # the dashboard's API, as the province
+    assessment: str
+    intake: str
+    intake_settings: IntakeSettings
+
+
 @pytest.fixture
 async def services(
     infrastructure: Infrastructure, topics: None, identity: IdentityProfile
-) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+) -> AsyncIterator[Stack]:
+    """The dashboard (its address and an API client) with the ledger, intake (residents' ratings from the
+    public notice, a burst of 5 per client and then next to nothing) and the assessment (the advisor's
+    average); the dashboard's and intake's clock at TODAY."""
     # Development: the provider's tokens (JWKS URL) and, for this test's API client, the HS256 secret.
     common: dict[str, Any] = {
         "database_url": infrastructure.database_url,
         "jwt_secret": SECRET,
         "jwt_jwks_url": identity.jwks_url,
         "jwt_issuer": identity.issuer,
-        "poll_timeout_ms": 100,
     }
     await publish_events(infrastructure.kafka, (region_event(region, TODAY) for region in REGIONS), 1)
-    ledger = LedgerSettings(**common, **infrastructure.kafka_settings("ledger"))
-    async with served(create_ledger(ledger, ManualClock(TODAY))) as ledger_url:
+    ledger = LedgerSettings(**common, **infrastructure.kafka_settings("ledger"), poll_timeout_ms=100)
+    assessment = AssessmentSettings(
+        **common, **infrastructure.kafka_settings("assessment"), poll_timeout_ms=100
+    )
+    intake = IntakeSettings(
+        **common,
+        **infrastructure.kafka_settings("intake"),
+        public_page_origins=[f"http://127.0.0.1:{DASHBOARD_PORT}"],
+        rating_burst=5,
+        ratings_per_minute=0.5,
+        default_policy_regions="",  # no policy timed in 2024 on the shared topic
+    )
+    async with (
+        served(create_ledger(ledger, ManualClock(TODAY))) as ledger_url,
+        served(create_assessment(assessment, ManualClock(TODAY))) as assessment_url,
+        served(create_intake(intake, ManualClock(TODAY))) as intake_url,
+    ):
         dashboard = create_dashboard(
             DashboardSettings(
                 **common,
                 **infrastructure.kafka_settings("dashboard"),
+                poll_timeout_ms=100,
                 ledger_url=ledger_url,
+                intake_public_url=intake_url,
                 oidc_issuer=identity.issuer,
             ),
             ManualClock(TODAY),
@@ -173,7 +202,7 @@ async def services(
         async with served(dashboard, DASHBOARD_PORT) as dashboard_url:
             headers = {"Authorization": f"Bearer {token(Role.province_department, '37')}"}
             async with httpx.AsyncClient(base_url=dashboard_url, headers=headers, timeout=10) as api:
-                yield dashboard_url, api
+                yield Stack(dashboard_url, api, assessment_url, intake_url, intake)
 
 
 async def figures(api: httpx.AsyncClient, code: str, period: str = PERIOD) -> dict[str, Any]:
@@ -233,9 +262,10 @@ async def chromium() -> AsyncIterator[Browser]:
 
 
 async def test_a_person_clicks_from_the_province_to_a_village_and_reads_the_apis_numbers(
-    services: tuple[str, httpx.AsyncClient], producer: AIOKafkaProducer
+    services: Stack, producer: AIOKafkaProducer
 ) -> None:
-    url, api = services
+    url, api, assessment, intake, intake_settings = services
+    ratings_url = f"{intake}/v1/public/ratings"
     advisor = f"page-{uuid.uuid4().hex[:8]}"
     before = (await figures(api, "3704"))["figures"].get("mediations", 0)
     await send_all(producer, [*registry(advisor), *work(advisor)])
@@ -350,15 +380,65 @@ async def test_a_person_clicks_from_the_province_to_a_village_and_reads_the_apis
         sheets = pypdf.PdfReader(io.BytesIO(printed)).pages
         assert len(sheets) == 1
         assert (round(float(sheets[0].mediabox.width)), round(float(sheets[0].mediabox.height))) == (595, 842)
+        assert await notice.locator("#rate").count() == 1
+        printed_text = await notice.inner_text("body")
+        assert "提交评价" not in printed_text, "the rating form is not printed"
+
+        # A resident rates the advisor from the page on a phone, no login: accepted, and counted in the
+        # advisor's average; again the same day from the same phone: refused, counted once.
+        await notice.emulate_media(media="screen")
+        await notice.set_viewport_size({"width": 390, "height": 844})
+        await notice.select_option("#rating-advisor", advisor)
+        await notice.check("#rate input[name=score][value='5']")
+        await notice.fill("#rating-comment", "律师很耐心，讲得清楚")
+        await notice.click("#rate button[type=submit]")
+        await notice.wait_for_selector("#rating-message[data-state='accepted']")
+        await notice.screenshot(path=str(SHOTS / "8-public-rating.png"), full_page=True)
+        await notice.check("#rate input[name=score][value='1']")
+        await notice.click("#rate button[type=submit]")
+        await notice.wait_for_selector("#rating-message[data-state='already']")
+        device = await notice.evaluate("localStorage.getItem('villagecounsel-device')")
+        rating = {"device_id": device, "advisor_id": advisor, "village_code": VILLAGE, "score": 1}
+        # Another intake replica (or this one restarted) knows it too: the stored ratings are in PostgreSQL.
+        replica = httpx.ASGITransport(app=create_intake(intake_settings, ManualClock(TODAY)))
+        async with httpx.AsyncClient(transport=replica, base_url="http://intake") as other:
+            again = await other.post("/v1/public/ratings", json=rating)
+        assert again.status_code == 409, again.text
+        assert again.json()["error"]["fields"][0]["rule"] == "one_rating_per_day"
+        bearer = {"Authorization": f"Bearer {token(Role.advisor, '370402', advisor)}"}
+        async with httpx.AsyncClient(base_url=assessment, headers=bearer, timeout=10) as standing:
+
+            async def feedback() -> dict[str, Any]:
+                answer = await standing.get(f"/v1/advisors/{advisor}/compliance")
+                assert answer.status_code == 200, answer.text
+                [village] = answer.json()["villages"]
+                found: dict[str, Any] = village["feedback"]
+                return found
+
+            await eventually(feedback, lambda found: found["count_this_year"] == 1, what="the rating counted")
+            assert await feedback() == {"count_this_year": 1, "average_this_year": 5.0}
+        # The comment is never shown publicly.
+        await notice.reload()
+        assert "律师很耐心" not in await notice.content()
+        # A flood from one network is refused (429, Retry-After) once its burst is spent.
+        async with httpx.AsyncClient(timeout=10) as client:
+            flood = [
+                await client.post(
+                    ratings_url, json={**rating, "device_id": str(uuid.uuid4()), "advisor_id": f"flood-{n}"}
+                )
+                for n in range(8)
+            ]
+        assert [answer.status_code for answer in flood] == [202] * 3 + [429] * 5
+        assert int(flood[-1].headers["Retry-After"]) > 60
         assert errors == []
         assert blocked == [], "the page broke its Content-Security-Policy"
         assert await page.locator("#trend canvas").count() >= 1, "ECharts drew under the policy"
 
 
 async def test_a_county_official_signs_in_sees_the_county_and_the_token_works(
-    services: tuple[str, httpx.AsyncClient], identity: IdentityProfile
+    services: Stack, identity: IdentityProfile
 ) -> None:
-    url, api = services
+    url, api = services.url, services.api
     await eventually(
         lambda: figures(api, "370402"), lambda found: len(found["children"]) > 0, what="Shizhong's townships"
     )

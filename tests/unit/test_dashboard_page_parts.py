@@ -207,3 +207,16 @@ def test_the_demo_history_is_the_same_again_and_fits_the_contracts_and_the_trick
     for kind in ("consultation", "visit", "mediation", "document", "lecture", "feedback"):
         trickled = demo.record(kind, pairs[0], now, draw, str(uuid.uuid4()))
         prepare_event(KIND_BY_NAME[kind], trickled["record"], prefecture, now, limits, "/demo")
+
+
+def test_the_rating_form_is_on_screen_only_and_only_with_intakes_address_and_an_advisor() -> None:
+    ratings = "https://vc.example.gov.cn/v1/public/ratings"
+    shown = notice(VILLAGE, PATH, [card(name="<b>李</b>")], 2026, {}, URL)
+    page = notice_html(shown, ratings)
+    assert f'data-endpoint="{ratings}"' in page
+    assert '<section id="rate" class="screen-only" hidden>' in page  # shown by its script, never printed
+    assert "<option value='lawyer-0001'>&lt;b&gt;李&lt;/b&gt;</option>" in page
+    assert page.count("name='score'") == 5
+    assert 'maxlength="300"' in page
+    assert 'id="rate"' not in notice_html(shown)
+    assert 'id="rate"' not in notice_html(notice(VILLAGE, PATH, [], 2026, {}, URL), ratings)

@@ -47,7 +47,12 @@ async def public_notice(code: VillageCodePath, request: Request, db: Db, clock: 
 
 @router.get("/public/villages/{code}", include_in_schema=False)
 async def public_page(code: VillageCodePath, request: Request, db: Db, clock: AppClock) -> HTMLResponse:
-    return HTMLResponse(notice_html(await village_notice(db, clock, code, public_base_url(request))))
+    settings: DashboardSettings = request.app.state.settings
+    shown = await village_notice(db, clock, code, public_base_url(request))
+    ratings = (
+        f"{settings.intake_public_url.rstrip('/')}/v1/public/ratings" if settings.intake_public_url else None
+    )
+    return HTMLResponse(notice_html(shown, ratings))
 
 
 @router.get("/", include_in_schema=False)
@@ -79,6 +84,7 @@ async def favicon() -> Response:
 def _static(settings: DashboardSettings) -> dict[str, Path]:
     return {
         "app.js": WEB / "app.js",
+        "rating.js": WEB / "rating.js",
         "style.css": WEB / "style.css",
         "echarts.min.js": settings.echarts_file,
     }
