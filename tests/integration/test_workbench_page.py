@@ -159,6 +159,11 @@ async def test_an_advisor_records_online_and_offline_and_every_record_is_counted
 ) -> None:
     url, ledger_url = services
     SHOTS.mkdir(parents=True, exist_ok=True)
+    # A resident rates the advisor from the village's notice (as its form does): 我的本月 shows the average.
+    rating = {"device_id": str(uuid.uuid4()), "advisor_id": ADVISOR, "village_code": VILLAGE, "score": 4}
+    async with httpx.AsyncClient(base_url=url) as resident:
+        rated = await resident.post("/v1/public/ratings", json=rating)
+    assert rated.status_code == 202, rated.text
     async with chromium() as browser:
         context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN")
         page = await context.new_page()
@@ -267,7 +272,7 @@ async def test_an_advisor_records_online_and_offline_and_every_record_is_counted
 
         # My month (我的本月): the visit's hour against the requirement, from the assessment's API; this
         # month's work log from the ledger's; both called by the page with the advisor's token.
-        async def month_shown() -> tuple[int, int]:
+        async def month_shown() -> tuple[int, int, int]:
             await page.reload()
             await page.wait_for_selector('body[data-ready="signed-in"]')
             await page.wait_for_selector("#month-worklog[data-count]", timeout=10_000)
@@ -275,11 +280,17 @@ async def test_an_advisor_records_online_and_offline_and_every_record_is_counted
             minutes = (
                 await page.get_attribute(row, "data-minutes") if await page.locator(row).count() else None
             )
-            return int(minutes or 0), int(await page.get_attribute("#month-worklog", "data-count") or 0)
+            worklog = await page.get_attribute("#month-worklog", "data-count")
+            ratings = await page.get_attribute("#month-rating", "data-count")
+            return int(minutes or 0), int(worklog or 0), int(ratings or 0)
 
         await eventually(
-            month_shown, lambda shown: shown[0] >= 60 and shown[1] >= 6, seconds=60, what="my month"
+            month_shown,
+            lambda shown: shown[0] >= 60 and shown[1] >= 6 and shown[2] >= 1,
+            seconds=60,
+            what="my month",
         )
+        assert "今年群众评价：平均" in await page.inner_text("#month-rating")
         assert "小时" in await page.inner_text("#month-villages")
         await page.screenshot(path=str(SHOTS / "workbench-7-my-month.png"), full_page=True)
         assert errors == []
