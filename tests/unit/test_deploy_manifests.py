@@ -463,6 +463,26 @@ def test_the_web_page_public_notice_and_apis_are_reached_over_tls(overlay: str) 
     assert all("example.org" not in host for host in hosts) or overlay == "dev"
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_workbench_and_the_residents_ratings_are_on_the_pages_host_name(overlay: str) -> None:
+    """A phone opens /workbench/ and a notice posts its ratings on the one host name of the page (same
+    origin: no CORS); the QR code and the form name that host."""
+    docs = rendered(overlay)
+    page_host = named(docs, "Ingress", "villagecounsel")["spec"]["rules"][0]
+    routes = {path["path"]: path["backend"]["service"]["name"] for path in page_host["http"]["paths"]}
+    assert routes == {
+        "/": "dashboard",
+        "/workbench": "intake",
+        "/v1/batch": "intake",
+        "/v1/public/ratings": "intake",
+    }
+    container = named(docs, "Deployment", "dashboard")["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["VC_PUBLIC_BASE_URL"] == env["VC_INTAKE_PUBLIC_URL"] == f"https://{page_host['host']}"
+    intake = named(docs, "Deployment", "intake")["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "FORWARDED_ALLOW_IPS", "value": "*"} in intake["env"], "the rate limits see the client"
+
+
 # -- PostgreSQL -------------------------------------------------------------------------------------
 
 
