@@ -51,6 +51,16 @@ KEPT_RECORD = """(id) => new Promise((resolve, reject) => {
   };
 })"""
 
+# How many records the phone keeps, whoever's.
+KEPT_COUNT = """() => new Promise((resolve, reject) => {
+  const opened = indexedDB.open("villagecounsel-workbench");
+  opened.onsuccess = () => {
+    const counting = opened.result.transaction("records").objectStore("records").count();
+    counting.onsuccess = () => resolve(counting.result);
+    counting.onerror = () => reject(counting.error);
+  };
+})"""
+
 # An accepted record, as the page keeps one once intake has taken it.
 KEEP_ACCEPTED = """([id, advisor, village]) => new Promise((resolve, reject) => {
   const opened = indexedDB.open("villagecounsel-workbench");
@@ -293,6 +303,48 @@ async def test_an_advisor_records_online_and_offline_and_every_record_is_counted
         assert "今年群众评价：平均" in await page.inner_text("#month-rating")
         assert "小时" in await page.inner_text("#month-villages")
         await page.screenshot(path=str(SHOTS / "workbench-7-my-month.png"), full_page=True)
+
+        # Sign-out with a record not yet sent (offline): it offers 先上传 and deletes nothing unasked;
+        # offline the upload cannot happen and the advisor stays signed in; online, 先上传 sends it and signs
+        # out, and nothing of the advisor's is left on the phone.
+        await context.set_offline(True)
+        await page.wait_for_selector('#net[data-online="no"]')
+        await consultation(page, "3")
+        await until_counts(page, waiting=1)
+        last = str(await page.get_attribute('.record[data-state="waiting"]', "data-id"))
+        await page.click("#logout")
+        await page.wait_for_selector('#sign-out-dialog[data-count="1"]:not([hidden])')
+        assert await page.is_disabled("#delete-and-sign-out")
+        assert "删除 1 条记录并退出" in await page.inner_text("#delete-and-sign-out")
+        await page.click("#upload-first")
+        await page.wait_for_selector('#sign-out-dialog[data-count="1"]:not([hidden])')
+        assert "没有网络" in await page.inner_text("#sign-out-note")
+        await page.screenshot(path=str(SHOTS / "workbench-8-sign-out-offline.png"), full_page=True)
+        await context.set_offline(False)
+        await page.click("#upload-first")
+        await page.wait_for_selector('body[data-ready="signed-out"]', timeout=30_000)
+        assert await page.evaluate(KEPT_COUNT) == 0, "no record, sent or not, stays after sign-out"
+        ids.add(last)
+
+        # Signed in again, a record made offline, sign-out confirmed: deleted, as the dialog said.
+        await page.click("#sign-in")
+        await page.wait_for_url(lambda address: "/interaction/" in address or address.startswith(url))
+        if "/interaction/" in page.url:
+            await page.fill("#username", ADVISOR)
+            await page.fill("#password", DEMO_PASSWORD)
+            await page.click("#sign-in")
+        await page.wait_for_selector('body[data-ready="signed-in"]', timeout=20_000)
+        await context.set_offline(True)
+        await page.wait_for_selector('#net[data-online="no"]')
+        await consultation(page, "4")
+        await until_counts(page, waiting=1)
+        await page.click("#logout")
+        await page.wait_for_selector('#sign-out-dialog[data-count="1"]:not([hidden])')
+        await page.check("#confirm-delete")
+        await page.click("#delete-and-sign-out")
+        await page.wait_for_selector('body[data-ready="signed-out"]')
+        assert await page.evaluate(KEPT_COUNT) == 0
+        await context.set_offline(False)
         assert errors == []
         assert blocked == [], "the page broke its Content-Security-Policy"
 
@@ -358,10 +410,12 @@ async def test_in_local_mode_a_demo_advisor_signs_in_and_the_page_waits_as_retry
         assert "3 秒后重试" in await page.inner_text("#sync-message")
         await page.screenshot(path=str(SHOTS / "workbench-6-retry-after.png"), full_page=True)
 
-        # Another advisor on the same phone neither sees nor sends the first one's queue; it is still there
-        # when the first signs in again.
-        await page.click("#logout")
-        await page.wait_for_selector('body[data-ready="signed-out"]')
+        # The first advisor's sign-in lapses (not signed out: the record waits for them). Another advisor on
+        # the same phone neither sees nor sends the first one's queue, and signs out with nothing to ask
+        # about; the queue is still there when the first signs in again.
+        await page.evaluate("localStorage.removeItem('vc-wb-token')")
+        await page.reload()
+        await page.wait_for_selector("#login:not([hidden])")
         await page.select_option("#demo-advisor", "demo-lawyer-03")
         await page.click("#sign-in-local")
         await page.wait_for_selector('body[data-ready="signed-in"]', timeout=20_000)

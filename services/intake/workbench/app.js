@@ -167,11 +167,53 @@ async function signInLocally() {
   keepSignIn(body.access_token, "演示法律顾问");
 }
 
-function signOut() {
+// Sign-out leaves none of the advisor's records on the phone: accepted ones are intake's now and go at
+// once; unsent ones (waiting, sent without an answer, refused) hold residents' personal data and cannot be
+// sent without this advisor, so sign-out offers 先上传 and deletes them only after a confirmation that names
+// their count. Cancelling keeps the advisor signed in with the records waiting.
+const UNSENT = new Set(["waiting", "sent", "refused"]);
+
+async function signOut(note) {
+  const mine = await allRecords();
+  const unsent = mine.filter((item) => UNSENT.has(item.state)).length;
+  if (!unsent) return finishSignOut(mine);
+  const dialog = $("sign-out-dialog");
+  dialog.dataset.count = unsent;
+  $("sign-out-count").textContent =
+    "还有 " + unsent + " 条记录没有上传（可能含群众的姓名、电话等个人信息）。退出会从本机删除它们：请先上传；被退回的记录请先修改。";
+  $("sign-out-note").textContent = typeof note === "string" ? note : "";
+  $("confirm-delete").checked = false;
+  $("confirm-delete-label").textContent = "我确认删除这 " + unsent + " 条未上传的记录";
+  $("delete-and-sign-out").disabled = true;
+  $("delete-and-sign-out").textContent = "删除 " + unsent + " 条记录并退出";
+  dialog.hidden = false;
+}
+
+async function finishSignOut(mine) {
+  await store("readwrite", (records) => mine.forEach((item) => records.delete(item.id)));
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(ME_KEY);
   localStorage.removeItem(MONTH_KEY);
   location.reload();
+}
+
+async function uploadFirst() {
+  $("sign-out-dialog").hidden = true;
+  state.retryAt = 0;
+  // A sync already under way (the network just came back) is waited for, then one more is made.
+  while (state.syncing) await new Promise((resolve) => setTimeout(resolve, 200));
+  await sync();
+  await signOut(navigator.onLine ? "有记录未能上传（被退回的请先修改，或稍后再试）。" : "现在没有网络，记录未能上传。");
+}
+
+function installSignOut() {
+  $("logout").addEventListener("click", () => signOut());
+  $("upload-first").addEventListener("click", uploadFirst);
+  $("sign-out-cancel").addEventListener("click", () => ($("sign-out-dialog").hidden = true));
+  $("confirm-delete").addEventListener("change", (event) => ($("delete-and-sign-out").disabled = !event.target.checked));
+  $("delete-and-sign-out").addEventListener("click", async () => {
+    if ($("confirm-delete").checked) await finishSignOut(await allRecords());
+  });
 }
 
 // --- forms ------------------------------------------------------------------------------------------------
@@ -610,7 +652,7 @@ async function start() {
         .catch((error) => ($("login-message").textContent = error.message)),
     );
   }
-  $("logout").addEventListener("click", signOut);
+  installSignOut();
   const params = new URLSearchParams(location.search);
   if (params.get("code") || params.get("error")) {
     try {
