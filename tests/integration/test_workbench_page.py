@@ -304,6 +304,39 @@ async def test_an_advisor_records_online_and_offline_and_every_record_is_counted
         assert "小时" in await page.inner_text("#month-villages")
         await page.screenshot(path=str(SHOTS / "workbench-7-my-month.png"), full_page=True)
 
+        # The other kinds: a lecture, legal aid and a risk report, each accepted; the lecture then voided
+        # (更正) from its own record, the void accepted too.
+        accepted_before = (await counts(page))["accepted"]
+        await choose(page, "lecture")
+        await page.fill("#f-title", "土地承包法律知识讲座")
+        await page.fill("#f-attendees", "40")
+        await page.select_option("#f-format", "on_site")
+        await page.click("#save")
+        await choose(page, "legal_aid")
+        await page.select_option("#f-kind", "application_assisted")
+        await page.select_option("#f-case_category", "labour")
+        await page.fill("#f-applicants", "1")
+        await page.click("#save")
+        await choose(page, "risk_report")
+        await page.select_option("#f-category", "large_petition_risk")
+        await page.select_option("#f-severity", "medium")
+        await page.fill("#f-people_involved", "12")
+        await page.fill("#f-description", "征地补偿分配有争议")
+        await page.select_option("#f-reported_to", "township")
+        await page.click("#save")
+        await until_counts(page, accepted=accepted_before + 3, refused=0)
+        kinds = {
+            str(await row.get_attribute("data-kind")): str(await row.get_attribute("data-id"))
+            for row in await page.locator('.record[data-state="accepted"]').all()
+        }
+        await page.click(f'.record[data-id="{kinds["lecture"]}"] button.void')
+        await page.wait_for_selector('#record-form[data-kind="void"]')
+        await page.fill("#f-reason", "讲座时间记错，重新记录")
+        await page.click("#save")
+        await until_counts(page, accepted=accepted_before + 4, refused=0)
+        ids |= {kinds["legal_aid"], kinds["risk_report"]}
+        await page.screenshot(path=str(SHOTS / "workbench-7b-every-kind.png"), full_page=True)
+
         # Sign-out with a record not yet sent (offline): it offers 先上传 and deletes nothing unasked;
         # offline the upload cannot happen and the advisor stays signed in; online, 先上传 sends it and signs
         # out, and nothing of the advisor's is left on the phone.
