@@ -21,15 +21,21 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from playwright.async_api import ConsoleMessage, Page, Route, ViewportSize
 
+from contracts.events import DEFAULT_ZONE
 from devstack.identity import DEMO_PASSWORD, IdentityProfile
+from plumbing.auth import Role, mint_token
 from plumbing.clock import SystemClock
+from plumbing.settings import TokenSettings
 from services.assessment.app import create_app as create_assessment
 from services.assessment.settings import AssessmentSettings
+from services.dashboard.app import create_app as create_dashboard
+from services.dashboard.regions import publish_events, region_event
+from services.dashboard.settings import DashboardSettings
 from services.intake.app import create_app as create_intake
 from services.intake.settings import IntakeSettings
 from services.ledger.app import create_app as create_ledger
 from services.ledger.settings import LedgerSettings
-from tests.integration.test_dashboard_page import IDENTITY, SHOTS, chromium, served
+from tests.integration.test_dashboard_page import IDENTITY, REGIONS, SHOTS, TODAY, chromium, served
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_io import send_all
 from tests.support.samples import sample_event
@@ -38,6 +44,7 @@ from tests.support.waiting import eventually
 SECRET = "workbench-page-integration-secret-long-enough"
 ADVISOR = "demo-lawyer-01"  # the provider's demo advisor (region 370402, 市中区)
 VILLAGE = "370402001013"
+THIS_YEAR = datetime.now(DEFAULT_ZONE).year  # the dashboard's year is Shanghai's
 # The workbench's address is registered with the provider as a redirect URI (devstack/identity.py).
 WORKBENCH = IDENTITY.workbench_origins[0]
 PHONE: ViewportSize = {"width": 390, "height": 844}
@@ -80,7 +87,7 @@ KEEP_ACCEPTED = """([id, advisor, village]) => new Promise((resolve, reject) => 
 @pytest.fixture
 async def services(
     infrastructure: Infrastructure, topics: None, identity: IdentityProfile, producer: AIOKafkaProducer
-) -> AsyncIterator[tuple[str, str]]:
+) -> AsyncIterator[tuple[str, str, str]]:
     """Intake (serving the workbench), the ledger and the assessment; the demo advisor assigned to VILLAGE
     this year (the assessment reports an advisor's assigned villages)."""
     year = datetime.now(UTC).year
@@ -107,7 +114,14 @@ async def services(
         AssessmentSettings(**common, **infrastructure.kafka_settings("assessment"), **browser_origins),
         SystemClock(),
     )
-    async with served(ledger) as ledger_url, served(assessment) as assessment_url:
+    dashboard = create_dashboard(
+        DashboardSettings(**common, **infrastructure.kafka_settings("dashboard"), poll_timeout_ms=100),
+        SystemClock(),
+    )
+    # The village and the regions above it, as the dashboard page's test registers them.
+    path = (region_event(region, TODAY) for region in REGIONS if VILLAGE.startswith(region.code))
+    await publish_events(infrastructure.kafka, path, 1)
+    async with served(ledger) as ledger_url, served(assessment) as assessment_url, served(dashboard) as board:
         intake = create_intake(
             IntakeSettings(
                 **common,
@@ -120,7 +134,31 @@ async def services(
             SystemClock(),
         )
         async with served(intake, urlsplit(WORKBENCH).port) as intake_url:
-            yield intake_url, ledger_url
+            yield intake_url, ledger_url, board
+
+
+async def village_year(board: str) -> dict[str, Any]:
+    """The village's figures this year on the dashboard, and how far its projection lags behind."""
+    bearer = mint_token(
+        TokenSettings(jwt_secret=SECRET, jwt_issuer=IDENTITY.issuer),
+        subject="province-37",
+        role=Role.province_department,
+        region_code="37",
+        now=datetime.now(UTC),
+    )
+    async with httpx.AsyncClient(base_url=board, headers={"Authorization": f"Bearer {bearer}"}) as client:
+        answer = await client.get(f"/v1/regions/{VILLAGE}/figures", params={"period": str(THIS_YEAR)})
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+async def caught_up_figures(board: str) -> dict[str, float]:
+    found = await eventually(
+        lambda: village_year(board), lambda shown: shown["freshness"]["lag"] == 0, what="the dashboard"
+    )
+    figures: dict[str, float] = found["figures"]
+    return figures
 
 
 async def counts(page: Page) -> dict[str, int]:
@@ -165,9 +203,10 @@ async def worklog(ledger_url: str, bearer: str) -> Counter[str]:
 
 
 async def test_an_advisor_records_online_and_offline_and_every_record_is_counted_once(
-    services: tuple[str, str], identity: IdentityProfile
+    services: tuple[str, str, str], identity: IdentityProfile
 ) -> None:
-    url, ledger_url = services
+    url, ledger_url, board = services
+    before = await caught_up_figures(board)
     SHOTS.mkdir(parents=True, exist_ok=True)
     # A resident rates the advisor from the village's notice (as its form does): 我的本月 shows the average.
     rating = {"device_id": str(uuid.uuid4()), "advisor_id": ADVISOR, "village_code": VILLAGE, "score": 4}
@@ -386,6 +425,31 @@ async def test_an_advisor_records_online_and_offline_and_every_record_is_counted
         lambda: worklog(ledger_url, bearer), lambda log: ids <= set(log), seconds=60, what="the work log"
     )
     assert all(found[event_id] == 1 for event_id in ids)
+
+    # And counted on the dashboard, each once: what the browser recorded, less the voided lecture and the
+    # consultation deleted at sign-out unsent, plus the resident's rating.
+    recorded = {
+        "consultations": 4,
+        "consultation_person_times": 2 + 5 + 1 + 3,
+        "visits": 1,
+        "mediations": 1,
+        "documents_village_rules": 1,
+        "lectures": 0,
+        "legal_aid_application_assisted": 1,
+        "risk_reports": 1,
+        "feedback": 1,
+    }
+
+    def counted(after: dict[str, Any]) -> dict[str, float]:
+        return {name: after["figures"].get(name, 0) - before.get(name, 0) for name in recorded}
+
+    shown = await eventually(
+        lambda: village_year(board),
+        lambda after: counted(after) == recorded,
+        seconds=60,
+        what="the dashboard",
+    )
+    assert counted(shown) == recorded
     assert resent <= ids, "the three sent twice are each in the work log once"
 
     # Sent again after a lost answer (same id, same content): intake takes it, the ledger counts it once.
