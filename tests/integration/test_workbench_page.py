@@ -8,6 +8,8 @@ field and the rule, is fixed and sent again. Screenshots: test-artifacts/screens
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import time
 import uuid
 from collections import Counter
@@ -17,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import jwt
 import pytest
 from aiokafka import AIOKafkaProducer
 from playwright.async_api import ConsoleMessage, Page, Route, ViewportSize
@@ -375,6 +378,23 @@ async def test_an_advisor_records_online_and_offline_and_every_record_is_counted
         await until_counts(page, accepted=accepted_before + 4, refused=0)
         ids |= {kinds["legal_aid"], kinds["risk_report"]}
         await page.screenshot(path=str(SHOTS / "workbench-7b-every-kind.png"), full_page=True)
+
+        # Renewal before expiry: a token about to expire is replaced from the provider's session
+        # (prompt=none) with no sign-in form; nothing recorded is lost on the way.
+        expiring = ".".join(
+            base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
+            for part in ({"alg": "none"}, {"sub": ADVISOR, "role": "advisor", "exp": int(time.time()) + 60})
+        )
+        await page.evaluate("(kept) => localStorage.setItem('vc-wb-token', kept)", f"{expiring}.x")
+        kept_before = await counts(page)
+        await page.reload()
+        await page.wait_for_selector('body[data-ready="signed-in"]', timeout=20_000)
+        renewed = await page.evaluate("localStorage.getItem('vc-wb-token')")
+        claims = jwt.decode(renewed, options={"verify_signature": False})
+        assert claims["iss"] == identity.issuer
+        assert claims["sub"] == ADVISOR
+        assert claims["exp"] > time.time() + 600
+        assert await counts(page) == kept_before
 
         # Sign-out with a record not yet sent (offline): it offers 先上传 and deletes nothing unasked;
         # offline the upload cannot happen and the advisor stays signed in; online, 先上传 sends it and signs

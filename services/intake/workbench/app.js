@@ -11,7 +11,7 @@ const SIGN_IN_KEYS = ["vc-wb-oidc-state", "vc-wb-oidc-nonce", "vc-wb-oidc-verifi
 const SYNC_EVERY_MS = 15000;
 const NETWORK_RETRY_MS = 5000;
 
-const state = { config: null, forms: null, kind: null, fixing: null, syncing: false, retryAt: 0, timer: null };
+const state = { config: null, forms: null, kind: null, fixing: null, syncing: false, retryAt: 0, timer: null, editing: false };
 const $ = (id) => document.getElementById(id);
 
 // --- storage: IndexedDB, one object per record, keyed by its id -------------------------------------------
@@ -102,9 +102,31 @@ async function provider() {
 
 const redirectUri = () => location.origin + "/workbench/";
 
+// Renewal before expiry: while the provider's session lasts, a sign-in with prompt=none comes straight back
+// with a new token (a redirect: records are in IndexedDB, and it waits while a form is being filled in).
+// If the provider wants the advisor to sign in, it is not tried again for 10 minutes; records wait.
+const SILENT_KEY = "vc-wb-silent";
+const SILENT_FAILED_KEY = "vc-wb-silent-failed";
+const RENEW_BEFORE_MS = 5 * 60 * 1000;
+
+function renewalDue() {
+  if (!state.config.oidc || !navigator.onLine || !me() || state.editing) return false;
+  if (Date.now() - Number(localStorage.getItem(SILENT_FAILED_KEY) || 0) < 10 * 60 * 1000) return false;
+  const kept = localStorage.getItem(TOKEN_KEY);
+  try {
+    return !kept || claimsOf(kept).exp * 1000 - Date.now() < RENEW_BEFORE_MS;
+  } catch (error) {
+    return true;
+  }
+}
+
+function renewWhenDue() {
+  if (renewalDue()) signIn(true).catch(() => localStorage.setItem(SILENT_FAILED_KEY, String(Date.now())));
+}
+
 // Sign-in through the province's OpenID Connect provider: authorization code with PKCE (S256), state and
 // nonce checked on the way back.
-async function signIn() {
+async function signIn(silent) {
   const found = await provider();
   const verifier = randomText();
   const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
@@ -122,14 +144,22 @@ async function signIn() {
     code_challenge_method: "S256",
     state: stateValue,
     nonce,
+    ...(silent ? { prompt: "none" } : {}),
   }).toString();
+  if (silent) sessionStorage.setItem(SILENT_KEY, "1");
   location.assign(url.toString());
 }
 
 async function finishSignIn(params) {
   const expected = Object.fromEntries(SIGN_IN_KEYS.map((key) => [key, sessionStorage.getItem(key)]));
   SIGN_IN_KEYS.forEach((key) => sessionStorage.removeItem(key));
+  const silent = sessionStorage.getItem(SILENT_KEY) === "1";
+  sessionStorage.removeItem(SILENT_KEY);
   history.replaceState(null, "", "/workbench/");
+  if (params.get("error") && silent) {
+    localStorage.setItem(SILENT_FAILED_KEY, String(Date.now()));
+    throw new Error("登录即将过期或已过期，请重新登录；记录都保存在本机，登录后上传。");
+  }
   if (params.get("error")) throw new Error("身份认证服务拒绝了登录：" + (params.get("error_description") || params.get("error")));
   if (!expected["vc-wb-oidc-state"] || params.get("state") !== expected["vc-wb-oidc-state"]) {
     throw new Error("登录状态（state）不符，请重新登录。");
@@ -281,6 +311,7 @@ function fieldControl(field, value) {
 
 function drawForm(kind, values) {
   state.kind = kind;
+  state.editing = false;
   const form = state.forms.kinds.find((item) => item.kind === kind);
   document.querySelectorAll("#kinds button").forEach((button) => button.setAttribute("aria-pressed", String(button.dataset.kind === kind)));
   $("form-title").textContent = (state.fixing ? "修改后重新上传：" : "记录") + form.label;
@@ -667,6 +698,11 @@ async function start() {
     document.body.dataset.ready = "signed-out";
     return;
   }
+  if (renewalDue()) {
+    document.body.dataset.ready = "renewing";
+    return signIn(true);
+  }
+  setInterval(renewWhenDue, 60000);
   $("who").textContent = who.name + "（" + who.advisor_id + "）";
   $("who").dataset.advisor = who.advisor_id;
   $("logout").hidden = false;
@@ -682,6 +718,7 @@ async function start() {
     kinds.append(button);
   });
   $("record-form").addEventListener("submit", save);
+  $("record-form").addEventListener("input", () => (state.editing = true));
   $("cancel-fix").addEventListener("click", () => {
     state.fixing = null;
     drawForm(state.kind);
