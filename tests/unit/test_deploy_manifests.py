@@ -389,7 +389,7 @@ def test_every_pod_is_denied_by_default_and_reaches_only_dns_kafka_postgresql_an
             for rule in p["spec"].get("egress", [])
             for port in rule.get("ports", [])
         }
-        assert ports <= {53, 9093, 5432, 443, 8000}, (name, ports)
+        assert ports <= {53, 9093, 5432, 443}, (name, ports)
         assert {53, 9093, 5432} <= ports, name
 
 
@@ -504,3 +504,54 @@ def test_kustomize_base_lists_every_manifest() -> None:
     manifests = {path.name for path in (K8S / "base").glob("*.yaml")} - {"kustomization.yaml"}
     assert set(kustomization["resources"]) == manifests
     assert Path(K8S / "base" / "monitoring" / "grafana-dashboard.json").exists()
+
+
+# -- what the browser reaches -------------------------------------------------------------------------
+
+
+def container_env(docs: tuple[Doc, ...], service: str) -> dict[str, str]:
+    deployment = named(docs, "Deployment", service)
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    return {item["name"]: item["value"] for item in env if "value" in item}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_browser_reaches_each_api_through_the_ingress_and_may_read_it_from_the_page(overlay: str) -> None:
+    """The page's ledger links and approval buttons and the workbench's 我的本月 are read by the browser: each
+    URL must be the overlay's Ingress host name of the right service over https (an in-cluster name such as
+    http://ledger cannot be reached from a phone), and the ledger and the assessment must let the page's
+    origin (the workbench shares it) read them."""
+    docs = rendered(overlay)
+    ingress = named(docs, "Ingress", "villagecounsel")
+    served = {
+        rule["host"]: {
+            path["backend"]["service"]["name"] for path in rule["http"]["paths"] if path["path"] == "/"
+        }
+        for rule in ingress["spec"]["rules"]
+    }
+    page_host = next(host for host, backends in served.items() if backends == {"dashboard"})
+    for service in ("dashboard", "intake"):
+        env = container_env(docs, service)
+        for variable, target in (("VC_LEDGER_URL", "ledger"), ("VC_ASSESSMENT_PUBLIC_URL", "assessment")):
+            url = env[variable]
+            assert url.startswith("https://"), (service, variable, url)
+            assert served.get(url.removeprefix("https://").rstrip("/")) == {target}, (service, variable, url)
+    for service in ("ledger", "assessment"):
+        origins = yaml.safe_load(container_env(docs, service)["VC_CORS_ORIGINS"])
+        assert origins == [f"https://{page_host}"], (service, origins)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_service_lets_another_service_call_it(overlay: str) -> None:
+    """Services share only events: no NetworkPolicy admits one service's pods to another's."""
+    for policy in of_kind(rendered(overlay), "NetworkPolicy"):
+        if not any(selects(policy, {"app.kubernetes.io/name": name}) for name in SERVICES):
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            for peer in rule.get("from", []):
+                selected = peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                assert selected not in SERVICES, (policy["metadata"]["name"], selected)
+        for rule in policy["spec"].get("egress", []):
+            for peer in rule.get("to", []):
+                selected = peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                assert selected not in SERVICES, (policy["metadata"]["name"], selected)
