@@ -205,6 +205,9 @@ ROUTES: dict[tuple[str, str, str], str] = {
     ("intake", "POST", "/v1/registry/violations"): "registry",
     ("intake", "POST", "/v1/registry/region-classifications"): "registry",
     ("intake", "POST", "/v1/registry/policies"): "registry",
+    ("intake", "POST", "/v1/registry/teams"): "registry",
+    ("intake", "POST", "/v1/registry/team-assignments"): "registry",
+    ("intake", "POST", "/v1/registry/team-releases"): "registry",
     ("intake", "POST", "/v1/erasures"): "registry",
     ("intake", "POST", "/v1/imports"): "registry",  # history: a county bureau and above, its own villages
     ("intake", "POST", "/v1/batch"): "signed_in",  # each record of a batch is judged by its own row
