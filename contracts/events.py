@@ -752,8 +752,8 @@ class AdvisorReleased(RegistryEvent):
 class TeamRegistered(RegistryEvent):
     """An advisor team (律师团队): a law firm's group serving a village, or a firm serving a whole township
     (南沙: 1个律师事务所+1个镇街). A team is registered and assigned like an advisor; registering it again
-    replaces its name, organisation and members. Its members are registered advisors; records name the
-    member who served."""
+    changes its name and organisation, and its members from `effective_from` on. Its members are
+    registered advisors; records name the member who served (`advisor_id`) and the team (`team_id`)."""
 
     event_type: ClassVar[str] = "team.registered"
 
@@ -765,6 +765,11 @@ class TeamRegistered(RegistryEvent):
         Field(min_length=1, max_length=100, description="the advisors (advisor_id) in the team, each once"),
     ]
     leader_id: AdvisorId | None = Field(default=None, description="the team's leader (队长), one of members")
+    effective_from: Day | None = Field(
+        default=None,
+        description="the first day these members serve as the team (absent: from the start); a member's "
+        "team records count for the team on the days the registration in force lists them",
+    )
     recorded_by: PrincipalId | None = None
     region_code: RegionCode | None = Field(
         default=None, description="the region that registered the team (intake sets the caller's region)"

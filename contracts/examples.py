@@ -139,6 +139,7 @@ def example_fields(
             "organisation": "山东某律师事务所",
             "members": [advisor_id, "lawyer-0002"],
             "leader_id": advisor_id,
+            "effective_from": "2026-01-01",
         },
         "team.assigned": {
             "team_id": EXAMPLE_TEAM,

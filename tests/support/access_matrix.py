@@ -182,6 +182,7 @@ ROUTES: dict[tuple[str, str, str], str] = {
     ("assessment", "POST", "/v1/regions/{region_code}/approvals/{year}/acceptance"): "prefecture_acts",
     ("assessment", "POST", "/v1/regions/{region_code}/approvals/{year}/return"): "prefecture_acts",
     ("assessment", "GET", "/v1/regions/{region_code}/payouts"): "payers",
+    ("assessment", "GET", "/v1/regions/{region_code}/teams"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/figures"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/work-report"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/series"): "region",
