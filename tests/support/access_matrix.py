@@ -191,6 +191,7 @@ ROUTES: dict[tuple[str, str, str], str] = {
     ("dashboard", "GET", "/v1/regions"): "signed_in",
     ("dashboard", "GET", "/v1/me"): "signed_in",
     ("dashboard", "GET", "/v1/villages/{code}/ledger-summary"): "village",
+    ("dashboard", "GET", "/v1/regions/{code}/teams"): "region",
     ("intake", "POST", "/v1/consultations"): "record",
     ("intake", "POST", "/v1/mediations"): "record",
     ("intake", "POST", "/v1/lectures"): "record",
