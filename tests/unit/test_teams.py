@@ -13,7 +13,16 @@ import pytest
 
 from contracts.assignment import TeamMembership, members_on
 from contracts.envelope import ContractViolation, parse_payload
-from contracts.events import DEFAULT_ZONE, Grade, HoursBasis, PolicyRules, VisitLogged
+from contracts.events import (
+    DEFAULT_ZONE,
+    Grade,
+    HoursBasis,
+    PolicyRules,
+    TeamAssigned,
+    TeamRegistered,
+    TeamReleased,
+    VisitLogged,
+)
 from contracts.examples import example_fields
 from services.assessment.rules import Activity, MonthStatus, PublishedPolicy, Term, Visit
 from services.assessment.rules.teams import (
@@ -187,3 +196,12 @@ def test_the_team_year_counts_months_by_its_basis() -> None:
     assert pooled.year_score > alone.year_score
     violated = team_snapshot(now, VILLAGE, [], policy(HoursBasis.per_team), YEAR_TERM, TWO, records, True)
     assert violated.provisional_grade is Grade.violation
+
+
+def test_the_assessment_and_the_dashboard_project_the_team_registry() -> None:
+    from services.assessment.projection import handlers as assessment
+    from services.dashboard.projection import handlers as dashboard
+
+    teams = {TeamRegistered, TeamAssigned, TeamReleased}
+    assert teams <= assessment.handled()
+    assert teams <= dashboard.handled()
