@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,25 @@ def members_on(registrations: Sequence[TeamMembership], day: date) -> tuple[str,
 
 def member_on(registrations: Sequence[TeamMembership], advisor_id: str, day: date) -> bool:
     return advisor_id in members_on(registrations, day)
+
+
+def member_terms(
+    registrations: Sequence[TeamMembership], advisor_id: str, team_term: AssignmentTerm
+) -> list[AssignmentTerm]:
+    """The days of a team's term on which the advisor was one of its members, as terms of their own (for a
+    reader that asks whether an advisor served a village on a day: a member serves it with the team)."""
+    first, last = team_term.term_start, team_term.last_day_served
+    changes = sorted(
+        {first}
+        | {r.effective_from for r in registrations if r.effective_from and first < r.effective_from <= last}
+    )
+    found: list[AssignmentTerm] = []
+    for index, start in enumerate(changes):
+        end = changes[index + 1] - timedelta(days=1) if index + 1 < len(changes) else last
+        if not member_on(registrations, advisor_id, start):
+            continue
+        if found and found[-1].term_end + timedelta(days=1) == start:
+            found[-1] = AssignmentTerm(found[-1].term_start, end, None)
+        else:
+            found.append(AssignmentTerm(start, end, None))
+    return found

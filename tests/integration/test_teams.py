@@ -27,6 +27,8 @@ from services.dashboard.settings import DashboardSettings
 from services.intake.app import create_app as create_intake
 from services.intake.rules import KIND_BY_NAME
 from services.intake.settings import IntakeSettings
+from services.ledger.app import create_app as create_ledger
+from services.ledger.settings import LedgerSettings
 from tests.support.infrastructure import Infrastructure
 from tests.support.places import fresh_county
 from tests.support.waiting import eventually
@@ -51,6 +53,7 @@ class Stack:
     intake: httpx.AsyncClient
     assessment: httpx.AsyncClient
     dashboard: httpx.AsyncClient
+    ledger: httpx.AsyncClient
     county: str
 
     @property
@@ -89,18 +92,34 @@ async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[S
         ),
         ManualClock(NOW),
     )
-    apps = {"intake": intake_app, "assessment": assessment_app, "dashboard": dashboard_app}
+    ledger_app = create_ledger(
+        LedgerSettings(**infrastructure.kafka_settings("ledger"), **common, poll_timeout_ms=100),
+        ManualClock(NOW),
+    )
+    apps = {
+        "intake": intake_app,
+        "assessment": assessment_app,
+        "dashboard": dashboard_app,
+        "ledger": ledger_app,
+    }
     async with (
         intake_app.router.lifespan_context(intake_app),
         assessment_app.router.lifespan_context(assessment_app),
         dashboard_app.router.lifespan_context(dashboard_app),
+        ledger_app.router.lifespan_context(ledger_app),
     ):
         clients = {
             name: httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
             for name, app in apps.items()
         }
         try:
-            stack = Stack(clients["intake"], clients["assessment"], clients["dashboard"], fresh_county())
+            stack = Stack(
+                clients["intake"],
+                clients["assessment"],
+                clients["dashboard"],
+                clients["ledger"],
+                fresh_county(),
+            )
             stack.assessment.app = assessment_app  # type: ignore[attr-defined]
             stack.dashboard.app = dashboard_app  # type: ignore[attr-defined]
             yield stack
@@ -201,6 +220,22 @@ async def test_a_team_meets_the_norm_together_per_team_and_not_per_person(stack:
     served = await eventually(dashboard_teams, shown, what="the team and its members on the dashboard")
     assert served[0]["team_id"] == team
     assert [member["leader"] for member in served[0]["members"]] == [True, False]
+
+    # The ledger: a member's team record is within a term (no 非聘期内 remark), and the member may read the
+    # village's file with the team.
+    async def ledger_entries() -> list[dict[str, Any]]:
+        answer = await stack.ledger.get(
+            f"/v1/villages/{pooled_village}/ledger", headers=bearer(second, Role.advisor, stack.county)
+        )
+        if answer.status_code == 403:  # the team's term is still on its way through the ledger's projection
+            return []
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["entries"])
+
+    entries = await eventually(
+        ledger_entries, lambda found: len(found) == 2, what="the team's ledger entries"
+    )
+    assert [entry["unassigned"] for entry in entries] == [False, False]
 
     # A replay of every topic into fresh tables gives the same answers.
     for app, projection in (

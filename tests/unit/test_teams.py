@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from contracts.assignment import TeamMembership, members_on
+from contracts.assignment import AssignmentTerm, TeamMembership, member_terms, members_on
 from contracts.envelope import ContractViolation, parse_payload
 from contracts.events import (
     DEFAULT_ZONE,
@@ -205,3 +205,45 @@ def test_the_assessment_and_the_dashboard_project_the_team_registry() -> None:
     teams = {TeamRegistered, TeamAssigned, TeamReleased}
     assert teams <= assessment.handled()
     assert teams <= dashboard.handled()
+
+
+@pytest.mark.parametrize(
+    ("registrations", "advisor", "served"),
+    [
+        ([TeamMembership(None, (A, B))], B, [(date(2026, 1, 1), date(2026, 12, 31))]),
+        ([TeamMembership(None, (A, B))], C, []),
+        (
+            [TeamMembership(None, (A, B)), TeamMembership(date(2026, 7, 1), (A, C))],
+            B,
+            [(date(2026, 1, 1), date(2026, 6, 30))],
+        ),
+        (
+            [TeamMembership(None, (A, B)), TeamMembership(date(2026, 7, 1), (A, C))],
+            C,
+            [(date(2026, 7, 1), date(2026, 12, 31))],
+        ),
+        (
+            [
+                TeamMembership(None, (A, B)),
+                TeamMembership(date(2026, 4, 1), (A,)),
+                TeamMembership(date(2026, 9, 1), (A, B)),
+            ],
+            A,
+            [(date(2026, 1, 1), date(2026, 12, 31))],
+        ),
+        (
+            [
+                TeamMembership(None, (A, B)),
+                TeamMembership(date(2026, 4, 1), (A,)),
+                TeamMembership(date(2026, 9, 1), (A, B)),
+            ],
+            B,
+            [(date(2026, 1, 1), date(2026, 3, 31)), (date(2026, 9, 1), date(2026, 12, 31))],
+        ),
+    ],
+)
+def test_a_member_serves_the_village_on_the_days_of_the_team_term_they_were_a_member(
+    registrations: list[TeamMembership], advisor: str, served: list[tuple[date, date]]
+) -> None:
+    term = AssignmentTerm(date(2026, 1, 1), date(2026, 12, 31), None)
+    assert [(t.term_start, t.term_end) for t in member_terms(registrations, advisor, term)] == served
