@@ -6,13 +6,16 @@ earlier of its end and its release. Terms belong to the village code they name: 
 moves records to the successor, never an assignment, so an advisor is assigned to the successor only by a
 term of the successor's own. Reassignment to the same village is another term; any term covering the day
 is enough.
+
+A team (`team.assigned`, `team.released`) has terms of the same meaning; which advisors are its members on a
+day is `members_on`, from its registrations (`team.registered`) in the registry's order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,52 @@ def assigned_on_sql(alias: str, day: str) -> str:
 def assigned_between_sql(alias: str, first: str, last: str) -> str:
     """`AssignmentTerm.overlaps` as a SQL condition; `first` and `last` are parameter placeholders."""
     return f"({alias}.term_start <= {last} AND {first} <= {last_day_served_sql(alias)})"
+
+
+@dataclass(frozen=True)
+class TeamMembership:
+    """One `team.registered`: its members from `effective_from` on (None: from the start)."""
+
+    effective_from: date | None
+    members: tuple[str, ...]
+
+
+def members_on(registrations: Sequence[TeamMembership], day: date) -> tuple[str, ...]:
+    """A team's members on a day: those of the registration in force, the one with the latest
+    `effective_from` not after the day (a registration without one is in force from the start; of two
+    from the same day, the later in the registry's order). Nobody before the first takes effect."""
+    in_force = [
+        (index, registration)
+        for index, registration in enumerate(registrations)
+        if registration.effective_from is None or registration.effective_from <= day
+    ]
+    if not in_force:
+        return ()
+    _, found = max(in_force, key=lambda pair: (pair[1].effective_from or date.min, pair[0]))
+    return found.members
+
+
+def member_on(registrations: Sequence[TeamMembership], advisor_id: str, day: date) -> bool:
+    return advisor_id in members_on(registrations, day)
+
+
+def member_terms(
+    registrations: Sequence[TeamMembership], advisor_id: str, team_term: AssignmentTerm
+) -> list[AssignmentTerm]:
+    """The days of a team's term on which the advisor was one of its members, as terms of their own (for a
+    reader that asks whether an advisor served a village on a day: a member serves it with the team)."""
+    first, last = team_term.term_start, team_term.last_day_served
+    changes = sorted(
+        {first}
+        | {r.effective_from for r in registrations if r.effective_from and first < r.effective_from <= last}
+    )
+    found: list[AssignmentTerm] = []
+    for index, start in enumerate(changes):
+        end = changes[index + 1] - timedelta(days=1) if index + 1 < len(changes) else last
+        if not member_on(registrations, advisor_id, start):
+            continue
+        if found and found[-1].term_end + timedelta(days=1) == start:
+            found[-1] = AssignmentTerm(found[-1].term_start, end, None)
+        else:
+            found.append(AssignmentTerm(start, end, None))
+    return found

@@ -156,6 +156,13 @@ AdvisorId = Annotated[
         description="stable advisor identifier, e.g. the licence number or a registry id",
     ),
 ]
+TeamId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="stable identifier of an advisor team (律师团队), e.g. a registry id",
+    ),
+]
 PrincipalId = Annotated[str, Field(min_length=1, max_length=128, description="authenticated principal")]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 FreeText = Annotated[str, Field(max_length=4000, json_schema_extra=PERSONAL)]
@@ -329,6 +336,15 @@ class VillageKind(StrEnum):
     remote = "remote"
 
 
+class HoursBasis(StrEnum):
+    """How a village served by a team meets its monthly on-site requirement: each member on their own
+    (per_person, as every advisor always has), or the members' minutes together (per_team: 越秀's 社区律师
+    团队化, "汇一个团队之力服务一个社区")."""
+
+    per_person = "per_person"
+    per_team = "per_team"
+
+
 class ContractModel(BaseModel):
     """Base of every model in the contracts: no text anywhere carries a control character."""
 
@@ -430,6 +446,11 @@ class ServiceRecord(EventPayload):
         description="set by intake: true when the record came from a bulk import of history (an old "
         "ledger), which keeps the original recorded_by and recorded_at; absent for records sent as they "
         "happened. Not part of what the fact is: left out of the content fingerprint",
+    )
+    team_id: TeamId | None = Field(
+        default=None,
+        description="the team (team.registered) the advisor served the village with (团队化服务); "
+        "advisor_id is then the member who served. Absent for an advisor's own work",
     )
 
     def record_key(self) -> str:
@@ -678,6 +699,26 @@ class AdvisorRegistered(RegistryEvent):
         return self.advisor_id
 
 
+def _term_in_sane_years(day: date) -> date:
+    first, last = TERM_YEARS
+    if not first <= day.year <= last:
+        raise PydanticCustomError(
+            "term_years", "a term lies within the years {first}-{last}", {"first": first, "last": last}
+        )
+    return day
+
+
+def _term_ends_after_it_starts(term_end: date, info: ValidationInfo) -> date:
+    term_start = info.data.get("term_start")
+    if term_start is not None and term_end < term_start:
+        raise ValueError("term_end must not be before term_start")
+    if term_start is not None and term_end.year - term_start.year > TERM_MAX_YEARS:
+        raise PydanticCustomError(
+            "term_length", "a term lasts at most {years} years", {"years": TERM_MAX_YEARS}
+        )
+    return term_end
+
+
 class AdvisorAssigned(RegistryEvent):
     event_type: ClassVar[str] = "advisor.assigned"
 
@@ -688,27 +729,8 @@ class AdvisorAssigned(RegistryEvent):
     annual_subsidy_yuan: Yuan
     recorded_by: PrincipalId | None = None
 
-    @field_validator("term_start", "term_end")
-    @classmethod
-    def _term_in_sane_years(cls, day: date) -> date:
-        first, last = TERM_YEARS
-        if not first <= day.year <= last:
-            raise PydanticCustomError(
-                "term_years", "a term lies within the years {first}-{last}", {"first": first, "last": last}
-            )
-        return day
-
-    @field_validator("term_end")
-    @classmethod
-    def _term_ends_after_it_starts(cls, term_end: date, info: ValidationInfo) -> date:
-        term_start = info.data.get("term_start")
-        if term_start is not None and term_end < term_start:
-            raise ValueError("term_end must not be before term_start")
-        if term_start is not None and term_end.year - term_start.year > TERM_MAX_YEARS:
-            raise PydanticCustomError(
-                "term_length", "a term lasts at most {years} years", {"years": TERM_MAX_YEARS}
-            )
-        return term_end
+    _term_in_sane_years = field_validator("term_start", "term_end")(_term_in_sane_years)
+    _term_ends_after_it_starts = field_validator("term_end")(_term_ends_after_it_starts)
 
     def record_key(self) -> str:
         return self.village_code
@@ -718,6 +740,89 @@ class AdvisorReleased(RegistryEvent):
     event_type: ClassVar[str] = "advisor.released"
 
     advisor_id: AdvisorId
+    village_code: VillageCode
+    effective_date: Day
+    reason: ReleaseReason
+    recorded_by: PrincipalId | None = None
+
+    def record_key(self) -> str:
+        return self.village_code
+
+
+class TeamRegistered(RegistryEvent):
+    """An advisor team (律师团队): a law firm's group serving a village, or a firm serving a whole township
+    (南沙: 1个律师事务所+1个镇街). A team is registered and assigned like an advisor; registering it again
+    changes its name and organisation, and its members from `effective_from` on. Its members are
+    registered advisors; records name the member who served (`advisor_id`) and the team (`team_id`)."""
+
+    event_type: ClassVar[str] = "team.registered"
+
+    team_id: TeamId
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    organisation: ShortText
+    members: Annotated[
+        list[AdvisorId],
+        Field(min_length=1, max_length=100, description="the advisors (advisor_id) in the team, each once"),
+    ]
+    leader_id: AdvisorId | None = Field(default=None, description="the team's leader (队长), one of members")
+    effective_from: Day | None = Field(
+        default=None,
+        description="the first day these members serve as the team (absent: from the start); a member's "
+        "team records count for the team on the days the registration in force lists them",
+    )
+    recorded_by: PrincipalId | None = None
+    region_code: RegionCode | None = Field(
+        default=None, description="the region that registered the team (intake sets the caller's region)"
+    )
+
+    @field_validator("members")
+    @classmethod
+    def _each_member_once(cls, members: list[str]) -> list[str]:
+        repeated = sorted({member for member in members if members.count(member) > 1})
+        if repeated:
+            raise PydanticCustomError(
+                "unique_members", "each member is listed once: {repeated}", {"repeated": ", ".join(repeated)}
+            )
+        return members
+
+    @field_validator("leader_id")
+    @classmethod
+    def _leader_is_a_member(cls, leader_id: str | None, info: ValidationInfo) -> str | None:
+        members = info.data.get("members")
+        if leader_id is not None and members is not None and leader_id not in members:
+            raise PydanticCustomError("leader_is_member", "the leader is one of the team's members")
+        return leader_id
+
+    def record_key(self) -> str:
+        return self.team_id
+
+
+class TeamAssigned(RegistryEvent):
+    """A team assigned to a village for a term, as `advisor.assigned` assigns an advisor
+    (`contracts.assignment` says which days a term covers)."""
+
+    event_type: ClassVar[str] = "team.assigned"
+
+    team_id: TeamId
+    village_code: VillageCode
+    term_start: Day
+    term_end: Day
+    annual_subsidy_yuan: Yuan
+    recorded_by: PrincipalId | None = None
+
+    _term_in_sane_years = field_validator("term_start", "term_end")(_term_in_sane_years)
+    _term_ends_after_it_starts = field_validator("term_end")(_term_ends_after_it_starts)
+
+    def record_key(self) -> str:
+        return self.village_code
+
+
+class TeamReleased(RegistryEvent):
+    """A team released from a village; `effective_date` is the last day served, as for an advisor."""
+
+    event_type: ClassVar[str] = "team.released"
+
+    team_id: TeamId
     village_code: VillageCode
     effective_date: Day
     reason: ReleaseReason
@@ -894,6 +999,11 @@ class PolicyRules(ContractModel):
     hours_at_risk_after_day: Annotated[Whole, Field(ge=1, le=31)] = 20
     lecture_due_days_before_end: Annotated[Whole, Field(ge=0, le=90)] = 14
     no_activity_days: Annotated[Whole, Field(ge=1, le=365)] = 30
+    hours_basis: HoursBasis = Field(
+        default=HoursBasis.per_person,
+        description="a village served by a team (team.assigned) meets its monthly on-site norm when each "
+        "member meets it (per_person) or when the members' minutes together do (per_team)",
+    )
 
     @field_validator("score_weights")
     @classmethod
@@ -1069,6 +1179,9 @@ PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
     RegionRetired,
     RegionClassified,
     PolicyPublished,
+    TeamRegistered,
+    TeamAssigned,
+    TeamReleased,
     MonthClosed,
     AlertRaised,
     AssessmentGraded,

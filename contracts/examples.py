@@ -8,6 +8,7 @@ from typing import Any
 
 EXAMPLE_VILLAGE = "370402105201"  # a village (村委会) in Zaozhuang's Shizhong district
 EXAMPLE_ADVISOR = "lawyer-0001"
+EXAMPLE_TEAM = "team-0001"
 EXAMPLE_TIME = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 
 
@@ -131,6 +132,27 @@ def example_fields(
             "effective_from": "2026-01-01",
             "rules": {"lectures_required": 1, "lecture_period": "quarter"},
             "recorded_by": "province-department-37",
+        },
+        "team.registered": {
+            "team_id": EXAMPLE_TEAM,
+            "name": "枣庄某律师事务所第一法律顾问团队",
+            "organisation": "山东某律师事务所",
+            "members": [advisor_id, "lawyer-0002"],
+            "leader_id": advisor_id,
+            "effective_from": "2026-01-01",
+        },
+        "team.assigned": {
+            "team_id": EXAMPLE_TEAM,
+            "village_code": village_code,
+            "term_start": "2026-01-01",
+            "term_end": "2026-12-31",
+            "annual_subsidy_yuan": "6000.00",
+        },
+        "team.released": {
+            "team_id": EXAMPLE_TEAM,
+            "village_code": village_code,
+            "effective_date": "2026-12-31",
+            "reason": "term_ended",
         },
         "compliance.month_closed": {
             "advisor_id": advisor_id,

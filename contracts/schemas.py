@@ -81,7 +81,7 @@ def _channel_name(topic: str) -> str:
 # Payloads are JSON Schema 2020-12 documents, not AsyncAPI's own schema format (its default).
 PAYLOAD_SCHEMA_FORMAT = "application/schema+json;version=draft-2020-12"
 # The payload fields a record key is taken from (`record_key()`), in the order they are tried.
-KEY_FIELDS = ("village_code", "advisor_id", "code", "region_code", "county_code")
+KEY_FIELDS = ("village_code", "advisor_id", "team_id", "code", "region_code", "county_code")
 
 
 def key_field(payload_type: type[EventPayload]) -> str:

@@ -30,6 +30,9 @@ from contracts.events import (
     RegionClassified,
     RegionRegistered,
     ServiceRecord,
+    TeamAssigned,
+    TeamRegistered,
+    TeamReleased,
     ViolationRecorded,
     VisitLogged,
     void_permitted,
@@ -245,6 +248,70 @@ async def _apply_own_outputs(
         )
 
 
+async def _team_registered(
+    conn: Connection, item: ConsumedEvent, data: TeamRegistered, _context: BatchContext[None]
+) -> None:
+    await conn.execute(
+        """INSERT INTO team_registrations (event_id, team_id, name, organisation, leader_id, effective_from,
+                                           members)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        item.event.id,
+        data.team_id,
+        data.name,
+        data.organisation,
+        data.leader_id,
+        data.effective_from,
+        list(data.members),
+    )
+
+
+async def _team_assigned(
+    conn: Connection, item: ConsumedEvent, data: TeamAssigned, _context: BatchContext[None]
+) -> None:
+    await conn.execute(
+        """INSERT INTO team_assignments (team_id, village_code, term_start, term_end, annual_subsidy_yuan)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (team_id, village_code, term_start)
+           DO UPDATE SET term_end = $4, annual_subsidy_yuan = $5""",
+        data.team_id,
+        data.village_code,
+        data.term_start,
+        data.term_end,
+        data.annual_subsidy_yuan,
+    )
+
+
+async def _team_released(
+    conn: Connection, item: ConsumedEvent, data: TeamReleased, _context: BatchContext[None]
+) -> None:
+    await conn.execute(
+        """UPDATE team_assignments SET released_on = $3
+           WHERE team_id = $1 AND village_code = $2 AND term_start <= $3 AND released_on IS NULL""",
+        data.team_id,
+        data.village_code,
+        data.effective_date,
+    )
+
+
+async def _team_records(conn: Connection, items: list[ConsumedEvent], _context: BatchContext[None]) -> None:
+    """Which records were served as a team; whether the advisor was a member that day is asked when they
+    are counted (`contracts.assignment.members_on`), so the registry and the records may arrive in any
+    order."""
+    rows = [
+        (item.event.id, data.team_id, data.village_code)
+        for item in items
+        if isinstance(data := item.event.data, ServiceRecord)
+        and not isinstance(data, RecordVoided)
+        and data.team_id is not None
+    ]
+    if rows:
+        await conn.executemany(
+            """INSERT INTO team_activities (event_id, team_id, village_code) VALUES ($1, $2, $3)
+               ON CONFLICT DO NOTHING""",
+            rows,
+        )
+
+
 ACTIVITY_COLUMNS = [
     "event_id",
     "advisor_id",
@@ -398,6 +465,10 @@ handlers.each(
     topic=REGISTRY,
 )
 handlers.each(
+    {TeamRegistered: _team_registered, TeamAssigned: _team_assigned, TeamReleased: _team_released},
+    topic=REGISTRY,
+)
+handlers.each(
     {
         GradeAdjusted: _apply_approval,
         GradesSubmitted: _apply_approval,
@@ -407,6 +478,7 @@ handlers.each(
 )
 handlers.on(MonthClosed, AssessmentGraded, AlertRaised, topic=ASSESSMENT)(_apply_own_outputs)
 handlers.on(ServiceRecord)(_apply_activities)
+handlers.on(ServiceRecord)(_team_records)
 
 
 def assessment_projection() -> Projection:

@@ -12,7 +12,7 @@ import orjson
 from asyncpg import Record
 
 from contracts.approval import ApprovalStatus
-from contracts.assignment import assigned_between_sql
+from contracts.assignment import TeamMembership, assigned_between_sql
 from contracts.events import MAX_VISIT, Grade, PolicyRules
 from plumbing.postgres import Connection
 from services.assessment.rules import Activity, PublishedClose, PublishedGrade, PublishedPolicy, Term, Visit
@@ -22,6 +22,7 @@ from services.assessment.rules.approval import (
     ComputedGrade,
     grades_from_json,
 )
+from services.assessment.rules.teams import TeamActivity
 
 
 def _term(row: Record) -> Term:
@@ -431,3 +432,73 @@ async def names(conn: Connection, advisor_ids: Sequence[str], codes: Sequence[st
         "advisors": {row["advisor_id"]: (row["name"], row["organisation"]) for row in advisors},
         "places": {row["code"]: row["name"] for row in places},
     }
+
+
+async def assigned_teams(
+    conn: Connection, region_code: str, first_day: date, last_day: date
+) -> list[tuple[str, str]]:
+    """(team, village) pairs in the region whose terms overlap the days."""
+    rows = await conn.fetch(
+        f"""SELECT DISTINCT team_id, village_code FROM team_assignments t
+           WHERE village_code LIKE $1 || '%' AND {assigned_between_sql("t", "$2", "$3")}
+           ORDER BY village_code, team_id""",  # noqa: S608 - the condition is code, values are parameters
+        region_code,
+        first_day,
+        last_day,
+    )
+    return [(row["team_id"], row["village_code"]) for row in rows]
+
+
+async def team_registrations(conn: Connection, team_id: str) -> list[Record]:
+    """Every registration of the team in the registry's order (the last one names it)."""
+    return list(
+        await conn.fetch(
+            """SELECT name, organisation, leader_id, effective_from, members FROM team_registrations
+               WHERE team_id = $1 ORDER BY position""",
+            team_id,
+        )
+    )
+
+
+def memberships(registrations: Sequence[Record]) -> list[TeamMembership]:
+    return [TeamMembership(row["effective_from"], tuple(row["members"])) for row in registrations]
+
+
+async def team_terms(conn: Connection, team_id: str, village_code: str) -> list[Term]:
+    rows = await conn.fetch(
+        """SELECT term_start, term_end, released_on, annual_subsidy_yuan FROM team_assignments
+           WHERE team_id = $1 AND village_code = $2 ORDER BY term_start""",
+        team_id,
+        village_code,
+    )
+    return [_term(row) for row in rows]
+
+
+async def team_records(
+    conn: Connection, team_id: str, village_code: str, since: datetime
+) -> list[TeamActivity]:
+    """The records served as the team in the village that may count from `since` on (as `activities`)."""
+    rows = await conn.fetch(
+        """SELECT a.advisor_id, a.event_type, a.occurred_at, a.recorded_at, a.on_site_start, a.on_site_end,
+                  a.offsite_minutes, a.evening_or_holiday, a.large_event, a.feedback_score,
+                  a.voided_at IS NOT NULL AS voided
+           FROM team_activities t JOIN activities a USING (event_id)
+           WHERE t.team_id = $1 AND t.village_code = $2 AND a.village_code = $2 AND a.occurred_at >= $3
+             AND (a.occurred_at >= $4 OR a.on_site_end > $4)
+           ORDER BY a.occurred_at""",
+        team_id,
+        village_code,
+        since - MAX_VISIT,
+        since,
+    )
+    return [TeamActivity(row["advisor_id"], _activity(row)) for row in rows]
+
+
+async def violation_of_any_in_year(conn: Connection, advisor_ids: Sequence[str], year: int) -> bool:
+    found = await conn.fetchval(
+        """SELECT 1 FROM violations
+           WHERE advisor_id = ANY($1::text[]) AND extract(year FROM violation_date) = $2 LIMIT 1""",
+        list(advisor_ids),
+        year,
+    )
+    return found is not None

@@ -27,6 +27,9 @@ from contracts.events import (
     RegionRegistered,
     RegionRetired,
     ServiceRecord,
+    TeamAssigned,
+    TeamRegistered,
+    TeamReleased,
     registration_permitted,
     void_permitted,
 )
@@ -552,6 +555,49 @@ async def _apply_approval(
     )
 
 
+async def _team_registered(
+    conn: Connection, item: ConsumedEvent, data: TeamRegistered, _context: DashboardContext
+) -> None:
+    await conn.execute(
+        """INSERT INTO team_registrations (event_id, team_id, name, organisation, leader_id, effective_from,
+                                           members)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        item.event.id,
+        data.team_id,
+        data.name,
+        data.organisation,
+        data.leader_id,
+        data.effective_from,
+        list(data.members),
+    )
+
+
+async def _team_assigned(
+    conn: Connection, item: ConsumedEvent, data: TeamAssigned, _context: DashboardContext
+) -> None:
+    await conn.execute(
+        """INSERT INTO team_assignments (team_id, village_code, term_start, term_end)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (team_id, village_code, term_start) DO UPDATE SET term_end = $4""",
+        data.team_id,
+        data.village_code,
+        data.term_start,
+        data.term_end,
+    )
+
+
+async def _team_released(
+    conn: Connection, item: ConsumedEvent, data: TeamReleased, _context: DashboardContext
+) -> None:
+    await conn.execute(
+        """UPDATE team_assignments SET released_on = $3
+           WHERE team_id = $1 AND village_code = $2 AND term_start <= $3 AND released_on IS NULL""",
+        data.team_id,
+        data.village_code,
+        data.effective_date,
+    )
+
+
 # The dashboard, in the order it applies a batch: the batch's regions (one statement), the rest of the
 # registry (one total order), what the assessment concluded, the year-end approval, the service records;
 # then the batch's figures are written, a row per slot.
@@ -564,6 +610,10 @@ handlers.each(
         AdvisorAssigned: _advisor_assigned,
         AdvisorReleased: _advisor_released,
     },
+    topic=REGISTRY,
+)
+handlers.each(
+    {TeamRegistered: _team_registered, TeamAssigned: _team_assigned, TeamReleased: _team_released},
     topic=REGISTRY,
 )
 handlers.on(MonthClosed, AssessmentGraded, topic=ASSESSMENT)(_apply_assessment_outputs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from contracts.assignment import assigned_on_sql
+from contracts.assignment import TeamMembership, assigned_on_sql, last_day_served_sql, members_on
 from plumbing.postgres import Connection
 from services.dashboard.rules import months_of
 
@@ -92,12 +92,14 @@ async def search(conn: Connection, text: str, within: str, limit: int) -> list[d
 
 
 async def coverage(conn: Connection, code: str, today: date) -> dict[str, int]:
-    """全覆盖率: villages with an advisor assigned today, of all villages in the region."""
+    """全覆盖率: villages with an advisor or a team assigned today, of all villages in the region."""
     row = await conn.fetchrow(
         f"""SELECT count(*) AS villages,
                   count(*) FILTER (WHERE EXISTS (
                       SELECT 1 FROM assignments a WHERE a.village_code = r.code
-                        AND {assigned_on_sql("a", "$2")})) AS covered
+                        AND {assigned_on_sql("a", "$2")}) OR EXISTS (
+                      SELECT 1 FROM team_assignments t WHERE t.village_code = r.code
+                        AND {assigned_on_sql("t", "$2")})) AS covered
            FROM regions r WHERE r.level = 'village' AND r.code LIKE $1 || '%' AND r.retired_on IS NULL""",  # noqa: S608 - the condition is code, values are parameters
         code,
         today,
@@ -154,5 +156,68 @@ async def village_terms(conn: Connection, code: str) -> list[dict[str, Any]]:
            FROM assignments a LEFT JOIN advisors d USING (advisor_id)
            WHERE a.village_code = $1 ORDER BY a.term_start, a.advisor_id""",
         code,
+    )
+    return [dict(row) for row in rows]
+
+
+async def teams(conn: Connection, team_ids: list[str], day: date) -> dict[str, dict[str, Any]]:
+    """Each team's card as its latest registration names it, with its members on the day (name and
+    organisation from their own registration)."""
+    rows = await conn.fetch(
+        """SELECT team_id, name, organisation, leader_id, effective_from, members FROM team_registrations
+           WHERE team_id = ANY($1::text[]) ORDER BY team_id, position""",
+        team_ids,
+    )
+    registrations: dict[str, list[Any]] = {}
+    for row in rows:
+        registrations.setdefault(row["team_id"], []).append(row)
+    members = {
+        team_id: members_on([TeamMembership(r["effective_from"], tuple(r["members"])) for r in found], day)
+        for team_id, found in registrations.items()
+    }
+    cards = await conn.fetch(
+        "SELECT advisor_id, name, organisation FROM advisors WHERE advisor_id = ANY($1::text[])",
+        sorted({member for found in members.values() for member in found}),
+    )
+    advisors = {card["advisor_id"]: card for card in cards}
+    return {
+        team_id: {
+            "team_id": team_id,
+            "name": found[-1]["name"],
+            "organisation": found[-1]["organisation"],
+            "leader_id": found[-1]["leader_id"],
+            "members": [
+                {
+                    "advisor_id": member,
+                    "name": advisors[member]["name"] if member in advisors else None,
+                    "organisation": advisors[member]["organisation"] if member in advisors else None,
+                    "leader": member == found[-1]["leader_id"],
+                }
+                for member in members[team_id]
+            ],
+        }
+        for team_id, found in registrations.items()
+    }
+
+
+async def village_team_terms(conn: Connection, code: str) -> list[dict[str, Any]]:
+    """Every team that served or serves the village, with its terms."""
+    rows = await conn.fetch(
+        f"""SELECT team_id, term_start, term_end, {last_day_served_sql("t")} AS last_day_served
+           FROM team_assignments t WHERE village_code = $1 ORDER BY term_start, team_id""",  # noqa: S608 - the expression is code
+        code,
+    )
+    return [dict(row) for row in rows]
+
+
+async def region_team_terms(conn: Connection, code: str, today: date) -> list[dict[str, Any]]:
+    """The teams assigned today to villages of the region, village by village."""
+    rows = await conn.fetch(
+        f"""SELECT t.team_id, t.village_code, r.name AS village_name, t.term_start, t.term_end
+           FROM team_assignments t LEFT JOIN regions r ON r.code = t.village_code
+           WHERE t.village_code LIKE $1 || '%' AND {assigned_on_sql("t", "$2")}
+           ORDER BY t.village_code, t.team_id""",  # noqa: S608 - the condition is code, values are parameters
+        code,
+        today,
     )
     return [dict(row) for row in rows]

@@ -62,6 +62,7 @@ FIELD_LABELS: dict[str, str] = {
     "reported_to": "上报至",
     "target_event_id": "作废的记录编号",
     "reason": "作废原因",
+    "team_id": "服务团队编号（以团队身份服务时填写）",
 }
 # Where one field name means different things in two kinds.
 KIND_FIELD_LABELS: dict[tuple[str, str], str] = {

@@ -16,6 +16,7 @@ from contracts.events import (
     EventPayload,
     FeedbackSubmitted,
     ServiceRecord,
+    TeamRegistered,
     VisitLogged,
 )
 from plumbing.auth import REGISTRY_ROLES, Principal, Role
@@ -72,6 +73,13 @@ KINDS: tuple[RecordKind, ...] = (
         "Classify a region (remote, mountain, ...)",
     ),
     RecordKind("policy", "policy.published", "/v1/registry/policies", "Publish a region's assessment policy"),
+    RecordKind("team", "team.registered", "/v1/registry/teams", "Register an advisor team (律师团队)"),
+    RecordKind(
+        "team_assignment", "team.assigned", "/v1/registry/team-assignments", "Assign a team to a village"
+    ),
+    RecordKind(
+        "team_release", "team.released", "/v1/registry/team-releases", "Release a team from a village"
+    ),
 )
 KIND_BY_NAME = {kind.name: kind for kind in KINDS}
 
@@ -225,8 +233,8 @@ def prepare_event(
         fields["recorded_by"] = principal.subject
     if "recorded_by_role" in payload_type.model_fields:
         fields["recorded_by_role"] = str(principal.role)
-    if payload_type is AdvisorRegistered and fields.get("region_code") is None:
-        fields["region_code"] = principal.region_code  # the registering region owns the advisor
+    if payload_type in (AdvisorRegistered, TeamRegistered) and fields.get("region_code") is None:
+        fields["region_code"] = principal.region_code  # the registering region owns the advisor or team
     try:
         payload = parse_payload(kind.event_type, fields, prefix="")
     except ContractViolation as violation:

@@ -21,6 +21,9 @@ from contracts.events import (
     RegionRegistered,
     RegionRetired,
     ServiceRecord,
+    TeamAssigned,
+    TeamRegistered,
+    TeamReleased,
     registration_permitted,
 )
 from contracts.topics import REGISTRY, VILLAGE_SERVICES
@@ -349,6 +352,44 @@ async def _count_unassigned(conn: Connection, records: list[ConsumedEvent]) -> N
         metrics.UNASSIGNED.inc(unassigned)
 
 
+async def _team_registered(
+    conn: Connection, item: ConsumedEvent, data: TeamRegistered, _context: LedgerContext
+) -> None:
+    await conn.execute(
+        """INSERT INTO team_registrations (event_id, team_id, effective_from, members)
+           VALUES ($1, $2, $3, $4)""",
+        item.event.id,
+        data.team_id,
+        data.effective_from,
+        list(data.members),
+    )
+
+
+async def _team_assigned(
+    conn: Connection, item: ConsumedEvent, data: TeamAssigned, _context: LedgerContext
+) -> None:
+    await conn.execute(
+        """INSERT INTO team_assignments (team_id, village_code, term_start, term_end) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (team_id, village_code, term_start) DO UPDATE SET term_end = $4""",
+        data.team_id,
+        data.village_code,
+        data.term_start,
+        data.term_end,
+    )
+
+
+async def _team_released(
+    conn: Connection, item: ConsumedEvent, data: TeamReleased, _context: LedgerContext
+) -> None:
+    await conn.execute(
+        """UPDATE team_assignments SET released_on = $3
+           WHERE team_id = $1 AND village_code = $2 AND term_start <= $3 AND released_on IS NULL""",
+        data.team_id,
+        data.village_code,
+        data.effective_date,
+    )
+
+
 # The ledger, in the order it applies a batch: the registry (one total order), the service records (each
 # village's chain), erasures (after the records they erase), then the conflicts the runtime kept out.
 handlers: Handlers[bytes] = Handlers()
@@ -360,6 +401,10 @@ handlers.each(
         RegionRegistered: _region_registered,
         RegionRetired: _region_retired,
     },
+    topic=REGISTRY,
+)
+handlers.each(
+    {TeamRegistered: _team_registered, TeamAssigned: _team_assigned, TeamReleased: _team_released},
     topic=REGISTRY,
 )
 handlers.on(ServiceRecord)(_append_entries)

@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from contracts.assignment import AssignmentTerm
+from contracts.assignment import AssignmentTerm, TeamMembership, member_terms
 from contracts.events import SEALED_PERSONAL_FIELD, SealedPersonal
 from plumbing.personal import Sealer
 from plumbing.postgres import Connection
@@ -232,7 +232,41 @@ async def terms_for(
         terms.setdefault((row["advisor_id"], row["village_code"]), []).append(
             AssignmentTerm(row["term_start"], row["term_end"], row["released_on"])
         )
+    for (advisor_id, village_code), served in (await team_member_terms(conn, village_codes)).items():
+        terms.setdefault((advisor_id, village_code), []).extend(served)
     return terms
+
+
+async def team_member_terms(
+    conn: Connection, village_codes: list[str]
+) -> dict[tuple[str, str], list[AssignmentTerm]]:
+    """(member, village) → the days of a team's terms on which the advisor was its member."""
+    team_terms = await conn.fetch(
+        """SELECT team_id, village_code, term_start, term_end, released_on FROM team_assignments
+           WHERE village_code = ANY($1::text[])""",
+        village_codes,
+    )
+    if not team_terms:
+        return {}
+    rows = await conn.fetch(
+        """SELECT team_id, effective_from, members FROM team_registrations
+           WHERE team_id = ANY($1::text[]) ORDER BY position""",
+        sorted({row["team_id"] for row in team_terms}),
+    )
+    registrations: dict[str, list[TeamMembership]] = {}
+    for row in rows:
+        registrations.setdefault(row["team_id"], []).append(
+            TeamMembership(row["effective_from"], tuple(row["members"]))
+        )
+    found: dict[tuple[str, str], list[AssignmentTerm]] = {}
+    for row in team_terms:
+        team = registrations.get(row["team_id"], [])
+        term = AssignmentTerm(row["term_start"], row["term_end"], row["released_on"])
+        for member in sorted({member for registration in team for member in registration.members}):
+            served = member_terms(team, member, term)
+            if served:
+                found.setdefault((member, row["village_code"]), []).extend(served)
+    return found
 
 
 async def advisor_names(conn: Connection, advisor_ids: list[str]) -> dict[str, str]:

@@ -320,6 +320,10 @@ def record_body(kind_path: str, stack: Stack, advisor: str) -> dict[str, Any]:
     if kind.event_type == "advisor.registered":
         body["advisor_id"] = f"adv-{stack.county}-{uuid.uuid4().hex[:6]}"
         body["region_code"] = stack.county
+    if kind.event_type == "team.registered":
+        body["members"] = [advisor]
+        body["leader_id"] = advisor
+        body["region_code"] = stack.county
     if kind.event_type == "region.classified":
         body["code"] = stack.own_village
     if kind.event_type == "policy.published":

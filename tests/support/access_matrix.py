@@ -186,6 +186,7 @@ ROUTES: dict[tuple[str, str, str], str] = {
     ("assessment", "POST", "/v1/regions/{region_code}/approvals/{year}/acceptance"): "prefecture_acts",
     ("assessment", "POST", "/v1/regions/{region_code}/approvals/{year}/return"): "prefecture_acts",
     ("assessment", "GET", "/v1/regions/{region_code}/payouts"): "payers",
+    ("assessment", "GET", "/v1/regions/{region_code}/teams"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/figures"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/work-report"): "region",
     ("dashboard", "GET", "/v1/regions/{code}/series"): "region",
@@ -194,6 +195,7 @@ ROUTES: dict[tuple[str, str, str], str] = {
     ("dashboard", "GET", "/v1/regions"): "signed_in",
     ("dashboard", "GET", "/v1/me"): "signed_in",
     ("dashboard", "GET", "/v1/villages/{code}/ledger-summary"): "village",
+    ("dashboard", "GET", "/v1/regions/{code}/teams"): "region",
     ("intake", "POST", "/v1/consultations"): "record",
     ("intake", "POST", "/v1/mediations"): "record",
     ("intake", "POST", "/v1/lectures"): "record",
@@ -209,6 +211,9 @@ ROUTES: dict[tuple[str, str, str], str] = {
     ("intake", "POST", "/v1/registry/violations"): "registry",
     ("intake", "POST", "/v1/registry/region-classifications"): "registry",
     ("intake", "POST", "/v1/registry/policies"): "registry",
+    ("intake", "POST", "/v1/registry/teams"): "registry",
+    ("intake", "POST", "/v1/registry/team-assignments"): "registry",
+    ("intake", "POST", "/v1/registry/team-releases"): "registry",
     ("intake", "POST", "/v1/erasures"): "registry",
     ("intake", "POST", "/v1/imports"): "registry",  # history: a county bureau and above, its own villages
     ("intake", "POST", "/v1/batch"): "signed_in",  # each record of a batch is judged by its own row

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from contracts.events import DEFAULT_ZONE, SERVICE_RECORD_NAMES
-from plumbing.access import require_village_reader
+from plumbing.access import refuse_advisors, require_village_reader
 from plumbing.auth import Role, require_region
 from plumbing.http import ApiError, RegionCodePath, VillageCodePath
 from plumbing.routing import AppClock, Caller, Db
@@ -52,7 +52,7 @@ async def me(caller: Caller, db: Db) -> dict[str, Any]:
 @router.get(
     "/v1/villages/{code}/ledger-summary",
     tags=["regions"],
-    summary="A village's summary (一村一卷): its advisors and terms, how many records, the latest ten",
+    summary="A village's summary (一村一卷): its advisors, teams and terms, how many records, the latest ten",
 )
 async def ledger_summary(
     code: VillageCodePath, caller: Caller, db: Db, clock: AppClock, request: Request
@@ -61,16 +61,21 @@ async def ledger_summary(
     # latest ten (kind, time, advisor, voided: no resident's field and no free text), from the dashboard's
     # own projection of the same events the ledger keeps (services share only events).
     require_region(caller, code)
+    today = clock.now().astimezone(DEFAULT_ZONE).date()
     async with db.acquire() as conn:
         if caller.role is Role.advisor:
-            today = clock.now().astimezone(DEFAULT_ZONE).date()
             serving = await queries.village_advisors(conn, code, today)
-            require_village_reader(caller, code, {advisor["advisor_id"] for advisor in serving})
+            serving_teams = await queries.region_team_terms(conn, code, today)
+            in_teams = await queries.teams(conn, [term["team_id"] for term in serving_teams], today)
+            members = {member["advisor_id"] for team in in_teams.values() for member in team["members"]}
+            require_village_reader(caller, code, {advisor["advisor_id"] for advisor in serving} | members)
         found = await queries.region(conn, code)
         if found is None or found["level"] != "village":
             raise ApiError(404, "not_found", f"no village {code}")
         count, recent = await queries.village_log(conn, code, 10)
         terms = await queries.village_terms(conn, code)
+        team_terms = await queries.village_team_terms(conn, code)
+        cards = await queries.teams(conn, sorted({term["team_id"] for term in team_terms}), today)
     settings: DashboardSettings = request.app.state.settings
     return {
         "village_code": code,
@@ -86,6 +91,14 @@ async def ledger_summary(
             }
             for term in terms
         ],
+        "teams": [
+            {
+                **cards.get(term["team_id"], {"team_id": term["team_id"], "members": []}),
+                "term_start": term["term_start"].isoformat(),
+                "term_end": term["term_end"].isoformat(),
+            }
+            for term in team_terms
+        ],
         "recent": [
             {
                 "occurred_at": entry["occurred_at"].isoformat(),
@@ -96,4 +109,32 @@ async def ledger_summary(
             for entry in recent
         ],
         "ledger_url": f"{settings.ledger_url}/v1/villages/{code}/ledger",
+    }
+
+
+@router.get(
+    "/v1/regions/{code}/teams",
+    tags=["regions"],
+    summary="The teams (律师团队) serving villages of the region today, with their members",
+)
+async def region_teams(code: RegionCodePath, caller: Caller, db: Db, clock: AppClock) -> dict[str, Any]:
+    refuse_advisors(caller, "a region's teams")
+    require_region(caller, code)
+    today = clock.now().astimezone(DEFAULT_ZONE).date()
+    async with db.acquire() as conn:
+        terms = await queries.region_team_terms(conn, code, today)
+        cards = await queries.teams(conn, sorted({term["team_id"] for term in terms}), today)
+    return {
+        "region_code": code,
+        "on": today.isoformat(),
+        "teams": [
+            {
+                **cards.get(term["team_id"], {"team_id": term["team_id"], "members": []}),
+                "village_code": term["village_code"],
+                "village_name": term["village_name"],
+                "term_start": term["term_start"].isoformat(),
+                "term_end": term["term_end"].isoformat(),
+            }
+            for term in terms
+        ],
     }
