@@ -164,6 +164,20 @@ async def alerts_under(conn: Connection, region_code: str, since: date, limit: i
     ]
 
 
+async def advisor_alerts(conn: Connection, advisor_id: str, since: date, limit: int) -> list[dict[str, Any]]:
+    """An advisor's own alerts from `since` on, newest first (the workbench's 我的本月)."""
+    rows = await conn.fetch(
+        """SELECT event_id, village_code, kind, as_of, detail FROM alerts
+           WHERE advisor_id = $1 AND as_of >= $2 ORDER BY as_of DESC, village_code LIMIT $3""",
+        advisor_id,
+        since,
+        limit,
+    )
+    return [
+        {**dict(row), "event_id": str(row["event_id"]), "as_of": row["as_of"].isoformat()} for row in rows
+    ]
+
+
 async def grades_under(conn: Connection, region_code: str, year: int) -> list[dict[str, Any]]:
     """The latest revision of each grade in the region for the year: the table a county bureau pays from."""
     rows = await conn.fetch(

@@ -102,7 +102,16 @@ async def services(
         term_start=f"{year}-01-01",
         term_end=f"{year}-12-31",
     )
-    await send_all(producer, [term])
+    # An alert the assessment raised for the advisor in the village (shown under 提醒 in 我的本月).
+    alert = sample_event(
+        "compliance.alert_raised",
+        event_id=uuid.uuid4(),
+        advisor_id=ADVISOR,
+        village_code=VILLAGE,
+        kind="lecture_due",
+        as_of=datetime.now(UTC).date().isoformat(),
+    )
+    await send_all(producer, [term, alert])
     common: dict[str, Any] = {
         "database_url": infrastructure.database_url,
         "jwt_secret": SECRET,
@@ -344,6 +353,11 @@ async def test_an_advisor_records_online_and_offline_and_every_record_is_counted
         )
         assert "今年群众评价：平均" in await page.inner_text("#month-rating")
         assert "小时" in await page.inner_text("#month-villages")
+        year = datetime.now(UTC).year
+        terms = await page.inner_text(f'#month-villages tr[data-village="{VILLAGE}"] td.terms')
+        assert terms == f"{year}-01-01 至 {year}-12-31", terms
+        alert = f'#month-alerts li[data-kind="lecture_due"][data-village="{VILLAGE}"]'
+        assert "本期法治讲座尚未开展" in await page.inner_text(alert)
         await page.screenshot(path=str(SHOTS / "workbench-7-my-month.png"), full_page=True)
 
         # The other kinds: a lecture, legal aid and a risk report, each accepted; the lecture then voided

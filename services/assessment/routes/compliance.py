@@ -26,6 +26,7 @@ from services.assessment.rules import (
     MonthStatus,
     PublishedPolicy,
     Snapshot,
+    Term,
     local_day,
     month_bounds,
     month_compliance,
@@ -34,6 +35,7 @@ from services.assessment.rules import (
 )
 
 router = APIRouter()
+ALERT_DAYS = 90  # how far back the alerts go when no `since` is given
 
 
 def policy_json(policy: PublishedPolicy | None) -> dict[str, Any] | None:
@@ -44,6 +46,15 @@ def policy_json(policy: PublishedPolicy | None) -> dict[str, Any] | None:
         "region_code": policy.region_code,
         "effective_from": policy.effective_from.isoformat(),
         "rules": policy.rules.model_dump(mode="json"),
+    }
+
+
+def term_json(term: Term) -> dict[str, Any]:
+    return {
+        "term_start": term.term_start.isoformat(),
+        "term_end": term.term_end.isoformat(),
+        "released_on": term.released_on.isoformat() if term.released_on else None,
+        "annual_subsidy_yuan": str(term.annual_subsidy_yuan),
     }
 
 
@@ -106,11 +117,16 @@ async def snapshot_of(db: Database, advisor_id: str, village_code: str, now: dat
             village_code,
             await queries.tags(conn, village_code, local_day(now)),
             await queries.policies(conn),
-            await queries.terms(conn, advisor_id, village_code),
+            found_terms := await queries.terms(conn, advisor_id, village_code),
             await queries.activities(conn, advisor_id, village_code, since),
             await queries.violation_in_year(conn, advisor_id, local_day(now).year),
         )
-    return {"advisor_id": advisor_id, "village_code": village_code, **snapshot_json(found)}
+    return {
+        "advisor_id": advisor_id,
+        "village_code": village_code,
+        **snapshot_json(found),
+        "terms": [term_json(term) for term in found_terms],
+    }
 
 
 @router.get(
@@ -139,9 +155,14 @@ async def advisor_compliance(
     async with db.acquire() as conn:
         villages = await queries.advisor_villages(conn, advisor_id, caller.region_code)
     now = as_of or clock.now()
+    first_day = local_day(now) - timedelta(days=ALERT_DAYS)
+    async with db.acquire() as conn:
+        alerts = await queries.advisor_alerts(conn, advisor_id, first_day, 200)
     return {
         "advisor_id": advisor_id,
         "villages": [await snapshot_of(db, advisor_id, code, now) for code in villages],
+        "alerts_since": first_day.isoformat(),
+        "alerts": [alert for alert in alerts if alert["village_code"] in villages],
     }
 
 
@@ -200,7 +221,7 @@ async def region_alerts(
 ) -> dict[str, Any]:
     refuse_advisors(caller, "a region's alerts")
     require_region(caller, region_code)
-    first_day = since or local_day(clock.now()) - timedelta(days=90)
+    first_day = since or local_day(clock.now()) - timedelta(days=ALERT_DAYS)
     async with db.acquire() as conn:
         found = await queries.alerts_under(conn, region_code, first_day, limit)
     return {"region_code": region_code, "since": first_day.isoformat(), "alerts": found}

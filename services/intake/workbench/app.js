@@ -576,6 +576,16 @@ async function sync() {
 // --- my month: on-site hours against the requirement (assessment), my work log (ledger) ------------------
 const MONTH_KEY = "vc-wb-month";
 const GRADE_NAMES = { excellent: "优秀", good: "良好", qualified: "合格", unqualified: "不合格", violation: "违纪" };
+const ALERT_NAMES = {
+  hours_at_risk: "本月驻村时长可能不足",
+  hours_missed: "上月驻村时长未达标",
+  lecture_due: "本期法治讲座尚未开展",
+  lecture_missed: "上期法治讲座未开展",
+  no_activity: "长期没有服务记录",
+};
+// A village's terms: start to end (or the day released), e.g. "2026-01-01 至 2026-12-31".
+const termsText = (terms) =>
+  (terms || []).map((term) => term.term_start + " 至 " + (term.released_on ? term.released_on + "（已解聘）" : term.term_end)).join("；") || "—";
 const hours = (minutes) => (minutes / 60).toFixed(1) + " 小时";
 const rating = (feedback) => (feedback && feedback.count_this_year ? "平均 " + feedback.average_this_year.toFixed(2) + " 分（" + feedback.count_this_year + " 条）" : "暂无");
 
@@ -600,10 +610,16 @@ function drawMonth(kept) {
       element("td", {}, village.lectures.held_in_period + " / " + village.lectures.required_in_period),
       element("td", { class: "rating" }, rating(village.feedback)),
       element("td", {}, GRADE_NAMES[village.year_to_date.provisional_grade] || village.year_to_date.provisional_grade),
+      element("td", { class: "terms" }, termsText(village.terms)),
     );
     return row;
   });
   $("month-villages").querySelector("tbody").replaceChildren(...rows);
+  // My alerts (the assessment's, last 90 days): hours at risk or missed, a lecture due or missed, no activity.
+  const alerts = (kept.alerts || []).map((alert) =>
+    element("li", { "data-kind": alert.kind, "data-village": alert.village_code }, alert.as_of + " " + alert.village_code + " " + (ALERT_NAMES[alert.kind] || alert.kind)),
+  );
+  $("month-alerts").replaceChildren(...(alerts.length ? alerts : [element("li", { class: "hint" }, "近 90 天没有提醒")]));
   // This year's ratings over every village (residents' from the notices' QR code, and cadres'), weighted.
   const rated = (kept.villages || []).map((village) => village.feedback).filter((found) => found && found.count_this_year);
   const count = rated.reduce((sum, found) => sum + found.count_this_year, 0);
@@ -626,9 +642,13 @@ async function refreshMonth() {
   if (!bearer || !navigator.onLine) return;
   const now = new Date();
   const monthStart = new Date(now.getFullYear(), now.getMonth(), 1).toISOString();
-  const kept = { fetched_at: now.toISOString(), villages: [], worklog: null };
+  const kept = { fetched_at: now.toISOString(), villages: [], alerts: [], worklog: null };
   try {
-    if (assessment) kept.villages = (await readApi(assessment, "/v1/advisors/" + encodeURIComponent(who.advisor_id) + "/compliance", bearer)).villages;
+    if (assessment) {
+      const mine = await readApi(assessment, "/v1/advisors/" + encodeURIComponent(who.advisor_id) + "/compliance", bearer);
+      kept.villages = mine.villages;
+      kept.alerts = mine.alerts;
+    }
     if (ledger) {
       const log = await readApi(ledger, "/v1/advisors/" + encodeURIComponent(who.advisor_id) + "/worklog?limit=500&since=" + encodeURIComponent(monthStart), bearer);
       kept.worklog = log.entries.length;
