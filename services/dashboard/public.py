@@ -23,6 +23,7 @@ def notice(
     year: int,
     figures: dict[str, float],
     page_url: str,
+    teams: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What the public page shows: names, the advisors' cards, this year's on-site hours and counts (the work
     report), and the page's own address (the QR code on the printed notice)."""
@@ -44,6 +45,28 @@ def notice(
             for advisor in advisors
             if advisor["name"] is not None
         ],
+        # A team serving the village (律师团队): its name, organisation, term and members (队长 first); each
+        # member's contact as they publish it, the leader's as the team's.
+        "teams": [
+            {
+                "team_id": team["team_id"],
+                "name": team["name"],
+                "organisation": team["organisation"],
+                "term_start": team["term_start"].isoformat(),
+                "term_end": team["term_end"].isoformat(),
+                "members": [
+                    {
+                        "advisor_id": member["advisor_id"],
+                        "name": member["name"],
+                        "leader": member["leader"],
+                        "phone": member.get("phone"),
+                    }
+                    for member in sorted(team["members"], key=lambda m: (not m["leader"], m["advisor_id"]))
+                    if member["name"] is not None
+                ],
+            }
+            for team in teams or []
+        ],
         "hotline": HOTLINE,
         "service_hours": round(figures.get("on_site_minutes", 0) / 60, 1),
         "counts": [{"item": line["item"], "count": line["count"]} for line in work_report(figures)],
@@ -63,12 +86,38 @@ def qr_code_svg(url: str) -> str:
 RATING_CHOICES = {5: "很满意", 4: "满意", 3: "一般", 2: "不满意", 1: "很不满意"}
 
 
+def rateable(shown: dict[str, Any]) -> list[tuple[str, str]]:
+    """Whom a resident may rate: each advisor of the village and each member of a team serving it (once)."""
+    found: dict[str, str] = {advisor["advisor_id"]: advisor["name"] for advisor in shown["advisors"]}
+    for team in shown.get("teams", []):
+        for member in team["members"]:
+            found.setdefault(member["advisor_id"], f"{member['name']}（{team['name']}）")
+    return list(found.items())
+
+
+def team_card(team: dict[str, Any]) -> str:
+    leader = next((member for member in team["members"] if member["leader"]), None)
+    members = "、".join(
+        escape(member["name"]) + ("（队长）" if member["leader"] else "") for member in team["members"]
+    )
+    phone = (leader or {}).get("phone") or "请拨打 " + HOTLINE
+    return (
+        "<div class='card team'>"
+        f"<p class='name'>{escape(team['name'])}</p>"
+        f"<p>律师团队 · {escape(team['organisation'])}</p>"
+        f"<p class='members'>成员：{members}</p>"
+        f"<p>联系电话：<span class='phone'>{escape(phone)}</span></p>"
+        f"<p class='term'>服务期：{team['term_start']} 至 {team['term_end']}</p>"
+        "</div>"
+    )
+
+
 def rating_form(shown: dict[str, Any], ratings_url: str) -> str:
     """The residents' rating (群众评价), on screen only: which advisor, 1-5 and an optional comment that is
     never shown publicly. `rating.js` posts it to intake with the device's id; without script, no form."""
     options = "".join(
-        f"<option value='{escape(advisor['advisor_id'])}'>{escape(advisor['name'])}</option>"
-        for advisor in shown["advisors"]
+        f"<option value='{escape(advisor_id)}'>{escape(name)}</option>"
+        for advisor_id, name in rateable(shown)
     )
     scores = "".join(
         f"<label class='score'><input type='radio' name='score' value='{score}'> {score} {label}</label>"
@@ -102,6 +151,7 @@ def notice_html(shown: dict[str, Any], ratings_url: str | None = None) -> str:
             "</div>"
             for advisor in shown["advisors"]
         )
+        + "".join(team_card(team) for team in shown.get("teams", []))
         or "<p>本村（社区）暂未配备法律顾问，请拨打公共法律服务热线 12348。</p>"
     )
     rows = "".join(
@@ -161,6 +211,6 @@ footer {{ color: #616e7c; font-size: 13px; margin-top: 16px; }}
 <section id="qr">{qr_code_svg(shown["url"])}
 <div><p><strong>手机扫码</strong>查看本公示，并为法律顾问的服务评分。</p>
 <p class="url">{escape(shown["url"])}</p></div></section>
-{rating_form(shown, ratings_url) if ratings_url and shown["advisors"] else ""}
+{rating_form(shown, ratings_url) if ratings_url and rateable(shown) else ""}
 <footer>公共法律服务热线 {HOTLINE} · 数据来自法律顾问工作台账，仅公示次数，不含群众个人信息。</footer>
 </body></html>"""

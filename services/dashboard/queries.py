@@ -120,6 +120,38 @@ async def village_advisors(conn: Connection, village_code: str, today: date) -> 
     return [dict(row) for row in rows]
 
 
+async def village_teams_today(conn: Connection, village_code: str, today: date) -> list[dict[str, Any]]:
+    """The teams assigned to a village today, each with its term and its members' public cards (name,
+    organisation, the contact they publish) as its latest registration names them on the day."""
+    rows = await conn.fetch(
+        f"""SELECT team_id, term_start, term_end FROM team_assignments t
+           WHERE village_code = $1 AND {assigned_on_sql("t", "$2")} ORDER BY term_start, team_id""",  # noqa: S608 - the condition is code, values are parameters
+        village_code,
+        today,
+    )
+    cards = await teams(conn, [row["team_id"] for row in rows], today)
+    phones = {
+        row["advisor_id"]: row["phone"]
+        for row in await conn.fetch(
+            "SELECT advisor_id, phone FROM advisors WHERE advisor_id = ANY($1::text[])",
+            sorted({m["advisor_id"] for card in cards.values() for m in card["members"]}),
+        )
+    }
+    return [
+        {
+            **cards[row["team_id"]],
+            "members": [
+                {**member, "phone": phones.get(member["advisor_id"])}
+                for member in cards[row["team_id"]]["members"]
+            ],
+            "term_start": row["term_start"],
+            "term_end": row["term_end"],
+        }
+        for row in rows
+        if row["team_id"] in cards
+    ]
+
+
 async def approvals(conn: Connection, code: str, year: int) -> list[dict[str, Any]]:
     """Every county within the region (or the county containing it) and where its year's approval stands."""
     rows = await conn.fetch(

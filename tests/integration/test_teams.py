@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from contracts.events import DEFAULT_ZONE
 from contracts.examples import example_fields
@@ -30,7 +31,9 @@ from services.intake.settings import IntakeSettings
 from services.ledger.app import create_app as create_ledger
 from services.ledger.settings import LedgerSettings
 from tests.support.infrastructure import Infrastructure
+from tests.support.kafka_io import send_all
 from tests.support.places import fresh_county
+from tests.support.samples import sample_event
 from tests.support.waiting import eventually
 
 SECRET = "teams-integration-secret-long-enough"
@@ -134,11 +137,23 @@ def standing(team: dict[str, Any]) -> tuple[Any, ...]:
     return (month["hours_basis"], month["on_site_minutes"], month["met"], members)
 
 
-async def test_a_team_meets_the_norm_together_per_team_and_not_per_person(stack: Stack) -> None:
+async def test_a_team_meets_the_norm_together_per_team_and_not_per_person(
+    stack: Stack, producer: AIOKafkaProducer
+) -> None:
     first, second = f"team-a-{stack.county}", f"team-b-{stack.county}"
     team = f"team-{stack.county}"
     pooled_village = f"{stack.county}101201"  # the county's policy: per team
     strict_village = f"{stack.county}102201"  # its township's policy: per person
+    # The village as the region importer registers it (its public notice answers for registered villages).
+    village = sample_event(
+        "region.registered",
+        code=pooled_village,
+        name="东王庄村",
+        level="village",
+        parent_code=pooled_village[:9],
+    )
+    await send_all(producer, [village])
+
     for advisor, name in ((first, "王律师"), (second, "赵律师")):
         await stack.post("advisor", advisor_id=advisor, name=name, organisation="某律师事务所")
     await stack.post(
@@ -220,6 +235,22 @@ async def test_a_team_meets_the_norm_together_per_team_and_not_per_person(stack:
     served = await eventually(dashboard_teams, shown, what="the team and its members on the dashboard")
     assert served[0]["team_id"] == team
     assert [member["leader"] for member in served[0]["members"]] == [True, False]
+
+    # The village's public notice (公示, no login) names the team and its members, the leader first, and a
+    # resident may rate each member.
+    async def notice() -> httpx.Response:
+        return await stack.dashboard.get(f"/v1/public/villages/{pooled_village}")
+
+    answer = await eventually(notice, lambda found: found.status_code == 200, what="the village's notice")
+    (on_notice,) = answer.json()["teams"]
+    assert (on_notice["team_id"], on_notice["name"]) == (team, "第一法律顾问团队")
+    assert [(member["advisor_id"], member["leader"]) for member in on_notice["members"]] == [
+        (first, True),
+        (second, False),
+    ]
+    page = (await stack.dashboard.get(f"/public/villages/{pooled_village}")).text
+    assert "第一法律顾问团队" in page
+    assert "王律师（队长）" in page
 
     # The ledger: a member's team record is within a term (no 非聘期内 remark), and the member may read the
     # village's file with the team.

@@ -220,3 +220,44 @@ def test_the_rating_form_is_on_screen_only_and_only_with_intakes_address_and_an_
     assert 'maxlength="300"' in page
     assert 'id="rate"' not in notice_html(shown)
     assert 'id="rate"' not in notice_html(notice(VILLAGE, PATH, [], 2026, {}, URL), ratings)
+
+
+def team(**changes: object) -> dict[str, object]:
+    return {
+        "team_id": "team-1",
+        "name": "<i>第一</i>团队",
+        "organisation": "某律师事务所",
+        "term_start": date(2026, 1, 1),
+        "term_end": date(2026, 12, 31),
+        "members": [
+            {"advisor_id": "lawyer-0003", "name": "赵律师", "leader": False, "phone": "0632-333"},
+            {"advisor_id": "lawyer-0002", "name": "王律师", "leader": True, "phone": "0632-222"},
+            {"advisor_id": "lawyer-0004", "name": None, "leader": False, "phone": None},  # no card yet
+        ],
+        **changes,
+    }
+
+
+def test_a_team_on_the_notice_names_its_members_leader_first_with_the_leaders_contact() -> None:
+    """Issue 18: a village served by a team (律师团队) shows the team on its notice, the members with the
+    leader first and marked, the leader's published contact as the team's; each member can be rated."""
+    shown = notice(VILLAGE, PATH, [], 2026, {}, URL, [team()])
+    (on_notice,) = shown["teams"]
+    assert [(m["advisor_id"], m["leader"]) for m in on_notice["members"]] == [
+        ("lawyer-0002", True),
+        ("lawyer-0003", False),
+    ]
+    assert on_notice["term_start"] == "2026-01-01"
+    page = notice_html(shown, "https://vc.example.gov.cn/v1/public/ratings")
+    assert "&lt;i&gt;第一&lt;/i&gt;团队" in page
+    assert "成员：王律师（队长）、赵律师" in page
+    assert "<span class='phone'>0632-222</span>" in page
+    assert "暂未配备法律顾问" not in page
+    assert "<option value='lawyer-0002'>王律师（&lt;i&gt;第一&lt;/i&gt;团队）</option>" in page
+    assert "<option value='lawyer-0003'>" in page
+    leaderless = notice_html(
+        notice(VILLAGE, PATH, [card()], 2026, {}, URL, [team(members=[{**team()["members"][0]}])]),  # type: ignore[index]
+        "https://vc.example.gov.cn/v1/public/ratings",
+    )
+    assert "请拨打 12348" in leaderless
+    assert leaderless.count("<option value='lawyer-0001'>") == 1

@@ -32,8 +32,9 @@ async def village_notice(db: Database, clock: Clock, code: str, base_url: str) -
             raise ApiError(404, "not_found", f"no village {code}")
         path = await queries.path(conn, code)
         advisors = await queries.village_advisors(conn, code, today)
+        teams = await queries.village_teams_today(conn, code, today)
         figures = await queries.figures(conn, [code], str(today.year))
-    return notice(found, path, advisors, today.year, figures[code], page_url(base_url, code))
+    return notice(found, path, advisors, today.year, figures[code], page_url(base_url, code), teams)
 
 
 @router.get(
