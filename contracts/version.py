@@ -9,4 +9,4 @@ patch number with corrections that change no schema's meaning (documentation, de
 
 from __future__ import annotations
 
-CONTRACTS_VERSION = "1.2.0"
+CONTRACTS_VERSION = "1.3.0"

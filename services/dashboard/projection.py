@@ -13,6 +13,7 @@ import orjson
 
 from contracts.approval import STEP_OF_TYPE, ApprovalStatus, after, refusal
 from contracts.events import (
+    COUNTRY_CODE,
     DEFAULT_ZONE,
     AdvisorAssigned,
     AdvisorRegistered,
@@ -74,8 +75,8 @@ DashboardContext = BatchContext[Pending]
 
 async def _write(conn: Connection, pending: Pending) -> None:
     """One statement per table for the whole batch. Python sums each village's deltas; PostgreSQL carries
-    them to the regions above (the prefixes of the code) and sums again, rows in key order so that
-    concurrent writers lock in one order."""
+    them to the regions above (the prefixes of the code, and the country above the provinces) and sums
+    again, rows in key order so that concurrent writers lock in one order."""
     # The whole batch is summed into one slot, its lowest partition: a figure is the sum over slots, so any
     # slot adds up the same, and consumers holding disjoint partitions write disjoint rows. One slot per
     # partition instead multiplied every row above the village by the partitions in the batch (a
@@ -91,7 +92,8 @@ async def _write(conn: Connection, pending: Pending) -> None:
     if rows:
         await conn.execute(
             """INSERT INTO figures (region_code, period, kafka_partition, metric, value)
-               SELECT left(v.village, l.digits), v.period, $7, v.metric, sum(v.value)
+               SELECT CASE l.digits WHEN 0 THEN $8 ELSE left(v.village, l.digits) END,
+                      v.period, $7, v.metric, sum(v.value)
                FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::int[])
                     AS v(village, period, metric, value, deepest)
                CROSS JOIN unnest($6::int[]) AS l(digits)
@@ -101,8 +103,9 @@ async def _write(conn: Connection, pending: Pending) -> None:
                ON CONFLICT (region_code, period, kafka_partition, metric)
                DO UPDATE SET value = figures.value + EXCLUDED.value""",
             *_columns(rows, 5),
-            list(LEVEL_PREFIXES),
+            [0, *LEVEL_PREFIXES],
             slot,
+            COUNTRY_CODE,
         )
     if pending.activity:
         await _write_activity(conn, pending.activity)
