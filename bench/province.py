@@ -129,13 +129,15 @@ def registry_events(load: Load) -> Iterator[Event]:
     start = datetime(load.first_month.year, 1, 1, tzinfo=DEFAULT_ZONE)
     for region in load.regions:
         yield Event(id=_id(draw), source=SOURCE, time=start, data=region, recorded_at=start)
-    policy = PolicyPublished(
-        region_code=load.regions[0].code[:2],
-        effective_from=date(load.first_month.year, 1, 1),
-        rules=PolicyRules(),
-        recorded_by="bench",
-    )
-    yield Event(id=_id(draw), source=SOURCE, time=start, data=policy, recorded_at=start)
+    # the default policy in each province (a policy is published per province; none for the country)
+    for province in (region.code for region in load.regions if region.level is RegionLevel.province):
+        policy = PolicyPublished(
+            region_code=province,
+            effective_from=date(load.first_month.year, 1, 1),
+            rules=PolicyRules(),
+            recorded_by="bench",
+        )
+        yield Event(id=_id(draw), source=SOURCE, time=start, data=policy, recorded_at=start)
     last = load.month_starts()[-1]
     term_end = date(last.year, 12, 31)
     for advisor_id, villages in advisors_for(load.villages, load.seed):
