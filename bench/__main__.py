@@ -3,6 +3,7 @@ with result.json, report.md and PNG charts.
 
     python -m bench                       # Shandong (37): every village, 12 months (hours on 2 cores)
     python -m bench --villages 20000 --months 3
+    python -m bench --national --months 1 # the national month: every village of every province
     python -m bench --quick               # the committed Zaozhuang extract, seconds
 """
 
@@ -29,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rebuild-workers", type=int, default=2, help="also rebuild with N workers (1 skips)"
     )
+    parser.add_argument(
+        "--national",
+        action="store_true",
+        help="every province and the country above them (--villages N: N villages spread over the country)",
+    )
     parser.add_argument("--quick", action="store_true", help="the small run of the test suite")
     parser.add_argument("--out", type=Path, default=None, help="the results folder")
     parser.add_argument("--notes", type=Path, default=None, help="a Markdown file appended to the report")
@@ -45,10 +51,12 @@ def main(argv: list[str] | None = None) -> int:
             growth=tuple(int(part) for part in args.growth.split(",") if part.strip()),
             growth_villages=args.growth_villages,
             rebuild_workers=args.rebuild_workers,
+            national=args.national,
         )
     result = run(config)
     result["config"] = {k: str(v) for k, v in dataclasses.asdict(config).items()}
-    name = f"{datetime.now(UTC):%Y-%m-%d}-{result['load']['villages']}x{config.months}"
+    scope = "national-" if config.national else ""
+    name = f"{datetime.now(UTC):%Y-%m-%d}-{scope}{result['load']['villages']}x{config.months}"
     folder = args.out or ROOT_RESULTS / name
     notes = args.notes.read_text() if args.notes else ""
     report = write(result, folder, notes)

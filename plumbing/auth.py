@@ -15,7 +15,7 @@ import httpx
 import jwt
 from fastapi import Request
 
-from contracts.events import PrincipalRole
+from contracts.events import COUNTRY_CODE, PrincipalRole, region_prefix
 from plumbing.http import ApiError
 from plumbing.settings import TokenSettings
 
@@ -30,6 +30,7 @@ REGION_DIGITS = {
     Role.county_bureau: 6,
     Role.prefecture_bureau: 4,
     Role.province_department: 2,
+    Role.ministry: len(COUNTRY_CODE),
 }
 
 
@@ -41,7 +42,12 @@ class Principal:
 
     def covers(self, code: str) -> bool:
         """Whether a region or village code lies within the principal's region."""
-        return code.startswith(self.region_code)
+        return code.startswith(self.prefix)
+
+    @property
+    def prefix(self) -> str:
+        """What every code within the principal's region starts with ("" for the Ministry's country)."""
+        return region_prefix(self.region_code)
 
 
 class AuthenticationFailed(Exception):
@@ -184,9 +190,13 @@ def principal_from_token(token: str, settings: TokenSettings, key: jwt.PyJWK | N
         raise AuthenticationFailed(f"unknown role {claims['role']!r}") from None
     region = claims["region"]
     if not isinstance(region, str) or not DIGITS.fullmatch(region) or len(region) not in (2, 4, 6, 9, 12):
-        raise AuthenticationFailed(
-            "the region claim must be a string of 2, 4, 6, 9 or 12 ASCII digits (a division code)"
-        )
+        if region != COUNTRY_CODE:
+            raise AuthenticationFailed(
+                "the region claim must be a string of 2, 4, 6, 9 or 12 ASCII digits (a division code), "
+                f"or {COUNTRY_CODE} (the country)"
+            )
+    if region == COUNTRY_CODE and role is not Role.ministry:
+        raise AuthenticationFailed(f"only a ministry token carries the country's code {COUNTRY_CODE}")
     expected = REGION_DIGITS.get(role)
     if expected is not None and len(region) != expected:
         raise AuthenticationFailed(f"a {role} token carries a {expected}-digit region code")

@@ -101,6 +101,14 @@ def _month_within_years(month: str) -> str:
 
 VillageCodePath = Annotated[str, Path(pattern=VILLAGE_CODE, description="12-digit village code")]
 RegionCodePath = Annotated[str, Path(pattern=REGION_CODE, description="2, 4, 6, 9 or 12-digit division code")]
+# The dashboard answers for the country too (the Ministry's view): "0" above the provinces.
+NATIONAL_REGION_CODE = r"^(0|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$"
+NationalRegionCodePath = Annotated[
+    str,
+    Path(
+        pattern=NATIONAL_REGION_CODE, description="0 (the country) or a 2, 4, 6, 9 or 12-digit division code"
+    ),
+]
 AdvisorIdPath = Annotated[str, Path(pattern=ADVISOR_ID, description="advisor id")]
 QueryMoment = Annotated[datetime, BeforeValidator(_iso_not_a_number), AfterValidator(_moment_within_years)]
 QueryDay = Annotated[date, BeforeValidator(_iso_not_a_number), AfterValidator(_day_within_years)]

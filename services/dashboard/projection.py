@@ -13,6 +13,7 @@ import orjson
 
 from contracts.approval import STEP_OF_TYPE, ApprovalStatus, after, refusal
 from contracts.events import (
+    COUNTRY_CODE,
     DEFAULT_ZONE,
     AdvisorAssigned,
     AdvisorRegistered,
@@ -53,10 +54,9 @@ from services.dashboard.rules import (
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Rows written for the assessment topic's partitions use their own slots, apart from village-services';
-# a batch's figures go to the slot of its lowest partition, active-advisor changes to that slot plus
-# ACTIVITY_SLOT_BASE (any slot adds up the same).
+# active-advisor changes go to one slot of their own (the one migration 004 used).
 ASSESSMENT_SLOT_BASE = 100
-ACTIVITY_SLOT_BASE = 200
+ACTIVITY_SLOT = 200
 SCHEMA = "dashboard"
 
 Change = tuple[str, list[str], dict[str, float], int]  # (village, periods, figures, sign)
@@ -77,38 +77,52 @@ DashboardContext = BatchContext[Pending]
 
 async def _write(conn: Connection, pending: Pending) -> None:
     """One statement per table for the whole batch. Python sums each village's deltas; PostgreSQL carries
-    them to the regions above (the prefixes of the code) and sums again, rows in key order so that
-    concurrent writers lock in one order."""
-    # The whole batch is summed into one slot, its lowest partition: a figure is the sum over slots, so any
-    # slot adds up the same, and consumers holding disjoint partitions write disjoint rows. One slot per
-    # partition instead multiplied every row above the village by the partitions in the batch (a
-    # township's villages lie in all twelve); village rows dominate, though: +3 % on a province-year
-    # rebuild (bench/results/2026-11-23-province-year-after/ANALYSIS.md).
-    slot = min(pending.figures, default=0)
+    them to the regions above (the prefixes of the code, and the country above the provinces) and sums
+    again, rows in key order so that concurrent writers lock in one order."""
+    # Each change goes to its own partition's slot: consumers holding disjoint partitions write disjoint
+    # rows, and the rows do not depend on how the events were cut into batches (a live consumer's small
+    # batches and a rebuild's large ones leave the same table: tests/integration/test_dashboard_batches.py).
+    # Summing a batch into its lowest partition's slot instead saved 3 % of a province-year rebuild, but
+    # left rows that differ with the batching.
     rows = [
-        (village, period, metric, value, deepest)
-        for (village, period, metric, deepest), value in stored_deltas(
-            change for changes in pending.figures.values() for change in changes
-        ).items()
+        (village, period, metric, value, deepest, slot)
+        for slot, changes in sorted(pending.figures.items())
+        for (village, period, metric, deepest), value in stored_deltas(changes).items()
     ]
     if rows:
-        await conn.execute(
-            """INSERT INTO figures (region_code, period, kafka_partition, metric, value)
-               SELECT left(v.village, l.digits), v.period, $7, v.metric, sum(v.value)
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::int[])
-                    AS v(village, period, metric, value, deepest)
-               CROSS JOIN unnest($6::int[]) AS l(digits)
-               WHERE l.digits <= v.deepest
-               GROUP BY 1, 2, 4 HAVING sum(v.value) <> 0
-               ORDER BY 1, 2, 4
-               ON CONFLICT (region_code, period, kafka_partition, metric)
-               DO UPDATE SET value = figures.value + EXCLUDED.value""",
-            *_columns(rows, 5),
-            list(LEVEL_PREFIXES),
-            slot,
+        emptied = await conn.fetch(
+            """WITH written AS (
+                   INSERT INTO figures (region_code, period, kafka_partition, metric, value)
+                   SELECT CASE l.digits WHEN 0 THEN $7 ELSE left(v.village, l.digits) END,
+                          v.period, v.slot, v.metric, sum(v.value)
+                   FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::int[], $6::int[])
+                        AS v(village, period, metric, value, deepest, slot)
+                   CROSS JOIN unnest($8::int[]) AS l(digits)
+                   WHERE l.digits <= v.deepest
+                   GROUP BY 1, 2, 3, 4 HAVING sum(v.value) <> 0
+                   ORDER BY 1, 2, 3, 4
+                   ON CONFLICT (region_code, period, kafka_partition, metric)
+                   DO UPDATE SET value = figures.value + EXCLUDED.value
+                   RETURNING region_code, period, kafka_partition, metric, value)
+               SELECT region_code, period, kafka_partition, metric FROM written WHERE value = 0""",
+            *_columns(rows, 6),
+            COUNTRY_CODE,
+            [0, *LEVEL_PREFIXES],
         )
+        await _forget_emptied(conn, emptied)
     if pending.activity:
         await _write_activity(conn, pending.activity)
+
+
+async def _forget_emptied(conn: Connection, emptied: list[Any]) -> None:
+    """A figure that went back to 0 (a void in a later batch) is removed, as if it had never been written:
+    so the table is the same whether the record and its void came in one batch or two."""
+    if emptied:
+        await conn.execute(
+            """DELETE FROM figures WHERE (region_code, period, kafka_partition, metric) IN
+                   (SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])) AND value = 0""",
+            *_columns([tuple(row) for row in emptied], 4),
+        )
 
 
 async def _write_activity(conn: Connection, activity: dict[int, list[Activity]]) -> None:
@@ -131,26 +145,41 @@ async def _write_activity(conn: Connection, activity: dict[int, list[Activity]])
         [summed[key] for key in keys],
     )
     became: dict[tuple[str, str], int] = defaultdict(int)
+    gone = []
     for row in rows:
         after = row["records"]
         before = after - summed[(row["region_code"], row["period"], row["advisor_id"])]
         change = (after > 0) - (before > 0)
         if change:
             became[(row["region_code"], row["period"])] += change
+        if after == 0:
+            gone.append((row["region_code"], row["period"], row["advisor_id"]))
+    if gone:
+        await conn.execute(
+            """DELETE FROM advisor_activity_total WHERE (region_code, period, advisor_id) IN
+                   (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])) AND records = 0""",
+            *_columns(gone, 3),
+        )
     changed = sorted((key, value) for key, value in became.items() if value)
     if changed:
-        slot = ACTIVITY_SLOT_BASE + min(activity)
-        await conn.execute(
-            """INSERT INTO figures (region_code, period, kafka_partition, metric, value)
-               SELECT region, period, $3, 'active_advisors', value
-               FROM unnest($1::text[], $2::text[], $4::float8[]) AS v(region, period, value)
-               ON CONFLICT (region_code, period, kafka_partition, metric)
-               DO UPDATE SET value = figures.value + EXCLUDED.value""",
+        # One slot for every consumer: whether an advisor is active in a region is known only from the
+        # shared totals above, so the change is the batch's, not one partition's; a slot of its own per
+        # batch would leave rows that depend on the batching.
+        emptied = await conn.fetch(
+            """WITH written AS (
+                   INSERT INTO figures (region_code, period, kafka_partition, metric, value)
+                   SELECT region, period, $3, 'active_advisors', value
+                   FROM unnest($1::text[], $2::text[], $4::float8[]) AS v(region, period, value)
+                   ON CONFLICT (region_code, period, kafka_partition, metric)
+                   DO UPDATE SET value = figures.value + EXCLUDED.value
+                   RETURNING region_code, period, kafka_partition, metric, value)
+               SELECT region_code, period, kafka_partition, metric FROM written WHERE value = 0""",
             [key[0] for key, _ in changed],
             [key[1] for key, _ in changed],
-            slot,
+            ACTIVITY_SLOT,
             [float(value) for _, value in changed],
         )
+        await _forget_emptied(conn, emptied)
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -341,6 +370,8 @@ async def _apply_records(
     pending: Pending,
 ) -> None:
     counted: dict[UUID, CountedRecord] = {}
+    # Records voided in the batch that counted them: kept, marked voided, as when the void comes later.
+    voided_here: dict[UUID, CountedRecord] = {}
     void_targets = [
         item.event.data.target_event_id for item in records if isinstance(item.event.data, RecordVoided)
     ]
@@ -372,7 +403,8 @@ async def _apply_records(
             target = counted.get(data.target_event_id) or earlier.get(data.target_event_id)
             if target is None or not target.may_be_voided_by(data):
                 continue
-            counted.pop(data.target_event_id, None)
+            if counted.pop(data.target_event_id, None) is not None:
+                voided_here[data.target_event_id] = target
             if earlier.pop(data.target_event_id, None) is not None:
                 voided.append(data.target_event_id)
             for moment, figures in target.parts:
@@ -406,7 +438,7 @@ async def _apply_records(
         await conn.execute(
             "UPDATE counted_records SET voided = true WHERE event_id = ANY($1::uuid[])", voided
         )
-    if counted:
+    if counted or voided_here:
         # COPY: every record here is new (the runtime has dropped what was applied before).
         await conn.copy_records_to_table(
             "counted_records",
@@ -421,8 +453,10 @@ async def _apply_records(
                     record.active,
                     record.recorded_village,
                     record.recorded_by,
+                    voided,
                 )
-                for event_id, record in counted.items()
+                for voided, records in ((False, counted), (True, voided_here))
+                for event_id, record in records.items()
             ],
             columns=[
                 "event_id",
@@ -434,6 +468,7 @@ async def _apply_records(
                 "active",
                 "recorded_village",
                 "recorded_by",
+                "voided",
             ],
         )
 

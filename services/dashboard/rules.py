@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from contracts.events import (
+    COUNTRY_CODE,
     DEFAULT_ZONE,
     ConsultationRecorded,
     DocumentReviewed,
@@ -129,8 +130,9 @@ def activity_deltas(changes: Iterable[tuple[str, Sequence[str], str, int]]) -> d
 
 
 def region_chain(village_code: str) -> list[str]:
-    """The village and every region above it: 37, 3704, 370402, 370402105, 370402105201."""
-    return [village_code[:digits] for digits in LEVEL_PREFIXES]
+    """The village and every region above it, the country first: 0, 37, 3704, 370402, 370402105,
+    370402105201."""
+    return [COUNTRY_CODE, *(village_code[:digits] for digits in LEVEL_PREFIXES)]
 
 
 def periods(moment: datetime) -> list[str]:

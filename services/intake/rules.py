@@ -172,7 +172,13 @@ def _code_fields(payload_type: type[EventPayload]) -> tuple[str, ...]:
 
 def authorization_errors(principal: Principal, payload: EventPayload) -> list[FieldError]:
     errors: list[FieldError] = []
-    if isinstance(payload, ServiceRecord):
+    if principal.role is Role.ministry:
+        errors.append(
+            FieldError(
+                "role", "records_nothing", "the Ministry reads every region's figures and records nothing"
+            )
+        )
+    elif isinstance(payload, ServiceRecord):
         if principal.role is Role.advisor and payload.advisor_id != principal.subject:
             errors.append(
                 FieldError(

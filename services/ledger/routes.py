@@ -331,7 +331,7 @@ async def worklog(
     after = worklog_cursor(cursor) if cursor is not None else None
     async with db.acquire() as conn:
         entries = await queries.worklog_page(
-            conn, advisor_id, caller.region_code, since, until, after, limit, sealer
+            conn, advisor_id, caller.prefix, since, until, after, limit, sealer
         )
         terms = await queries.terms_for(conn, sorted({entry["village_code"] for entry in entries}))
     await log_access(
@@ -487,7 +487,7 @@ async def export_advisor(
 ) -> StreamingResponse:
     require_own_work(caller, advisor_id)
     async with db.acquire() as conn:
-        villages = await queries.advisor_villages(conn, advisor_id, caller.region_code)
+        villages = await queries.advisor_villages(conn, advisor_id, caller.prefix)
     filters = EntryFilter(since, until, advisor_id=advisor_id)
     return await export(
         db,
@@ -570,7 +570,7 @@ async def conflicts(
 ) -> dict[str, Any]:
     refuse_advisors(caller, "the list of conflicts")
     async with db.acquire() as conn:
-        found = await queries.conflicts_under(conn, caller.region_code, limit)
+        found = await queries.conflicts_under(conn, caller.prefix, limit)
     return {"conflicts": [{**item, "event_id": str(item["event_id"])} for item in found]}
 
 

@@ -36,11 +36,14 @@ def test_the_small_benchmark_runs_every_stage_and_its_counts_match(tmp_path: Pat
     assert steady["errors"] == 0
     assert steady["probes"] > 0
     assert steady["to_ledger"]["count"] == steady["to_dashboard"]["count"] == steady["probes"]
-    for level in ("province", "prefecture", "county", "township", "village"):
+    for level in ("country", "province", "prefecture", "county", "township", "village"):
         assert result["queries"][level]["count"] == quick_config().query_repeat
         assert result["group_by_anchor"][level]["count"] > 0
     province = result["queries"]["province"]["sample"]["figures"]
     assert province["consultations"] == counts["consultations_expected"], "the load's year, before intake's"
+    country = result["queries"]["country"]["sample"]
+    assert country["figures"]["consultations"] == province["consultations"], "the country above the province"
+    assert [child["code"] for child in country["children"]] == ["37"]
     assert set(result["memory_peak_mb"]) >= {
         "intake (serving)",
         "dashboard (rebuild)",

@@ -482,3 +482,78 @@ async def test_a_visit_crossing_midnight_into_a_month_counts_its_minutes_where_s
     await send_all(producer, [void])
     voided = await eventually(minutes, lambda found: set(found.values()) == {(0, 0)}, what="the void")
     assert set(voided.values()) == {(0, 0)}
+
+
+async def test_the_ministry_reads_the_country_above_the_provinces_and_every_level_adds_up(
+    dashboard: httpx.AsyncClient, producer: AIOKafkaProducer, infrastructure: Infrastructure
+) -> None:
+    """Issue 17: a national level (the country, code 0) above the five provincial ones, read by the
+    Ministry; a province's department may not read it."""
+    ministry = bearer(Role.ministry, "0")
+    villages = []
+    regions = [RegionRegistered(code="0", name="全国", level=RegionLevel.country)]
+    for province in ("37", "65"):
+        county = fresh_county(province)
+        township, village = f"{county}001", f"{county}001201"
+        villages.append(village)
+        regions += [
+            RegionRegistered(code=province, name=f"省{province}", level=RegionLevel.province)
+            if province != "37"
+            else RegionRegistered(code="37", name="山东省", level=RegionLevel.province),
+            RegionRegistered(
+                code=county[:4], name="测试市", level=RegionLevel.prefecture, parent_code=province
+            ),
+            RegionRegistered(code=county, name="测试县", level=RegionLevel.county, parent_code=county[:4]),
+            RegionRegistered(code=township, name="测试镇", level=RegionLevel.township, parent_code=county),
+            RegionRegistered(
+                code=village, name=f"全国测试村{county}", level=RegionLevel.village, parent_code=township
+            ),
+        ]
+    await publish_events(infrastructure.kafka, iter([region_event(region, NOW) for region in regions]), 1)
+
+    async def national(period: str) -> dict[str, Any]:
+        answer = await dashboard.get("/v1/regions/0/figures", params={"period": period}, headers=ministry)
+        if answer.status_code == 404:
+            return {"figures": {}, "children": []}
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+    await eventually(
+        lambda: national("2024"),
+        lambda f: {"37", "65"} <= {child["code"] for child in f["children"]},
+        what="the country and its provinces",
+    )
+    before = (await national("2024-Q3"))["figures"].get("consultations", 0)
+    await send_all(
+        producer,
+        [
+            consultation(villages[0], 2, "2024-07-10T10:00:00+08:00"),
+            consultation(villages[1], 5, "2024-08-10T10:00:00+08:00"),
+            consultation(villages[1], 1, "2024-08-11T10:00:00+08:00"),
+        ],
+    )
+    found = await eventually(
+        lambda: national("2024-Q3"),
+        lambda f: f["figures"].get("consultations", 0) == before + 3,
+        what="the national figure",
+    )
+    assert found["region"]["level"] == "country"
+    assert [child["level"] for child in found["children"]] == ["province"] * len(found["children"])
+    for metric in ("consultations", "consultation_person_times"):
+        assert found["figures"][metric] == total(found["children"], metric) + found["unattributed"].get(
+            metric, 0
+        ), metric
+    xinjiang = next(child for child in found["children"] if child["code"] == "65")
+    assert xinjiang["figures"]["consultation_person_times"] >= 6
+    path = (await dashboard.get("/v1/regions/0/path", headers=ministry)).json()["path"]
+    assert [region["code"] for region in path] == ["0"]
+    assert (await dashboard.get(f"/v1/regions/{villages[1]}/path", headers=ministry)).status_code == 200
+    assert (
+        await dashboard.get("/v1/regions/0/figures", params={"period": "2024"}, headers=PROVINCE)
+    ).status_code == 403
+    for village in villages:
+        named = await dashboard.get(
+            "/v1/regions", params={"name": f"全国测试村{village[:6]}"}, headers=ministry
+        )
+        assert [region["code"] for region in named.json()["regions"]] == [village]

@@ -301,12 +301,13 @@ OUTSIDE_REGION = {
     "prefecture_bureau": "1101",
     "province_department": "11",
     "integration": "110101",
+    "ministry": "0",  # nothing is outside the country: the same answers as inside
 }
 
 
 def inside_region(county: str, role: str) -> str:
     regions = {"township_office": county + "101", "prefecture_bureau": county[:4]}
-    return {**regions, "province_department": county[:2]}.get(role, county)
+    return {**regions, "province_department": county[:2], "ministry": "0"}.get(role, county)
 
 
 def record_body(kind_path: str, stack: Stack, advisor: str) -> dict[str, Any]:

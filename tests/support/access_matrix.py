@@ -19,6 +19,13 @@ ROLES = (
     "prefecture_bureau",
     "province_department",
     "integration",
+    "ministry",
+)
+# The Ministry (司法部) reads every region's figures and files and records nothing; no region is outside
+# its own. The access log and the payout sheet stay with the offices that keep and pay (county and above).
+NATIONAL_READERS = frozenset({"ministry"})
+NOT_NATIONAL = frozenset(
+    {"record", "rating", "registry", "county_acts", "prefecture_acts", "payers", "auditors"}
 )
 AUDITORS = frozenset({"county_bureau", "prefecture_bureau", "province_department"})
 REGISTRARS = AUDITORS
@@ -221,8 +228,12 @@ ROUTES: dict[tuple[str, str, str], str] = {
 
 
 def cells(rule_name: str, role: str) -> tuple[Cell, Cell]:
-    """(inside, outside) for a role; an advisor's "outside" is another advisor's work in the same county."""
+    """(inside, outside) for a role; an advisor's "outside" is another advisor's work in the same county;
+    the Ministry's "outside" is the country again (nothing is outside it)."""
     inside, outside = RULES[rule_name].cells(role)
+    if role in NATIONAL_READERS:
+        inside = Cell.refused if rule_name in NOT_NATIONAL else inside
+        return inside, inside
     if role != "advisor":
         return inside, outside
     if inside is Cell.own:
@@ -238,6 +249,7 @@ SHORT = {
     "prefecture_bureau": "prefecture",
     "province_department": "province",
     "integration": "integration",
+    "ministry": "ministry",
 }
 
 

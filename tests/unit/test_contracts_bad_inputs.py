@@ -4,11 +4,13 @@ times sent as numbers, and assignment terms outside sane years."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
 from contracts.envelope import ContractViolation, from_kafka_record, parse_payload, to_kafka_record
-from contracts.events import PAYLOAD_BY_TYPE
+from contracts.events import PAYLOAD_BY_TYPE, RegionRegistered
 from tests.support.samples import sample_event, sample_fields
 
 
@@ -138,3 +140,33 @@ def test_assignment_terms_stay_within_sane_years(term_start: str, term_end: str,
     with pytest.raises(ContractViolation) as refused:
         parse_payload("advisor.assigned", fields)
     assert rule in {error.rule for error in refused.value.errors}
+
+
+@pytest.mark.parametrize(
+    ("fields", "rule"),
+    [
+        ({"code": "0", "name": "全国", "level": "province"}, ("data.level", "value_error")),
+        ({"code": "37", "name": "山东省", "level": "country"}, ("data.level", "value_error")),
+        (
+            {"code": "0", "name": "全国", "level": "country", "parent_code": "0"},
+            ("data.parent_code", "string_pattern_mismatch"),
+        ),
+        (
+            {"code": "37", "name": "山东省", "level": "province", "parent_code": "0"},
+            ("data.parent_code", "string_pattern_mismatch"),
+        ),
+        ({"code": "1", "name": "全国", "level": "country"}, ("data.code", "string_pattern_mismatch")),
+    ],
+)
+def test_the_country_is_code_0_above_the_provinces_and_nothing_else(
+    fields: dict[str, Any], rule: tuple[str, str]
+) -> None:
+    with pytest.raises(ContractViolation) as refused:
+        parse_payload("region.registered", fields)
+    assert rule in rules_of(refused.value)
+
+
+def test_the_country_registers_as_code_0_without_a_parent() -> None:
+    country = parse_payload("region.registered", {"code": "0", "name": "全国", "level": "country"})
+    assert isinstance(country, RegionRegistered)
+    assert (country.code, country.level, country.parent_code) == ("0", "country", None)

@@ -14,7 +14,7 @@ VILLAGE = "370402105201"
 
 
 def test_a_record_counts_in_its_village_and_every_region_above() -> None:
-    assert region_chain(VILLAGE) == ["37", "3704", "370402", "370402105", VILLAGE]
+    assert region_chain(VILLAGE) == ["0", "37", "3704", "370402", "370402105", VILLAGE]
 
 
 def test_periods_are_month_quarter_and_year_in_asia_shanghai() -> None:
@@ -59,7 +59,10 @@ def test_a_batch_sums_to_one_delta_per_row_and_a_void_cancels_its_record() -> No
     summed = deltas([(VILLAGE, periods(when), added, 1), ("370402105202", periods(when), added, 1)])
     assert summed[("370402105", "2026-Q1", "consultations")] == 2
     assert summed[(VILLAGE, "2026-03", "consultation_person_times")] == 3
-    assert len(summed) == (5 + 1) * 3 * 2  # 4 shared regions + 2 villages, 3 periods, 2 metrics
+    assert (
+        len(summed) == (1 + 4 + 2) * 3 * 2
+    )  # the country, 4 shared regions, 2 villages; 3 periods, 2 metrics
+    assert summed[("0", "2026-03", "consultations")] == 2
     assert deltas([(VILLAGE, periods(when), added, 1), (VILLAGE, periods(when), added, -1)]) == {}
     assert set(deltas([(VILLAGE, ["2026"], {"graded": 1}, 1)])) == {
         (region, "2026", "graded") for region in region_chain(VILLAGE)

@@ -122,6 +122,9 @@ OTHER_COUNTY_VILLAGE = "370403101201"
         (Principal("sys", Role.integration, "37"), "policy", {}, ("role", "county_level_or_above")),
         (COUNTY, "policy", {"region_code": "37"}, ("region_code", "within_region")),
         (COUNTY, "assignment", {"village_code": OTHER_COUNTY_VILLAGE}, ("village_code", "within_region")),
+        # the Ministry reads the whole country and records nothing
+        (Principal("moj", Role.ministry, "0"), "consultation", {}, ("role", "records_nothing")),
+        (Principal("moj", Role.ministry, "0"), "policy", {"region_code": "37"}, ("role", "records_nothing")),
     ],
 )
 def test_records_outside_the_callers_reach_are_refused_with_403(

@@ -60,3 +60,13 @@ def test_the_same_region_always_gets_the_same_event_id() -> None:
     ]
     assert first == again
     assert len(set(first)) == len(first)
+
+
+def test_a_national_import_registers_the_country_first_above_the_provinces() -> None:
+    report = ImportReport()
+    regions = list(read_regions(FIXTURE, None, report, with_country=True))
+    country = regions[0]
+    assert (country.code, country.name, country.level, country.parent_code) == ("0", "全国", "country", None)
+    assert report.registered["country"] == 1
+    assert report.summary().startswith("registered 1 country, 1 province")
+    assert [region.code for region in regions if region.level == "province"] == ["37"]

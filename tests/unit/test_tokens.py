@@ -41,6 +41,17 @@ def test_a_token_within_the_rules_names_its_caller() -> None:
     )
 
 
+def test_the_ministrys_token_covers_every_region_of_the_country() -> None:
+    ministry = principal_from_token(signed(sub="moj", role="ministry", region="0"), SETTINGS)
+    assert ministry == Principal("moj", Role.ministry, "0")
+    assert ministry.prefix == ""
+    assert all(ministry.covers(code) for code in ("0", "11", "37", "3704", "370402105201", "65"))
+    province = Principal("shandong", Role.province_department, "37")
+    assert province.covers("370402")
+    assert not province.covers("0")
+    assert not province.covers("44")
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -56,6 +67,11 @@ def test_a_token_within_the_rules_names_its_caller() -> None:
         ({"region": "\u0663\u0667\u0660\u0664\u0660\u0662"}, "ASCII digits"),  # Arabic-Indic digits
         ({"region": 370402}, "ASCII digits"),  # a number, not a code
         ({"region": "370402\n"}, "ASCII digits"),
+        # the country's code is the Ministry's alone, and the Ministry's token carries it
+        ({"region": "0"}, "only a ministry token carries the country's code 0"),
+        ({"role": "integration", "region": "0"}, "only a ministry token"),
+        ({"role": "ministry", "region": "37"}, "a ministry token carries a 1-digit region code"),
+        ({"role": "ministry", "region": "00"}, "a ministry token carries a 1-digit region code"),
     ],
 )
 def test_tokens_outside_the_rules_are_refused_with_the_reason(changes: dict[str, Any], message: str) -> None:

@@ -153,7 +153,7 @@ async def advisor_compliance(
 ) -> dict[str, Any]:
     require_own_work(caller, advisor_id)
     async with db.acquire() as conn:
-        villages = await queries.advisor_villages(conn, advisor_id, caller.region_code)
+        villages = await queries.advisor_villages(conn, advisor_id, caller.prefix)
     now = as_of or clock.now()
     first_day = local_day(now) - timedelta(days=ALERT_DAYS)
     async with db.acquire() as conn:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from contracts.events import DEFAULT_ZONE, SERVICE_RECORD_NAMES
 from plumbing.access import refuse_advisors, require_village_reader
 from plumbing.auth import Role, require_region
-from plumbing.http import ApiError, RegionCodePath, VillageCodePath
+from plumbing.http import ApiError, NationalRegionCodePath, VillageCodePath
 from plumbing.routing import AppClock, Caller, Db
 from services.dashboard import queries
 from services.dashboard.settings import DashboardSettings
@@ -17,7 +17,7 @@ router = APIRouter()
 
 
 @router.get("/v1/regions/{code}/path", tags=["regions"], summary="The region and the regions above it")
-async def region_path(code: RegionCodePath, caller: Caller, db: Db) -> dict[str, Any]:
+async def region_path(code: NationalRegionCodePath, caller: Caller, db: Db) -> dict[str, Any]:
     require_region(caller, code)
     async with db.acquire() as conn:
         return {"path": await queries.path(conn, code)}
@@ -117,7 +117,9 @@ async def ledger_summary(
     tags=["regions"],
     summary="The teams (律师团队) serving villages of the region today, with their members",
 )
-async def region_teams(code: RegionCodePath, caller: Caller, db: Db, clock: AppClock) -> dict[str, Any]:
+async def region_teams(
+    code: NationalRegionCodePath, caller: Caller, db: Db, clock: AppClock
+) -> dict[str, Any]:
     refuse_advisors(caller, "a region's teams")
     require_region(caller, code)
     today = clock.now().astimezone(DEFAULT_ZONE).date()

@@ -13,7 +13,7 @@ from contracts.events import DEFAULT_ZONE
 from plumbing.access import refuse_advisors
 from plumbing.auth import require_region
 from plumbing.clock import Clock
-from plumbing.http import ApiError, RegionCodePath
+from plumbing.http import ApiError, NationalRegionCodePath
 from plumbing.postgres import Connection
 from plumbing.routing import AppClock, Caller, Db
 from plumbing.tables import TableFormat, table_response
@@ -93,7 +93,7 @@ def freshness(request: Request) -> dict[str, Any]:
     "/v1/regions/{code}/figures", tags=["statistics"], summary="A region's figures and its children's"
 )
 async def region_figures(
-    code: RegionCodePath,
+    code: NationalRegionCodePath,
     caller: Caller,
     db: Db,
     clock: AppClock,
@@ -122,7 +122,7 @@ async def region_figures(
     summary="The work report, in the seeds' wording",
 )
 async def region_work_report(
-    code: RegionCodePath,
+    code: NationalRegionCodePath,
     caller: Caller,
     db: Db,
     period: Annotated[str, Query(description="YYYY, YYYY-Qn or YYYY-MM")],
@@ -151,7 +151,7 @@ async def region_work_report(
 
 @router.get("/v1/regions/{code}/series", tags=["statistics"], summary="A region's months of a year")
 async def region_series(
-    code: RegionCodePath,
+    code: NationalRegionCodePath,
     caller: Caller,
     db: Db,
     clock: AppClock,
@@ -175,7 +175,7 @@ async def region_series(
     summary="Where each county's year-end approval stands (not started, submitted, returned, accepted)",
 )
 async def region_approvals(
-    code: RegionCodePath, caller: Caller, db: Db, year: Annotated[int, Query(ge=2000, le=2100)]
+    code: NationalRegionCodePath, caller: Caller, db: Db, year: Annotated[int, Query(ge=2000, le=2100)]
 ) -> dict[str, Any]:
     refuse_advisors(caller, "a region's approvals")
     require_region(caller, code)
