@@ -185,6 +185,14 @@ async def stack(infrastructure: Infrastructure, topics: None) -> AsyncIterator[S
                     lambda count: count >= 2,
                     what=f"two entries of {village}",
                 )
+
+            # The assignments travel on the registry's topic, apart from the records: wait until the ledger
+            # knows the advisor's village as theirs too (else their first read could come before it).
+            async def own_village_read() -> int:
+                answer = await ledger.get(f"/v1/villages/{found.own_village}", headers=found.as_advisor)
+                return answer.status_code
+
+            await eventually(own_village_read, lambda status: status == 200, what="the advisor's own village")
             yield found
         finally:
             for _, client in clients.values():
