@@ -177,6 +177,8 @@ class Outcome:
     given_up: int
     stored_without_202: int
     recovery_seconds: float | None
+    # applied by a projection under the scenario's advisor, though the client never sent it
+    never_sent: int = 0
     failed_checks: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     missing_by_projection: tuple[tuple[str, int], ...] = ()
@@ -189,6 +191,7 @@ class Outcome:
             and self.stuck == 0
             and self.other_5xx == 0
             and self.given_up == 0
+            and self.never_sent == 0
             and not self.failed_checks
             and self.recovery_seconds is not None
             and self.recovery_seconds <= RECOVERY_TARGET_SECONDS
@@ -679,8 +682,22 @@ async def check(
 ) -> Outcome:
     in_kafka = await read_topic(stack, TOPIC)
     dead_letters = set((await read_topic(stack, dead_letter_topic(TOPIC))).values())
-    ids_in_kafka = set(in_kafka.values())
     projected = await read_projections(stack, advisor)
+    return outcome_of(scenario, tally, fault, in_kafka, dead_letters, projected, recovery, caught_up)
+
+
+def outcome_of(
+    scenario: str,
+    tally: Tally,
+    fault: Fault,
+    in_kafka: dict[tuple[int, int], str],
+    dead_letters: set[str],
+    projected: Projected,
+    recovery: float | None,
+    caught_up: bool,
+) -> Outcome:
+    """The figures of a scenario from what the client saw and what Kafka and the projections hold."""
+    ids_in_kafka = set(in_kafka.values())
     acknowledged = set(tally.acknowledged)
     misplaced = {i for i, where in tally.acknowledged.items() if in_kafka.get(where) != i}
     missing = {name: acknowledged - set(applied) for name, applied in projected.applied.items()}
@@ -700,6 +717,7 @@ async def check(
         given_up=len(tally.given_up),
         stored_without_202=len((tally.sent - acknowledged) & stored_anywhere),
         recovery_seconds=recovery,
+        never_sent=len(stored_anywhere - tally.sent),
         failed_checks=tuple(fault.failed_checks),
         notes=tuple(fault.notes),
         missing_by_projection=tuple((name, len(ids)) for name, ids in missing.items() if ids),
@@ -1094,8 +1112,8 @@ def report(outcomes: list[Outcome], seconds: float, rate: float, command: str, r
         f"recovery within {RECOVERY_TARGET_SECONDS:.0f} s of the fault's end.",
         "",
         "| scenario | faults | acknowledged | lost | doubled | dead-lettered | stuck | 429/503 answered | "
-        "other 5xx | given up | stored without a 202 | recovery (s) | checks | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "other 5xx | given up | stored without a 202 | never sent | recovery (s) | checks | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes = []
     for o in outcomes:
@@ -1104,7 +1122,7 @@ def report(outcomes: list[Outcome], seconds: float, rate: float, command: str, r
         lines.append(
             f"| {o.scenario} | {o.faults} | {o.acknowledged} | {o.lost} | {o.doubled} | {o.dead_lettered} | "
             f"{o.stuck} | {o.unavailable} | {o.other_5xx} | {o.given_up} | {o.stored_without_202} | "
-            f"{recovery} | {checks} | {'pass' if o.passed() else 'FAIL'} |"
+            f"{o.never_sent} | {recovery} | {checks} | {'pass' if o.passed() else 'FAIL'} |"
         )
         details = [*o.notes, *(f"missing from {name}: {n}" for name, n in o.missing_by_projection)]
         if details:
@@ -1114,7 +1132,8 @@ def report(outcomes: list[Outcome], seconds: float, rate: float, command: str, r
         f"In all: {len(outcomes)} scenario runs, {sum(o.faults for o in outcomes)} faults, "
         f"{sum(o.acknowledged for o in outcomes)} records acknowledged, "
         f"{sum(o.lost for o in outcomes)} lost, {sum(o.doubled for o in outcomes)} doubled, "
-        f"{sum(o.stuck for o in outcomes)} stuck, {sum(o.other_5xx for o in outcomes)} other 5xx; "
+        f"{sum(o.stuck for o in outcomes)} stuck, {sum(o.other_5xx for o in outcomes)} other 5xx, "
+        f"{sum(o.never_sent for o in outcomes)} never sent; "
         f"recovery at most {max(recoveries, default=0.0):.1f} s; "
         f"{sum(o.passed() for o in outcomes)} of {len(outcomes)} passed."
     )

@@ -38,7 +38,7 @@ def test_a_short_round_of_every_scenario_loses_doubles_and_strands_nothing() -> 
         assert int(figures["acknowledged"]) > 0, scenario
         wrong = {
             column: figures[column]
-            for column in ("lost", "doubled", "dead-lettered", "stuck", "other 5xx", "given up")
+            for column in ("lost", "doubled", "dead-lettered", "stuck", "other 5xx", "given up", "never sent")
             if figures[column] != "0"
         }
         assert wrong == {}, (scenario, finished.stdout[-3000:])

@@ -41,7 +41,7 @@ def test_leader_kills_and_controlled_shutdowns_of_three_brokers_lose_double_and_
         assert int(figures["faults"]) >= 2, (scenario, output)
         wrong = {
             column: figures[column]
-            for column in ("lost", "doubled", "dead-lettered", "stuck", "other 5xx", "given up")
+            for column in ("lost", "doubled", "dead-lettered", "stuck", "other 5xx", "given up", "never sent")
             if figures[column] != "0"
         }
         assert wrong == {}, (scenario, output)
