@@ -1,13 +1,17 @@
 """The acknowledged-write audit (issue 14): load through intake, faults injected, and a check made apart
 from the services of what happened to every record intake acknowledged, in every projection.
 
-A stack of its own (devstack profile `chaos`: Kafka 22092, PostgreSQL 22432, fresh); intake (22800), the
-ledger (22801), the assessment (22802) and the dashboard (22803) as processes under bin/supervise, as
-bin/run-local runs them, each reaching PostgreSQL and Kafka through TCP proxies (22433, 22095) that this
-tool controls (devstack/tcp_proxy.py). Per scenario a client sends consultations with ids of its own,
-for an advisor of the scenario's own, retrying a 429/503 with the same id after Retry-After as the
-contract asks, and notes every id answered 202 with its partition and offset. A fault is injected a third
-of the way in.
+A stack of its own, fresh: one broker (devstack profile `chaos`: Kafka 22092, PostgreSQL 22432) or a
+three-broker KRaft cluster (devstack/cluster.py: replication 3, `min.insync.replicas` 2, acks=all);
+intake, the ledger, the assessment and the dashboard (22800-22803) as processes under bin/supervise, as
+bin/run-local runs them, each reaching PostgreSQL and every broker through TCP proxies (22433; 22095)
+that this tool controls (devstack/tcp_proxy.py). The soak and the cluster's short round run on ports of
+their own (`Ports` and the profiles below), so that a soak can run beside the test command.
+
+Per scenario a client sends consultations with ids of its own, for an advisor of the scenario's own,
+retrying a 429/503 with the same id after Retry-After as the contract asks, and notes every id answered
+202 with its partition and offset. A fault is injected a third of the way in; the load goes on at least
+a third of its length after the fault's end.
 
 Afterwards the checker reads the topic and each projection's tables itself (ledger.entries,
 assessment.activities, dashboard.counted_records, dashboard.advisor_activity_total and dashboard.figures)
@@ -23,7 +27,8 @@ and counts, per scenario:
 - dead-lettered: acknowledged ids on `village-services.dlq`;
 - stuck: ids missing from a projection when the settle time (90 s) ran out;
 - other 5xx; given up (no 202 within 60 s of retries); stored without a 202 (not an error: a retry's
-  first attempt may have been stored);
+  first attempt may have been stored); never sent: applied under the scenario's advisor though no
+  request carried it (fails the scenario: nothing unacknowledged may appear);
 - recovery: from the fault's end until intake stores a record again, every service answers /readyz 200,
   and each projection's offsets in PostgreSQL reach the broker's end offsets as they were one second after
   the fault's end (the true lag of that moment worked off while the load goes on);
@@ -35,12 +40,16 @@ A record stored in Kafka more than once (a retry after a 503 whose write had in 
 expected and not counted: each projection must apply it once, which is what "doubled" checks.
 
     python -m devstack.chaos [--seconds 20] [--rate 20] [--scenarios consumer-kill,...] [--rounds 1]
-                             [--report bench/results/chaos.md]
-    python -m devstack.chaos --soak   (3 rounds of 45 s per scenario, the report in bench/results)
+                             [--cluster] [--report bench/results/chaos.md]
+    python -m devstack.chaos --short-cluster   (the cluster's short round: tests/integration)
+    python -m devstack.chaos --soak [--rounds N]   (every scenario, the cluster's too; the report in
+                                                    bench/results/chaos-soak.md unless --report)
 
-Kafka's proxy sits in front of a second listener of the broker (PROXIED, 22094) that advertises the
+Kafka's proxy sits in front of a second listener of each broker (PROXIED, 22094) that advertises the
 proxy's port (22095): a broker tells its clients where to connect, and its main listener would send them
-around the proxy. Not here: the three-broker cluster.
+around the proxy. On the cluster the network faults (`leader-latency`, `-reset`, `-hang`, `-half-open`)
+act on the proxy in front of the broker that leads the partition the load writes to: the services lose
+their path to the leader while the brokers, replicating over their main listeners, still reach it.
 """
 
 from __future__ import annotations
