@@ -1,13 +1,17 @@
 """The acknowledged-write audit (issue 14): load through intake, faults injected, and a check made apart
 from the services of what happened to every record intake acknowledged, in every projection.
 
-A stack of its own (devstack profile `chaos`: Kafka 22092, PostgreSQL 22432, fresh); intake (22800), the
-ledger (22801), the assessment (22802) and the dashboard (22803) as processes under bin/supervise, as
-bin/run-local runs them, each reaching PostgreSQL and Kafka through TCP proxies (22433, 22095) that this
-tool controls (devstack/tcp_proxy.py). Per scenario a client sends consultations with ids of its own,
-for an advisor of the scenario's own, retrying a 429/503 with the same id after Retry-After as the
-contract asks, and notes every id answered 202 with its partition and offset. A fault is injected a third
-of the way in.
+A stack of its own, fresh: one broker (devstack profile `chaos`: Kafka 22092, PostgreSQL 22432) or a
+three-broker KRaft cluster (devstack/cluster.py: replication 3, `min.insync.replicas` 2, acks=all);
+intake, the ledger, the assessment and the dashboard (22800-22803) as processes under bin/supervise, as
+bin/run-local runs them, each reaching PostgreSQL and every broker through TCP proxies (22433; 22095)
+that this tool controls (devstack/tcp_proxy.py). The soak and the cluster's short round run on ports of
+their own (`Ports` and the profiles below), so that a soak can run beside the test command.
+
+Per scenario a client sends consultations with ids of its own, for an advisor of the scenario's own,
+retrying a 429/503 with the same id after Retry-After as the contract asks, and notes every id answered
+202 with its partition and offset. A fault is injected a third of the way in; the load goes on at least
+a third of its length after the fault's end.
 
 Afterwards the checker reads the topic and each projection's tables itself (ledger.entries,
 assessment.activities, dashboard.counted_records, dashboard.advisor_activity_total and dashboard.figures)
@@ -23,7 +27,8 @@ and counts, per scenario:
 - dead-lettered: acknowledged ids on `village-services.dlq`;
 - stuck: ids missing from a projection when the settle time (90 s) ran out;
 - other 5xx; given up (no 202 within 60 s of retries); stored without a 202 (not an error: a retry's
-  first attempt may have been stored);
+  first attempt may have been stored); never sent: applied under the scenario's advisor though no
+  request carried it (fails the scenario: nothing unacknowledged may appear);
 - recovery: from the fault's end until intake stores a record again, every service answers /readyz 200,
   and each projection's offsets in PostgreSQL reach the broker's end offsets as they were one second after
   the fault's end (the true lag of that moment worked off while the load goes on);
@@ -35,12 +40,16 @@ A record stored in Kafka more than once (a retry after a 503 whose write had in 
 expected and not counted: each projection must apply it once, which is what "doubled" checks.
 
     python -m devstack.chaos [--seconds 20] [--rate 20] [--scenarios consumer-kill,...] [--rounds 1]
-                             [--report bench/results/chaos.md]
-    python -m devstack.chaos --soak   (3 rounds of 45 s per scenario, the report in bench/results)
+                             [--cluster] [--report bench/results/chaos.md]
+    python -m devstack.chaos --short-cluster   (the cluster's short round: tests/integration)
+    python -m devstack.chaos --soak [--rounds N]   (every scenario, the cluster's too; the report in
+                                                    bench/results/chaos-soak.md unless --report)
 
-Kafka's proxy sits in front of a second listener of the broker (PROXIED, 22094) that advertises the
+Kafka's proxy sits in front of a second listener of each broker (PROXIED, 22094) that advertises the
 proxy's port (22095): a broker tells its clients where to connect, and its main listener would send them
-around the proxy. Not here: the three-broker cluster.
+around the proxy. On the cluster the network faults (`leader-latency`, `-reset`, `-hang`, `-half-open`)
+act on the proxy in front of the broker that leads the partition the load writes to: the services lose
+their path to the leader while the brokers, replicating over their main listeners, still reach it.
 """
 
 from __future__ import annotations
@@ -69,31 +78,62 @@ from aiokafka.errors import KafkaError
 from contracts.topics import dead_letter_topic
 from devstack.broker_security import ADMIN
 from devstack.cluster import ClusterProfile, cluster_down, cluster_up, node_kill, node_stop, node_up
-from devstack.stack import ROOT, Profile, down, kafka_kill, kafka_up, postgres_kill, postgres_up, up
+from devstack.stack import ROOT, Profile, _say, down, kafka_kill, kafka_up, postgres_kill, postgres_up, up
 from devstack.tcp_proxy import TcpProxy
 from plumbing.kafka import KafkaConnection, create_admin, create_consumer, topic_partitions
 
-KAFKA_PROXY_PORT = 22095
-KAFKA_PROXIED_PORT = 22094
-CLUSTER = ClusterProfile(
+CONSUMERS = ("ledger", "assessment", "dashboard")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where an audit's services and its PostgreSQL proxy listen: intake at `base`, the consumers at
+    base+1..3, their extra replicas (rebalances) at base+11..13, the proxy in front of PostgreSQL at
+    `postgres_proxy`."""
+
+    base: int
+    postgres_proxy: int
+
+    @property
+    def intake(self) -> int:
+        return self.base
+
+    @property
+    def consumers(self) -> dict[str, int]:
+        return {name: self.base + 1 + n for n, name in enumerate(CONSUMERS)}
+
+    @property
+    def replicas(self) -> dict[str, int]:
+        return {name: self.base + 11 + n for n, name in enumerate(CONSUMERS)}
+
+
+# Four stacks, each on ports of its own in the chaos range (22xxx; test_projection_outages.py's proxy
+# takes 22434): the short round and the soak never meet, so a soak can run beside the test command.
+CHAOS = Profile(  # the short round's single broker, Kafka's proxy at 22095 in front of its PROXIED 22094
+    "chaos", kafka_port=22092, controller_port=22093, postgres_port=22432, kafka_proxied=(22094, 22095)
+)
+CHAOS_PORTS = Ports(base=22800, postgres_proxy=22433)
+SOAK_CHAOS = Profile(
+    "chaos-soak", kafka_port=22062, controller_port=22063, postgres_port=22462, kafka_proxied=(22064, 22065)
+)
+SOAK_CHAOS_PORTS = Ports(base=22860, postgres_proxy=22463)
+SHORT_CLUSTER = ClusterProfile(  # the short round's three brokers (tests/integration/test_chaos_cluster.py)
+    "chaos-cluster-short",
+    kafka_ports=(22292, 22293, 22294),
+    controller_ports=(22295, 22296, 22297),
+    postgres_port=22632,
+    kafka_proxied=((22282, 22285), (22283, 22286), (22284, 22287)),
+)
+SHORT_CLUSTER_PORTS = Ports(base=22820, postgres_proxy=22633)
+CLUSTER = ClusterProfile(  # the soak's three brokers
     "chaos-cluster",
     kafka_ports=(22192, 22193, 22194),
     controller_ports=(22195, 22196, 22197),
     postgres_port=22532,
+    kafka_proxied=((22182, 22185), (22183, 22186), (22184, 22187)),
 )
-SOAK = (1, 25.0, 20.0)  # rounds, seconds of load per scenario, records a second: about 15 minutes
-CHAOS = Profile(
-    "chaos",
-    kafka_port=22092,
-    controller_port=22093,
-    postgres_port=22432,
-    kafka_proxied=(KAFKA_PROXIED_PORT, KAFKA_PROXY_PORT),  # advertises the proxy's port
-)
-POSTGRES_PROXY_PORT = 22433
-INTAKE_PORT = 22800
-CONSUMER_PORTS = {"ledger": 22801, "assessment": 22802, "dashboard": 22803}
-REPLICA_PORTS = {"ledger": 22811, "assessment": 22812, "dashboard": 22813}
-CONSUMERS = tuple(CONSUMER_PORTS)
+CLUSTER_PORTS = Ports(base=22840, postgres_proxy=22533)
+SOAK = (2, 15.0, 20.0)  # rounds, seconds of load per scenario, records a second: about 25 minutes
 TOPIC = "village-services"
 VILLAGE = "370402105201"
 SETTLE_SECONDS = 90.0
@@ -146,6 +186,8 @@ class Outcome:
     given_up: int
     stored_without_202: int
     recovery_seconds: float | None
+    # applied by a projection under the scenario's advisor, though the client never sent it
+    never_sent: int = 0
     failed_checks: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     missing_by_projection: tuple[tuple[str, int], ...] = ()
@@ -158,6 +200,7 @@ class Outcome:
             and self.stuck == 0
             and self.other_5xx == 0
             and self.given_up == 0
+            and self.never_sent == 0
             and not self.failed_checks
             and self.recovery_seconds is not None
             and self.recovery_seconds <= RECOVERY_TARGET_SECONDS
@@ -172,30 +215,66 @@ SERVICE_SETTINGS = {
 }
 
 
-def proxied_environment(name: str) -> dict[str, str]:
-    """How a service of the chaos stack is configured: its own Kafka user and PostgreSQL role, Kafka and
-    PostgreSQL through the proxies."""
-    environment = {**os.environ, **SERVICE_SETTINGS, **CHAOS.environment(name)}
-    environment["DATABASE_URL"] = environment["DATABASE_URL"].replace(
-        f":{CHAOS.postgres_port}/", f":{POSTGRES_PROXY_PORT}/"
-    )
-    environment["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{KAFKA_PROXY_PORT}"
-    return environment
-
-
-def cluster_environment(name: str) -> dict[str, str]:
-    """A service of the three-broker stack: every broker in its bootstrap list, replication 3."""
-    return {**os.environ, **SERVICE_SETTINGS, **CLUSTER.environment(name)}
-
-
 @dataclass(frozen=True)
 class Stack:
-    """Where an audit runs: the single broker behind the proxies, or the three-broker cluster."""
+    """Where an audit runs: the single broker or the three-broker cluster, each service reaching Kafka and
+    PostgreSQL through TCP proxies that the audit controls (one in front of each broker)."""
 
-    database_url: str
-    admin: KafkaConnection
-    home: Path
-    environment: Callable[[str], dict[str, str]]
+    ports: Ports
+    single: Profile | None = None
+    cluster: ClusterProfile | None = None
+
+    @property
+    def _profile(self) -> Profile:
+        return self.cluster.postgres if self.cluster is not None else self.profile
+
+    @property
+    def profile(self) -> Profile:
+        if self.single is None:
+            raise ValueError("a single-broker fault on the cluster")
+        return self.single
+
+    @property
+    def database_url(self) -> str:
+        return self._profile.database_url
+
+    @property
+    def admin(self) -> KafkaConnection:
+        return (self.cluster or self.profile).kafka_as(ADMIN)
+
+    @property
+    def home(self) -> Path:
+        return self._profile.home
+
+    @property
+    def kafka_proxies(self) -> dict[int, tuple[int, int]]:
+        """Per broker (node id): the proxy's port and the broker's PROXIED listener it forwards to."""
+        if self.cluster is not None:
+            return {
+                node: (proxy, listener)
+                for node, (listener, proxy) in zip(
+                    self.cluster.nodes, self.cluster.kafka_proxied, strict=True
+                )
+            }
+        listener, proxy = self.profile.kafka_proxied or (0, 0)
+        return {1: (proxy, listener)}
+
+    def environment(self, name: str) -> dict[str, str]:
+        """How a service is configured: its own Kafka user and PostgreSQL role, Kafka and PostgreSQL through
+        the proxies (on the cluster every broker's proxy in the bootstrap list, replication 3)."""
+        environment = {
+            **os.environ,
+            **SERVICE_SETTINGS,
+            **(self.cluster or self.profile).environment(name),
+        }
+        postgres_port = self._profile.postgres_port
+        environment["DATABASE_URL"] = environment["DATABASE_URL"].replace(
+            f":{postgres_port}/", f":{self.ports.postgres_proxy}/"
+        )
+        environment["KAFKA_BOOTSTRAP_SERVERS"] = ",".join(
+            f"127.0.0.1:{proxy}" for proxy, _ in self.kafka_proxies.values()
+        )
+        return environment
 
 
 def _children(pid: int) -> list[int]:
@@ -235,7 +314,7 @@ class Services:
         return self._log_dir / f"{name}.log"
 
     def start(self) -> None:
-        for name, port in (("intake", INTAKE_PORT), *CONSUMER_PORTS.items()):
+        for name, port in (("intake", self._stack.ports.intake), *self._stack.ports.consumers.items()):
             with self._log(name).open("ab") as log:
                 self._supervisors[name] = subprocess.Popen(
                     [str(ROOT / "bin" / "supervise"), sys.executable, "-m", f"services.{name}"],
@@ -286,7 +365,7 @@ class Services:
         with self._log(f"{name}-replica").open("ab") as log:
             self._replicas[name] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{name}"],
-                env={**self._stack.environment(name), "VC_HTTP_PORT": str(REPLICA_PORTS[name])},
+                env={**self._stack.environment(name), "VC_HTTP_PORT": str(self._stack.ports.replicas[name])},
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -400,11 +479,15 @@ class LoadClient:
             self.tally.other_5xx += 1
         return False
 
-    async def steady(self, rate: float, seconds: float) -> None:
-        """`rate` new records a second for `seconds`."""
+    async def steady(self, rate: float, seconds: float, fault_over: asyncio.Event | None = None) -> None:
+        """`rate` new records a second for `seconds`, and with `fault_over` at least until a third of
+        `seconds` after it is set (a fault that outlasts the load still meets records)."""
         in_flight: set[asyncio.Task[None]] = set()
         ends = time.monotonic() + seconds
-        while time.monotonic() < ends:
+        tail_set = False
+        while time.monotonic() < ends or (fault_over is not None and not fault_over.is_set()):
+            if fault_over is not None and fault_over.is_set() and not tail_set:
+                ends, tail_set = max(ends, time.monotonic() + seconds / 3), True
             task = asyncio.create_task(self.one())
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
@@ -449,8 +532,8 @@ async def projection_offsets(
     return {tp.partition: end for tp, end in ends.items()}, stored
 
 
-async def all_ready(client: httpx.AsyncClient) -> bool:
-    for port in (INTAKE_PORT, *CONSUMER_PORTS.values()):
+async def all_ready(client: httpx.AsyncClient, ports: Ports) -> bool:
+    for port in (ports.intake, *ports.consumers.values()):
         try:
             answer = await client.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         except httpx.TransportError:
@@ -488,7 +571,7 @@ async def recovered_after(
                     connection = await asyncio.wait_for(asyncpg.connect(stack.database_url), timeout=3)
             if not stored_again:
                 stored_again = await load.probe()
-            ready = stored_again and await all_ready(load.client)
+            ready = stored_again and await all_ready(load.client, stack.ports)
             found = await projection_offsets(connection, consumer, partitions)
             if found is not None and target is None and time.monotonic() >= fault_ended + 1:
                 target = found[0]
@@ -608,8 +691,22 @@ async def check(
 ) -> Outcome:
     in_kafka = await read_topic(stack, TOPIC)
     dead_letters = set((await read_topic(stack, dead_letter_topic(TOPIC))).values())
-    ids_in_kafka = set(in_kafka.values())
     projected = await read_projections(stack, advisor)
+    return outcome_of(scenario, tally, fault, in_kafka, dead_letters, projected, recovery, caught_up)
+
+
+def outcome_of(
+    scenario: str,
+    tally: Tally,
+    fault: Fault,
+    in_kafka: dict[tuple[int, int], str],
+    dead_letters: set[str],
+    projected: Projected,
+    recovery: float | None,
+    caught_up: bool,
+) -> Outcome:
+    """The figures of a scenario from what the client saw and what Kafka and the projections hold."""
+    ids_in_kafka = set(in_kafka.values())
     acknowledged = set(tally.acknowledged)
     misplaced = {i for i, where in tally.acknowledged.items() if in_kafka.get(where) != i}
     missing = {name: acknowledged - set(applied) for name, applied in projected.applied.items()}
@@ -629,6 +726,7 @@ async def check(
         given_up=len(tally.given_up),
         stored_without_202=len((tally.sent - acknowledged) & stored_anywhere),
         recovery_seconds=recovery,
+        never_sent=len(stored_anywhere - tally.sent),
         failed_checks=tuple(fault.failed_checks),
         notes=tuple(fault.notes),
         missing_by_projection=tuple((name, len(ids)) for name, ids in missing.items() if ids),
@@ -641,9 +739,30 @@ class Chaos:
 
     stack: Stack
     services: Services
-    proxies: dict[str, TcpProxy]  # "postgres", "kafka": between every service and the server
+    proxies: Proxies
     http: httpx.AsyncClient
     load: LoadClient
+    leader_kills: int = 3
+
+
+@dataclass(frozen=True)
+class Proxies:
+    """Between every service and PostgreSQL, and between every service and each broker (by node id)."""
+
+    postgres: TcpProxy
+    kafka: dict[int, TcpProxy]
+
+    @classmethod
+    def of(cls, stack: Stack) -> Proxies:
+        profile = stack.cluster.postgres if stack.cluster is not None else stack.profile
+        return cls(
+            TcpProxy(stack.ports.postgres_proxy, profile.postgres_port),
+            {node: TcpProxy(port, target) for node, (port, target) in stack.kafka_proxies.items()},
+        )
+
+    @property
+    def all(self) -> list[TcpProxy]:
+        return [self.postgres, *self.kafka.values()]
 
 
 FaultAction = Callable[[Chaos, Fault], Awaitable[None]]
@@ -667,23 +786,23 @@ async def consumer_sigterm(chaos: Chaos, fault: Fault) -> None:
             fault.notes.append(f"{name} stopped in {took:.1f} s")
 
 
-async def broker_kill(_chaos: Chaos, fault: Fault) -> None:
-    kafka_kill(CHAOS)
+async def broker_kill(chaos: Chaos, fault: Fault) -> None:
+    kafka_kill(chaos.stack.profile)
     fault.injected += 1
     await asyncio.sleep(OUTAGE_SECONDS)
-    await asyncio.to_thread(kafka_up, CHAOS)
+    await asyncio.to_thread(kafka_up, chaos.stack.profile)
 
 
-async def postgres_kill_restart(_chaos: Chaos, fault: Fault) -> None:
-    await asyncio.to_thread(postgres_kill, CHAOS)
+async def postgres_kill_restart(chaos: Chaos, fault: Fault) -> None:
+    await asyncio.to_thread(postgres_kill, chaos.stack.profile)
     fault.injected += 1
     await asyncio.sleep(OUTAGE_SECONDS)
-    await asyncio.to_thread(postgres_up, CHAOS)
+    await asyncio.to_thread(postgres_up, chaos.stack.profile)
 
 
-async def unready_consumers(http: httpx.AsyncClient) -> set[str]:
+async def unready_consumers(http: httpx.AsyncClient, ports: Ports) -> set[str]:
     unready = set()
-    for name, port in CONSUMER_PORTS.items():
+    for name, port in ports.consumers.items():
         with contextlib.suppress(httpx.TransportError):
             if (await http.get(f"http://127.0.0.1:{port}/readyz", timeout=3)).status_code == 503:
                 unready.add(name)
@@ -707,7 +826,7 @@ async def postgres_read_only(chaos: Chaos, fault: Fault) -> None:
         seen: set[str] = set()
         ends = time.monotonic() + OUTAGE_SECONDS + 3
         while time.monotonic() < ends:
-            seen |= await unready_consumers(chaos.http)
+            seen |= await unready_consumers(chaos.http, chaos.stack.ports)
             await asyncio.sleep(0.5)
         await admin.execute("ALTER DATABASE villagecounsel RESET default_transaction_read_only")
     finally:
@@ -716,31 +835,52 @@ async def postgres_read_only(chaos: Chaos, fault: Fault) -> None:
         fault.expect(name in seen, f"{name} never answered /readyz 503 while PostgreSQL refused writes")
 
 
+async def _proxy(chaos: Chaos, target: str, fault: Fault) -> TcpProxy:
+    """The proxy a network fault acts on: PostgreSQL's, the broker's, or (on the cluster) the one in front
+    of the broker leading the partition the load writes to, so that the services lose their path to the
+    leader while the brokers still reach each other."""
+    if target == "postgres":
+        return chaos.proxies.postgres
+    if target == "kafka":
+        [proxy] = chaos.proxies.kafka.values()
+        return proxy
+    partition = _load_partition(chaos)
+    leader = await partition_leader(chaos.stack, partition)
+    fault.expect(leader is not None, f"no leader for partition {partition}")
+    fault.notes.append(f"between the services and broker {leader}, the leader of partition {partition}")
+    return chaos.proxies.kafka[leader or 1]
+
+
 def network_faults(target: str) -> dict[str, FaultAction]:
-    """Latency, resets, a hang and half-open connections between every service and `target`."""
+    """Latency, resets, a hang and half-open connections between every service and `target` ("postgres",
+    "kafka", or on the cluster "leader")."""
 
     async def latency(chaos: Chaos, fault: Fault) -> None:
-        chaos.proxies[target].latency(0.3)
+        proxy = await _proxy(chaos, target, fault)
+        proxy.latency(0.3)
         fault.injected += 1
         await asyncio.sleep(OUTAGE_SECONDS)
-        chaos.proxies[target].heal()
+        proxy.heal()
 
     async def reset(chaos: Chaos, fault: Fault) -> None:
+        proxy = await _proxy(chaos, target, fault)
         for _ in range(2):
-            fault.notes.append(f"{chaos.proxies[target].connections} connections reset")
-            chaos.proxies[target].reset()
+            fault.notes.append(f"{proxy.connections} connections reset")
+            proxy.reset()
             fault.injected += 1
             await asyncio.sleep(2)
 
     async def hang(chaos: Chaos, fault: Fault) -> None:
-        chaos.proxies[target].hang()
+        proxy = await _proxy(chaos, target, fault)
+        proxy.hang()
         fault.injected += 1
         await asyncio.sleep(OUTAGE_SECONDS)
-        chaos.proxies[target].heal()
+        proxy.heal()
 
     async def half_open(chaos: Chaos, fault: Fault) -> None:
-        fault.notes.append(f"{chaos.proxies[target].connections} connections left half-open")
-        chaos.proxies[target].half_open()
+        proxy = await _proxy(chaos, target, fault)
+        fault.notes.append(f"{proxy.connections} connections left half-open")
+        proxy.half_open()
         fault.injected += 1
 
     return {
@@ -761,7 +901,9 @@ async def rebalance(chaos: Chaos, fault: Fault) -> None:
     while waiting and time.monotonic() < deadline:
         for name in list(waiting):
             with contextlib.suppress(httpx.TransportError):
-                answer = await chaos.http.get(f"http://127.0.0.1:{REPLICA_PORTS[name]}/readyz", timeout=3)
+                answer = await chaos.http.get(
+                    f"http://127.0.0.1:{chaos.stack.ports.replicas[name]}/readyz", timeout=3
+                )
                 if answer.status_code == 200:
                     waiting.discard(name)
         await asyncio.sleep(0.5)
@@ -851,17 +993,30 @@ async def partition_leader(stack: Stack, partition: int = 0) -> int | None:
     return None
 
 
-async def leader_kill(chaos: Chaos, fault: Fault) -> None:
-    """kill -9 of the broker leading the partition the load writes to, three times; each back after 5 s.
-    Until the controller fences it (`broker.session.timeout.ms`, 9 s) the partition has no leader."""
+def _load_partition(chaos: Chaos) -> int:
+    """The partition the load writes to (its records share a key)."""
     written = {partition for partition, _ in chaos.load.tally.acknowledged.values()}
-    partition = min(written, default=0)
-    for _ in range(3):
+    return min(written, default=0)
+
+
+def _cluster(chaos: Chaos) -> ClusterProfile:
+    if chaos.stack.cluster is None:
+        raise ValueError("a cluster fault on a single broker")
+    return chaos.stack.cluster
+
+
+async def leader_kill(chaos: Chaos, fault: Fault) -> None:
+    """kill -9 of the broker leading the partition the load writes to, `leader_kills` times (3; the short
+    round's 2); each started again once another broker leads, after 5 s (the short round's at once). Until
+    the controller fences it (`broker.session.timeout.ms`, 9 s) the partition has no leader."""
+    cluster = _cluster(chaos)
+    partition = _load_partition(chaos)
+    for _ in range(chaos.leader_kills):
         leader = await partition_leader(chaos.stack, partition)
         fault.expect(leader is not None, f"no leader for partition {partition} before a kill")
         if leader is None:
             return
-        await asyncio.to_thread(node_kill, CLUSTER, leader)
+        await asyncio.to_thread(node_kill, cluster, leader)
         fault.injected += 1
         after = None
         for _ in range(40):
@@ -869,33 +1024,41 @@ async def leader_kill(chaos: Chaos, fault: Fault) -> None:
             if after not in (None, leader):
                 break
             await asyncio.sleep(0.5)
+        fault.expect(after not in (None, leader), f"no broker took over partition {partition} from {leader}")
         fault.notes.append(f"leader {leader} killed, {after} took over")
-        await asyncio.sleep(OUTAGE_SECONDS)
-        await asyncio.to_thread(node_up, CLUSTER, leader)
+        if chaos.leader_kills >= 3:
+            await asyncio.sleep(OUTAGE_SECONDS)
+        await asyncio.to_thread(node_up, cluster, leader)
 
 
 async def controlled_shutdown(chaos: Chaos, fault: Fault) -> None:
     """Each broker in turn stopped with SIGTERM (it hands its leaderships over) and started again."""
-    for node in CLUSTER.nodes:
-        took = await asyncio.to_thread(node_stop, CLUSTER, node)
+    cluster = _cluster(chaos)
+    for node in cluster.nodes:
+        took = await asyncio.to_thread(node_stop, cluster, node)
         fault.injected += 1
         fault.notes.append(f"broker {node} stopped in {took:.1f} s")
-        await asyncio.to_thread(node_up, CLUSTER, node)
+        await asyncio.to_thread(node_up, cluster, node)
 
 
 CLUSTER_SCENARIOS: dict[str, FaultAction] = {
     "leader-kill": leader_kill,
     "controlled-shutdown": controlled_shutdown,
+    **network_faults("leader"),
 }
+# The cluster's short round (tests/integration/test_chaos_cluster.py): Kafka's replication under the
+# two kinds of broker loss; its network faults are the soak's.
+CLUSTER_SHORT_ROUND = ("leader-kill", "controlled-shutdown")
 
 
 async def run_scenario(
     name: str,
     stack: Stack,
     services: Services,
-    proxies: dict[str, TcpProxy],
+    proxies: Proxies,
     seconds: float,
     rate: float,
+    leader_kills: int,
 ) -> Outcome:
     advisor = f"chaos-{name}-{uuid.uuid4().hex[:6]}"
     tally = Tally()
@@ -904,12 +1067,15 @@ async def run_scenario(
     consumer = create_consumer(stack.admin)
     await consumer.start()
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{INTAKE_PORT}") as client:
-            chaos = Chaos(stack, services, proxies, client, LoadClient(client, advisor, tally))
-            load = asyncio.create_task(chaos.load.steady(rate, seconds))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.ports.intake}") as client:
+            chaos = Chaos(stack, services, proxies, client, LoadClient(client, advisor, tally), leader_kills)
+            fault_over = asyncio.Event()
+            load = asyncio.create_task(chaos.load.steady(rate, seconds, fault_over))
             await asyncio.sleep(seconds / 3)
-            await (SCENARIOS | CLUSTER_SCENARIOS)[name](chaos, fault)
+            await (CLUSTER_SCENARIOS if stack.cluster is not None else SCENARIOS)[name](chaos, fault)
             fault_ended = time.monotonic()
+            fault_over.set()
+            _say(f"{name}: {fault.injected} fault(s) injected, recovering")
             recovering = asyncio.create_task(
                 recovered_after(
                     stack,
@@ -929,31 +1095,34 @@ async def run_scenario(
             )
     finally:
         await consumer.stop()
-    return await check(stack, tally, advisor, name, fault, recovery, caught_up is not None)
+    outcome = await check(stack, tally, advisor, name, fault, recovery, caught_up is not None)
+    _say(f"{name}: {outcome.acknowledged} acknowledged, {'pass' if outcome.passed() else 'FAIL'}")
+    return outcome
 
 
-async def wait_until_ready(seconds: float = 180) -> None:
+async def wait_until_ready(ports: Ports, seconds: float = 180) -> None:
     deadline = time.monotonic() + seconds
     async with httpx.AsyncClient() as http:
         while time.monotonic() < deadline:
-            if await all_ready(http):
+            if await all_ready(http, ports):
                 return
             await asyncio.sleep(0.5)
     raise RuntimeError("the chaos stack's services are not ready; see .local/chaos*/services")
 
 
-def report(outcomes: list[Outcome], seconds: float, rate: float, command: str) -> str:
+def report(outcomes: list[Outcome], seconds: float, rate: float, command: str, rounds: int = 1) -> str:
     lines = [
         f"# Acknowledged-write audit ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
-        f"`{command}`: {seconds:.0f} s of load at ~{rate:.0f} records/s per scenario through intake into "
-        "the ledger, the assessment and the dashboard; the fault a third of the way in. Kafka's own bar: "
-        "every acknowledged message consumed, none twice. Target: 0 lost, 0 doubled, 0 dead-lettered, "
-        f"0 stuck, 0 other 5xx, recovery within {RECOVERY_TARGET_SECONDS:.0f} s of the fault's end.",
+        f"`{command}`: {rounds} round(s) of {seconds:.0f} s of load at ~{rate:.0f} records/s per scenario "
+        "through intake into the ledger, the assessment and the dashboard; the fault a third of the way in, "
+        "the load going on until a third of that after the fault's end. Kafka's own bar: every acknowledged "
+        "message consumed, none twice. Target: 0 lost, 0 doubled, 0 dead-lettered, 0 stuck, 0 other 5xx, "
+        f"recovery within {RECOVERY_TARGET_SECONDS:.0f} s of the fault's end.",
         "",
         "| scenario | faults | acknowledged | lost | doubled | dead-lettered | stuck | 429/503 answered | "
-        "other 5xx | given up | stored without a 202 | recovery (s) | checks | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "other 5xx | given up | stored without a 202 | never sent | recovery (s) | checks | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes = []
     for o in outcomes:
@@ -962,92 +1131,144 @@ def report(outcomes: list[Outcome], seconds: float, rate: float, command: str) -
         lines.append(
             f"| {o.scenario} | {o.faults} | {o.acknowledged} | {o.lost} | {o.doubled} | {o.dead_lettered} | "
             f"{o.stuck} | {o.unavailable} | {o.other_5xx} | {o.given_up} | {o.stored_without_202} | "
-            f"{recovery} | {checks} | {'pass' if o.passed() else 'FAIL'} |"
+            f"{o.never_sent} | {recovery} | {checks} | {'pass' if o.passed() else 'FAIL'} |"
         )
         details = [*o.notes, *(f"missing from {name}: {n}" for name, n in o.missing_by_projection)]
         if details:
             notes.append(f"- {o.scenario}: {'; '.join(details)}")
-    return "\n".join([*lines, "", *notes]) + "\n"
+    recoveries = [o.recovery_seconds for o in outcomes if o.recovery_seconds is not None]
+    total = (
+        f"In all: {len(outcomes)} scenario runs, {sum(o.faults for o in outcomes)} faults, "
+        f"{sum(o.acknowledged for o in outcomes)} records acknowledged, "
+        f"{sum(o.lost for o in outcomes)} lost, {sum(o.doubled for o in outcomes)} doubled, "
+        f"{sum(o.stuck for o in outcomes)} stuck, {sum(o.other_5xx for o in outcomes)} other 5xx, "
+        f"{sum(o.never_sent for o in outcomes)} never sent; "
+        f"recovery at most {max(recoveries, default=0.0):.1f} s; "
+        f"{sum(o.passed() for o in outcomes)} of {len(outcomes)} passed."
+    )
+    return "\n".join([*lines, "", total, "", *notes]) + "\n"
 
 
 async def audit(
-    stack: Stack, scenarios: list[str], rounds: int, seconds: float, rate: float
+    stack: Stack, scenarios: list[str], rounds: int, seconds: float, rate: float, leader_kills: int = 3
 ) -> list[Outcome]:
-    proxies = {
-        "postgres": TcpProxy(POSTGRES_PROXY_PORT, CHAOS.postgres_port),
-        "kafka": TcpProxy(KAFKA_PROXY_PORT, KAFKA_PROXIED_PORT),
-    }
-    for proxy in proxies.values():
+    proxies = Proxies.of(stack)
+    for proxy in proxies.all:
         await proxy.start()
     services = Services(stack)
     try:
         services.start()
-        await wait_until_ready()
+        await wait_until_ready(stack.ports)
+        _say("intake, the ledger, the assessment and the dashboard are ready")
         return [
-            await run_scenario(name, stack, services, proxies, seconds, rate)
+            await run_scenario(name, stack, services, proxies, seconds, rate, leader_kills)
             for _ in range(rounds)
             for name in scenarios
         ]
     finally:
         await asyncio.to_thread(services.stop)
-        for proxy in proxies.values():
+        for proxy in proxies.all:
             await proxy.stop()
 
 
 def single_broker_audit(
-    scenarios: list[str], rounds: int, seconds: float, rate: float, keep: bool
+    profile: Profile, ports: Ports, scenarios: list[str], rounds: int, seconds: float, rate: float, keep: bool
 ) -> list[Outcome]:
-    up(CHAOS, fresh=True)
+    up(profile, fresh=True)
     try:
-        stack = Stack(CHAOS.database_url, CHAOS.kafka_as(ADMIN), CHAOS.home, proxied_environment)
-        return asyncio.run(audit(stack, scenarios, rounds, seconds, rate))
+        return asyncio.run(audit(Stack(ports, single=profile), scenarios, rounds, seconds, rate))
     finally:
-        down(CHAOS)
+        down(profile)
         if not keep:
-            shutil.rmtree(CHAOS.home, ignore_errors=True)
+            shutil.rmtree(profile.home, ignore_errors=True)
 
 
-def cluster_audit(rounds: int, seconds: float, rate: float, keep: bool) -> list[Outcome]:
-    cluster_down(CLUSTER, wipe=True)
-    cluster_up(CLUSTER)
+def cluster_audit(
+    cluster: ClusterProfile,
+    ports: Ports,
+    scenarios: list[str],
+    rounds: int,
+    seconds: float,
+    rate: float,
+    keep: bool,
+    leader_kills: int = 3,
+) -> list[Outcome]:
+    cluster_down(cluster, wipe=True)
+    cluster_up(cluster)
     try:
-        stack = Stack(CLUSTER.database_url, CLUSTER.kafka_as(ADMIN), CLUSTER.home, cluster_environment)
-        return asyncio.run(audit(stack, list(CLUSTER_SCENARIOS), rounds, seconds, rate))
+        stack = Stack(ports, cluster=cluster)
+        return asyncio.run(audit(stack, scenarios, rounds, seconds, rate, leader_kills))
     finally:
-        cluster_down(CLUSTER, wipe=not keep)
+        cluster_down(cluster, wipe=not keep)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.chaos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="load per scenario")
     parser.add_argument("--rate", type=float, default=20.0, help="new records a second")
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--cluster", action="store_true", help="also the three-broker cluster's scenarios")
+    parser.add_argument("--rounds", type=int, default=None, help="every scenario this many times")
+    parser.add_argument(
+        "--scenarios",
+        default=None,
+        help=f"single broker: {', '.join(SCENARIOS)}; cluster: {', '.join(CLUSTER_SCENARIOS)} "
+        "(default: every single-broker one, and the cluster's with --cluster)",
+    )
+    parser.add_argument(
+        "--cluster", action="store_true", help="also every scenario of the three-broker cluster"
+    )
+    parser.add_argument(
+        "--short-cluster",
+        action="store_true",
+        help="the cluster's short round only: two leader kills (each broker back at once) and a controlled "
+        "shutdown of each broker, on the short round's ports (tests/integration/test_chaos_cluster.py)",
+    )
     parser.add_argument("--report", type=Path, default=None, help="write the table (Markdown) here too")
     parser.add_argument("--keep", action="store_true", help="leave the chaos stack's data for a look")
     parser.add_argument(
         "--soak",
         action="store_true",
-        help=f"the long run: {SOAK[0]} round(s) of {SOAK[1]:.0f} s at {SOAK[2]:.0f} records/s, the cluster "
-        "too, report to bench/results/chaos.md",
+        help=f"the long run on ports of its own: {SOAK[0]} rounds (or --rounds) of {SOAK[1]:.0f} s at "
+        f"{SOAK[2]:.0f} records/s, every scenario, the cluster's too; report to bench/results/chaos-soak.md",
     )
     args = parser.parse_args(argv)
+    single, single_ports, cluster, cluster_ports = CHAOS, CHAOS_PORTS, SHORT_CLUSTER, SHORT_CLUSTER_PORTS
+    leader_kills = 3
     if args.soak:
-        args.rounds, args.seconds, args.rate = SOAK
+        single, single_ports, cluster, cluster_ports = SOAK_CHAOS, SOAK_CHAOS_PORTS, CLUSTER, CLUSTER_PORTS
+        args.rounds = args.rounds or SOAK[0]
+        args.seconds, args.rate = SOAK[1:]
         args.cluster = True
-        args.report = args.report or ROOT / "bench" / "results" / "chaos.md"
-    scenarios = [name for name in args.scenarios.split(",") if name]
-    unknown = set(scenarios) - set(SCENARIOS)
+        args.report = args.report or ROOT / "bench" / "results" / "chaos-soak.md"
+    rounds = args.rounds or 1
+    if args.short_cluster:
+        asked = list(CLUSTER_SHORT_ROUND)
+        leader_kills = 2
+    elif args.scenarios is not None:
+        asked = [name for name in args.scenarios.split(",") if name]
+    else:
+        asked = [*SCENARIOS, *(CLUSTER_SCENARIOS if args.cluster else ())]
+    if args.cluster and args.scenarios is not None:
+        asked += [name for name in CLUSTER_SCENARIOS if name not in asked]
+    unknown = set(asked) - set(SCENARIOS) - set(CLUSTER_SCENARIOS)
     if unknown:
-        parser.error(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
+        parser.error(
+            f"unknown scenarios {sorted(unknown)}; known: {', '.join([*SCENARIOS, *CLUSTER_SCENARIOS])}"
+        )
+    on_single = [name for name in asked if name in SCENARIOS]
+    on_cluster = [name for name in asked if name in CLUSTER_SCENARIOS]
+    started = time.monotonic()
     outcomes = (
-        single_broker_audit(scenarios, args.rounds, args.seconds, args.rate, args.keep) if scenarios else []
+        single_broker_audit(single, single_ports, on_single, rounds, args.seconds, args.rate, args.keep)
+        if on_single
+        else []
     )
-    if args.cluster:
-        outcomes += cluster_audit(args.rounds, args.seconds, args.rate, args.keep)
+    if on_cluster:
+        outcomes += cluster_audit(
+            cluster, cluster_ports, on_cluster, rounds, args.seconds, args.rate, args.keep, leader_kills
+        )
     command = "python -m devstack.chaos " + " ".join(argv if argv is not None else sys.argv[1:])
-    table = report(outcomes, args.seconds, args.rate, command.strip())
+    table = report(outcomes, args.seconds, args.rate, command.strip(), rounds)
+    table += f"\nRun in {time.monotonic() - started:.0f} s.\n"
     print(table)
     if args.report is not None:
         args.report.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,13 @@ class ClusterProfile:
     kafka_ports: tuple[int, int, int]
     controller_ports: tuple[int, int, int]
     postgres_port: int
+    # per broker (listen port, proxy port): a second listener for clients that go through a TCP proxy,
+    # advertising the proxy's port (devstack/chaos.py's network faults on the cluster)
+    kafka_proxied: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kafka_proxied and len(self.kafka_proxied) != len(self.kafka_ports):
+            raise ValueError(f"cluster {self.name}: one proxied listener per broker or none")
 
     @property
     def postgres(self) -> Profile:
@@ -96,7 +104,10 @@ def _properties(cluster: ClusterProfile, node: int) -> str:
             f"node.id={node}",
             f"controller.quorum.voters={voters}",
             *broker_security.security_properties(
-                cluster.shared, cluster.kafka_ports[node - 1], cluster.controller_ports[node - 1]
+                cluster.shared,
+                cluster.kafka_ports[node - 1],
+                cluster.controller_ports[node - 1],
+                cluster.kafka_proxied[node - 1] if cluster.kafka_proxied else None,
             ),
             f"log.dirs={cluster.node_home(node) / 'data'}",
             "num.partitions=1",
@@ -202,8 +213,9 @@ def cluster_up(cluster: ClusterProfile) -> None:
     if not (cluster.shared / "cluster-id").exists():
         (cluster.shared / "cluster-id").write_text(kafka_cluster_id())
         broker_security.new_credentials(cluster.shared)
-    for node in cluster.nodes:
-        node_up(cluster, node, wait=False)
+    # formatted and started side by side: each is a JVM start of several seconds
+    with ThreadPoolExecutor(max_workers=len(cluster.kafka_ports)) as threads:
+        list(threads.map(lambda node: node_up(cluster, node, wait=False), cluster.nodes))
     for node in cluster.nodes:
         node_started(cluster, node)
     asyncio.run(
@@ -216,8 +228,13 @@ def cluster_up(cluster: ClusterProfile) -> None:
 
 
 def cluster_down(cluster: ClusterProfile, wipe: bool = False) -> None:
+    """Each broker stopped in turn (a controlled shutdown), PostgreSQL too; with `wipe`, killed at once
+    and their data removed (what is thrown away needs no orderly stop)."""
     for node in cluster.nodes:
-        node_stop(cluster, node, seconds=30)
+        if wipe:
+            node_kill(cluster, node)
+        else:
+            node_stop(cluster, node, seconds=30)
     postgres_down(cluster.postgres)
     if wipe and cluster.home.exists():
         shutil.rmtree(cluster.home)
