@@ -14,7 +14,14 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict
 
 from contracts.envelope import Event
-from contracts.events import AdvisorRegistered, ErasureReason, PersonalErased, ServiceRecord, VillageCode
+from contracts.events import (
+    AdvisorRegistered,
+    ErasureReason,
+    PersonalErased,
+    ServiceRecord,
+    TeamRegistered,
+    VillageCode,
+)
 from plumbing.logs import get_logger
 from plumbing.personal import (
     KEYSTORE_SCHEMA,
@@ -145,6 +152,18 @@ class Keystore:
             raise KeystoreUnavailable(type(error).__name__) from error
         return str(owner) if owner is not None else None
 
+    async def team_owner(self, team_id: str) -> str | None:
+        """The region that owns a team's registration, as far as intake has accepted them."""
+        try:
+            pool = await self._ready_pool()
+            async with asyncio.timeout(self._timeout), pool.acquire() as conn:
+                owner = await conn.fetchval(
+                    "SELECT region_code FROM intake.team_owners WHERE team_id = $1", team_id
+                )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise KeystoreUnavailable(type(error).__name__) from error
+        return str(owner) if owner is not None else None
+
     async def erased_among(self, key_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Which of these records had their personal data erased (an import may not bring it back)."""
         if not key_ids:
@@ -166,17 +185,30 @@ class Keystore:
             for event in registrations
             if isinstance(event.data, AdvisorRegistered) and event.data.region_code is not None
         ]
-        if not rows:
+        teams = [
+            (event.data.team_id, event.data.region_code, event.id)
+            for event in registrations
+            if isinstance(event.data, TeamRegistered) and event.data.region_code is not None
+        ]
+        if not rows and not teams:
             return
         try:
             pool = await self._ready_pool()
             async with asyncio.timeout(self._timeout), pool.acquire() as conn:
-                await conn.executemany(
-                    """INSERT INTO intake.advisor_owners (advisor_id, region_code, event_id)
-                       VALUES ($1, $2, $3)
-                       ON CONFLICT (advisor_id) DO UPDATE SET region_code = $2, event_id = $3""",
-                    rows,
-                )
+                if rows:
+                    await conn.executemany(
+                        """INSERT INTO intake.advisor_owners (advisor_id, region_code, event_id)
+                           VALUES ($1, $2, $3)
+                           ON CONFLICT (advisor_id) DO UPDATE SET region_code = $2, event_id = $3""",
+                        rows,
+                    )
+                if teams:
+                    await conn.executemany(
+                        """INSERT INTO intake.team_owners (team_id, region_code, event_id)
+                           VALUES ($1, $2, $3)
+                           ON CONFLICT (team_id) DO UPDATE SET region_code = $2, event_id = $3""",
+                        teams,
+                    )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             # The registration is stored; the consumers enforce ownership on the topic regardless.
             log.warning("advisor_owner_not_noted", error=type(error).__name__)

@@ -330,6 +330,7 @@ def record_body(kind_path: str, stack: Stack, advisor: str) -> dict[str, Any]:
         body["advisor_id"] = f"adv-{stack.county}-{uuid.uuid4().hex[:6]}"
         body["region_code"] = stack.county
     if kind.event_type == "team.registered":
+        body["team_id"] = f"team-{stack.county}-{uuid.uuid4().hex[:6]}"  # a team of the caller's own county
         body["members"] = [advisor]
         body["leader_id"] = advisor
         body["region_code"] = stack.county

@@ -165,6 +165,28 @@ async def test_a_team_meets_the_norm_together_per_team_and_not_per_person(
         leader_id=first,
         effective_from="2026-01-01",
     )
+    # The team belongs to the county that registered it: another county may not change it (403 naming the
+    # field and the rule), the prefecture above it may.
+    renamed = {
+        "id": str(uuid.uuid4()),
+        "team_id": team,
+        "name": "冒名团队",
+        "organisation": "另一律师事务所",
+        "members": [first],
+    }
+    other = fresh_county()
+    answer = await stack.intake.post(
+        KIND_BY_NAME["team"].path, json=renamed, headers=bearer(f"county-{other}", Role.county_bureau, other)
+    )
+    assert answer.status_code == 403, answer.text
+    (error,) = answer.json()["error"]["fields"]
+    assert (error["field"], error["rule"]) == ("team_id", "owned_by_another_region")
+    above = bearer(f"prefecture-{stack.county[:4]}", Role.prefecture_bureau, stack.county[:4])
+    answer = await stack.intake.post(
+        KIND_BY_NAME["team"].path, json=renamed, params={"dry_run": "true"}, headers=above
+    )
+    assert answer.status_code == 200, answer.text
+
     for village in (pooled_village, strict_village):
         await stack.post(
             "team_assignment",

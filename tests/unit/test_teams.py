@@ -33,6 +33,7 @@ from services.assessment.rules.teams import (
     team_month,
     team_snapshot,
 )
+from services.intake.routes.common import region_may_change
 
 VILLAGE = "370402105201"
 A, B, C = "lawyer-a", "lawyer-b", "lawyer-c"
@@ -247,3 +248,13 @@ def test_a_member_serves_the_village_on_the_days_of_the_team_term_they_were_a_me
 ) -> None:
     term = AssignmentTerm(date(2026, 1, 1), date(2026, 12, 31), None)
     assert [(t.term_start, t.term_end) for t in member_terms(registrations, advisor, term)] == served
+
+
+def test_a_registration_changes_what_its_region_or_one_above_owns_only() -> None:
+    """Teams are owned like advisors: the county that registered the team, or a region above it."""
+    assert region_may_change("370402", "370402")
+    assert region_may_change("370402", "3704")
+    assert region_may_change("370402", "37")
+    assert not region_may_change("370402", "370403")
+    assert not region_may_change("370402", "370402001")  # a township below does not own the county's team
+    assert not region_may_change("370402", None)

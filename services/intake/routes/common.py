@@ -10,7 +10,7 @@ import orjson
 from fastapi import Depends, Request
 
 from contracts.envelope import Event, FieldError
-from contracts.events import AdvisorRegistered, registration_permitted
+from contracts.events import AdvisorRegistered, TeamRegistered
 from plumbing.http import ApiError, OrjsonResponse, error_body, require_json_body
 from plumbing.logs import get_logger
 from plumbing.personal import PersonalDataErased, plain_personal
@@ -131,10 +131,15 @@ def erased_refusal(event_id: Any) -> tuple[str, list[FieldError]]:
 async def ownership_refusal(keystore: Keystore, event: Event) -> RecordRejected | None:
     """A registration of an advisor that another region owns is not the caller's to write (403)."""
     data = event.data
-    if not isinstance(data, AdvisorRegistered):
+    if isinstance(data, AdvisorRegistered):
+        field, subject, value = "advisor_id", "the advisor", data.advisor_id
+        owner = await keystore.advisor_owner(data.advisor_id)
+    elif isinstance(data, TeamRegistered):
+        field, subject, value = "team_id", "the team", data.team_id
+        owner = await keystore.team_owner(data.team_id)
+    else:
         return None
-    owner = await keystore.advisor_owner(data.advisor_id)
-    if owner is None or registration_permitted(owner, data):
+    if owner is None or region_may_change(owner, data.region_code):
         return None
     return RecordRejected(
         403,
@@ -142,13 +147,19 @@ async def ownership_refusal(keystore: Keystore, event: Event) -> RecordRejected 
         "this record is not the caller's to write",
         [
             FieldError(
-                "advisor_id",
+                field,
                 "owned_by_another_region",
-                f"registered by region {owner}: only it, or a region above it, may change the advisor",
-                data.advisor_id,
+                f"registered by region {owner}: only it, or a region above it, may change {subject}",
+                value,
             )
         ],
     )
+
+
+def region_may_change(owner_region: str, region_code: str | None) -> bool:
+    """The advisors' rule (contracts.events.registration_permitted) for any registration: the owner or a
+    region above it; a registration without a region changes nothing already owned."""
+    return region_code is not None and owner_region.startswith(region_code)
 
 
 async def seal_each(keystore: Keystore, events: list[Event]) -> list[Event | ApiError]:
