@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import yaml
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -23,7 +25,9 @@ from plumbing.logs import configure_logging, get_logger
 from plumbing.projection import ConsumedEvent, _trace_fields, record_spans
 from plumbing.tracing import Tracing
 from services.intake.publisher import Publisher, Stored
+from tests.support.deploy import OVERLAYS, ROOT
 from tests.support.samples import sample_event
+from tests.unit.test_deploy_manifests import rendered, selects
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = f"00-{TRACE}-00f067aa0ba902b7-01"
@@ -281,3 +285,44 @@ def test_spans_are_exported_only_when_an_otlp_endpoint_is_set(
     assert spans.exporting is exporting
     assert (spans.record_tracer is not None) is exporting
     assert spans.provider.resource.attributes["service.name"] == "ledger-eu"
+
+
+SERVICES = ("intake", "ledger", "assessment", "dashboard")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_in_the_cluster_sends_its_spans_to_the_overlays_collector(overlay: str) -> None:
+    docs = rendered(overlay)
+    config = next(
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "villagecounsel-tracing"
+    )
+    endpoint = urlsplit(config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    assert endpoint.scheme == "http"
+    assert endpoint.port == 4318
+    assert config["data"]["OTEL_TRACES_SAMPLER"].startswith("parentbased_")
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    for deployment in (d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] in SERVICES):
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        assert env["OTEL_SERVICE_NAME"] == deployment["metadata"]["name"]
+        assert {"configMapRef": {"name": "villagecounsel-tracing"}} in container["envFrom"]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert any(
+            port["port"] == 4318
+            for policy in policies
+            if selects(policy, labels)
+            for rule in policy["spec"].get("egress", [])
+            for port in rule.get("ports", [])
+        ), deployment["metadata"]["name"]
+
+
+def test_compose_runs_a_pinned_trace_receiver_and_every_service_sends_to_it() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    image, tag = services["jaeger"]["image"].rsplit(":", 1)
+    assert image == "jaegertracing/jaeger"
+    assert tag[0].isdigit(), "a version, not latest"
+    assert "--set=receivers.otlp.protocols.http.endpoint=0.0.0.0:4318" in services["jaeger"]["command"]
+    for name in SERVICES:
+        env = services[name]["environment"]
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+        assert env["OTEL_SERVICE_NAME"] == name
