@@ -20,6 +20,7 @@ from fastapi import FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
@@ -209,8 +210,8 @@ class RequestContextMiddleware:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 100 else str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
-        trace = tracing.start(headers.get(tracing.HEADER.encode()))
-        trace_token = tracing.use(trace)
+        # The server span the FastAPI instrumentation opened around this request; probes have none.
+        trace = tracing.current() or tracing.start(headers.get(tracing.HEADER.encode()))
         status_holder = {"status": 500}
 
         async def send_with_id(message: Message) -> None:
@@ -250,7 +251,6 @@ class RequestContextMiddleware:
                     latency_ms=round(elapsed * 1000, 2),
                 )
             structlog.contextvars.unbind_contextvars("request_id", "trace_id", "span_id")
-            tracing.reset(trace_token)
 
 
 class SecurityHeadersMiddleware:
@@ -351,11 +351,21 @@ def install_common(
     readiness: ReadinessCheck,
     liveness: LivenessCheck | None = None,
     connect_sources: tuple[str, ...] = (),
+    *,
+    spans: tracing.Tracing | None = None,
 ) -> None:
-    """Add the error handlers, request middleware and /healthz, /readyz, /metrics to a service app."""
+    """Add the error handlers, request middleware, the server spans and /healthz, /readyz, /metrics to a
+    service app (a service passes the `spans` its lifespan starts; without, they have ids and go nowhere)."""
     app.add_middleware(UrlTextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, connect_sources=connect_sources)
     app.add_middleware(RequestContextMiddleware, service=service)
+    # Outside every middleware above: the server span is current while they and the route run.
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=(spans or tracing.Tracing(service)).provider,
+        excluded_urls=tracing.UNTRACED_PATHS,
+        exclude_spans=["receive", "send"],  # a span per ASGI message would cost more than the request
+    )
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:

@@ -17,6 +17,7 @@ import uvloop
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
+from opentelemetry.trace import Tracer
 
 from contracts.topics import with_dead_letters
 from plumbing.clock import Clock
@@ -26,6 +27,7 @@ from plumbing.postgres import create_pool, database_reachable
 from plumbing.projection import BatchHooks, Projection, ProjectionRunner, prepare_schema
 from plumbing.rebuild import drop_expired_retired
 from plumbing.settings import ProjectionSettings, ServiceSettings
+from plumbing.tracing import Tracing
 
 log = get_logger(__name__)
 
@@ -42,8 +44,10 @@ class ProjectionHost:
         settings: ProjectionSettings,
         clock: Clock,
         on_crash: Callable[[], None] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.projection = projection
+        self.tracer = tracer  # per-record spans (plumbing/tracing.py); None makes none
         self.settings = settings
         self.clock = clock
         self.on_crash = on_crash  # `serve` sets it to end the process, so that a supervisor restarts it
@@ -92,6 +96,7 @@ class ProjectionHost:
             stall_after_seconds=settings.stall_after_seconds,
             kafka_timeout_seconds=settings.kafka_timeout_seconds,
             hooks=self.hooks,
+            tracer=self.tracer,
         )
         self._stopping.clear()
         self._task = asyncio.create_task(
@@ -188,18 +193,23 @@ def _what_to_check(error: BaseException) -> dict[str, str]:
 
 
 def host_lifespan(
-    host: ProjectionHost, service: str
+    host: ProjectionHost, service: str, spans: Tracing
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The lifespan of a service that is a projection plus its API: logging, then the host, always stopped."""
+    """The lifespan of a service that is a projection plus its API: logging, spans, then the host, all
+    stopped in reverse."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, host.settings.log_level)
-        await host.start()
+        spans.start()
         try:
-            yield
+            await host.start()
+            try:
+                yield
+            finally:
+                await host.stop()
         finally:
-            await host.stop()
+            spans.stop()
 
     return lifespan
 

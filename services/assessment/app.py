@@ -14,9 +14,10 @@ from fastapi import FastAPI
 from plumbing.clock import Clock, SystemClock
 from plumbing.http import allow_browser_origins, install_common
 from plumbing.kafka import PublishFailed, create_producer
-from plumbing.logs import configure_logging, get_logger
+from plumbing.logs import get_logger
 from plumbing.routing import wire
-from plumbing.service import ProjectionHost
+from plumbing.service import ProjectionHost, host_lifespan
+from plumbing.tracing import Tracing
 from services.assessment.closing import Closer
 from services.assessment.projection import assessment_projection
 from services.assessment.routes import ROUTERS
@@ -28,7 +29,9 @@ log = get_logger(__name__)
 def create_app(settings: AssessmentSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or AssessmentSettings()
     clock = clock or SystemClock()
-    host = ProjectionHost(assessment_projection(), settings, clock)
+    spans = Tracing.from_environment("assessment")
+    host = ProjectionHost(assessment_projection(), settings, clock, tracer=spans.record_tracer)
+    hosted = host_lifespan(host, "assessment", spans)
 
     async def close_periodically() -> None:
         closer: Closer = app.state.closer
@@ -58,27 +61,25 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         return status
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        configure_logging("assessment", settings.log_level)
-        await host.start()
-        # aiokafka clients belong to the running loop: created here, never at import or app construction.
-        outputs = create_producer(host.kafka, "assessment-outputs")
-        await outputs.start()
-        app.state.outputs = outputs
-        app.state.closer = Closer(
-            host.pool, outputs, clock, settings.kafka_timeout_seconds, settings.close_chunk_pairs
-        )
-        closing = asyncio.create_task(close_periodically(), name="assessment-closing")
-        closing.add_done_callback(report_closing_crash)
-        tasks["closing"] = closing
-        try:
-            yield
-        finally:
-            closing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await closing
-            await outputs.stop()
-            await host.stop()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with hosted(app):
+            # aiokafka clients belong to the running loop: created here, never at import or app construction.
+            outputs = create_producer(host.kafka, "assessment-outputs")
+            await outputs.start()
+            app.state.outputs = outputs
+            app.state.closer = Closer(
+                host.pool, outputs, clock, settings.kafka_timeout_seconds, settings.close_chunk_pairs
+            )
+            closing = asyncio.create_task(close_periodically(), name="assessment-closing")
+            closing.add_done_callback(report_closing_crash)
+            tasks["closing"] = closing
+            try:
+                yield
+            finally:
+                closing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await closing
+                await outputs.stop()
 
     app = FastAPI(
         title="villagecounsel assessment",
@@ -86,7 +87,7 @@ def create_app(settings: AssessmentSettings | None = None, clock: Clock | None =
         summary="Rolling compliance against each region's rules: hours, lectures, a provisional grade.",
         lifespan=lifespan,
     )
-    install_common(app, "assessment", host.readiness, liveness)
+    install_common(app, "assessment", host.readiness, liveness, spans=spans)
     allow_browser_origins(app, settings.cors_origins)
     wire(app, settings=settings, clock=clock, open_region=settings.open_region, host=host)
     for router in ROUTERS:

@@ -9,6 +9,7 @@ from plumbing.clock import Clock, SystemClock
 from plumbing.http import install_common
 from plumbing.routing import wire
 from plumbing.service import ProjectionHost, host_lifespan
+from plumbing.tracing import Tracing
 from services.dashboard.projection import dashboard_projection
 from services.dashboard.routes import ROUTERS
 from services.dashboard.settings import DashboardSettings
@@ -28,13 +29,14 @@ def origins(*urls: str | None) -> tuple[str, ...]:
 def create_app(settings: DashboardSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or DashboardSettings()
     clock = clock or SystemClock()
-    host = ProjectionHost(dashboard_projection(), settings, clock)
+    spans = Tracing.from_environment("dashboard")
+    host = ProjectionHost(dashboard_projection(), settings, clock, tracer=spans.record_tracer)
 
     app = FastAPI(
         title="villagecounsel dashboard",
         version="1.0.0",
         summary="Five-level statistics: province → prefecture → county → township → village.",
-        lifespan=host_lifespan(host, "dashboard"),
+        lifespan=host_lifespan(host, "dashboard", spans),
     )
     install_common(
         app,
@@ -44,6 +46,7 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         connect_sources=origins(
             settings.oidc_issuer, settings.assessment_public_url, settings.intake_public_url
         ),
+        spans=spans,
     )
     wire(
         app,

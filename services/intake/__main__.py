@@ -23,6 +23,7 @@ from plumbing.clock import SystemClock
 from plumbing.logs import configure_logging
 from plumbing.personal import Sealer, master_key_from_text
 from plumbing.service import serve
+from plumbing.tracing import Tracing
 from services.intake.app import create_app
 from services.intake.backfill import ImportOutcome, ImportRun, summary_lines
 from services.intake.imports import detect_format
@@ -51,14 +52,17 @@ async def import_file(settings: IntakeSettings, path: Path, token: str, *, dry_r
         Sealer(master_key_from_text(settings.personal_master_key)),
         settings.keystore_timeout_seconds,
     )
+    spans = Tracing.from_environment("intake")
     publisher = Publisher(
         settings.kafka_connection(),
         max(settings.publish_timeout_seconds, 30.0),
         settings.producer_recreate_after_failures,
+        spans.tracer,
     )
     run = ImportRun(keystore, publisher, batch_size=settings.import_batch_records, progress=_progress)
     with path.open("rb") as head:
         file_format = detect_format(head.read(4), path.name)
+    spans.start()
     if not dry_run:
         await publisher.start()
     try:
@@ -73,6 +77,7 @@ async def import_file(settings: IntakeSettings, path: Path, token: str, *, dry_r
     finally:
         await publisher.stop()
         await keystore.stop()
+        spans.stop()
 
 
 def run_import(args: argparse.Namespace, settings: IntakeSettings) -> int:

@@ -18,6 +18,7 @@ from plumbing.kafka import ensure_topics, kafka_reachable
 from plumbing.logs import configure_logging, get_logger
 from plumbing.personal import Sealer, master_key_from_text
 from plumbing.routing import wire
+from plumbing.tracing import Tracing
 from services.intake.backfill import ImportRun
 from services.intake.default_policy import default_policy_event
 from services.intake.openapi import install_openapi
@@ -38,10 +39,12 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     settings = settings or IntakeSettings()
     clock = clock or SystemClock()
     kafka = settings.kafka_connection()
+    spans = Tracing.from_environment("intake")
     publisher = Publisher(
         kafka,
         settings.publish_timeout_seconds,
         settings.producer_recreate_after_failures,
+        spans.tracer,
     )
     limits = Limits(
         max_age=timedelta(days=settings.max_record_age_days),
@@ -76,6 +79,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         configure_logging("intake", settings.log_level)
+        spans.start()
         try:
             await ensure_topics(
                 kafka,
@@ -97,6 +101,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
                 await policies
             await publisher.stop()
             await keystore.stop()
+            spans.stop()
 
     app = FastAPI(
         title="villagecounsel intake",
@@ -108,7 +113,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     async def readiness() -> dict[str, bool]:
         return {"kafka": await kafka_reachable(kafka), "keystore": await keystore.reachable()}
 
-    install_common(app, "intake", readiness, connect_sources=workbench_connect_sources(settings))
+    install_common(app, "intake", readiness, connect_sources=workbench_connect_sources(settings), spans=spans)
     install_openapi(app)
     allow_browser_origins(app, settings.public_page_origins, paths=(RATINGS_PATH,))
     importer = ImportRun(keystore, publisher, batch_size=settings.import_batch_records)

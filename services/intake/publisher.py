@@ -24,8 +24,9 @@ from aiokafka.errors import (
     ProducerFenced,
     UnknownProducerId,
 )
+from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
-from contracts.envelope import KafkaRecord
+from contracts.envelope import H_ID, H_TYPE, KafkaRecord
 from plumbing import tracing
 from plumbing.kafka import KafkaConnection, create_producer
 from plumbing.logs import get_logger
@@ -60,8 +61,11 @@ PublishResult = Stored | NotStored
 
 
 class Publisher:
-    def __init__(self, kafka: KafkaConnection, timeout_seconds: float, recreate_after_failures: int) -> None:
+    def __init__(
+        self, kafka: KafkaConnection, timeout_seconds: float, recreate_after_failures: int, tracer: Tracer
+    ) -> None:
         self._kafka = kafka
+        self._tracer = tracer
         self._timeout = timeout_seconds
         self._recreate_after = recreate_after_failures
         self._producer: AIOKafkaProducer | None = None
@@ -119,13 +123,23 @@ class Publisher:
         """Send every record and wait, at most the timeout, for the broker's acknowledgements."""
         if not records:
             return []
+        # One producer span per publish (a request's record, or an import's batch), a child of the request's
+        # server span; its `traceparent` goes into every record's headers, so the consumers continue it.
+        name, attributes = _producer_span(records)
+        with self._tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes) as span:
+            results = await self._publish_all(records)
+            if any(isinstance(result, NotStored) for result in results):
+                span.set_status(StatusCode.ERROR)
+            return results
+
+    async def _publish_all(self, records: Sequence[KafkaRecord]) -> list[PublishResult]:
         try:
             producer = await self._ready_producer()
         except KafkaError as error:
             return [NotStored(str(error))] * len(records)
         deadline = time.monotonic() + self._timeout
         pending: list[asyncio.Future[object] | BaseException] = []
-        trace = tracing.kafka_headers()  # the request's traceparent, for the consumers' logs
+        trace = tracing.kafka_headers()  # the producer span's traceparent
         try:
             async with asyncio.timeout(self._timeout):
                 for record in records:
@@ -177,6 +191,26 @@ class Publisher:
                 closing = asyncio.get_running_loop().create_task(_stop_producer(old))
                 self._closing.add(closing)
                 closing.add_done_callback(self._closing.discard)
+
+
+def _producer_span(records: Sequence[KafkaRecord]) -> tuple[str, dict[str, str | int]]:
+    """The span's name and attributes: where the records went and, for one record, its event id and type
+    (never the payload or the key)."""
+    attributes: dict[str, str | int] = {"messaging.system": "kafka", "messaging.operation.type": "send"}
+    topics = {record.topic for record in records}
+    name = "send"
+    if len(topics) == 1:
+        attributes["messaging.destination.name"] = topic = next(iter(topics))
+        name = f"send {topic}"
+    if len(records) > 1:
+        attributes["messaging.batch.message_count"] = len(records)
+    else:
+        headers = dict(records[0].headers)
+        if H_ID in headers:
+            attributes["messaging.message.id"] = attributes["cloudevents.event_id"] = headers[H_ID].decode()
+        if H_TYPE in headers:
+            attributes["cloudevents.event_type"] = headers[H_TYPE].decode()
+    return name, attributes
 
 
 async def _stop_producer(producer: AIOKafkaProducer) -> None:

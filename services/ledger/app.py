@@ -12,6 +12,7 @@ from plumbing.http import allow_browser_origins, install_common
 from plumbing.personal import Sealer, master_key_from_text, prepare_keystore
 from plumbing.routing import wire
 from plumbing.service import ProjectionHost, host_lifespan
+from plumbing.tracing import Tracing
 from services.ledger.projection import ledger_projection
 from services.ledger.routes import router
 from services.ledger.settings import LedgerSettings
@@ -20,9 +21,12 @@ from services.ledger.settings import LedgerSettings
 def create_app(settings: LedgerSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or LedgerSettings()
     clock = clock or SystemClock()
-    host = ProjectionHost(ledger_projection(settings.personal_digest_key.encode()), settings, clock)
+    spans = Tracing.from_environment("ledger")
+    host = ProjectionHost(
+        ledger_projection(settings.personal_digest_key.encode()), settings, clock, tracer=spans.record_tracer
+    )
     sealer = Sealer(master_key_from_text(settings.personal_master_key))
-    hosted = host_lifespan(host, "ledger")
+    hosted = host_lifespan(host, "ledger", spans)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,7 +43,7 @@ def create_app(settings: LedgerSettings | None = None, clock: Clock | None = Non
         lifespan=lifespan,
         dependencies=[Depends(access_purpose)],
     )
-    install_common(app, "ledger", host.readiness, host.liveness)
+    install_common(app, "ledger", host.readiness, host.liveness, spans=spans)
     allow_browser_origins(app, settings.cors_origins)
     wire(app, settings=settings, clock=clock, open_region=settings.open_region, host=host, sealer=sealer)
     app.include_router(router)

@@ -389,7 +389,7 @@ def test_every_pod_is_denied_by_default_and_reaches_only_dns_kafka_postgresql_an
             for rule in p["spec"].get("egress", [])
             for port in rule.get("ports", [])
         }
-        assert ports <= {53, 9093, 5432, 443}, (name, ports)
+        assert ports <= {53, 9093, 5432, 443, 4318}, (name, ports)  # 4318: spans to the collector
         assert {53, 9093, 5432} <= ports, name
 
 
