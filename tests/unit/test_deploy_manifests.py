@@ -1,7 +1,8 @@
 """deploy/k8s renders with kustomize for every overlay, and what it renders would be accepted and run safely:
 core kinds against Kubernetes' schemas (kubernetes-validate, strict), custom resources against the CRDs of
-the operator versions named in deploy/k8s/crds/SOURCES.md (with no field the schema does not know), the
-Pod Security `restricted` level, probes, Secrets, images, scaling and network policies (issue 15)."""
+the operator versions named in deploy/k8s/crds/SOURCES.md (with no field the schema does not know, and
+every CEL rule of the schemas, `x-kubernetes-validations`, evaluated with cel-python), the Pod Security
+`restricted` level, probes, Secrets, images, scaling and network policies (issue 15)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import celpy
 import jsonschema
 import kubernetes_validate
 import pytest
@@ -75,6 +77,38 @@ def unknown_fields(value: Any, schema: dict[str, Any], where: str = "") -> list[
     return found
 
 
+@cache
+def cel_program(rule: str) -> Any:
+    environment = celpy.Environment()
+    return environment.program(environment.compile(rule))
+
+
+def broken_cel_rules(value: Any, schema: dict[str, Any], where: str = "") -> list[str]:
+    """The CEL rules (`x-kubernetes-validations`) that the value breaks, as the API server evaluates them on
+    a create: at each node of the schema the value has, with the value as `self`. Transition rules (those
+    naming `oldSelf`) apply only to an update, so they are not evaluated here."""
+    found: list[str] = []
+    for validation in schema.get("x-kubernetes-validations") or []:
+        rule = validation["rule"]
+        if "oldSelf" in rule:
+            continue
+        result = cel_program(rule).evaluate({"self": celpy.json_to_cel(value)})
+        if isinstance(result, celpy.evaluation.CELEvalError) or not result:  # an error counts as refused
+            found.append(f"{where or '.'}: {validation.get('message') or rule}")
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if key in properties:
+                found += broken_cel_rules(item, properties[key], f"{where}.{key}")
+            elif isinstance(extra, dict):
+                found += broken_cel_rules(item, extra, f"{where}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            found += broken_cel_rules(item, schema["items"], f"{where}[{index}]")
+    return found
+
+
 @pytest.mark.parametrize("path", ALL_RENDERS)
 def test_every_object_validates_against_its_schema(path: str) -> None:
     docs = rendered(path)
@@ -96,7 +130,29 @@ def test_every_object_validates_against_its_schema(path: str) -> None:
         for error in jsonschema.Draft7Validator(schema).iter_errors(doc):
             problems.append(f"{name}: {error.message} at {list(error.absolute_path)}")
         problems += [f"{name}: unknown field {field}" for field in unknown_fields(doc, schema)]
+        problems += [f"{name}: CEL rule broken at {rule}" for rule in broken_cel_rules(doc, schema)]
     assert problems == []
+
+
+def test_the_cel_rules_are_evaluated_and_refuse_what_the_api_server_would() -> None:
+    """The rules do run: a ScaledObject whose minimum is above its maximum, and a KafkaUser whose
+    certificate renews after it expires, are refused as the API server would refuse them; a rule on a
+    field the object does not have is not evaluated, and the rendered objects pass."""
+    scaled = named(rendered("province"), "ScaledObject", "ledger")
+    schema = crd_schemas()[(scaled["apiVersion"], "ScaledObject")]
+    assert broken_cel_rules(scaled, schema) == []
+    upside_down = {**scaled, "spec": {**scaled["spec"], "minReplicaCount": 9, "maxReplicaCount": 2}}
+    assert broken_cel_rules(upside_down, schema) == [
+        ".spec: minReplicaCount must be less than or equal to maxReplicaCount"
+    ]
+    user = named(rendered("province"), "KafkaUser", "intake")
+    schema = crd_schemas()[(user["apiVersion"], "KafkaUser")]
+    assert broken_cel_rules(user, schema) == []
+    late = {
+        **user,
+        "spec": {**user["spec"], "authentication": {"type": "tls", "validityDays": 30, "renewalDays": 60}},
+    }
+    assert len(broken_cel_rules(late, schema)) == 1
 
 
 def test_the_core_schema_check_refuses_a_wrong_type_and_an_unknown_field() -> None:
