@@ -37,6 +37,7 @@ const ROLE_NAMES = {
   county_bureau: "县（区）司法局",
   prefecture_bureau: "市司法局",
   province_department: "省司法厅",
+  ministry: "司法部",
 };
 
 const STYLE = `body{font-family:"PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei","Noto Sans CJK SC",sans-serif;

@@ -78,9 +78,12 @@ async def series(conn: Connection, code: str, periods: list[str]) -> dict[str, d
     return found
 
 
-async def path(conn: Connection, code: str) -> list[dict[str, Any]]:
-    """The region and every region above it, province first (the country's path is the country)."""
+async def path(conn: Connection, code: str, from_country: bool = False) -> list[dict[str, Any]]:
+    """The region and every region above it, province first (the country's path is the country); with
+    `from_country`, the country first (the Ministry's way down, when the country is registered)."""
     prefixes = [code[:digits] for digits in (2, 4, 6, 9, 12) if digits <= len(code)] or [code]
+    if from_country and code != COUNTRY_CODE:
+        prefixes.insert(0, COUNTRY_CODE)
     rows = await conn.fetch(
         "SELECT code, name, level FROM regions WHERE code = ANY($1::text[]) ORDER BY length(code)", prefixes
     )

@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from contracts.envelope import Event
-from contracts.events import AssessmentGraded, Grade, PolicyReference, RegionLevel
+from contracts.events import COUNTRY_CODE, AssessmentGraded, Grade, PolicyReference, RegionLevel
 from devstack.identity import DEMO_PASSWORD, IDENTITY_PROFILES, IdentityProfile
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
@@ -511,6 +511,48 @@ async def test_a_county_official_signs_in_sees_the_county_and_the_token_works(
         await page.wait_for_url(f"{identity.dashboard_origins[0]}/**")
         await page.wait_for_selector("#login:not([hidden])")
         assert await page.evaluate("sessionStorage.getItem('vc-token')") is None
+        assert errors == []
+
+
+async def test_the_ministry_signs_in_reads_the_country_and_clicks_into_a_province(
+    services: Stack, infrastructure: Infrastructure
+) -> None:
+    """The Ministry (司法部, region 0) signs in at the provider and reads the country (全国) above the
+    provinces. Before, the page checked a region against the caller's by its code's prefix, which no
+    province's code has for the country's: it showed the country and could not go below it."""
+    [country] = [r for r in read_regions(EXTRACT, {"37"}, ImportReport(), with_country=True) if r.code == "0"]
+    await publish_events(infrastructure.kafka, [region_event(country, TODAY)], 1)
+    headers = {"Authorization": f"Bearer {token(Role.ministry, COUNTRY_CODE)}"}
+    async with httpx.AsyncClient(base_url=services.url, headers=headers, timeout=10) as ministry:
+        nation = await eventually(
+            lambda: figures(ministry, COUNTRY_CODE),
+            lambda found: "37" in {child["code"] for child in found["children"]},
+            what="the country with Shandong below it",
+        )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{services.url}/#/{COUNTRY_CODE}/{PERIOD}")
+        await sign_in(page, "ministry")
+        await arrive(page, COUNTRY_CODE)
+        assert "全国" in await page.inner_text("#title")
+        who = await page.inner_text("#who")
+        assert "司法部" in who
+        assert await page.get_attribute("#who", "data-region") == COUNTRY_CODE
+        assert await shown(page, '.kpi[data-metric="mediations"] .value') == number(
+            nation["figures"].get("mediations", 0)
+        )
+        assert await page.locator("#children tbody tr").count() == len(nation["children"])
+        assert "各省" in await page.inner_text("#children-title")
+        await page.screenshot(path=str(SHOTS / "13-ministry-country.png"), full_page=True)
+
+        await drill(page, "37", "14-ministry-province")
+        assert "山东省" in await page.inner_text("#title")
+        # Back up through the path: the country is the Ministry's, so it is a link.
+        await page.click('#path a[data-code="0"]')
+        await arrive(page, COUNTRY_CODE)
         assert errors == []
 
 

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from contracts.events import DEFAULT_ZONE, SERVICE_RECORD_NAMES
+from contracts.events import COUNTRY_CODE, DEFAULT_ZONE, SERVICE_RECORD_NAMES
 from plumbing.access import refuse_advisors, require_village_reader
 from plumbing.auth import Role, require_region
 from plumbing.http import ApiError, NationalRegionCodePath, VillageCodePath
@@ -20,7 +20,8 @@ router = APIRouter()
 async def region_path(code: NationalRegionCodePath, caller: Caller, db: Db) -> dict[str, Any]:
     require_region(caller, code)
     async with db.acquire() as conn:
-        return {"path": await queries.path(conn, code)}
+        # The Ministry's path starts at the country it reads; everyone else's at their province.
+        return {"path": await queries.path(conn, code, from_country=caller.region_code == COUNTRY_CODE)}
 
 
 @router.get(

@@ -2,8 +2,14 @@
 // Plain JavaScript, no build step; ECharts is served by the dashboard itself (/static/echarts.min.js).
 "use strict";
 
-const LEVEL_NAMES = { province: "省级", prefecture: "市级", county: "县级", township: "乡镇级", village: "村级" };
-const CHILD_NAMES = { province: "各市", prefecture: "各县（区）", county: "各乡镇（街道）", township: "各村（社区）" };
+const LEVEL_NAMES = { country: "全国", province: "省级", prefecture: "市级", county: "县级", township: "乡镇级", village: "村级" };
+const CHILD_NAMES = { country: "各省（区、市）", province: "各市", prefecture: "各县（区）", county: "各乡镇（街道）", township: "各村（社区）" };
+const COUNTRY_CODE = "0"; // 全国: the Ministry's region, above every province (not a prefix of their codes)
+
+// Whether the caller's region holds the region `code`: its code starts with the caller's, or the caller reads the country.
+function within(code, region) {
+  return region === COUNTRY_CODE || code.startsWith(region);
+}
 
 // The figures shown on cards and in the table: [metric, label, unit].
 const KPIS = [
@@ -50,6 +56,7 @@ const ROLE_NAMES = {
   county_bureau: "县（区）司法局",
   prefecture_bureau: "市司法局",
   province_department: "省司法厅",
+  ministry: "司法部",
   integration: "接入系统",
 };
 
@@ -240,7 +247,7 @@ function renderPath(path) {
   nav.replaceChildren();
   path.forEach((region, index) => {
     if (index) nav.append(" › ");
-    const reachable = region.code.startsWith(state.me.region_code);
+    const reachable = within(region.code, state.me.region_code);
     const item = reachable && index < path.length - 1 ? link(region.code, region.name) : document.createElement("span");
     if (!(reachable && index < path.length - 1)) item.textContent = region.name;
     nav.appendChild(item);
@@ -518,7 +525,7 @@ async function renderApprovals() {
 
 async function load() {
   const [code, period] = location.hash.replace(/^#\/?/, "").split("/");
-  state.code = code && code.startsWith(state.me.region_code) ? code : state.me.region_code;
+  state.code = code && within(code, state.me.region_code) ? code : state.me.region_code;
   state.period = period && /^\d{4}(-Q[1-4]|-\d{2})?$/.test(period) ? period : String(new Date().getFullYear());
   $("year").value = state.period.slice(0, 4);
   $("part").value = state.period.slice(4);
