@@ -217,9 +217,11 @@ async def switch_over(
     try:
         async with asyncio.timeout(SWITCH_OVER_SECONDS), pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", projection_lock_key(projection))
+            locked = time.monotonic()
             exists = await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", projection.schema)
+            applied = 0
             if exists:
-                await runner.catch_up(until=await _serving_offsets(conn, projection))
+                applied = await runner.catch_up(until=await _serving_offsets(conn, projection))
                 await conn.execute(f'ALTER SCHEMA "{projection.schema}" RENAME TO "{retired}"')
             await conn.execute(f'ALTER SCHEMA "{runner.schema}" RENAME TO "{projection.schema}"')
             if exists and drop_retired:
@@ -230,11 +232,19 @@ async def switch_over(
             f"consumers wait while it runs); the serving tables are untouched, {runner.schema} is dropped "
             "by the next attempt: check the broker and the database, then rebuild again"
         ) from error
+    log.info(
+        "projection_switched_over",
+        projection=projection.name,
+        events_under_lock=applied,
+        seconds_under_lock=round(time.monotonic() - locked, 2),
+    )
     return retired if exists and not drop_retired else None
 
 
 async def _serving_offsets(conn: Connection, projection: Projection) -> dict[TopicPartition, int]:
     await conn.execute("SELECT set_config('search_path', $1, true)", projection.schema)
+    if await conn.fetchval("SELECT to_regclass('projection_offsets')") is None:
+        return {}  # a schema made for the service (by its database roles) that no consumer has served yet
     rows = await conn.fetch(
         "SELECT topic, partition, next_offset FROM projection_offsets WHERE consumer_group = $1",
         projection.name,
