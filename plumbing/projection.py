@@ -197,6 +197,17 @@ async def _roll_back(conn: Connection, transaction: Transaction) -> None:
         raise
 
 
+def catch_up_goal(
+    ends: Mapping[TopicPartition, int], until: Mapping[TopicPartition, int] | None
+) -> dict[TopicPartition, int]:
+    """The offset to reach in each partition: its end, or `until`'s offset for it (none when `until` has
+    no offset for it) but never beyond the end, as a topic restored from the mirror can be shorter than
+    the offsets stored for the one it replaced."""
+    if until is None:
+        return dict(ends)
+    return {tp: min(end, until.get(tp, 0)) for tp, end in ends.items()}
+
+
 def projection_lock_key(projection: Projection) -> str:
     """Live batches hold this advisory lock shared; a rebuild's switch-over holds it exclusively."""
     return f"projection:{projection.name}"
@@ -311,11 +322,10 @@ class ProjectionRunner:
             await self.stop()
 
     async def catch_up(self, until: Mapping[TopicPartition, int] | None = None) -> int:
-        """Apply everything up to the topics' end, or up to the next offsets `until` (never beyond the end:
-        a topic restored from the mirror can be shorter than offsets into the old one say), each partition's
-        goal set when it is first held; return how many events were applied. Records arriving meanwhile may
-        be applied too, but are not waited for: re-reading the end after every batch chased it for as long
-        as records kept coming (a rebuild under steady load never switched over, issue 14)."""
+        """Apply everything up to the topics' end, or up to the next offsets `until` (`catch_up_goal`), each
+        partition's goal set when it is first held; return how many events were applied. Records arriving
+        meanwhile may be applied too, but are not waited for: re-reading the end after every batch chased
+        it for as long as records kept coming (a rebuild under steady load never switched over, issue 14)."""
         consumer = self._require_consumer()
         before = self.events_applied
         goal: dict[TopicPartition, int] = {}
@@ -326,10 +336,7 @@ class ProjectionRunner:
                 continue
             unknown = [tp for tp in assigned if tp not in goal]
             if unknown:
-                ends = await consumer.end_offsets(unknown)
-                goal.update(
-                    {tp: end if until is None else min(end, until.get(tp, 0)) for tp, end in ends.items()}
-                )
+                goal.update(catch_up_goal(await consumer.end_offsets(unknown), until))
             if all(self._positions.get(tp, -1) >= goal[tp] for tp in assigned):
                 return self.events_applied - before
             await self.poll_once()
