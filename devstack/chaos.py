@@ -486,9 +486,9 @@ class LoadClient:
         in_flight: set[asyncio.Task[None]] = set()
         ends = time.monotonic() + seconds
         tail_set = False
-        # Never past LOAD_CAP_SECONDS after `seconds`: a rebuild under steady load does not finish (its
-        # catch-up chases the topic's end while records keep coming; /work/notes/chaos2.md), so a load
-        # that waited for it would never stop.
+        # Never past LOAD_CAP_SECONDS after `seconds`: a load that waited for a fault that never ends
+        # would never stop (a rebuild under steady load was one until its catch-up stopped chasing the
+        # topics' end, issue 14).
         cap = ends + LOAD_CAP_SECONDS
         while time.monotonic() < ends or (
             fault_over is not None and not fault_over.is_set() and time.monotonic() < cap

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -198,6 +198,17 @@ async def _roll_back(conn: Connection, transaction: Transaction) -> None:
         raise
 
 
+def catch_up_goal(
+    ends: Mapping[TopicPartition, int], until: Mapping[TopicPartition, int] | None
+) -> dict[TopicPartition, int]:
+    """The offset to reach in each partition: its end, or `until`'s offset for it (none when `until` has
+    no offset for it) but never beyond the end, as a topic restored from the mirror can be shorter than
+    the offsets stored for the one it replaced."""
+    if until is None:
+        return dict(ends)
+    return {tp: min(end, until.get(tp, 0)) for tp, end in ends.items()}
+
+
 def projection_lock_key(projection: Projection) -> str:
     """Live batches hold this advisory lock shared; a rebuild's switch-over holds it exclusively."""
     return f"projection:{projection.name}"
@@ -233,6 +244,9 @@ class ProjectionRunner:
         self.projection = projection
         self._tracer = tracer  # a span per applied record of a sampled trace; None: no spans (rebuilds)
         self.schema = checked_schema(schema or projection.schema)
+        # Only batches into the serving tables hold the projection's lock (shared): a rebuild's runner fills
+        # a schema of its own, and applies its last records while the switch-over holds the lock exclusively.
+        self._serving = self.schema == projection.schema
         self._pool = pool
         self._dlq = dlq_producer
         self._kafka = kafka
@@ -310,17 +324,23 @@ class ProjectionRunner:
                 await lag_watch
             await self.stop()
 
-    async def catch_up(self, idle_polls: int = 1) -> int:
-        """Apply everything up to the topics' end as of now; return how many events were applied."""
+    async def catch_up(self, until: Mapping[TopicPartition, int] | None = None) -> int:
+        """Apply everything up to the topics' end, or up to the next offsets `until` (`catch_up_goal`), each
+        partition's goal set when it is first held; return how many events were applied. Records arriving
+        meanwhile may be applied too, but are not waited for: re-reading the end after every batch chased
+        it for as long as records kept coming (a rebuild under steady load never switched over, issue 14)."""
         consumer = self._require_consumer()
         before = self.events_applied
+        goal: dict[TopicPartition, int] = {}
         while True:
             assigned = consumer.assignment()
             if not assigned:
                 await self.poll_once()
                 continue
-            ends = await consumer.end_offsets(list(assigned))
-            if all(self._positions.get(tp, -1) >= end for tp, end in ends.items()):
+            unknown = [tp for tp in assigned if tp not in goal]
+            if unknown:
+                goal.update(catch_up_goal(await consumer.end_offsets(unknown), until))
+            if all(self._positions.get(tp, -1) >= goal[tp] for tp in assigned):
                 return self.events_applied - before
             await self.poll_once()
 
@@ -505,9 +525,10 @@ class ProjectionRunner:
 
         async with _transaction(self._pool) as conn:
             await conn.execute("SELECT set_config('search_path', $1, true)", self.schema)
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock_shared(hashtext($1))", projection_lock_key(self.projection)
-            )
+            if self._serving:
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock_shared(hashtext($1))", projection_lock_key(self.projection)
+                )
             stored = await self._lock_offsets(conn, list(records))
             for tp, offset in stored.items():
                 known = self._positions.get(tp)

@@ -1,10 +1,12 @@
 """Rebuild a projection from offset 0 into fresh tables, then switch over while the old one serves.
 
 The new schema `<schema>_rebuild` is filled by a runner of its own (or, with `--workers N`, by N processes
-each replaying its share of the partitions, then one pass over all of them); once it has reached the topics'
-end, one transaction takes the projection's exclusive lock (live batches hold it shared), renames the
-serving schema to `<schema>_retired_<time>` and the new one to `<schema>`. Live runners then find
-PostgreSQL's offsets in the new schema and re-align to them, so nothing is lost or applied twice.
+each replaying its share of the partitions, then one pass over all of them) up to the topics' end, then to
+the end again for what arrived meanwhile. Then one transaction takes the projection's exclusive lock (live
+batches hold it shared), brings the new schema up to the serving one's offsets (what the live runners
+applied since the last pass), renames the serving schema to `<schema>_retired_<time>` and the new one to
+`<schema>`. Live runners then find their own offsets, or later ones, in the new schema and skip what the
+rebuild applied, so nothing is lost or applied twice.
 """
 
 from __future__ import annotations
@@ -12,22 +14,27 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from contracts.topics import with_dead_letters
 from plumbing.clock import Clock
 from plumbing.kafka import KafkaConnection, create_producer, ensure_topics
 from plumbing.logs import get_logger
-from plumbing.postgres import create_pool
+from plumbing.postgres import Connection, create_pool
 from plumbing.projection import Projection, ProjectionRunner, prepare_schema, projection_lock_key
 from plumbing.settings import ProjectionSettings
 
 log = get_logger(__name__)
+
+# The longest the switch-over may hold the live consumers (it waits for their batches in flight, then
+# applies what they applied since the rebuild's last pass: seconds of records, not minutes).
+SWITCH_OVER_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -79,15 +86,16 @@ async def rebuild(
         if workers > 1 and part_command is not None:
             applied += await _run_parts(projection, part_command, workers)
         await producer.start()
-        # Everything (one worker), or what arrived while the parts ran.
-        applied += await _replay(
-            _rebuild_runner(projection, settings, kafka, clock, pool, producer, target, None)
-        )
-        # Fresh tables have no statistics yet; without them the first queries may get poor plans.
-        tables = await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", target)
-        for table in tables:
-            await pool.execute(f'ANALYZE "{target}"."{table["tablename"]}"')
-        retired = await switch_over(pool, projection, target, drop_retired=drop_retired)
+        runner = _rebuild_runner(projection, settings, kafka, clock, pool, producer, target, None)
+        async with _running(runner):
+            # Everything (one worker), or what arrived while the parts ran.
+            await _replay(runner)
+            # Fresh tables have no statistics yet; without them the first queries may get poor plans.
+            tables = await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", target)
+            for table in tables:
+                await pool.execute(f'ANALYZE "{target}"."{table["tablename"]}"')
+            retired = await switch_over(pool, projection, runner, drop_retired=drop_retired)
+        applied += runner.events_applied
     finally:
         await producer.stop()
         await pool.close()
@@ -117,22 +125,27 @@ async def rebuild_part(
         if not exists:
             raise RuntimeError(f"schema {target} does not exist: a part runs inside `rebuild --workers`")
         await producer.start()
-        return await _replay(
-            _rebuild_runner(projection, settings, kafka, clock, pool, producer, target, (part, parts))
-        )
+        runner = _rebuild_runner(projection, settings, kafka, clock, pool, producer, target, (part, parts))
+        async with _running(runner):
+            return await _replay(runner)
     finally:
         await producer.stop()
         await pool.close()
 
 
-async def _replay(runner: ProjectionRunner) -> int:
-    """Catch up to the topics' end, then once more for what arrived during the first pass."""
+@asynccontextmanager
+async def _running(runner: ProjectionRunner) -> AsyncIterator[None]:
     await runner.start()
     try:
-        applied = await runner.catch_up()
-        return applied + await runner.catch_up()
+        yield
     finally:
         await runner.stop()
+
+
+async def _replay(runner: ProjectionRunner) -> int:
+    """Catch up to the topics' end, then once more for what arrived during the first pass."""
+    applied = await runner.catch_up()
+    return applied + await runner.catch_up()
 
 
 def _rebuild_runner(
@@ -192,18 +205,51 @@ async def _run_parts(projection: Projection, part_command: PartCommand, parts: i
 
 
 async def switch_over(
-    pool: asyncpg.Pool, projection: Projection, target: str, *, drop_retired: bool
+    pool: asyncpg.Pool, projection: Projection, runner: ProjectionRunner, *, drop_retired: bool
 ) -> str | None:
+    """Rename the runner's schema to the serving one. Under the projection's exclusive lock (no live batch
+    runs until the rename commits) the runner first applies what the live consumers applied since its
+    last pass, up to the serving schema's offsets: the new tables never serve less than the old ones did,
+    and each live consumer finds its own position or one beyond it in the new schema, so it skips what
+    the rebuild applied and goes on. Before, the new offsets could be behind the live consumer's, and it
+    went back for the records in between only when their partition got another one (issue 14)."""
     retired = retired_schema_name(projection.schema, datetime.now(UTC))
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", projection_lock_key(projection))
-        exists = await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", projection.schema)
-        if exists:
-            await conn.execute(f'ALTER SCHEMA "{projection.schema}" RENAME TO "{retired}"')
-        await conn.execute(f'ALTER SCHEMA "{target}" RENAME TO "{projection.schema}"')
-        if exists and drop_retired:
-            await conn.execute(f'DROP SCHEMA "{retired}" CASCADE')
+    try:
+        async with asyncio.timeout(SWITCH_OVER_SECONDS), pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", projection_lock_key(projection))
+            locked = time.monotonic()
+            exists = await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", projection.schema)
+            applied = 0
+            if exists:
+                applied = await runner.catch_up(until=await _serving_offsets(conn, projection))
+                await conn.execute(f'ALTER SCHEMA "{projection.schema}" RENAME TO "{retired}"')
+            await conn.execute(f'ALTER SCHEMA "{runner.schema}" RENAME TO "{projection.schema}"')
+            if exists and drop_retired:
+                await conn.execute(f'DROP SCHEMA "{retired}" CASCADE')
+    except TimeoutError as error:
+        raise RuntimeError(
+            f"{projection.name}: the switch-over did not finish within {SWITCH_OVER_SECONDS:.0f} s (the live "
+            f"consumers wait while it runs); the serving tables are untouched, {runner.schema} is dropped "
+            "by the next attempt: check the broker and the database, then rebuild again"
+        ) from error
+    log.info(
+        "projection_switched_over",
+        projection=projection.name,
+        events_under_lock=applied,
+        seconds_under_lock=round(time.monotonic() - locked, 2),
+    )
     return retired if exists and not drop_retired else None
+
+
+async def _serving_offsets(conn: Connection, projection: Projection) -> dict[TopicPartition, int]:
+    await conn.execute("SELECT set_config('search_path', $1, true)", projection.schema)
+    if await conn.fetchval("SELECT to_regclass('projection_offsets')") is None:
+        return {}  # a schema made for the service (by its database roles) that no consumer has served yet
+    rows = await conn.fetch(
+        "SELECT topic, partition, next_offset FROM projection_offsets WHERE consumer_group = $1",
+        projection.name,
+    )
+    return {TopicPartition(row["topic"], row["partition"]): row["next_offset"] for row in rows}
 
 
 RETIRED_STAMP = "%Y%m%d%H%M%S"

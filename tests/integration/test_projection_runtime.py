@@ -364,6 +364,54 @@ async def test_rebuild_replays_from_zero_and_switches_over_while_the_live_one_se
         await host.stop()
 
 
+async def test_a_rebuild_switches_over_while_records_keep_arriving(
+    infrastructure: Infrastructure, producer: AIOKafkaProducer, admin_pool: asyncpg.Pool, tag: str
+) -> None:
+    """Records arrive all along (about 100 a second, each pair on the next villages, so on other
+    partitions), as in production. Before, the catch-up re-read the topics' end after every batch and
+    stopped only when it met it: the rebuild chased the end for as long as records kept coming (the chaos
+    soak's rebuild under load never switched over). And what the live consumer applied after the
+    rebuild's last pass was missing from the new tables: the live one went back for it only when its
+    partition got another record, so the serving tables went back in time at the switch-over and a
+    partition that got nothing more stayed behind for good."""
+    settings = ProjectionSettings(
+        **infrastructure.kafka_settings(ADMIN), database_url=infrastructure.database_url
+    )
+    projection = counting_projection(tag, tag)
+    host = ProjectionHost(projection, settings, SystemClock())
+    await host.start()
+    sent: list[Event] = []
+    arriving = asyncio.Event()
+    arriving.set()
+
+    async def stream() -> None:
+        while arriving.is_set():
+            more = consultations(tag, 2, first=len(sent))
+            await send_all(producer, more)
+            sent.extend(more)
+            await asyncio.sleep(0.02)
+
+    streaming = asyncio.create_task(stream())
+    try:
+        await eventually(lambda: count_applied(admin_pool, tag, tag), lambda n: n >= 100, what="live")
+        report = await asyncio.wait_for(rebuild(projection, settings, SystemClock()), timeout=90)
+        assert report.retired_schema is not None
+        assert streaming.done() is False, "the records stopped before the rebuild finished"
+        retired = await applications(admin_pool, report.retired_schema, tag)
+        serving = await applications(admin_pool, tag, tag)
+        assert set(retired) - set(serving) == set(), "the new tables lack what the old ones served"
+        arriving.clear()
+        await streaming
+        await eventually(
+            lambda: count_applied(admin_pool, tag, tag), lambda n: n >= len(sent), what="live after switch"
+        )
+        assert_exactly_once(await applications(admin_pool, tag, tag), sent)
+    finally:
+        arriving.clear()
+        await asyncio.gather(streaming, return_exceptions=True)
+        await host.stop()
+
+
 async def test_a_parallel_rebuild_whose_part_fails_leaves_the_serving_tables_alone(
     infrastructure: Infrastructure, producer: AIOKafkaProducer, admin_pool: asyncpg.Pool, tag: str
 ) -> None:

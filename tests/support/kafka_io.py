@@ -18,7 +18,8 @@ def village(number: int) -> str:
     return f"370402{100 + number // 150:03d}{200 + number % 150:03d}"
 
 
-def consultations(tag: str, count: int, villages: int = 60) -> list[Event]:
+def consultations(tag: str, count: int, villages: int = 60, first: int = 0) -> list[Event]:
+    """`count` consultations of seven advisors in turn, the `first`-th onwards of a round of villages."""
     return [
         sample_event(
             "consultation.recorded",
@@ -28,7 +29,7 @@ def consultations(tag: str, count: int, villages: int = 60) -> list[Event]:
             village_code=village(i % villages),
             person_times=1 + i % 4,
         )
-        for i in range(count)
+        for i in range(first, first + count)
     ]
 
 
