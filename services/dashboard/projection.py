@@ -77,10 +77,10 @@ DashboardContext = BatchContext[Pending]
 
 # A batch's deltas are loaded with COPY into a temporary table of the connection and carried to the
 # regions above by one INSERT ... SELECT ... GROUP BY ... ON CONFLICT (issue 17): measured against the
-# same statement over `unnest` of arrays, the staged form took the figures' write from 4.4 s to 3.6 s of a
-# 53,000-event rebuild (docs in bench/results/2026-12-06-dashboard-set-based/). The table is emptied after
-# each use: a batch applied event by event (the runtime's poison isolation) applies several in one
-# transaction.
+# same statement over `unnest` of arrays, the staged form took the figures' write from 4.4 s to 3.6 s of the
+# apply step of 53,000 events in rebuild-sized batches (`python -m bench.dashboard_apply`). The table is
+# emptied after each use: a batch isolated event by event (the runtime's poison isolation) applies several
+# in one transaction (tests/integration/test_dashboard_batches.py).
 FIGURE_DELTAS = "figure_deltas"
 ACTIVITY_DELTAS = "activity_deltas"
 STAGING = {
