@@ -75,31 +75,51 @@ class Pending:
 DashboardContext = BatchContext[Pending]
 
 
-# A batch's deltas are loaded with COPY into a temporary table of the connection and carried to the
-# regions above by one INSERT ... SELECT ... GROUP BY ... ON CONFLICT (issue 17): measured against the
-# same statement over `unnest` of arrays, the staged form took the figures' write from 4.4 s to 3.6 s of the
-# apply step of 53,000 events in rebuild-sized batches (`python -m bench.dashboard_apply`). The table is
-# emptied after each use: a batch isolated event by event (the runtime's poison isolation) applies several
-# in one transaction (tests/integration/test_dashboard_batches.py).
+# A large batch's deltas are loaded with COPY into a temporary table of the connection, a small one's are
+# sent as arrays (`unnest`), and either is carried to the regions above by one INSERT ... SELECT ... GROUP BY
+# ... ON CONFLICT (issue 17). Measured with `python -m bench.dashboard_apply` (53,000 events in
+# rebuild-sized batches), the staged form took the figures' write from 4.4 s to 3.6 s; a small batch pays
+# less for the arrays than for the statements around a COPY. The staging table is emptied after each use:
+# a batch isolated event by event (the runtime's poison isolation) applies several in one transaction
+# (tests/integration/test_dashboard_batches.py).
+STAGE_FROM_ROWS = 5_000
 FIGURE_DELTAS = "figure_deltas"
 ACTIVITY_DELTAS = "activity_deltas"
-STAGING = {
+DELTA_COLUMNS = {
     FIGURE_DELTAS: (
-        "village text, period text, metric text, value float8, deepest int, slot int",
-        ["village", "period", "metric", "value", "deepest", "slot"],
+        ("village", "text"),
+        ("period", "text"),
+        ("metric", "text"),
+        ("value", "float8"),
+        ("deepest", "int"),
+        ("slot", "int"),
     ),
-    ACTIVITY_DELTAS: (
-        "village text, period text, advisor_id text, records int",
-        ["village", "period", "advisor_id", "records"],
-    ),
+    ACTIVITY_DELTAS: (("village", "text"), ("period", "text"), ("advisor_id", "text"), ("records", "int")),
 }
 
 
-async def _stage(conn: Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
-    """The rows in the connection's temporary table `table` (made on first use, emptied at commit)."""
-    shape, columns = STAGING[table]
-    await conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({shape}) ON COMMIT DELETE ROWS")
-    await conn.copy_records_to_table(table, records=rows, columns=columns, schema_name="pg_temp")
+async def _deltas(
+    conn: Connection, table: str, rows: list[tuple[Any, ...]], first_parameter: int
+) -> tuple[str, list[list[Any]]]:
+    """The FROM item `v` of the rows and the statement's parameters for it: the temporary table `table`
+    (made on first use, emptied at commit) filled with COPY when there are many, else `unnest` of arrays
+    passed from `$first_parameter` on."""
+    columns = DELTA_COLUMNS[table]
+    if len(rows) >= STAGE_FROM_ROWS:
+        shape = ", ".join(f"{name} {kind}" for name, kind in columns)
+        await conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({shape}) ON COMMIT DELETE ROWS")
+        await conn.copy_records_to_table(
+            table, records=rows, columns=[name for name, _ in columns], schema_name="pg_temp"
+        )
+        return f"pg_temp.{table} AS v", []
+    arrays = ", ".join(f"${first_parameter + index}::{kind}[]" for index, (_, kind) in enumerate(columns))
+    return f"unnest({arrays}) AS v({', '.join(name for name, _ in columns)})", _columns(rows, len(columns))
+
+
+async def _clear_staging(conn: Connection, table: str, arrays: list[list[Any]]) -> None:
+    """The staging table emptied after its statement (nothing to do for arrays)."""
+    if not arrays:
+        await conn.execute(f"TRUNCATE pg_temp.{table}")
 
 
 async def _write(conn: Connection, pending: Pending) -> None:
@@ -117,13 +137,13 @@ async def _write(conn: Connection, pending: Pending) -> None:
         for (village, period, metric, deepest), value in stored_deltas(changes).items()
     ]
     if rows:
-        await _stage(conn, FIGURE_DELTAS, rows)
+        source, arrays = await _deltas(conn, FIGURE_DELTAS, rows, 3)
         emptied = await conn.fetch(
-            """WITH written AS (
+            f"""WITH written AS (
                    INSERT INTO figures (region_code, period, kafka_partition, metric, value)
                    SELECT CASE l.digits WHEN 0 THEN $1 ELSE left(v.village, l.digits) END,
                           v.period, v.slot, v.metric, sum(v.value)
-                   FROM pg_temp.figure_deltas AS v
+                   FROM {source}
                    CROSS JOIN unnest($2::int[]) AS l(digits)
                    WHERE l.digits <= v.deepest
                    GROUP BY 1, 2, 3, 4 HAVING sum(v.value) <> 0
@@ -131,11 +151,12 @@ async def _write(conn: Connection, pending: Pending) -> None:
                    ON CONFLICT (region_code, period, kafka_partition, metric)
                    DO UPDATE SET value = figures.value + EXCLUDED.value
                    RETURNING region_code, period, kafka_partition, metric, value)
-               SELECT region_code, period, kafka_partition, metric FROM written WHERE value = 0""",
+               SELECT region_code, period, kafka_partition, metric FROM written WHERE value = 0""",  # noqa: S608 - `source` is one of two fixed forms
             COUNTRY_CODE,
             [0, *LEVEL_PREFIXES],
+            *arrays,
         )
-        await conn.execute("TRUNCATE pg_temp.figure_deltas")
+        await _clear_staging(conn, FIGURE_DELTAS, arrays)
         await _forget_emptied(conn, emptied)
     if pending.activity:
         await _write_activity(conn, pending.activity)
@@ -154,19 +175,19 @@ async def _forget_emptied(conn: Connection, emptied: list[Any]) -> None:
 
 async def _write_activity(conn: Connection, activity: dict[int, list[Activity]]) -> None:
     """Records per (region, period, advisor), and +1 / -1 to `active_advisors` where that goes from none
-    to some or back. The village deltas are staged with COPY and carried to the regions above in SQL, as
-    the figures are; only the rows whose count went from none to some or back come back. Rows are upserted
-    in key order, so concurrent consumers wait for each other's row locks instead of deadlocking, and each
-    sees the other's committed count."""
+    to some or back. The village deltas are carried to the regions above in SQL, as the figures are; only
+    the rows whose count went from none to some or back come back. Rows are upserted in key order, so
+    concurrent consumers wait for each other's row locks instead of deadlocking, and each sees the other's
+    committed count."""
     summed = village_activity(change for changes in activity.values() for change in changes)
     if not summed:
         return
-    await _stage(conn, ACTIVITY_DELTAS, [(*key, value) for key, value in summed.items()])
+    source, arrays = await _deltas(conn, ACTIVITY_DELTAS, [(*key, value) for key, value in summed.items()], 3)
     rows = await conn.fetch(
-        """WITH summed AS (
+        f"""WITH summed AS (
                SELECT CASE l.digits WHEN 0 THEN $1 ELSE left(v.village, l.digits) END AS region_code,
                       v.period, v.advisor_id, sum(v.records)::int AS records
-               FROM pg_temp.activity_deltas AS v CROSS JOIN unnest($2::int[]) AS l(digits)
+               FROM {source} CROSS JOIN unnest($2::int[]) AS l(digits)
                GROUP BY 1, 2, 3 HAVING sum(v.records) <> 0),
            written AS (
                INSERT INTO advisor_activity_total (region_code, period, advisor_id, records)
@@ -176,11 +197,12 @@ async def _write_activity(conn: Connection, activity: dict[int, list[Activity]])
                RETURNING region_code, period, advisor_id, records)
            SELECT w.region_code, w.period, w.advisor_id, w.records, s.records AS delta
            FROM written w JOIN summed s USING (region_code, period, advisor_id)
-           WHERE (w.records > 0) <> (w.records - s.records > 0)""",
+           WHERE (w.records > 0) <> (w.records - s.records > 0)""",  # noqa: S608 - `source` is one of two fixed forms
         COUNTRY_CODE,
         [0, *LEVEL_PREFIXES],
+        *arrays,
     )
-    await conn.execute("TRUNCATE pg_temp.activity_deltas")
+    await _clear_staging(conn, ACTIVITY_DELTAS, arrays)
     became: dict[tuple[str, str], int] = defaultdict(int)
     gone = []
     for row in rows:

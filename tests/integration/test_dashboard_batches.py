@@ -8,11 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 
 from contracts.envelope import Event, content_fingerprint
 from contracts.events import RegionLevel, RegionRegistered
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.projection import Batch, ConsumedEvent, prepare_schema
+from services.dashboard import projection as dashboard
 from services.dashboard.projection import dashboard_projection
 from tests.support.places import fresh_county
 from tests.support.samples import sample_event
@@ -180,9 +182,18 @@ async def _tables(conn: asyncpg.Connection, schema: str) -> dict[str, str]:
     return found
 
 
+# A batch's deltas go to PostgreSQL as arrays when they are few, through a staging table when many: the
+# tests run both (every batch staged with 1).
+STAGINGS = pytest.mark.parametrize(
+    "stage_from_rows", [dashboard.STAGE_FROM_ROWS, 1], ids=["arrays", "staged"]
+)
+
+
+@STAGINGS
 async def test_any_split_of_the_same_events_into_batches_leaves_byte_identical_tables(
-    admin_pool: asyncpg.Pool, tag: str
+    admin_pool: asyncpg.Pool, tag: str, stage_from_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(dashboard, "STAGE_FROM_ROWS", stage_from_rows)
     events = stream(seed=17)
     whole = await tables_after(admin_pool, f"batches_{tag}_whole", [events])
     assert "figures" in whole
@@ -200,12 +211,14 @@ async def test_any_split_of_the_same_events_into_batches_leaves_byte_identical_t
             assert found[table] == whole[table], f"{table} differs when the events come {name}"
 
 
+@STAGINGS
 async def test_events_applied_one_by_one_in_savepoints_with_some_refused_leave_what_the_rest_leave(
-    admin_pool: asyncpg.Pool, tag: str
+    admin_pool: asyncpg.Pool, tag: str, stage_from_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The runtime's isolation of a poison batch (each event in a savepoint of one transaction): what a
     refused event staged for the batch's set-based write is rolled back with it, and the others' tables are
     byte-identical to the batch without it."""
+    monkeypatch.setattr(dashboard, "STAGE_FROM_ROWS", stage_from_rows)
     events = stream(seed=18)
     records = [index for index, item in enumerate(events) if item.topic == VILLAGE_SERVICES]
     # the first record (its savepoint made the staging tables), one in the middle, and the last
