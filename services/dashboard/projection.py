@@ -77,11 +77,11 @@ DashboardContext = BatchContext[Pending]
 
 # A large batch's deltas are loaded with COPY into a temporary table of the connection, a small one's are
 # sent as arrays (`unnest`), and either is carried to the regions above by one INSERT ... SELECT ... GROUP BY
-# ... ON CONFLICT (issue 17). Measured with `python -m bench.dashboard_apply` (53,000 events in
-# rebuild-sized batches), the staged form took the figures' write from 4.4 s to 3.6 s; a small batch pays
-# less for the arrays than for the statements around a COPY. The staging table is emptied after each use:
-# a batch isolated event by event (the runtime's poison isolation) applies several in one transaction
-# (tests/integration/test_dashboard_batches.py).
+# ... ON CONFLICT (issue 17). Measured with `python -m bench.dashboard_apply` (bench/README.md: 79,350 events
+# in rebuild-sized batches), the staged form took the figures' statement from 6.75 s to 5.78 s; a small
+# batch pays less for the arrays than for the statements around a COPY. The staging table is emptied
+# after each use: a batch isolated event by event (the runtime's poison isolation) applies several in one
+# transaction (tests/integration/test_dashboard_batches.py).
 STAGE_FROM_ROWS = 5_000
 FIGURE_DELTAS = "figure_deltas"
 ACTIVITY_DELTAS = "activity_deltas"
