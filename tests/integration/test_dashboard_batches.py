@@ -8,11 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 
 from contracts.envelope import Event, content_fingerprint
 from contracts.events import RegionLevel, RegionRegistered
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.projection import Batch, ConsumedEvent, prepare_schema
+from services.dashboard import projection as dashboard
 from services.dashboard.projection import dashboard_projection
 from tests.support.places import fresh_county
 from tests.support.samples import sample_event
@@ -130,28 +132,68 @@ async def tables_after(pool: asyncpg.Pool, schema: str, batches: list[list[Consu
             async with conn.transaction():
                 await conn.execute("SELECT set_config('search_path', $1, true)", schema)
                 await projection.apply(conn, Batch(events=batch, conflicts=[], now=NOW))
-        names = [
-            row["table_name"]
-            for row in await conn.fetch(
-                """SELECT table_name FROM information_schema.tables
-                   WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name""",
-                schema,
-            )
-            if row["table_name"] not in RUNTIME_TABLES
-        ]
-        found = {}
-        for name in names:
-            table = f'"{schema}"."{name}"'  # names read from the catalogue
-            found[name] = await conn.fetchval(
-                f"SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"
-            )
-        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        return await _tables(conn, schema)
+
+
+class Refused(Exception):
+    """Stands for an error PostgreSQL raises in the middle of an event's apply step."""
+
+
+async def tables_isolated(
+    pool: asyncpg.Pool, schema: str, events: list[ConsumedEvent], refused: set[int]
+) -> dict[str, str]:
+    """Apply the events as the runtime does when it isolates a poison batch: all in one transaction, each
+    in its own savepoint, the `refused` ones rolled back after their apply step has run."""
+    projection = dashboard_projection()
+    await prepare_schema(pool, projection, schema)
+    async with pool.acquire() as conn:
+        await conn.execute("DISCARD TEMP")  # the staging tables are made again, inside a savepoint
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('search_path', $1, true)", schema)
+            for index, item in enumerate(events):
+                try:
+                    async with conn.transaction():
+                        await projection.apply(conn, Batch(events=[item], conflicts=[], now=NOW))
+                        if index in refused:
+                            raise Refused
+                except Refused:
+                    pass
+        return await _tables(conn, schema)
+
+
+async def _tables(conn: asyncpg.Connection, schema: str) -> dict[str, str]:
+    """Every projection table of the schema as text; the schema is dropped."""
+    names = [
+        row["table_name"]
+        for row in await conn.fetch(
+            """SELECT table_name FROM information_schema.tables
+               WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name""",
+            schema,
+        )
+        if row["table_name"] not in RUNTIME_TABLES
+    ]
+    found = {}
+    for name in names:
+        table = f'"{schema}"."{name}"'  # names read from the catalogue
+        found[name] = await conn.fetchval(
+            f"SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"
+        )
+    await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     return found
 
 
+# A batch's deltas go to PostgreSQL as arrays when they are few, through a staging table when many: the
+# tests run both (every batch staged with 1).
+STAGINGS = pytest.mark.parametrize(
+    "stage_from_rows", [dashboard.STAGE_FROM_ROWS, 1], ids=["arrays", "staged"]
+)
+
+
+@STAGINGS
 async def test_any_split_of_the_same_events_into_batches_leaves_byte_identical_tables(
-    admin_pool: asyncpg.Pool, tag: str
+    admin_pool: asyncpg.Pool, tag: str, stage_from_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(dashboard, "STAGE_FROM_ROWS", stage_from_rows)
     events = stream(seed=17)
     whole = await tables_after(admin_pool, f"batches_{tag}_whole", [events])
     assert "figures" in whole
@@ -167,3 +209,22 @@ async def test_any_split_of_the_same_events_into_batches_leaves_byte_identical_t
         assert found.keys() == whole.keys(), name
         for table in whole:
             assert found[table] == whole[table], f"{table} differs when the events come {name}"
+
+
+@STAGINGS
+async def test_events_applied_one_by_one_in_savepoints_with_some_refused_leave_what_the_rest_leave(
+    admin_pool: asyncpg.Pool, tag: str, stage_from_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runtime's isolation of a poison batch (each event in a savepoint of one transaction): what a
+    refused event staged for the batch's set-based write is rolled back with it, and the others' tables are
+    byte-identical to the batch without it."""
+    monkeypatch.setattr(dashboard, "STAGE_FROM_ROWS", stage_from_rows)
+    events = stream(seed=18)
+    records = [index for index, item in enumerate(events) if item.topic == VILLAGE_SERVICES]
+    # the first record (its savepoint made the staging tables), one in the middle, and the last
+    refused = {records[0], records[len(records) // 2], records[-1]}
+    kept = [item for index, item in enumerate(events) if index not in refused]
+    expected = await tables_after(admin_pool, f"batches_{tag}_kept", [kept])
+    found = await tables_isolated(admin_pool, f"batches_{tag}_isolated", events, refused)
+    assert expected["figures"].count("\n") > 100
+    assert found == expected
