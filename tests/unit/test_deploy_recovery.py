@@ -1,0 +1,104 @@
+"""What the operators do with the manifests, beyond their schemas (issue 15, the ops review): the pods Strimzi
+makes pass the namespace's Pod Security `restricted` level, the roles Job reaches the project's database,
+MirrorMaker 2 writes nothing to the source, and the volumes outlive their namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.deploy import OVERLAYS, ROOT, of_kind, render
+from tests.unit.test_deploy_manifests import crd_schemas
+
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+# The containers Strimzi runs for each resource, by their template's path (Strimzi 1.2's CRDs): the brokers
+# and controllers (the node pools take the Kafka's templates unless they set their own), rack awareness's
+# init container, the entity operator's two, Kafka Exporter, and MirrorMaker 2's Connect (and its init
+# container, should rack awareness be turned on for it).
+STRIMZI_CONTAINERS = {
+    "Kafka": (
+        ("spec", "kafka", "template", "kafkaContainer"),
+        ("spec", "kafka", "template", "initContainer"),
+        ("spec", "entityOperator", "template", "topicOperatorContainer"),
+        ("spec", "entityOperator", "template", "userOperatorContainer"),
+        ("spec", "kafkaExporter", "template", "container"),
+    ),
+    "KafkaMirrorMaker2": (
+        ("spec", "template", "connectContainer"),
+        ("spec", "template", "initContainer"),
+    ),
+}
+
+
+def at(value: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        value = value.get(key, {}) if isinstance(value, dict) else {}
+    return value
+
+
+def schema_at(schema: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    for key in path:
+        schema = schema["properties"][key]
+    return schema
+
+
+def restricted_gaps(context: dict[str, Any]) -> list[str]:
+    """What a container's securityContext lacks for the `restricted` level when the pod's own context (set by
+    Strimzi's provider) carries neither seccomp nor runAsNonRoot."""
+    found = []
+    if context.get("allowPrivilegeEscalation") is not False:
+        found.append("allowPrivilegeEscalation")
+    if context.get("capabilities", {}).get("drop") != ["ALL"] or context["capabilities"].get("add"):
+        found.append("capabilities")
+    if context.get("runAsNonRoot") is not True or context.get("runAsUser") == 0:
+        found.append("runAsNonRoot")
+    if context.get("seccompProfile", {}).get("type") not in ("RuntimeDefault", "Localhost"):
+        found.append("seccompProfile")
+    if context.get("privileged"):
+        found.append("privileged")
+    return found
+
+
+def test_the_restricted_check_finds_what_strimzis_baseline_provider_leaves_out() -> None:
+    assert restricted_gaps(RESTRICTED_CONTAINER) == []
+    everything = ["allowPrivilegeEscalation", "capabilities", "runAsNonRoot", "seccompProfile"]
+    assert restricted_gaps({}) == everything
+    added = {**RESTRICTED_CONTAINER, "capabilities": {"drop": ["ALL"], "add": ["NET_RAW"]}}
+    assert restricted_gaps(added) == ["capabilities"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_strimzi_runs_is_given_the_restricted_context(overlay: str) -> None:
+    """The namespace enforces `restricted`; Strimzi's default provider is `baseline`, whose containers keep
+    their capabilities and no seccomp profile, so the API server would refuse the brokers, the controllers,
+    the entity operator, Kafka Exporter and MirrorMaker 2. Each of their container templates carries the
+    restricted context, at a path the CRD declares (a misplaced template would be pruned in silence)."""
+    docs = render(f"overlays/{overlay}")
+    checked = 0
+    for kind, paths in STRIMZI_CONTAINERS.items():
+        for doc in of_kind(docs, kind):
+            schema = crd_schemas()[(doc["apiVersion"], kind)]
+            for path in paths:
+                assert "securityContext" in schema_at(schema, path)["properties"], path
+                context = at(doc, (*path, "securityContext"))
+                assert restricted_gaps(context) == [], (kind, path)
+                checked += 1
+    assert checked == (7 if overlay == "province" else 5)
+    for pool in of_kind(docs, "KafkaNodePool"):
+        for container in ("kafkaContainer", "initContainer"):
+            own = at(pool, ("spec", "template", container))
+            name = pool["metadata"]["name"]
+            assert own == {} or restricted_gaps(own.get("securityContext", {})) == [], name
+
+
+def test_the_strimzi_operators_install_names_the_restricted_provider_and_the_namespace() -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert "STRIMZI_POD_SECURITY_PROVIDER_CLASS=restricted" in operations
+    assert "watchNamespaces" in operations
