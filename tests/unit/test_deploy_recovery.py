@@ -4,11 +4,13 @@ MirrorMaker 2 writes nothing to the source, and the volumes outlive their namesp
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.deploy import OVERLAYS, ROOT, of_kind, render
+from tests.support.deploy import OVERLAYS, ROOT, named, of_kind, render
 from tests.unit.test_deploy_manifests import crd_schemas
 
 RESTRICTED_CONTAINER = {
@@ -102,3 +104,37 @@ def test_the_strimzi_operators_install_names_the_restricted_provider_and_the_nam
     operations = (ROOT / "docs" / "operations.md").read_text()
     assert "STRIMZI_POD_SECURITY_PROVIDER_CLASS=restricted" in operations
     assert "watchNamespaces" in operations
+
+
+def resolved_env(container: dict[str, Any]) -> dict[str, str]:
+    """The container's environment as the kubelet makes it: `$(NAME)` in a value replaced by an earlier
+    variable's value (a Secret's key stands as `secret.<name>.<key>`)."""
+    found: dict[str, str] = {}
+    for item in container.get("env", []):
+        if "value" in item:
+            found[item["name"]] = re.sub(
+                r"\$\((\w+)\)", lambda m: found.get(m.group(1), m.group(0)), item["value"]
+            )
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            found[item["name"]] = f"secret.{ref['name']}.{ref['key']}"
+    return found
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_roles_job_connects_to_the_projects_database_not_to_the_superusers_star(overlay: str) -> None:
+    """CloudNativePG's superuser Secret has a `uri` whose database is `*`: connecting with it fails. The Job
+    names the database villagecounsel (the cluster's initdb database) on the read-write Service, with the
+    Secret's username and password."""
+    docs = render(f"overlays/{overlay}")
+    job = named(docs, "Job", "villagecounsel-database-roles")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    env = resolved_env(container)
+    url = urlsplit(env["ADMIN_DATABASE_URL"])
+    database = named(docs, "Cluster", "villagecounsel-pg")["spec"]["bootstrap"]["initdb"]["database"]
+    assert url.path == f"/{database}" == "/villagecounsel"
+    assert url.hostname == "villagecounsel-pg-rw"
+    assert url.username == "secret.villagecounsel-pg-superuser.username"
+    assert env["PGPASSWORD"] == "secret.villagecounsel-pg-superuser.password"
+    assert "secret.villagecounsel-pg-superuser.uri" not in env.values()
+    assert container["command"][-1] == "$(ADMIN_DATABASE_URL)"
