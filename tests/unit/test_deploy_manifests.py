@@ -217,6 +217,10 @@ def test_the_mirror_copies_every_topic_to_a_second_cluster_in_the_province() -> 
     assert not mirror["target"]["bootstrapServers"].startswith("villagecounsel-kafka-bootstrap:")
     user = named(docs, "KafkaUser", "mirror-maker")["spec"]["authorization"]["acls"]
     assert all("Write" not in acl["operations"] for acl in user), "the mirror only reads the source"
+    # ... so its offset-syncs topic is on the target (by default the source connector creates and writes it
+    # on the source), and the checkpoint connector reads it there
+    for connector in ("sourceConnector", "checkpointConnector"):
+        assert mirror["mirrors"][0][connector]["config"]["offset-syncs.topic.location"] == "target", connector
     assert of_kind(rendered("dev"), "KafkaMirrorMaker2") == []
 
 
