@@ -23,7 +23,7 @@ from services.ledger.projection import ledger_projection
 from tests.support.deploy import K8S, OVERLAYS, ROOT, Doc, named, of_kind, pod_templates, render
 
 KUBERNETES_VERSION = "1.34.0"
-CORE_GROUPS = ("v1", "apps/", "batch/", "policy/", "networking.k8s.io/", "autoscaling/")
+CORE_GROUPS = ("v1", "apps/", "batch/", "policy/", "networking.k8s.io/", "autoscaling/", "storage.k8s.io/")
 ALL_RENDERS = (*OVERLAYS, *(f"{overlay}/jobs" for overlay in OVERLAYS))
 SERVICES = ("intake", "ledger", "assessment", "dashboard")
 CONSUMERS = {

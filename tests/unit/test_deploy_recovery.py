@@ -138,3 +138,22 @@ def test_the_roles_job_connects_to_the_projects_database_not_to_the_superusers_s
     assert env["PGPASSWORD"] == "secret.villagecounsel-pg-superuser.password"
     assert "secret.villagecounsel-pg-superuser.uri" not in env.values()
     assert container["command"][-1] == "$(ADMIN_DATABASE_URL)"
+
+
+def test_the_event_stores_and_postgresqls_volumes_outlive_the_namespace() -> None:
+    """Deleting the namespace deletes every PVC in it (Strimzi's deleteClaim: false only covers deleting the
+    Kafka), and CloudNativePG deletes its PVCs with the Cluster: the province's brokers, controllers and
+    PostgreSQL (data and WAL) claim their volumes from a StorageClass that keeps them."""
+    docs = render("overlays/province")
+    retain = named(docs, "StorageClass", "villagecounsel-retain")
+    assert retain["reclaimPolicy"] == "Retain"
+    assert "namespace" not in retain["metadata"], "a StorageClass is cluster-wide"
+    pools = of_kind(docs, "KafkaNodePool")
+    assert {pool["metadata"]["name"] for pool in pools} == {"controllers", "brokers"}
+    for pool in pools:
+        for volume in pool["spec"]["storage"]["volumes"]:
+            assert volume["class"] == "villagecounsel-retain", pool["metadata"]["name"]
+    cluster = named(docs, "Cluster", "villagecounsel-pg")["spec"]
+    assert (
+        cluster["storage"]["storageClass"] == cluster["walStorage"]["storageClass"] == "villagecounsel-retain"
+    )
