@@ -5,13 +5,16 @@ MirrorMaker 2 writes nothing to the source, and the volumes outlive their namesp
 from __future__ import annotations
 
 import re
+import textwrap
 from typing import Any
 from urllib.parse import urlsplit
 
+import jsonschema
 import pytest
+import yaml
 
-from tests.support.deploy import OVERLAYS, ROOT, named, of_kind, render
-from tests.unit.test_deploy_manifests import crd_schemas
+from tests.support.deploy import OVERLAYS, ROOT, Doc, named, of_kind, render
+from tests.unit.test_deploy_manifests import broken_cel_rules, crd_schemas, unknown_fields
 
 RESTRICTED_CONTAINER = {
     "allowPrivilegeEscalation": False,
@@ -156,4 +159,68 @@ def test_the_event_stores_and_postgresqls_volumes_outlive_the_namespace() -> Non
     cluster = named(docs, "Cluster", "villagecounsel-pg")["spec"]
     assert (
         cluster["storage"]["storageClass"] == cluster["walStorage"]["storageClass"] == "villagecounsel-retain"
+    )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """A JSON merge patch (RFC 7386), as kustomize applies a patch file to a custom resource: maps merge,
+    `null` removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def runbook_yaml(path: str, kind: str) -> Doc:
+    """The YAML example of that kind in a runbook's fenced blocks."""
+    text = (ROOT / "docs" / "runbooks" / path).read_text()
+    blocks = [
+        yaml.safe_load(textwrap.dedent(block)) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)
+    ]
+    found = [block for block in blocks if isinstance(block, dict) and block.get("kind") == kind]
+    assert len(found) == 1, (path, kind, len(found))
+    return found[0]
+
+
+def test_the_postgresql_restore_keeps_the_name_and_archives_into_a_new_generation() -> None:
+    """Re-applying the overlay on a restored cluster of the same barmanObjectStore.serverName would archive
+    into the old cluster's folder ("Expected empty archive"); a restored cluster of another name would be
+    cut off by the NetworkPolicies (they admit cnpg.io/cluster: villagecounsel-pg). The runbook's restore,
+    applied as a patch on the province's Cluster, keeps the name, reads the overlay's generation and archives
+    into another; the result passes CloudNativePG's schema and CEL rules."""
+    docs = render("overlays/province")
+    cluster = named(docs, "Cluster", "villagecounsel-pg")
+    generation = cluster["spec"]["backup"]["barmanObjectStore"]["serverName"]
+    assert generation
+    assert generation != cluster["metadata"]["name"]
+    patch = runbook_yaml("postgresql.md", "Cluster")
+    assert patch["metadata"]["name"] == cluster["metadata"]["name"] == "villagecounsel-pg"
+    restored = merge_patch(cluster, patch)
+    spec = restored["spec"]
+    assert list(spec["bootstrap"]) == ["recovery"], "one bootstrap method"
+    source = next(c for c in spec["externalClusters"] if c["name"] == spec["bootstrap"]["recovery"]["source"])
+    assert source["barmanObjectStore"]["serverName"] == generation
+    assert spec["backup"]["barmanObjectStore"]["serverName"] not in (generation, "villagecounsel-pg")
+    for key in ("destinationPath", "endpointURL", "s3Credentials"):
+        assert source["barmanObjectStore"][key] == cluster["spec"]["backup"]["barmanObjectStore"][key], key
+    assert (
+        spec["backup"]["barmanObjectStore"]["destinationPath"]
+        == source["barmanObjectStore"]["destinationPath"]
+    )
+    schema = crd_schemas()[(restored["apiVersion"], "Cluster")]
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(restored)) == []
+    assert unknown_fields(restored, schema) == []
+    assert broken_cel_rules(restored, schema) == []
+    policies = [
+        p for p in of_kind(docs, "NetworkPolicy") if "cnpg.io/cluster" in str(p["spec"]["podSelector"])
+    ]
+    assert policies
+    assert all(
+        p["spec"]["podSelector"]["matchLabels"]["cnpg.io/cluster"] == restored["metadata"]["name"]
+        for p in policies
     )
