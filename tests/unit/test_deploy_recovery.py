@@ -5,6 +5,7 @@ MirrorMaker 2 writes nothing to the source, and the volumes outlive their namesp
 from __future__ import annotations
 
 import re
+import subprocess
 import textwrap
 from typing import Any
 from urllib.parse import urlsplit
@@ -224,3 +225,81 @@ def test_the_postgresql_restore_keeps_the_name_and_archives_into_a_new_generatio
         p["spec"]["podSelector"]["matchLabels"]["cnpg.io/cluster"] == restored["metadata"]["name"]
         for p in policies
     )
+
+
+def runbook_block(path: str, containing: str) -> str:
+    text = (ROOT / "docs" / "runbooks" / path).read_text()
+    found = [block for block in re.findall(r"```\n(.*?)```", text, re.S) if containing in block]
+    assert len(found) == 1, (path, containing, len(found))
+    return textwrap.dedent(found[0])
+
+
+def shell_value(text: str) -> str:
+    return {'"$TAB"': "\t", '"$SEP"': "\x1f"}.get(text, text.strip("'\""))
+
+
+def command_properties(command: str) -> dict[str, str]:
+    return {key: shell_value(value) for key, value in re.findall(r"--property ([a-z.]+)=(\S+)", command)}
+
+
+def read_as_console_producer(line: str, properties: dict[str, str]) -> tuple[list[tuple[str, str]], str, str]:
+    """A line as Kafka's console producer reads it with parse.headers and parse.key (KIP-798): the headers
+    up to headers.delimiter, split on headers.separator, each at its first headers.key.separator; then the
+    key up to key.separator; the rest is the value. A missing delimiter is an error, as there."""
+    headers_end = line.index(properties.get("headers.delimiter", "\t"))
+    headers_text, rest = (
+        line[:headers_end],
+        line[headers_end + len(properties.get("headers.delimiter", "\t")) :],
+    )
+    key_end = rest.index(properties.get("key.separator", "\t"))
+    key, value = rest[:key_end], rest[key_end + len(properties.get("key.separator", "\t")) :]
+    headers = []
+    for pair in headers_text.split(properties.get("headers.separator", ",")):
+        name, _, header_value = pair.partition(properties.get("headers.key.separator", ":"))
+        headers.append((name, header_value))
+    return headers, key, value
+
+
+def test_the_dead_letter_replay_parses_back_into_the_original_records() -> None:
+    """The replay pipes the console consumer into the console producer. Their separators must agree (the
+    producer's headers.delimiter is the consumer's key.separator: before, the consumer wrote `|` and the
+    producer looked for a tab and refused every line), and the `sed` between them must drop the dlq_*
+    headers only, even when dlq_reason holds commas and colons."""
+    block = runbook_block("dead-letters.md", "kafka-console-producer.sh")
+    consumer, filter_, producer = block.split("\n| ")
+    assert filter_.startswith("sed ")
+    read, write = command_properties(consumer), command_properties(producer)
+    assert read["print.headers"] == read["print.key"] == "true"
+    assert write["parse.headers"] == write["parse.key"] == "true"
+    assert write.get("headers.delimiter", "\t") == read.get("key.separator", "\t")
+    assert write.get("key.separator", "\t") == read.get("key.separator", "\t")
+    assert write.get("headers.separator", ",") == read.get("headers.separator", ",")
+    assert write.get("headers.key.separator", ":") == ":", "the consumer's is always a colon"
+    original = [
+        ("ce_id", "1b4e28ba-2fa1-11d2-883f-0016d3cca427"),
+        ("ce_type", "village.consultation.recorded"),
+        ("ce_time", "2026-11-29T09:14:00+00:00"),
+        ("ce_dataschema", "https://villagecounsel.example/schemas/consultation/1"),
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    ]
+    dead = [
+        ("dlq_reason", "contract:payload.duration_minutes:positive,payload.topic:known"),
+        ("dlq_topic", "village-services"),
+        ("dlq_partition", "3"),
+        ("dlq_offset", "41"),
+        ("dlq_consumer", "ledger"),
+    ]
+    separator, tab = read.get("headers.separator", ","), read.get("key.separator", "\t")
+    value = '{"village_id":"370102001","note":"a:b,c|d"}'
+    line = separator.join(f"{name}:{text}" for name, text in original + dead) + f"{tab}370102001{tab}{value}"
+    setup = block.splitlines()[0]
+    assert setup.startswith("SEP=")
+    sed = filter_.strip().removesuffix("\\")
+    filtered = subprocess.run(
+        ["bash", "-c", f"{setup}\n{sed}"],
+        input=line + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.rstrip("\n")
+    assert read_as_console_producer(filtered, write) == (original, "370102001", value)
