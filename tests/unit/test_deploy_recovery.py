@@ -11,11 +11,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
+from contracts.topics import TOPIC_BY_NAME
 from tests.support.deploy import OVERLAYS, ROOT, Doc, named, of_kind, render
-from tests.unit.test_deploy_manifests import broken_cel_rules, crd_schemas, unknown_fields
+from tests.unit.test_deploy_manifests import KUBERNETES_VERSION, broken_cel_rules, crd_schemas, unknown_fields
 
 RESTRICTED_CONTAINER = {
     "allowPrivilegeEscalation": False,
@@ -303,3 +305,86 @@ def test_the_dead_letter_replay_parses_back_into_the_original_records() -> None:
         check=True,
     ).stdout.rstrip("\n")
     assert read_as_console_producer(filtered, write) == (original, "370102001", value)
+
+
+def runbook_documents(path: str) -> list[Doc]:
+    text = (ROOT / "docs" / "runbooks" / path).read_text()
+    return [
+        document
+        for block in re.findall(r"```yaml\n(.*?)```", text, re.S)
+        for document in yaml.safe_load_all(textwrap.dedent(block))
+        if isinstance(document, dict)
+    ]
+
+
+def test_the_restore_from_the_mirror_is_a_reverse_mirror_maker_and_a_copy_by_key() -> None:
+    """runbooks/kafka.md's restore: its custom resources pass the CRDs; the reverse MirrorMaker 2 reads the
+    backup cluster the forward one writes to (with that cluster's CA) and writes here under the same names;
+    the users have what the steps need and the reading one writes nothing; the staging topic has the
+    partitions of the topic it restores; its pod meets the namespace's restricted level; and no console
+    producer is given a partition (it has no such option)."""
+    docs = render("overlays/province")
+    forward = named(docs, "KafkaMirrorMaker2", "villagecounsel-mirror")["spec"]
+    examples = runbook_documents("kafka.md")
+    for example in examples:
+        name = f"{example['kind']}/{example['metadata']['name']}"
+        if example["apiVersion"] == "v1":  # the claims of the namespace's recovery
+            kubernetes_validate.validate(example, KUBERNETES_VERSION, strict=True)
+            continue
+        schema = crd_schemas()[(example["apiVersion"], example["kind"])]
+        assert list(jsonschema.Draft7Validator(schema).iter_errors(example)) == [], name
+        assert unknown_fields(example, schema) == [], name
+        assert broken_cel_rules(example, schema) == [], name
+    restore = next(e for e in examples if e["kind"] == "KafkaMirrorMaker2")["spec"]
+    assert restore["target"]["bootstrapServers"] == "villagecounsel-kafka-bootstrap:9093"
+    source = restore["mirrors"][0]["source"]
+    assert source["bootstrapServers"] == forward["target"]["bootstrapServers"]
+    assert source["tls"] == forward["target"]["tls"], "the backup cluster's CA"
+    config = restore["mirrors"][0]["sourceConnector"]["config"]
+    assert config["replication.policy.class"].endswith(".IdentityReplicationPolicy")
+    assert config["offset-syncs.topic.location"] == "target", "the backup user only reads"
+    assert re.fullmatch(
+        restore["mirrors"][0]["topicsPattern"], f"{forward['mirrors'][0]['source']['alias']}.village-services"
+    )
+    assert restricted_gaps(restore["template"]["connectContainer"]["securityContext"]) == []
+    users = [
+        e for e in examples if e["kind"] == "KafkaUser" and e["metadata"]["name"] == "villagecounsel-restore"
+    ]
+    reading = next(u for u in users if "namespace" not in u["metadata"])
+    writing = next(u for u in users if u["metadata"].get("namespace") == "villagecounsel")
+    assert all("Write" not in acl["operations"] for acl in reading["spec"]["authorization"]["acls"])
+    assert restore["target"]["authentication"]["username"] == writing["metadata"]["name"]
+    staging = next(e for e in examples if e["kind"] == "KafkaTopic")
+    assert staging["spec"]["partitions"] == TOPIC_BY_NAME["village-services"].partitions
+    assert staging["metadata"]["name"] == "primary.village-services"
+    text = (ROOT / "docs" / "runbooks" / "kafka.md").read_text()
+    for command in re.findall(r"kafka-console-producer\.sh(.*?)(?:```|\n\s*\n)", text, re.S):
+        assert "--partition" not in command
+
+
+def test_mirror_maker_pods_may_reach_the_backup_clusters_listener() -> None:
+    """Strimzi gives MirrorMaker 2's pods its labels (part-of: villagecounsel), so the namespace's default
+    deny applies to them: a policy must let them out to the second cluster's port, or nothing is mirrored."""
+    docs = render("overlays/province")
+    mirror = named(docs, "KafkaMirrorMaker2", "villagecounsel-mirror")
+    labels = {
+        **mirror["metadata"]["labels"],
+        "strimzi.io/kind": "KafkaMirrorMaker2",
+        "strimzi.io/cluster": "villagecounsel-mirror",
+    }
+    port = int(mirror["spec"]["target"]["bootstrapServers"].rsplit(":", 1)[1])
+
+    def applies(policy: Doc) -> bool:
+        return policy["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
+
+    applying = [policy for policy in of_kind(docs, "NetworkPolicy") if applies(policy)]
+    assert any(
+        "Egress" in policy["spec"]["policyTypes"] and "egress" not in policy["spec"] for policy in applying
+    )
+    outside = [
+        rule
+        for policy in applying
+        for rule in policy["spec"].get("egress", [])
+        if any("ipBlock" in peer for peer in rule.get("to", []))
+    ]
+    assert any({"protocol": "TCP", "port": port} in rule["ports"] for rule in outside)
