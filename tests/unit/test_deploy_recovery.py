@@ -388,3 +388,16 @@ def test_mirror_maker_pods_may_reach_the_backup_clusters_listener() -> None:
         if any("ipBlock" in peer for peer in rule.get("to", []))
     ]
     assert any({"protocol": "TCP", "port": port} in rule["ports"] for rule in outside)
+
+
+def test_the_keys_secrets_outlive_their_external_secrets() -> None:
+    """External Secrets' `deletionPolicy` is about the provider's key disappearing; what keeps the Secret when
+    the ExternalSecret itself is deleted is `creationPolicy: Orphan` (with Owner, the Secret carries an owner
+    reference and the garbage collector deletes it)."""
+    secrets = {
+        doc["metadata"]["name"]: doc["spec"]["target"]
+        for doc in of_kind(render("overlays/province"), "ExternalSecret")
+    }
+    for name in ("villagecounsel-personal", "villagecounsel-ledger"):
+        assert secrets[name]["creationPolicy"] == "Orphan", name
+        assert secrets[name]["deletionPolicy"] == "Retain", name
