@@ -401,3 +401,23 @@ def test_the_keys_secrets_outlive_their_external_secrets() -> None:
     for name in ("villagecounsel-personal", "villagecounsel-ledger"):
         assert secrets[name]["creationPolicy"] == "Orphan", name
         assert secrets[name]["deletionPolicy"] == "Retain", name
+
+
+def test_every_kubectl_create_of_a_kept_job_deletes_the_previous_one_first() -> None:
+    """The migration and rebuild Jobs have fixed names and are kept after they finish
+    (ttlSecondsAfterFinished): a second `kubectl create` of them fails with AlreadyExists unless the
+    instructions delete the old ones first."""
+    jobs = of_kind(render("overlays/province/jobs"), "Job")
+    assert all(job["spec"]["ttlSecondsAfterFinished"] > 0 for job in jobs)
+    for path, selector in (
+        (ROOT / "docs" / "operations.md", "-l app.kubernetes.io/component=migration"),
+        (ROOT / "deploy" / "k8s" / "jobs" / "migrate.yaml", "-l app.kubernetes.io/component=migration"),
+        (ROOT / "docs" / "runbooks" / "rebuild.md", "-l app.kubernetes.io/name=rebuild-ledger"),
+    ):
+        lines = path.read_text().splitlines()
+        creates = [i for i, line in enumerate(lines) if "kubectl create -f -" in line and selector in line]
+        assert creates, (path.name, selector)
+        for index in creates:
+            before = "\n".join(lines[max(0, index - 3) : index])
+            assert "delete job" in before, (path.name, index)
+            assert "--ignore-not-found" in before, (path.name, index)
