@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from contracts.topics import TOPIC_BY_NAME
-from tests.support.deploy import OVERLAYS, ROOT, Doc, named, of_kind, render
+from tests.support.deploy import OVERLAYS, ROOT, Doc, named, of_kind, pod_templates, render
 from tests.unit.test_deploy_manifests import KUBERNETES_VERSION, broken_cel_rules, crd_schemas, unknown_fields
 
 RESTRICTED_CONTAINER = {
@@ -421,3 +421,24 @@ def test_every_kubectl_create_of_a_kept_job_deletes_the_previous_one_first() -> 
             before = "\n".join(lines[max(0, index - 3) : index])
             assert "delete job" in before, (path.name, index)
             assert "--ignore-not-found" in before, (path.name, index)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_jobs_take_the_image_from_the_same_place_as_the_services(overlay: str) -> None:
+    """Setting the image in an overlay used to leave its jobs/ folder on the old version (each had its own
+    `images:`): a migration of the old code would run before the new release. One component holds it."""
+    folder = ROOT / "deploy" / "k8s" / "overlays" / overlay
+    with_images = sorted(
+        str(path.relative_to(folder))
+        for path in folder.rglob("kustomization.yaml")
+        if "images" in (yaml.safe_load(path.read_text()) or {})
+    )
+    assert with_images == ["image/kustomization.yaml"]
+    services = {
+        c["image"] for _, pod in pod_templates(render(f"overlays/{overlay}")) for c in pod["containers"]
+    }
+    jobs = {
+        c["image"] for _, pod in pod_templates(render(f"overlays/{overlay}/jobs")) for c in pod["containers"]
+    }
+    assert len(services) == 1
+    assert jobs == services
