@@ -4,7 +4,7 @@
 # install the same packages. Base images are pinned to a version; pin their digests in your registry.
 # Checked by tests/unit/test_deploy_dockerfile.py (rules of the kind hadolint checks; hadolint itself is
 # not installable from the registries this project uses).
-FROM node:20.19-slim AS web
+FROM node:20.20.2-slim AS web
 WORKDIR /web
 COPY services/dashboard/web/package.json services/dashboard/web/package-lock.json ./
 RUN npm ci --no-audit --no-fund

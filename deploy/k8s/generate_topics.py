@@ -28,7 +28,8 @@ MIN_IN_SYNC = "2"
 HEADER = """\
 # GENERATED from contracts/topics.py by deploy/k8s/generate_topics.py: do not edit by hand.
 # The topics are the event store, kept forever (retention -1). The brokers refuse to delete topics
-# (delete.topic.enable=false in kafka.yaml), so deleting these resources or the namespace leaves the data.
+# (delete.topic.enable=false in kafka.yaml), so deleting these resources leaves the data. Deleting the
+# namespace deletes the brokers' volume claims: only the volumes' StorageClass (Retain) keeps the data.
 # Adding partitions changes which partition a village's key maps to: read docs/runbooks/kafka.md first.
 """
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import tomllib
 
+import yaml
+
 from tests.support.deploy import ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -117,3 +119,38 @@ def test_the_lock_files_pin_every_dependency_of_pyproject_with_hashes_and_agree(
         pinned = re.findall(r"^\S+==", text, re.MULTILINE)
         hashed = re.findall(r"==\S+ \\\n\s+--hash=sha256:", text)
         assert len(pinned) == len(hashed) > 20, f"every pin in {name} carries its hashes"
+
+
+# PostgreSQL's releases have two numbers since 10 (16.10 is a full release); the others three.
+RELEASE_PARTS = {"postgres": 2}
+
+
+def unpinned_releases(images: list[str]) -> list[str]:
+    """Images whose tag names a release line (`20.19`, `16`) instead of one release: the same file would
+    build or run something else next month."""
+    found = []
+    for image in images:
+        if "@sha256:" in image:
+            continue
+        name, _, tag = image.rpartition(":")
+        version = re.match(r"v?(\d+(?:\.\d+)*)", tag)
+        wanted = RELEASE_PARTS.get(name.rsplit("/", 1)[-1], 3)
+        if version is None or len(version.group(1).split(".")) != wanted:
+            found.append(image)
+    return found
+
+
+def test_the_base_images_and_composes_images_name_one_release() -> None:
+    dockerfile = [rest.split()[0] for word, rest in instructions(DOCKERFILE.read_text()) if word == "FROM"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    images = dockerfile + [service["image"] for service in compose.values() if "image" in service]
+    assert len(images) >= 6
+    assert unpinned_releases(images) == []
+    assert unpinned_releases(["node:20.19-slim", "postgres:16", "postgres:16.10", "python:3.11.13-slim"]) == [
+        "node:20.19-slim",
+        "postgres:16",
+    ]
+    cluster = next(
+        doc for doc in yaml.safe_load_all((ROOT / "deploy/k8s/base/postgres.yaml").read_text()) if doc
+    )
+    assert compose["postgres"]["image"].split(":")[1] == cluster["spec"]["imageName"].split(":")[1]

@@ -23,7 +23,7 @@ from services.ledger.projection import ledger_projection
 from tests.support.deploy import K8S, OVERLAYS, ROOT, Doc, named, of_kind, pod_templates, render
 
 KUBERNETES_VERSION = "1.34.0"
-CORE_GROUPS = ("v1", "apps/", "batch/", "policy/", "networking.k8s.io/", "autoscaling/")
+CORE_GROUPS = ("v1", "apps/", "batch/", "policy/", "networking.k8s.io/", "autoscaling/", "storage.k8s.io/")
 ALL_RENDERS = (*OVERLAYS, *(f"{overlay}/jobs" for overlay in OVERLAYS))
 SERVICES = ("intake", "ledger", "assessment", "dashboard")
 CONSUMERS = {
@@ -217,6 +217,10 @@ def test_the_mirror_copies_every_topic_to_a_second_cluster_in_the_province() -> 
     assert not mirror["target"]["bootstrapServers"].startswith("villagecounsel-kafka-bootstrap:")
     user = named(docs, "KafkaUser", "mirror-maker")["spec"]["authorization"]["acls"]
     assert all("Write" not in acl["operations"] for acl in user), "the mirror only reads the source"
+    # ... so its offset-syncs topic is on the target (by default the source connector creates and writes it
+    # on the source), and the checkpoint connector reads it there
+    for connector in ("sourceConnector", "checkpointConnector"):
+        assert mirror["mirrors"][0][connector]["config"]["offset-syncs.topic.location"] == "target", connector
     assert of_kind(rendered("dev"), "KafkaMirrorMaker2") == []
 
 
