@@ -103,7 +103,7 @@ def _containers() -> Iterator[Infrastructure]:
 
     with (
         KafkaContainer("apache/kafka:4.1.0").with_kraft() as kafka,
-        PostgresContainer("postgres:16", driver=None) as postgres,
+        PostgresContainer("postgres:16.10", driver=None) as postgres,
     ):
         yield Infrastructure(kafka.get_bootstrap_server(), postgres.get_connection_url(), "testcontainers")
 
