@@ -383,6 +383,24 @@ def memory_mi(quantity: str) -> int:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_deployment_an_autoscaler_scales_names_its_own_replica_count(overlay: str) -> None:
+    """A Deployment that an HPA or a KEDA ScaledObject scales leaves `spec.replicas` out: with it, every
+    `kubectl apply` of the overlay would set the count back to the file's, undoing the autoscaler's
+    (Kubernetes' "Migrating Deployments and StatefulSets to horizontal autoscaling")."""
+    docs = rendered(overlay)
+    scaled = {hpa["spec"]["scaleTargetRef"]["name"] for hpa in of_kind(docs, "HorizontalPodAutoscaler")}
+    scaled |= {
+        scaled_object["spec"]["scaleTargetRef"]["name"] for scaled_object in of_kind(docs, "ScaledObject")
+    }
+    assert scaled >= set(SERVICES)
+    assert [
+        d["metadata"]["name"]
+        for d in of_kind(docs, "Deployment")
+        if d["metadata"]["name"] in scaled and "replicas" in d["spec"]
+    ] == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_each_consumer_group_scales_on_its_lag_up_to_its_partitions(overlay: str) -> None:
     docs = rendered(overlay)
     scaled = {obj["metadata"]["name"]: obj["spec"] for obj in of_kind(docs, "ScaledObject")}
