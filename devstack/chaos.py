@@ -75,7 +75,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from contracts.topics import dead_letter_topic
+from contracts.topics import TOPICS, dead_letter_topic
 from devstack.broker_security import ADMIN
 from devstack.cluster import ClusterProfile, cluster_down, cluster_up, node_kill, node_stop, node_up
 from devstack.stack import ROOT, Profile, _say, down, kafka_kill, kafka_up, postgres_kill, postgres_up, up
@@ -1000,6 +1000,43 @@ async def partition_leader(stack: Stack, partition: int = 0) -> int | None:
     return None
 
 
+def short_of_replicas(described: list[dict[str, object]]) -> list[str]:
+    """The partitions (as `topic-N`) whose in-sync replicas are fewer than their replicas, from an
+    admin client's `describe_topics`; a topic that could not be described counts as short."""
+    short = []
+    for topic in described:
+        if topic.get("error_code"):
+            short.append(f"{topic['topic']}")
+            continue
+        partitions = topic["partitions"]
+        for partition in partitions if isinstance(partitions, list) else []:
+            if set(partition["isr"]) != set(partition["replicas"]):
+                short.append(f"{topic['topic']}-{partition['partition']}")
+    return sorted(short)
+
+
+async def wait_fully_replicated(stack: Stack, seconds: float = 120) -> tuple[float, list[str]]:
+    """Until every partition of the project's topics has all its replicas in sync again, as Kafka's
+    replication tests wait for a bounced broker to be back before the next bounce: the seconds it took, and
+    what was still short if it timed out."""
+    started = time.monotonic()
+    short = ["not described yet"]
+    while time.monotonic() - started < seconds:
+        admin = create_admin(stack.admin, timeout_seconds=5)
+        try:
+            await admin.start()
+            short = short_of_replicas(await admin.describe_topics([spec.name for spec in TOPICS]))
+        except KafkaError as error:
+            short = [type(error).__name__]
+        finally:
+            with contextlib.suppress(KafkaError):
+                await admin.close()
+        if not short:
+            break
+        await asyncio.sleep(0.5)
+    return time.monotonic() - started, short
+
+
 def _load_partition(chaos: Chaos) -> int:
     """The partition the load writes to (its records share a key)."""
     written = {partition for partition, _ in chaos.load.tally.acknowledged.values()}
@@ -1014,8 +1051,9 @@ def _cluster(chaos: Chaos) -> ClusterProfile:
 
 async def leader_kill(chaos: Chaos, fault: Fault) -> None:
     """kill -9 of the broker leading the partition the load writes to, `leader_kills` times (3; the short
-    round's 2); each started again once another broker leads, after 5 s (the short round's at once). Until
-    the controller fences it (`broker.session.timeout.ms`, 9 s) the partition has no leader."""
+    round's 2); each started again once another broker leads, after 5 s (the short round's at once), and
+    back in every partition's in-sync replicas before the next kill. Until the controller fences it
+    (`broker.session.timeout.ms`, 9 s) the partition has no leader."""
     cluster = _cluster(chaos)
     partition = _load_partition(chaos)
     for _ in range(chaos.leader_kills):
@@ -1036,6 +1074,16 @@ async def leader_kill(chaos: Chaos, fault: Fault) -> None:
         if chaos.leader_kills >= 3:
             await asyncio.sleep(OUTAGE_SECONDS)
         await asyncio.to_thread(node_up, cluster, leader)
+        await _back_in_sync(chaos, fault, leader)
+
+
+async def _back_in_sync(chaos: Chaos, fault: Fault, node: int) -> None:
+    """The restarted broker back in every partition's in-sync replicas before the next fault: a kill of
+    the next leader before that leaves one in-sync replica, below `min.insync.replicas`, and the cluster
+    rightly refuses acks=all writes for as long as that lasts; that would be the test's doing, not ours."""
+    took, short = await wait_fully_replicated(chaos.stack)
+    fault.expect(not short, f"broker {node} not back in sync after {took:.0f} s: {', '.join(short[:5])}")
+    fault.notes.append(f"broker {node} back in sync in {took:.1f} s")
 
 
 async def controlled_shutdown(chaos: Chaos, fault: Fault) -> None:
@@ -1046,6 +1094,7 @@ async def controlled_shutdown(chaos: Chaos, fault: Fault) -> None:
         fault.injected += 1
         fault.notes.append(f"broker {node} stopped in {took:.1f} s")
         await asyncio.to_thread(node_up, cluster, node)
+        await _back_in_sync(chaos, fault, node)
 
 
 CLUSTER_SCENARIOS: dict[str, FaultAction] = {

@@ -52,9 +52,13 @@ class Stored:
     offset: int
 
 
+class NoProducer(KafkaError):  # type: ignore[misc]
+    """No producer to send with: starting one failed, or the back-off after a failure has not passed."""
+
+
 @dataclass(frozen=True)
 class NotStored:
-    reason: str
+    reason: str  # a bounded token (an error's class name, or "timeout"): it is a metric's label
 
 
 PublishResult = Stored | NotStored
@@ -102,7 +106,7 @@ class Publisher:
                 return self._producer
             wait = self._next_start_at - time.monotonic()
             if wait > 0:
-                raise KafkaError(f"Kafka did not answer a moment ago; next attempt in {wait:.1f} s")
+                raise NoProducer(f"Kafka did not answer a moment ago; next attempt in {wait:.1f} s")
             producer = create_producer(
                 self._kafka, "intake", request_timeout_ms=max(1000, int(self._timeout * 1000))
             )
@@ -113,7 +117,10 @@ class Publisher:
                 metrics.PRODUCER_STARTS.labels("failed").inc()
                 self._hold_off()
                 await _stop_producer(producer)
-                raise KafkaError(f"cannot start a producer: {type(error).__name__}") from error
+                log.warning(
+                    "producer_not_started", error=type(error).__name__, next_attempt_seconds=self._backoff
+                )
+                raise NoProducer(f"cannot start a producer: {type(error).__name__}") from error
             metrics.PRODUCER_STARTS.labels("started").inc()
             self._producer = producer
             self.producers_created += 1
@@ -136,7 +143,7 @@ class Publisher:
         try:
             producer = await self._ready_producer()
         except KafkaError as error:
-            return [NotStored(str(error))] * len(records)
+            return [NotStored(type(error).__name__)] * len(records)
         deadline = time.monotonic() + self._timeout
         pending: list[asyncio.Future[object] | BaseException] = []
         trace = tracing.kafka_headers()  # the producer span's traceparent

@@ -4,7 +4,7 @@ hold (issue 14). The audit itself runs in tests/integration/test_chaos*.py."""
 
 from __future__ import annotations
 
-from devstack.chaos import Fault, Outcome, Projected, Tally, outcome_of
+from devstack.chaos import Fault, Outcome, Projected, Tally, outcome_of, short_of_replicas
 
 PROJECTIONS = ("ledger", "assessment", "dashboard")
 
@@ -101,3 +101,28 @@ def test_a_record_applied_that_the_client_never_sent_fails_the_scenario() -> Non
     assert found.never_sent == 1
     assert found.lost == 0
     assert not found.passed()
+
+
+def described(*partitions: tuple[int, list[int], list[int]], error_code: int = 0) -> dict[str, object]:
+    return {
+        "topic": "village-services",
+        "error_code": error_code,
+        "partitions": [
+            {"partition": number, "leader": isr[0] if isr else -1, "replicas": replicas, "isr": isr}
+            for number, replicas, isr in partitions
+        ],
+    }
+
+
+def test_a_partition_is_short_while_a_replica_is_out_of_sync_whatever_the_order() -> None:
+    """The cluster's scenarios wait on this before the next broker loss (Kafka's replication tests wait for a
+    bounced broker to be back): a kill while a restarted broker is still catching up would leave one in-sync
+    replica, below min.insync.replicas, and the writes refused would be the test's doing."""
+    whole = described((0, [1, 2, 3], [3, 1, 2]), (1, [2, 3, 1], [2, 3, 1]))
+    assert short_of_replicas([whole]) == []
+    catching_up = described((0, [1, 2, 3], [2, 3]), (1, [2, 3, 1], [2, 3, 1]), (2, [3, 1, 2], [3]))
+    assert short_of_replicas([catching_up]) == ["village-services-0", "village-services-2"]
+
+
+def test_a_topic_that_could_not_be_described_counts_as_short() -> None:
+    assert short_of_replicas([described(error_code=3)]) == ["village-services"]

@@ -58,7 +58,7 @@ async def erase_personal(
     event = erasure_event(erasure, wanted.village_code, SOURCE)
     [result] = await parts.publisher.publish_all([to_kafka_record(event)])
     if isinstance(result, NotStored):
-        log.warning("erasure_not_published", event_id=str(event.id), reason=result.reason)
+        log.warning("erasure_not_published", event_id=str(event.id), error=result.reason)
         raise ApiError(
             503,
             "kafka_unavailable",

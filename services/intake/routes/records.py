@@ -78,7 +78,7 @@ def record_endpoint(kind: RecordKind) -> Callable[..., Awaitable[OrjsonResponse]
         metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
         if isinstance(result, NotStored):
             metrics.RECORDS.labels(kind.name, "unavailable", result.reason).inc()
-            log.warning("record_not_stored", event_id=str(event.id), kind=kind.name, reason=result.reason)
+            log.warning("record_not_stored", event_id=str(event.id), kind=kind.name, error=result.reason)
             raise ApiError(
                 503,
                 "kafka_unavailable",
