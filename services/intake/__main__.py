@@ -58,6 +58,7 @@ async def import_file(settings: IntakeSettings, path: Path, token: str, *, dry_r
         max(settings.publish_timeout_seconds, 30.0),
         settings.producer_recreate_after_failures,
         spans.tracer,
+        settings.producer_recreate_after_seconds,
     )
     run = ImportRun(keystore, publisher, batch_size=settings.import_batch_records, progress=_progress)
     with path.open("rb") as head:

@@ -45,6 +45,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
         settings.publish_timeout_seconds,
         settings.producer_recreate_after_failures,
         spans.tracer,
+        settings.producer_recreate_after_seconds,
     )
     limits = Limits(
         max_age=timedelta(days=settings.max_record_age_days),

@@ -5,6 +5,13 @@ an OutOfOrderSequenceNumber (aio-libs/aiokafka issues 1101, 1017): every publish
 after repeated failures, or one of the errors it does not come back from, the producer is replaced.
 Replacements back off (0.5 s doubling to 8 s, until a record is stored again), so a broker outage costs a
 handful of producers rather than one a second, and every replaced producer is stopped to its end.
+
+A producer is replaced for failures only when they have lasted `recreate_after_seconds` (10 s, above the
+9 s in which a cluster's controller fences a dead leader): through a leader's loss the producer's own
+retries reach the new leader as soon as the metadata names it, while a new producer must bootstrap and get
+a producer id first, and so came back later than the old one would have. Only the current producer's
+outcomes count: the answers of requests still in flight on a replaced one say nothing about its successor
+(before, a burst of them replaced each new producer at once and doubled the back-off to its end).
 """
 
 from __future__ import annotations
@@ -66,15 +73,23 @@ PublishResult = Stored | NotStored
 
 class Publisher:
     def __init__(
-        self, kafka: KafkaConnection, timeout_seconds: float, recreate_after_failures: int, tracer: Tracer
+        self,
+        kafka: KafkaConnection,
+        timeout_seconds: float,
+        recreate_after_failures: int,
+        tracer: Tracer,
+        recreate_after_seconds: float = 10.0,
     ) -> None:
         self._kafka = kafka
         self._tracer = tracer
         self._timeout = timeout_seconds
         self._recreate_after = recreate_after_failures
+        self._recreate_after_seconds = recreate_after_seconds
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._failures_in_a_row = 0
+        self._failing_since: float | None = None
+        self.producers_recreated = 0
         self._backoff = 0.0
         self._next_start_at = 0.0
         self.producers_created = 0
@@ -180,18 +195,34 @@ class Publisher:
             else:
                 metadata = item.result()
                 results.append(Stored(metadata.partition, metadata.offset))  # type: ignore[attr-defined]
-        await self._note_outcome(trouble)
+        self._note_outcome(producer, trouble)
         return results
 
-    async def _note_outcome(self, trouble: BaseException | None) -> None:
+    def _note_outcome(self, producer: AIOKafkaProducer, trouble: BaseException | None) -> None:
+        if producer is not self._producer:
+            return  # a replaced producer's: its requests have had their answer
         if trouble is None:
             self._failures_in_a_row = 0
+            self._failing_since = None
             self._backoff = 0.0
             return
         self._failures_in_a_row += 1
-        if isinstance(trouble, UNRECOVERABLE) or self._failures_in_a_row >= self._recreate_after:
-            log.warning("producer_recreated", error=type(trouble).__name__, failures=self._failures_in_a_row)
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        failing_for = now - self._failing_since
+        if isinstance(trouble, UNRECOVERABLE) or (
+            self._failures_in_a_row >= self._recreate_after and failing_for >= self._recreate_after_seconds
+        ):
+            log.warning(
+                "producer_recreated",
+                error=type(trouble).__name__,
+                failures=self._failures_in_a_row,
+                failing_seconds=round(failing_for, 1),
+            )
+            self.producers_recreated += 1
             self._failures_in_a_row = 0
+            self._failing_since = None
             self._hold_off()
             old, self._producer = self._producer, None
             if old is not None:

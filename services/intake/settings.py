@@ -20,6 +20,12 @@ class IntakeSettings(TokenSettings):
     max_record_age_days: int = Field(default=400, ge=1)
     clock_skew_seconds: int = Field(default=300, ge=0)
     producer_recreate_after_failures: int = Field(default=3, ge=1)
+    producer_recreate_after_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="a producer is replaced for failures only once they have lasted this long (above the "
+        "cluster's broker.session.timeout.ms, in which a dead leader is fenced and another leads)",
+    )
     default_policy_regions: str = Field(
         default="37",
         description="comma-separated province codes given the default (Zaozhuang) policy at start-up",

@@ -3,6 +3,7 @@ rule, batches report per record, a stopped broker gives 503 and recovery needs n
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -333,11 +334,13 @@ def producer_starts() -> float:
 
 
 async def test_503_while_the_broker_is_stopped_and_recovery_without_restarting_intake(
-    infrastructure: Infrastructure, caplog: pytest.LogCaptureFixture
+    infrastructure: Infrastructure, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Its own broker, so the outage touches no other test. Through the outage, producers are replaced
     with a back-off (before: one a second, hundreds an outage) and each is stopped to its end (before:
-    aiokafka's sender task was left pending, "Task was destroyed but it is pending")."""
+    aiokafka's sender task was left pending, "Task was destroyed but it is pending"). A burst of requests
+    failing together replaces no producer: failures count once they have lasted 10 s, and only the current
+    producer's (before: 30 requests in flight replaced it 10 times and doubled the back-off to its end)."""
     caplog.set_level(logging.ERROR, logger="asyncio")
     kafka_up(OUTAGE)
     try:
@@ -368,6 +371,13 @@ async def test_503_while_the_broker_is_stopped_and_recovery_without_restarting_i
             assert batch.json()["unavailable"] == 1
             assert MAY_NOT in batch.json()["results"][0]["error"]["message"]
             assert (await client.get("/readyz")).status_code == 503
+
+            capsys.readouterr()
+            burst = await asyncio.gather(
+                *(client.post("/v1/lectures", json=record("lecture"), headers=ADVISOR) for _ in range(30))
+            )
+            assert {answer.status_code for answer in burst} == {503}
+            assert capsys.readouterr().out.count('"producer_recreated"') == 0
 
             starts_before = producer_starts()
             outage_ends = time.monotonic() + 15
