@@ -51,6 +51,10 @@ UNRECOVERABLE: tuple[type[BaseException], ...] = (
 RESTART_BACKOFF_SECONDS = 0.5
 RESTART_BACKOFF_MAX_SECONDS = 8.0
 STOP_GRACE_SECONDS = 5.0
+# A producer's start (bootstrap, then a producer id) is not cut off by a request's timeout: right after a
+# broker's restart it can take longer than one, and each start abandoned at 5 s then waited out a doubled
+# back-off before the next (a single broker's restart took over 15 s to come back from in the soak).
+START_GIVE_UP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,6 @@ class Publisher:
         self._recreate_after = recreate_after_failures
         self._recreate_after_seconds = recreate_after_seconds
         self._producer: AIOKafkaProducer | None = None
-        self._lock = asyncio.Lock()
         self._failures_in_a_row = 0
         self._failing_since: float | None = None
         self.producers_recreated = 0
@@ -94,14 +97,20 @@ class Publisher:
         self._next_start_at = 0.0
         self.producers_created = 0
         self._closing: set[asyncio.Task[None]] = set()  # replaced producers being stopped
+        self._starting: asyncio.Task[AIOKafkaProducer] | None = None
 
     async def start(self) -> None:
         try:
-            await self._ready_producer()
+            await self._ready_producer(time.monotonic() + self._timeout)
         except KafkaError as error:
             log.warning("kafka_unavailable_at_start", error=type(error).__name__)
 
     async def stop(self) -> None:
+        starting, self._starting = self._starting, None
+        if starting is not None and not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, KafkaError):
+                await starting
         producer, self._producer = self._producer, None
         if producer is not None:
             await _stop_producer(producer)
@@ -113,33 +122,49 @@ class Publisher:
         self._backoff = min(max(self._backoff * 2, RESTART_BACKOFF_SECONDS), RESTART_BACKOFF_MAX_SECONDS)
         self._next_start_at = time.monotonic() + self._backoff
 
-    async def _ready_producer(self) -> AIOKafkaProducer:
+    async def _ready_producer(self, deadline: float) -> AIOKafkaProducer:
+        """The producer, or one being started: a request waits for the start until its own deadline, and
+        the start goes on after that (up to START_GIVE_UP_SECONDS) for the requests that come next."""
         if self._producer is not None:
             return self._producer
-        async with self._lock:
-            if self._producer is not None:
-                return self._producer
+        if self._starting is None:
             wait = self._next_start_at - time.monotonic()
             if wait > 0:
                 raise NoProducer(f"Kafka did not answer a moment ago; next attempt in {wait:.1f} s")
-            producer = create_producer(
-                self._kafka, "intake", request_timeout_ms=max(1000, int(self._timeout * 1000))
+            self._starting = asyncio.get_running_loop().create_task(self._start_producer())
+            self._starting.add_done_callback(_retrieved)
+        starting = self._starting
+        await asyncio.wait({starting}, timeout=max(0.0, deadline - time.monotonic()))
+        if not starting.done():
+            raise NoProducer("a producer is still starting")
+        if starting.cancelled():
+            raise NoProducer("the producer's start was cancelled")
+        return starting.result()
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        producer = create_producer(
+            self._kafka, "intake", request_timeout_ms=max(1000, int(self._timeout * 1000))
+        )
+        try:
+            async with asyncio.timeout(START_GIVE_UP_SECONDS):
+                await producer.start()
+        except (TimeoutError, KafkaError, OSError) as error:
+            metrics.PRODUCER_STARTS.labels("failed").inc()
+            self._hold_off()
+            self._starting = None
+            await _stop_producer(producer)
+            log.warning(
+                "producer_not_started", error=type(error).__name__, next_attempt_seconds=self._backoff
             )
-            try:
-                async with asyncio.timeout(self._timeout):
-                    await producer.start()
-            except (TimeoutError, KafkaError, OSError) as error:
-                metrics.PRODUCER_STARTS.labels("failed").inc()
-                self._hold_off()
-                await _stop_producer(producer)
-                log.warning(
-                    "producer_not_started", error=type(error).__name__, next_attempt_seconds=self._backoff
-                )
-                raise NoProducer(f"cannot start a producer: {type(error).__name__}") from error
-            metrics.PRODUCER_STARTS.labels("started").inc()
-            self._producer = producer
-            self.producers_created += 1
-            return producer
+            raise NoProducer(f"cannot start a producer: {type(error).__name__}") from error
+        except asyncio.CancelledError:
+            await _stop_producer(producer)
+            raise
+        metrics.PRODUCER_STARTS.labels("started").inc()
+        self._producer = producer
+        self._starting = None
+        self.producers_created += 1
+        return producer
 
     async def publish_all(self, records: Sequence[KafkaRecord]) -> list[PublishResult]:
         """Send every record and wait, at most the timeout, for the broker's acknowledgements."""
@@ -155,15 +180,15 @@ class Publisher:
             return results
 
     async def _publish_all(self, records: Sequence[KafkaRecord]) -> list[PublishResult]:
+        deadline = time.monotonic() + self._timeout
         try:
-            producer = await self._ready_producer()
+            producer = await self._ready_producer(deadline)
         except KafkaError as error:
             return [NotStored(type(error).__name__)] * len(records)
-        deadline = time.monotonic() + self._timeout
         pending: list[asyncio.Future[object] | BaseException] = []
         trace = tracing.kafka_headers()  # the producer span's traceparent
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 for record in records:
                     pending.append(
                         await producer.send(
@@ -229,6 +254,13 @@ class Publisher:
                 closing = asyncio.get_running_loop().create_task(_stop_producer(old))
                 self._closing.add(closing)
                 closing.add_done_callback(self._closing.discard)
+
+
+def _retrieved(task: asyncio.Task[AIOKafkaProducer]) -> None:
+    """A start's failure is answered to the requests that waited for it; if none did, it is read here so
+    that asyncio does not report it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _producer_span(records: Sequence[KafkaRecord]) -> tuple[str, dict[str, str | int]]:

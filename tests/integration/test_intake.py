@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from prometheus_client import REGISTRY
 from contracts.envelope import from_kafka_record
 from contracts.examples import example_fields
 from devstack.stack import Profile, kafka_down, kafka_kill, kafka_up
+from devstack.tcp_proxy import TcpProxy
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
 from plumbing.kafka import KafkaConnection
@@ -323,7 +325,9 @@ async def test_overload_answers_429_with_retry_after(intake: httpx.AsyncClient) 
     assert answer.headers["retry-after"] == "2"
 
 
-OUTAGE = Profile("outage", kafka_port=18092, controller_port=18093, postgres_port=18432)
+OUTAGE = Profile(
+    "outage", kafka_port=18092, controller_port=18093, postgres_port=18432, kafka_proxied=(18094, 18095)
+)
 
 
 def producer_starts() -> float:
@@ -401,8 +405,43 @@ async def test_503_while_the_broker_is_stopped_and_recovery_without_restarting_i
         assert pending == []
     finally:
         kafka_down(OUTAGE)
-        import shutil
+        shutil.rmtree(OUTAGE.home, ignore_errors=True)
 
+
+async def test_a_producer_slower_to_start_than_a_request_is_kept_and_then_stores_records(
+    infrastructure: Infrastructure,
+) -> None:
+    """Behind a slow link (0.25 s each way for every chunk, through devstack's TCP proxy) a producer's start
+    (TLS, SASL, metadata, a producer id, on two connections) takes several seconds, longer than a publish's
+    2 s; a produce, one round trip on an open connection, does not. Before, each start was cut off at the
+    request's timeout, so intake never had a producer and answered 503 for as long as the link was slow
+    (as it did for over 15 s after a broker's restart in the soak). Now the start goes on past the request
+    that began it, and the requests after it are stored."""
+    kafka_up(OUTAGE)
+    assert OUTAGE.kafka_proxied is not None
+    proxy = TcpProxy(OUTAGE.kafka_proxied[1], OUTAGE.kafka_proxied[0])
+    await proxy.start()
+    try:
+        outage = Infrastructure(OUTAGE.kafka_bootstrap, OUTAGE.database_url, "devstack", OUTAGE)
+        proxy.latency(0.25)
+        slow = {
+            **outage.kafka_settings("intake"),
+            "kafka_bootstrap_servers": f"127.0.0.1:{proxy.listen_port}",
+        }
+        async with running_intake(
+            intake_settings(slow, database_url=infrastructure.database_url, publish_timeout_seconds=2.0)
+        ) as client:
+            sent = record("lecture")
+
+            async def post() -> int:
+                return (await client.post("/v1/lectures", json=sent, headers=ADVISOR)).status_code
+
+            await eventually(post, lambda status: status == 202, seconds=60, what="a record stored")
+        stored = await records_by_id(outage.kafka, "village-services", {sent["id"]})
+        assert set(stored) == {sent["id"]}
+    finally:
+        await proxy.stop()
+        kafka_down(OUTAGE)
         shutil.rmtree(OUTAGE.home, ignore_errors=True)
 
 
