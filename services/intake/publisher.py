@@ -294,14 +294,54 @@ async def _stop_producer(producer: AIOKafkaProducer) -> None:
     stopping = asyncio.ensure_future(producer.stop())
     done, _ = await asyncio.wait({stopping}, timeout=STOP_GRACE_SECONDS)
     if not done:
-        producer._message_accumulator.fail_all(ProducerClosed())  # no public way to end its batches
+        _fail_batches(producer)
         done, _ = await asyncio.wait({stopping}, timeout=STOP_GRACE_SECONDS)
     if not done:
         stopping.cancel()
         log.warning("producer_stop_incomplete")
         with contextlib.suppress(asyncio.CancelledError):
             await stopping
+        await _close_client(producer)
         return
     failure = stopping.exception()
     if failure is not None:
+        # A batch failed above while its request was in flight leaves the accumulator's pending set when it
+        # fails; when that request then times out, the sender re-queues it and removes it again: KeyError,
+        # raised from stop() before it closes the client, so the connections and the metadata task stayed
+        # open, one set for each producer replaced during an outage.
         log.warning("producer_stop_failed", error=type(failure).__name__)
+        await _close_client(producer)
+
+
+async def _close_client(producer: AIOKafkaProducer) -> None:
+    """Close a producer's connections and its metadata task, whatever became of its stop()."""
+    closing = asyncio.ensure_future(producer.client.close())
+    done, _ = await asyncio.wait({closing}, timeout=STOP_GRACE_SECONDS)
+    if not done:
+        closing.cancel()
+        log.warning("producer_client_close_incomplete")
+    elif closing.exception() is not None:
+        log.warning("producer_client_close_failed", error=type(closing.exception()).__name__)
+
+
+def _fail_batches(producer: AIOKafkaProducer) -> None:
+    """End a stopping producer's unsent batches (there is no public way to).
+
+    Failing a batch also fails its drain waiter, a future that nothing awaits once the producer stops, and
+    asyncio reported each as "Future exception was never retrieved: ProducerClosed" when it was collected:
+    the waiters' failures are read here, as aiokafka reads the batch's own future's. And a sender that then
+    ends with an error (the KeyError above) called back its own fail-all, which for an idempotent producer
+    outside a transaction raised AttributeError in asyncio's log: the batches are failed here, so that
+    callback is removed first.
+    """
+    sender = producer._sender
+    if sender is not None and sender.sender_task is not None:
+        sender.sender_task.remove_done_callback(sender._fail_all)
+    accumulator = producer._message_accumulator
+    batches = [batch for queue in accumulator._batches.values() for batch in queue]
+    batches.extend(accumulator._pending_batches)
+    accumulator.fail_all(ProducerClosed())
+    for batch in batches:
+        waiter = batch._drain_waiter
+        if waiter.done() and not waiter.cancelled():
+            waiter.exception()

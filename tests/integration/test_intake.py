@@ -4,6 +4,7 @@ rule, batches report per record, a stopped broker gives 503 and recovery needs n
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import shutil
@@ -17,16 +18,19 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
 
 from contracts.envelope import from_kafka_record
 from contracts.examples import example_fields
+from contracts.topics import VILLAGE_SERVICES
 from devstack.stack import Profile, kafka_down, kafka_kill, kafka_up
 from devstack.tcp_proxy import TcpProxy
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
-from plumbing.kafka import KafkaConnection
+from plumbing.kafka import KafkaConnection, create_producer
 from services.intake.app import create_app
+from services.intake.publisher import _stop_producer
 from services.intake.rules import KIND_BY_NAME, KINDS
 from services.intake.settings import IntakeSettings
 from tests.support.infrastructure import Infrastructure
@@ -439,6 +443,51 @@ async def test_a_producer_slower_to_start_than_a_request_is_kept_and_then_stores
             await eventually(post, lambda status: status == 202, seconds=60, what="a record stored")
         stored = await records_by_id(outage.kafka, "village-services", {sent["id"]})
         assert set(stored) == {sent["id"]}
+    finally:
+        await proxy.stop()
+        kafka_down(OUTAGE)
+        shutil.rmtree(OUTAGE.home, ignore_errors=True)
+
+
+async def test_a_producer_stopped_while_its_broker_hangs_closes_its_connections_and_reports_nothing(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A producer replaced while its broker does not answer (a silent hang, through devstack's TCP proxy) has
+    a batch in flight that never drains: after the grace period its batches are failed and it is stopped.
+    Before, asyncio reported each failed batch's drain waiter ("Future exception was never retrieved:
+    ProducerClosed"), the sender's retry of the request in flight then failed stop() (KeyError) and left the
+    producer's connections and its metadata task open, and the sender's own fail-all callback raised
+    AttributeError into asyncio's log."""
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    kafka_up(OUTAGE)
+    assert OUTAGE.kafka_proxied is not None
+    proxy = TcpProxy(OUTAGE.kafka_proxied[1], OUTAGE.kafka_proxied[0])
+    await proxy.start()
+    try:
+        kafka = dataclasses.replace(
+            OUTAGE.kafka_as("intake"), bootstrap_servers=f"127.0.0.1:{proxy.listen_port}"
+        )
+        producer = create_producer(kafka, "intake", request_timeout_ms=8_000)
+        await asyncio.wait_for(producer.start(), 60)
+        stored = await asyncio.wait_for(await producer.send(VILLAGE_SERVICES, value=b"{}", key=b"k"), 30)
+        assert stored.offset >= 0
+
+        proxy.hang()
+        in_flight = await producer.send(VILLAGE_SERVICES, value=b"{}", key=b"k")
+        await asyncio.sleep(0.5)
+        capsys.readouterr()
+        await _stop_producer(producer)
+        assert in_flight.done()
+        assert isinstance(in_flight.exception(), KafkaError)
+        assert producer.client._sync_task is None, "the metadata task is still running"
+        assert not [node for node, conn in producer.client._conns.items() if conn.connected()]
+        stop_failures = [line for line in capsys.readouterr().out.splitlines() if "producer_stop" in line]
+
+        del in_flight, producer
+        gc.collect()
+        await asyncio.sleep(0.1)
+        reported = [entry.getMessage() for entry in caplog.records if entry.name == "asyncio"]
+        assert reported == [], (reported, stop_failures)
     finally:
         await proxy.stop()
         kafka_down(OUTAGE)
