@@ -40,7 +40,10 @@ from plumbing.postgres import Connection
 from plumbing.projection import ConsumedEvent, Projection
 from services.dashboard.rules import (
     LEVEL_PREFIXES,
+    Activity,
+    Change,
     Part,
+    counting_village,
     counts_as_activity,
     grade_figures,
     month_closed_figures,
@@ -48,6 +51,7 @@ from services.dashboard.rules import (
     parts_json,
     periods,
     record_parts,
+    rehoming,
     stored_deltas,
     village_activity,
 )
@@ -59,9 +63,6 @@ ASSESSMENT_SLOT_BASE = 100
 ACTIVITY_SLOT = 200
 SCHEMA = "dashboard"
 
-Change = tuple[str, list[str], dict[str, float], int]  # (village, periods, figures, sign)
-Activity = tuple[str, list[str], str, int]  # (village, periods, advisor, sign)
-
 
 @dataclass
 class Pending:
@@ -69,6 +70,9 @@ class Pending:
 
     figures: dict[int, list[Change]] = field(default_factory=lambda: defaultdict(list))
     activity: dict[int, list[Activity]] = field(default_factory=lambda: defaultdict(list))
+    # The merged villages (village → successor), read once in a batch and kept by its retirements, so that a
+    # merge or a record later in the batch follows the merges before it.
+    successors: dict[str, str] | None = None
 
 
 # A batch's context: what it changes, summed before anything is written.
@@ -244,20 +248,13 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [[row[index] for row in rows] for index in range(width)] if rows else [[] for _ in range(width)]
 
 
-async def _successors(conn: Connection) -> dict[str, str]:
-    rows = await conn.fetch(
-        "SELECT code, successor_code FROM regions WHERE level = 'village' AND successor_code IS NOT NULL"
-    )
-    return {row["code"]: row["successor_code"] for row in rows}
-
-
-def _resolve(village_code: str, successors: dict[str, str]) -> str:
-    """Where a village's records count now: its successor's successor ..., after merges."""
-    seen = {village_code}
-    while village_code in successors and successors[village_code] not in seen:
-        village_code = successors[village_code]
-        seen.add(village_code)
-    return village_code
+async def _successors(conn: Connection, pending: Pending) -> dict[str, str]:
+    if pending.successors is None:
+        rows = await conn.fetch(
+            "SELECT code, successor_code FROM regions WHERE level = 'village' AND successor_code IS NOT NULL"
+        )
+        pending.successors = {row["code"]: row["successor_code"] for row in rows}
+    return pending.successors
 
 
 async def _register_regions(conn: Connection, items: list[ConsumedEvent], _context: DashboardContext) -> None:
@@ -281,14 +278,22 @@ async def _register_regions(conn: Connection, items: list[ConsumedEvent], _conte
 async def _region_retired(
     conn: Connection, item: ConsumedEvent, data: RegionRetired, context: DashboardContext
 ) -> None:
-    await conn.execute(
-        "UPDATE regions SET retired_on = $2, successor_code = $3 WHERE code = $1",
+    level = await conn.fetchval(
+        "UPDATE regions SET retired_on = $2, successor_code = $3 WHERE code = $1 RETURNING level",
         data.code,
         data.effective_date,
         data.successor_code,
     )
+    successors = await _successors(conn, context.state)
+    if level == "village":  # what `_successors` reads from the table
+        if data.successor_code is None:
+            successors.pop(data.code, None)
+        else:
+            successors[data.code] = data.successor_code
     if data.successor_code is not None and len(data.code) == 12:
-        await _move_history(conn, data.code, data.successor_code, context.state)
+        # A village merged into one merged already: its records go on to the end of the chain.
+        destination = counting_village(data.successor_code, successors)
+        await _move_history(conn, data.code, destination, context.state)
 
 
 async def _advisor_registered(
@@ -342,22 +347,29 @@ async def _advisor_released(
     )
 
 
-async def _move_history(conn: Connection, retired: str, successor: str, pending: Pending) -> None:
-    """A merged village's records count for its successor from now on, all of them (as the event says)."""
+async def _move_history(conn: Connection, retired: str, destination: str, pending: Pending) -> None:
+    """A merged village's records count where its successor's do from now on, all of them (as the event
+    says); its voided records move with them, taking nothing, so that a void of one that comes after the
+    merge finds it where it would had the merge come first (in the same batch, a merge applies before the
+    records)."""
+    if retired == destination:
+        return
     rows = await conn.fetch(
-        """UPDATE counted_records SET village_code = $2 WHERE village_code = $1 AND NOT voided
-           RETURNING occurred_at, figures, kafka_partition, advisor_id, active""",
+        """UPDATE counted_records SET village_code = $2 WHERE village_code = $1
+           RETURNING occurred_at, figures, kafka_partition, advisor_id, active, voided""",
         retired,
-        successor,
+        destination,
     )
     for row in rows:
-        for moment, figures in parts_from_json(row["occurred_at"], orjson.loads(row["figures"])):
-            pending.figures[row["kafka_partition"]].append((retired, periods(moment), figures, -1))
-            pending.figures[row["kafka_partition"]].append((successor, periods(moment), figures, 1))
-        counted_in = periods(row["occurred_at"])
-        if row["active"]:
-            pending.activity[row["kafka_partition"]].append((retired, counted_in, row["advisor_id"], -1))
-            pending.activity[row["kafka_partition"]].append((successor, counted_in, row["advisor_id"], 1))
+        figures, activity = rehoming(
+            retired,
+            destination,
+            parts_from_json(row["occurred_at"], orjson.loads(row["figures"])),
+            (row["occurred_at"], row["advisor_id"]) if row["active"] else None,
+            row["voided"],
+        )
+        pending.figures[row["kafka_partition"]] += figures
+        pending.activity[row["kafka_partition"]] += activity
 
 
 async def _apply_service_records(
@@ -365,7 +377,7 @@ async def _apply_service_records(
 ) -> None:
     """Each record's figures where it counts (a merged village's for its successor), voids taking them back,
     and each record in its village's log."""
-    successors = await _successors(conn)
+    successors = await _successors(conn, context.state)
     await _apply_records(conn, items, successors, context.state)
     await _log_entries(conn, items)
 
@@ -375,22 +387,46 @@ async def _write_figures(conn: Connection, context: DashboardContext) -> None:
 
 
 async def _log_entries(conn: Connection, records: list[ConsumedEvent]) -> None:
-    """Every service record in its village's log (kind, time, advisor), and a void marks its record there
-    when its sender may void it (the rule in contracts)."""
+    """Every service record in its village's log (kind, time, advisor), and a void marks a record that came
+    before it there when its sender may void it (the rule in contracts). A void sent before its record marks
+    nothing, in this batch or a later one, as it takes nothing back from the figures."""
+    known: dict[UUID, tuple[str, str, str | None]] = {}
+    void_targets = [
+        data.target_event_id for item in records if isinstance(data := item.event.data, RecordVoided)
+    ]
+    if void_targets:
+        known = {
+            row["event_id"]: (row["village_code"], row["advisor_id"], row["recorded_by"])
+            for row in await conn.fetch(
+                """SELECT event_id, village_code, advisor_id, recorded_by FROM village_log
+                   WHERE event_id = ANY($1::uuid[])""",
+                void_targets,
+            )
+        }
     rows = []
+    voided = []
     for item in records:
         data = item.event.data
-        if isinstance(data, ServiceRecord) and not isinstance(data, RecordVoided):
-            rows.append(
-                (
-                    item.event.id,
-                    data.village_code,
-                    data.occurred_at,
-                    item.event.type,
-                    data.advisor_id,
-                    data.recorded_by,
-                )
+        if isinstance(data, RecordVoided):
+            target = known.get(data.target_event_id)
+            if target is None:
+                continue
+            village_code, advisor_id, recorded_by = target
+            if village_code == data.village_code and void_permitted(data, advisor_id, recorded_by):
+                voided.append(data.target_event_id)
+            continue
+        assert isinstance(data, ServiceRecord)  # noqa: S101 - filtered by the caller
+        known[item.event.id] = (data.village_code, data.advisor_id, data.recorded_by)
+        rows.append(
+            (
+                item.event.id,
+                data.village_code,
+                data.occurred_at,
+                item.event.type,
+                data.advisor_id,
+                data.recorded_by,
             )
+        )
     if rows:
         # COPY: every record here is new (the runtime has dropped what was applied before).
         await conn.copy_records_to_table(
@@ -398,24 +434,6 @@ async def _log_entries(conn: Connection, records: list[ConsumedEvent]) -> None:
             records=rows,
             columns=["event_id", "village_code", "occurred_at", "event_type", "advisor_id", "recorded_by"],
         )
-    voids = [data for item in records if isinstance(data := item.event.data, RecordVoided)]
-    if not voids:
-        return
-    targets = {
-        row["event_id"]: row
-        for row in await conn.fetch(
-            """SELECT event_id, village_code, advisor_id, recorded_by FROM village_log
-               WHERE event_id = ANY($1::uuid[])""",
-            [void.target_event_id for void in voids],
-        )
-    }
-    voided = [
-        void.target_event_id
-        for void in voids
-        if (target := targets.get(void.target_event_id)) is not None
-        and target["village_code"] == void.village_code
-        and void_permitted(void, target["advisor_id"], target["recorded_by"])
-    ]
     if voided:
         await conn.execute("UPDATE village_log SET voided = true WHERE event_id = ANY($1::uuid[])", voided)
 
@@ -475,7 +493,7 @@ async def _apply_records(
         parts = record_parts(data)
         if not any(figures for _, figures in parts):
             continue
-        village = _resolve(data.village_code, successors)
+        village = counting_village(data.village_code, successors)
         active = counts_as_activity(data)
         for moment, figures in parts:
             pending.figures[item.partition].append((village, periods(moment), figures, 1))

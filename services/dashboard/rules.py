@@ -34,6 +34,8 @@ from contracts.service_time import on_site_minutes_by_month
 LEVEL_PREFIXES = (2, 4, 6, 9, 12)
 Figures = dict[str, float]
 Key = tuple[str, str, str]  # (region code, period, metric)
+Change = tuple[str, list[str], Figures, int]  # (village, periods, figures, sign)
+Activity = tuple[str, list[str], str, int]  # (village, periods, advisor, sign)
 
 
 def contributions(payload: EventPayload) -> Figures:
@@ -127,6 +129,42 @@ def activity_deltas(changes: Iterable[tuple[str, Sequence[str], str, int]]) -> d
         for region in region_chain(village_code):
             summed[(region, period, advisor_id)] += value
     return dict(summed)
+
+
+def merge_chain(village_code: str, successors: Mapping[str, str]) -> list[str]:
+    """The village and where its records went with each merge since: its successor, that one's successor
+    ...; a chain that would come back to a village it passed (a loop in the registry) ends before it."""
+    chain = [village_code]
+    while (successor := successors.get(chain[-1])) is not None and successor not in chain:
+        chain.append(successor)
+    return chain
+
+
+def counting_village(village_code: str, successors: Mapping[str, str]) -> str:
+    """Where a village's records count now: the end of its chain of merges."""
+    return merge_chain(village_code, successors)[-1]
+
+
+def rehoming(
+    retired: str,
+    destination: str,
+    parts: Sequence[Part],
+    activity: tuple[datetime, str] | None,
+    voided: bool,
+) -> tuple[list[Change], list[Activity]]:
+    """What moving one counted record from a merged village to where its records count now changes: its
+    figures, and its advisor's activity (`activity`: when and who, if it counts as activity), leave the one
+    and reach the other. A voided record moves too, so that it sits where a void of it would have found it
+    had the merge come first, but changes nothing: its void took back what it added."""
+    if voided or retired == destination:
+        return [], []
+    figures: list[Change] = []
+    for moment, added in parts:
+        figures += [(retired, periods(moment), added, -1), (destination, periods(moment), added, 1)]
+    if activity is None:
+        return figures, []
+    when, advisor_id = activity
+    return figures, [(retired, periods(when), advisor_id, -1), (destination, periods(when), advisor_id, 1)]
 
 
 def region_chain(village_code: str) -> list[str]:

@@ -3,15 +3,19 @@ ones, and any split of the same events into batches leaves byte-identical dashbo
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import shutil
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from contracts.envelope import Event, content_fingerprint
-from contracts.events import RegionLevel, RegionRegistered
+from contracts.events import RegionLevel, RegionRegistered, RegionRetired, RetireReason
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.projection import Batch, ConsumedEvent, prepare_schema
 from services.dashboard import projection as dashboard
@@ -24,32 +28,67 @@ RUNTIME_TABLES = ("projection_offsets", "processed_events", "schema_migrations")
 PARTITIONS = 3
 
 
-def stream(seed: int) -> list[ConsumedEvent]:
-    """Registry facts, then service records with voids of earlier ones and month closes with revisions,
-    in the order of each partition (villages keep to one partition, as their key does)."""
-    rng = random.Random(seed)
+def ids(rng: random.Random) -> Callable[[], uuid.UUID]:
+    """Event ids drawn from `rng`: the same stream every run."""
+    return lambda: uuid.UUID(int=rng.getrandbits(128), version=4)
 
-    def new_id() -> uuid.UUID:
-        return uuid.UUID(int=rng.getrandbits(128), version=4)
 
+def six_villages(
+    new_id: Callable[[], uuid.UUID], name: str
+) -> tuple[list[str], list[tuple[str, int, Event]]]:
+    """A fresh county of two townships with three villages each, and its registrations as the registry
+    sends them (topic, partition, event)."""
     county = fresh_county()
     townships = [f"{county}00{n}" for n in (1, 2)]
     villages = [f"{township}2{n:02d}" for township in townships for n in range(1, 4)]
     registry = [
-        RegionRegistered(code=county, name="批次县", level=RegionLevel.county, parent_code=county[:4]),
+        RegionRegistered(code=county, name=f"{name}县", level=RegionLevel.county, parent_code=county[:4]),
         *[
-            RegionRegistered(code=t, name=f"批次镇{t[-1]}", level=RegionLevel.township, parent_code=county)
+            RegionRegistered(code=t, name=f"{name}镇{t[-1]}", level=RegionLevel.township, parent_code=county)
             for t in townships
         ],
         *[
-            RegionRegistered(code=v, name=f"批次村{v[-2:]}", level=RegionLevel.village, parent_code=v[:9])
+            RegionRegistered(code=v, name=f"{name}村{v[-2:]}", level=RegionLevel.village, parent_code=v[:9])
             for v in villages
         ],
     ]
-    events: list[tuple[str, int, Event]] = [
+    return villages, [
         (REGISTRY, 0, Event(id=new_id(), source="/test", time=NOW, data=region, recorded_at=NOW))
         for region in registry
     ]
+
+
+def consumed(events: list[tuple[str, int, Event]]) -> list[ConsumedEvent]:
+    """The events as a consumer reads them, with each partition's offsets."""
+    offsets: dict[tuple[str, int], int] = {}
+    found = []
+    for topic, partition, event in events:
+        offset = offsets.get((topic, partition), 0)
+        offsets[(topic, partition)] = offset + 1
+        found.append(ConsumedEvent(event, topic, partition, offset, content_fingerprint(event)))
+    return found
+
+
+def visit(event_id: uuid.UUID, advisor: str, village: str, begins: datetime, hours: int) -> Event:
+    """An advisor's visit to a village (its minutes count in the months they were spent in)."""
+    return sample_event(
+        "visit.logged",
+        event_id=event_id,
+        advisor_id=advisor,
+        village_code=village,
+        recorded_by=advisor,
+        occurred_at=begins,
+        started_at=begins,
+        ended_at=begins + timedelta(hours=hours),
+    )
+
+
+def stream(seed: int) -> list[ConsumedEvent]:
+    """Registry facts, then service records with voids of earlier ones and month closes with revisions,
+    in the order of each partition (villages keep to one partition, as their key does)."""
+    rng = random.Random(seed)
+    new_id = ids(rng)
+    villages, events = six_villages(new_id, "批次")
     advisors = ["lawyer-b01", "lawyer-b02", "lawyer-b03"]
     sent: dict[str, list[Event]] = {village: [] for village in villages}
     closes: dict[tuple[str, str, str], int] = {}
@@ -88,16 +127,7 @@ def stream(seed: int) -> list[ConsumedEvent]:
         elif roll < 0.45:
             # a visit that may cross midnight into the next month (its minutes count where spent)
             begins = start.replace(minute=0) if rng.random() < 0.7 else datetime(2026, 3, 31, 14, tzinfo=UTC)
-            event = sample_event(
-                "visit.logged",
-                event_id=new_id(),
-                advisor_id=advisor,
-                village_code=village,
-                recorded_by=advisor,
-                occurred_at=begins,
-                started_at=begins,
-                ended_at=begins + timedelta(hours=rng.randint(1, 5)),
-            )
+            event = visit(new_id(), advisor, village, begins, rng.randint(1, 5))
         else:
             kind = rng.choice(
                 ["consultation.recorded", "mediation.recorded", "lecture.held", "feedback.submitted"]
@@ -108,13 +138,96 @@ def stream(seed: int) -> list[ConsumedEvent]:
         if event.type != "record.voided":
             sent[village].append(event)
         events.append((VILLAGE_SERVICES, partition, event))
-    offsets: dict[tuple[str, int], int] = {}
-    consumed = []
-    for topic, partition, event in events:
-        offset = offsets.get((topic, partition), 0)
-        offsets[(topic, partition)] = offset + 1
-        consumed.append(ConsumedEvent(event, topic, partition, offset, content_fingerprint(event)))
-    return consumed
+    return consumed(events)
+
+
+# (after how many records, the merged village, its successor), by the villages' places in `merging_stream`:
+# the second into the third, the third onward into the fourth, then the first into the second (a village
+# merged into one already merged: its records count at the end of the chain), the sixth into the fifth.
+MERGES = ((40, 1, 2), (80, 2, 3), (120, 0, 1), (150, 5, 4))
+RECORDS = 180
+
+
+def merging_stream(seed: int, merges: Sequence[tuple[int, int, int]] = MERGES) -> list[ConsumedEvent]:
+    """Registrations, then service records of six villages with merges among them (a merge after the last
+    record comes at the end), voids of earlier records, and voids sent before their records (which then
+    count: a void takes back only what came before it). A merged village's advisors go on recording under
+    its old code now and then; villages keep to one partition, as their key does."""
+    rng = random.Random(seed)
+    new_id = ids(rng)
+    villages, events = six_villages(new_id, "并村")
+
+    def merge(retired: int, successor: int) -> None:
+        retirement = RegionRetired(
+            code=villages[retired],
+            effective_date=date(2026, 5, 1),
+            reason=RetireReason.merged,
+            successor_code=villages[successor],
+        )
+        events.append(
+            (REGISTRY, 0, Event(id=new_id(), source="/test", time=NOW, data=retirement, recorded_at=NOW))
+        )
+
+    def void(target: Event, start: datetime) -> Event:
+        return sample_event(
+            "record.voided",
+            event_id=new_id(),
+            advisor_id=target.data.advisor_id,  # type: ignore[attr-defined]
+            village_code=target.data.village_code,  # type: ignore[attr-defined]
+            recorded_by=target.data.advisor_id,  # type: ignore[attr-defined]
+            target_event_id=str(target.id),
+            occurred_at=start,
+        )
+
+    def send(event: Event) -> None:
+        village = event.data.village_code  # type: ignore[attr-defined]
+        events.append((VILLAGE_SERVICES, villages.index(village) % PARTITIONS, event))
+
+    advisors = ["lawyer-m01", "lawyer-m02", "lawyer-m03"]
+    sent: dict[str, list[Event]] = {village: [] for village in villages}
+    held: list[tuple[int, Event]] = []  # records whose void was sent first, with the step they come at
+    for step in range(RECORDS):
+        for after, retired, successor in merges:
+            if after == step:
+                merge(retired, successor)
+        for due, record in [entry for entry in held if entry[0] == step]:
+            held.remove((due, record))
+            sent[record.data.village_code].append(record)  # type: ignore[attr-defined]
+            send(record)
+        village = rng.choice(villages)
+        advisor = rng.choice(advisors)
+        start = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(hours=rng.randrange(0, 24 * 61))
+        roll = rng.random()
+        if roll < 0.15 and sent[village]:
+            send(void(rng.choice(sent[village]), start))
+            continue
+        if roll < 0.35:
+            record = visit(new_id(), advisor, village, start.replace(minute=0), rng.randint(1, 5))
+        else:
+            kind = rng.choice(
+                ["consultation.recorded", "mediation.recorded", "lecture.held", "feedback.submitted"]
+            )
+            record = sample_event(
+                kind, event_id=new_id(), advisor_id=advisor, village_code=village, occurred_at=start
+            )
+        if roll > 0.9:
+            send(void(record, start))
+            held.append((min(step + rng.randint(1, 12), RECORDS), record))
+            continue
+        sent[village].append(record)
+        send(record)
+    for _, record in held:
+        send(record)
+    for after, retired, successor in merges:
+        if after >= RECORDS:
+            merge(retired, successor)
+    return consumed(events)
+
+
+def column(table: str, index: int) -> list[str]:
+    """One column of a table dumped as rows' text, counted from the end where negative (the columns on
+    that side of any text with commas in it)."""
+    return [line.strip("()").split(",")[index] for line in table.splitlines()]
 
 
 def cut(events: list[ConsumedEvent], rng: random.Random, pieces: int) -> list[list[ConsumedEvent]]:
@@ -228,3 +341,83 @@ async def test_events_applied_one_by_one_in_savepoints_with_some_refused_leave_w
     found = await tables_isolated(admin_pool, f"batches_{tag}_isolated", events, refused)
     assert expected["figures"].count("\n") > 100
     assert found == expected
+
+
+@STAGINGS
+async def test_merges_among_the_records_and_their_voids_leave_byte_identical_tables_for_any_split(
+    admin_pool: asyncpg.Pool, tag: str, stage_from_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merged village's records, voided ones too, go to the end of its chain of merges (a void coming
+    later finds its record there, however the events were cut), and a void sent before its record takes
+    nothing back, neither from the figures nor in the village's log."""
+    monkeypatch.setattr(dashboard, "STAGE_FROM_ROWS", stage_from_rows)
+    events = merging_stream(seed=21)
+    whole = await tables_after(admin_pool, f"merges_{tag}_whole", [events])
+    villages = sorted(
+        item.event.data.code
+        for item in events
+        if isinstance(item.event.data, RegionRegistered) and item.event.data.level is RegionLevel.village
+    )
+    fourth, fifth = villages[3:5]
+    assert set(column(whole["counted_records"], 1)) == {fourth, fifth}, "every record counts where merges end"
+    assert set(column(whole["counted_records"], -2)) == set(villages), "recorded in every village"
+    assert "t" in column(whole["counted_records"], -5), "some records are voided"
+    assert "t" in column(whole["village_log"], -1)
+    assert whole["figures"].count("\n") > 100
+    assert whole["advisor_activity_total"]
+    rng = random.Random(5)
+    merges = [index for index, item in enumerate(events) if isinstance(item.event.data, RegionRetired)]
+    splits = {
+        "one by one": [[item] for item in events],
+        "apart at each merge": [
+            events[start:end] for start, end in zip([0, *merges], [*merges, len(events)], strict=True)
+        ],
+        **{f"cut {n}": cut(events, rng, pieces) for n, pieces in enumerate((2, 5, 30))},
+    }
+    for name, batches in splits.items():
+        found = await tables_after(admin_pool, f"merges_{tag}_{name.replace(' ', '_')}", batches)
+        assert found.keys() == whole.keys(), name
+        for table in whole:
+            assert found[table] == whole[table], f"{table} differs when the events come {name}"
+
+
+async def test_the_migration_puts_voided_records_of_merged_villages_where_a_rebuild_does(
+    admin_pool: asyncpg.Pool, tag: str, tmp_path: Path
+) -> None:
+    """Before migration 012 a merge moved only a village's counted records and left its voided ones behind;
+    the migration moves those to the end of the village's chain of merges, and the tables are then what a
+    rebuild leaves."""
+    merged_at_the_end = ((RECORDS, 1, 2), (RECORDS, 2, 3), (RECORDS, 5, 4))
+    events = merging_stream(seed=22, merges=merged_at_the_end)
+    merges = [item for item in events if isinstance(item.event.data, RegionRetired)]
+    before_merges = [item for item in events if item not in merges]
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for migration in sorted(dashboard.MIGRATIONS.glob("*.sql")):
+        if migration.name < "012":
+            shutil.copy(migration, folder)
+    projection = dashboard_projection()
+    schema = f"migrated_{tag}"
+    await prepare_schema(admin_pool, dataclasses.replace(projection, migrations=folder), schema)
+    async with admin_pool.acquire() as conn:
+        for batch in (before_merges, merges):
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('search_path', $1, true)", schema)
+                await projection.apply(conn, Batch(events=batch, conflicts=[], now=NOW))
+        # What the projection before 012 left: the voided records where they were counted, in the village
+        # they were recorded in (no merge had come before them).
+        await conn.execute(
+            f'UPDATE "{schema}".counted_records SET village_code = recorded_village WHERE voided'
+        )
+        left_behind = await conn.fetchval(
+            f"""SELECT count(*) FROM "{schema}".counted_records c JOIN "{schema}".regions r
+                ON r.code = c.village_code WHERE r.successor_code IS NOT NULL AND c.voided"""
+        )
+        assert left_behind > 0
+    await prepare_schema(admin_pool, projection, schema)
+    async with admin_pool.acquire() as conn:
+        migrated = await _tables(conn, schema)
+    rebuilt = await tables_after(admin_pool, f"rebuilt_{tag}", [events])
+    assert migrated.keys() == rebuilt.keys()
+    for table in rebuilt:
+        assert migrated[table] == rebuilt[table], f"{table} differs from a rebuild's after the migration"

@@ -7,7 +7,16 @@ from decimal import Decimal
 
 import pytest
 
-from services.dashboard.rules import contributions, deltas, periods, region_chain, work_report
+from services.dashboard.rules import (
+    contributions,
+    counting_village,
+    deltas,
+    merge_chain,
+    periods,
+    region_chain,
+    rehoming,
+    work_report,
+)
 from tests.support.samples import sample_payload
 
 VILLAGE = "370402105201"
@@ -176,3 +185,80 @@ def test_a_month_that_has_not_begun_is_absent_from_the_series(
     from services.dashboard.rules import begun_months
 
     assert begun_months(year, today) == months
+
+
+FIRST, SECOND, THIRD, FOURTH = (f"37040210520{n}" for n in range(1, 5))
+
+
+@pytest.mark.parametrize(
+    ("village", "successors", "chain"),
+    [
+        (FIRST, {}, [FIRST]),
+        (FIRST, {FIRST: SECOND}, [FIRST, SECOND]),
+        (FIRST, {SECOND: THIRD}, [FIRST]),
+        # merged into a village merged already: on to the end of the chain, whichever merge came first
+        (FIRST, {FIRST: SECOND, SECOND: THIRD, THIRD: FOURTH}, [FIRST, SECOND, THIRD, FOURTH]),
+        (SECOND, {FIRST: SECOND, SECOND: THIRD}, [SECOND, THIRD]),
+        # a loop in the registry ends before it comes back
+        (FIRST, {FIRST: SECOND, SECOND: FIRST}, [FIRST, SECOND]),
+        (FIRST, {FIRST: SECOND, SECOND: THIRD, THIRD: SECOND}, [FIRST, SECOND, THIRD]),
+        (FIRST, {FIRST: FIRST}, [FIRST]),
+    ],
+)
+def test_a_merged_villages_records_count_at_the_end_of_its_chain_of_merges(
+    village: str, successors: dict[str, str], chain: list[str]
+) -> None:
+    assert merge_chain(village, successors) == chain
+    assert counting_village(village, successors) == chain[-1]
+
+
+WHEN = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+ADDED = {"consultations": 1.0, "consultation_person_times": 3.0}
+
+
+@pytest.mark.parametrize(
+    ("activity", "voided", "figures", "activity_changes"),
+    [
+        (
+            (WHEN, "lawyer-001"),
+            False,
+            [(FIRST, periods(WHEN), ADDED, -1), (THIRD, periods(WHEN), ADDED, 1)],
+            [(FIRST, periods(WHEN), "lawyer-001", -1), (THIRD, periods(WHEN), "lawyer-001", 1)],
+        ),
+        (None, False, [(FIRST, periods(WHEN), ADDED, -1), (THIRD, periods(WHEN), ADDED, 1)], []),
+        # a voided record moves (its row is re-homed) but its void took back what it added
+        ((WHEN, "lawyer-001"), True, [], []),
+        (None, True, [], []),
+    ],
+)
+def test_a_record_moved_by_a_merge_takes_what_it_added_along_unless_voided(
+    activity: tuple[datetime, str] | None,
+    voided: bool,
+    figures: list[object],
+    activity_changes: list[object],
+) -> None:
+    assert rehoming(FIRST, THIRD, [(WHEN, ADDED)], activity, voided) == (figures, activity_changes)
+
+
+def test_a_visits_minutes_move_from_each_month_they_were_spent_in() -> None:
+    april = datetime(2026, 3, 31, 16, 0, tzinfo=UTC)
+    parts = [(WHEN, {"visits": 1.0, "on_site_minutes": 60.0}), (april, {"on_site_minutes": 120.0})]
+    figures, _ = rehoming(FIRST, SECOND, parts, None, False)
+    assert deltas(figures) == {
+        **{(FIRST, period, "visits"): -1 for period in periods(WHEN)},
+        **{(SECOND, period, "visits"): 1 for period in periods(WHEN)},
+        (FIRST, "2026-03", "on_site_minutes"): -60,
+        (FIRST, "2026-04", "on_site_minutes"): -120,
+        (SECOND, "2026-03", "on_site_minutes"): 60,
+        (SECOND, "2026-04", "on_site_minutes"): 120,
+        (FIRST, "2026-Q1", "on_site_minutes"): -60,
+        (FIRST, "2026-Q2", "on_site_minutes"): -120,
+        (SECOND, "2026-Q1", "on_site_minutes"): 60,
+        (SECOND, "2026-Q2", "on_site_minutes"): 120,
+        (FIRST, "2026", "on_site_minutes"): -180,
+        (SECOND, "2026", "on_site_minutes"): 180,
+    }
+
+
+def test_a_record_staying_where_it_counts_changes_nothing() -> None:
+    assert rehoming(FIRST, FIRST, [(WHEN, ADDED)], (WHEN, "lawyer-001"), False) == ([], [])
