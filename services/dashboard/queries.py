@@ -13,6 +13,8 @@ from services.dashboard.rules import months_of
 # Distinct advisors who recorded a service in the region and period (a figure the projection keeps): not
 # additive over child regions (an advisor may serve villages of two townships), so not in `unattributed`.
 ACTIVE_ADVISORS = "active_advisors"
+# The country's children: an index on the provinces (migration 013), not a scan of every region.
+PROVINCES = "SELECT code, name, level FROM regions WHERE level = 'province' ORDER BY code"
 
 
 async def region(conn: Connection, code: str) -> dict[str, Any] | None:
@@ -23,9 +25,7 @@ async def region(conn: Connection, code: str) -> dict[str, Any] | None:
 async def children(conn: Connection, code: str) -> list[dict[str, Any]]:
     """The regions directly below: the provinces below the country (a province names no parent)."""
     if code == COUNTRY_CODE:
-        rows = await conn.fetch(
-            "SELECT code, name, level FROM regions WHERE level = 'province' ORDER BY code"
-        )
+        rows = await conn.fetch(PROVINCES)
         return [dict(row) for row in rows]
     rows = await conn.fetch(
         "SELECT code, name, level FROM regions WHERE parent_code = $1 ORDER BY code", code
