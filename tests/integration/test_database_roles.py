@@ -16,11 +16,17 @@ import pytest
 from contracts.examples import example_fields
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock
+from plumbing.postgres import apply_migrations, read_migrations
+from plumbing.projection import prepare_schema
 from plumbing.roles import SERVICE_ROLES, service_database_url, set_up_roles
+from services.assessment.projection import assessment_projection
 from services.dashboard.projection import dashboard_projection
 from services.intake.app import create_app as create_intake
+from services.intake.sealing import MIGRATIONS as INTAKE_MIGRATIONS
+from services.intake.sealing import SCHEMA as INTAKE_SCHEMA
 from services.intake.settings import IntakeSettings
 from services.ledger.app import create_app as create_ledger
+from services.ledger.projection import ledger_projection
 from services.ledger.settings import LedgerSettings
 from tests.support.infrastructure import Infrastructure
 from tests.support.places import fresh_county
@@ -41,10 +47,30 @@ def bearer(subject: str, role: Role, region: str) -> dict[str, str]:
 async def roles(infrastructure: Infrastructure, topics: None) -> dict[str, str]:
     await set_up_roles(infrastructure.database_url)
     await set_up_roles(infrastructure.database_url)  # idempotent
-    return {
+    urls = {
         role.service: service_database_url(infrastructure.database_url, role.service, None)
         for role in SERVICE_ROLES
     }
+    # Each service's tables, made by its own role as the service makes them at start: the checks below
+    # name them, and alone (not after the tests that start the services) they did not exist.
+    projections = {
+        "ledger": ledger_projection(b"roles-test-digest-key"),
+        "assessment": assessment_projection(),
+        "dashboard": dashboard_projection(),
+    }
+    for service, projection in projections.items():
+        pool = await asyncpg.create_pool(urls[service], min_size=1, max_size=1)
+        assert pool is not None
+        try:
+            await prepare_schema(pool, projection)
+        finally:
+            await pool.close()
+    conn = await asyncpg.connect(urls["intake"])
+    try:
+        await apply_migrations(conn, INTAKE_SCHEMA, read_migrations(INTAKE_SCHEMA, INTAKE_MIGRATIONS))
+    finally:
+        await conn.close()
+    return urls
 
 
 async def test_no_service_role_has_rights_beyond_its_own_schema(
