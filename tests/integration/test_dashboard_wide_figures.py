@@ -136,13 +136,14 @@ async def test_the_migration_keeps_every_figure_and_every_answer(
                VALUES ($1, $2, $3, $4, $5)""",
             [(*key, value) for key, value in rows.items()],
         )
-        # A metric at 0, as versions before zeros were deleted could leave one: absent after, as in a rebuild.
+        before = await old_answers(conn, codes)
+        held = sorted(tuple(row) for row in await conn.fetch("SELECT * FROM figures"))
+        # A metric at 0, as versions before zeros were deleted could leave one (answered as 0 where no other
+        # row had the metric): absent after, as after a rebuild.
         await conn.execute(
             "INSERT INTO figures (region_code, period, kafka_partition, metric, value) "
             "VALUES ('370402', '2025-Q1', 7, 'visits', 0)"
         )
-        before = await old_answers(conn, codes)
-        held = sorted(tuple(row) for row in await conn.fetch("SELECT * FROM figures WHERE value <> 0"))
         narrow = await conn.fetchval("SELECT count(*) FROM figures")
     assert {key[3] for key in rows} == set(METRICS), "every metric has a figure before"
     assert any(answer for answer in before[0].values()), "the questions find figures"
