@@ -54,7 +54,7 @@ from services.dashboard.rules import (
     periods,
     record_parts,
     rehoming,
-    stored_deltas,
+    stored_rows,
     village_activity,
 )
 
@@ -107,7 +107,6 @@ DELTA_COLUMNS = {
     ),
     ACTIVITY_DELTAS: (("village", "text"), ("period", "text"), ("advisor_id", "text"), ("records", "int")),
 }
-METRIC_INDEX = {metric: index for index, metric in enumerate(METRICS)}
 # A row of `figures` whose every metric is 0 is deleted, as if it had never been written.
 EMPTIED = " AND ".join(f"{metric} = 0" for metric in METRICS)
 WRITE_FIGURES = """WITH written AS (
@@ -180,16 +179,12 @@ async def _write(conn: Connection, pending: Pending) -> None:
     # batches and a rebuild's large ones leave the same table: tests/integration/test_dashboard_batches.py).
     # Summing a batch into its lowest partition's slot instead saved 3 % of a province-year rebuild, but
     # left rows that differ with the batching.
-    wide: dict[tuple[str, str, int, int], list[float]] = {}
-    for slot, changes in sorted(pending.figures.items()):
-        for (village, period, metric, deepest), value in stored_deltas(changes).items():
-            key = (village, period, deepest, slot)
-            values = wide.get(key)
-            if values is None:
-                values = wide[key] = [0.0] * len(METRICS)
-            values[METRIC_INDEX[metric]] += value
-    if wide:
-        rows = [(*key, *values) for key, values in wide.items()]
+    rows = [
+        (village, period, deepest, slot, *values)
+        for slot, changes in sorted(pending.figures.items())
+        for (village, period, deepest), values in stored_rows(changes).items()
+    ]
+    if rows:
         source, arrays = await _deltas(conn, FIGURE_DELTAS, rows, 3)
         emptied = await conn.fetch(_write_figures_sql(source), COUNTRY_CODE, [0, *LEVEL_PREFIXES], *arrays)
         await _clear_staging(conn, FIGURE_DELTAS, arrays)

@@ -283,6 +283,28 @@ METRICS: tuple[str, ...] = (
 )
 
 
+METRIC_INDEX = {metric: index for index, metric in enumerate(METRICS)}
+
+
+def stored_rows(
+    changes: Iterable[tuple[str, Sequence[str], Mapping[str, float], int]],
+) -> dict[tuple[str, str, int], list[float]]:
+    """`stored_deltas` as the projection writes them: (village, period, deepest level's digits) → a delta per
+    metric, in the order of `METRICS`; a row whose every delta is 0 is left out."""
+    rows: dict[tuple[str, str, int], list[float]] = {}
+    width = len(METRICS)
+    for village_code, counted_in, figures, sign in changes:
+        has_month = any(is_month(period) for period in counted_in)
+        for period in counted_in:
+            deepest = 9 if has_month and not is_month(period) else 12
+            values = rows.get((village_code, period, deepest))
+            if values is None:
+                values = rows[(village_code, period, deepest)] = [0.0] * width
+            for metric, value in figures.items():
+                values[METRIC_INDEX[metric]] += sign * value
+    return {key: values for key, values in rows.items() if any(values)}
+
+
 def present(values: Mapping[str, float | None]) -> Figures:
     """A wide row's metrics as the answers show them: those with a value, in the order of `METRICS` (a
     metric at 0 is absent, as a rebuild leaves no row for it)."""

@@ -31,6 +31,8 @@ from services.dashboard.rules import (
     periods,
     region_chain,
     rehoming,
+    stored_deltas,
+    stored_rows,
     work_report,
 )
 from tests.support.samples import sample_payload
@@ -316,3 +318,33 @@ def test_the_migration_makes_a_column_per_metric_in_their_order() -> None:
     assert re.findall(r"^\s+(\w+) double precision NOT NULL DEFAULT 0,$", table, re.MULTILINE) == list(
         METRICS
     )
+
+
+def test_the_stored_rows_hold_the_stored_deltas_a_column_per_metric() -> None:
+    march = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    consultation = {"consultations": 1, "consultation_person_times": 3}
+    changes = [
+        (VILLAGE, periods(march), consultation, 1),
+        (VILLAGE, periods(march), {"visits": 1, "on_site_minutes": 90}, 1),
+        ("370402105202", periods(march), consultation, 1),
+        ("370402105202", periods(march), consultation, -1),  # voided in the batch: no row
+        (VILLAGE, ["2026"], grade_figures("good", Decimal("1200.50")), 1),
+    ]
+    rows = stored_rows(changes)
+    assert set(rows) == {
+        (VILLAGE, "2026-03", 12),
+        (VILLAGE, "2026-Q1", 9),
+        (VILLAGE, "2026", 9),
+        (VILLAGE, "2026", 12),
+    }
+    pivoted = {
+        (village, period, deepest, metric): value
+        for (village, period, deepest), values in rows.items()
+        for metric, value in zip(METRICS, values, strict=True)
+        if value
+    }
+    assert pivoted == {
+        (village, period, deepest, metric): value
+        for (village, period, metric, deepest), value in stored_deltas(changes).items()
+    }
+    assert pivoted[(VILLAGE, "2026", 12, "subsidy_fen")] == 120050
