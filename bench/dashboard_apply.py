@@ -6,8 +6,8 @@ a rebuild (up to `--batch` records, each partition's next run in partition order
 projection's apply step, a transaction per batch, into a fresh schema. No broker, no decoding, no
 deduplication: what changes when the write path changes. Prints events/s of the apply step, COPY of as
 many rows in the same run (`bench.stages.copy_anchor`'s table) and the ratio, the time of each statement,
-and a digest of `figures` and `advisor_activity_total` so that two versions of the code can be compared
-on the same events:
+and a digest of `figures` (as a row per metric, whatever its shape) and `advisor_activity_total` so that two
+versions of the code can be compared on the same events:
 
     cd /work/main && python -m bench.dashboard_apply --database DSN --tag before
     cd /work/wt-x && python -m bench.dashboard_apply --database DSN --tag after
@@ -32,6 +32,7 @@ from contracts.topics import VILLAGE_SERVICES
 from plumbing.postgres import apply_migrations
 from plumbing.projection import Batch, ConsumedEvent
 from services.dashboard.projection import dashboard_projection
+from services.dashboard.queries import figure_values
 
 PARTITIONS = 12
 SPENT: dict[str, float] = {}
@@ -107,11 +108,16 @@ async def measure(args: argparse.Namespace) -> None:
         seconds = time.perf_counter() - started
         spent = dict(SPENT)
         rows = await conn.fetchval(f'SELECT count(*) FROM "{schema}".figures')  # noqa: S608 - the tag's schema
+        # `figures` digested as a row per metric, the table's shape before migration 014, so that the digest
+        # of a version with one row per metric and of one with a column per metric compare.
         digests = [
             await conn.fetchval(
-                f"SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM \"{schema}\".{table} t"  # noqa: S608
+                f"SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM ({table}) t"  # noqa: S608
             )
-            for table in ("figures", "advisor_activity_total")
+            for table in (
+                figure_values(f'"{schema}".figures'),
+                f'SELECT * FROM "{schema}".advisor_activity_total',  # noqa: S608 - the tag's schema
+            )
         ]
         await conn.execute("DROP TABLE IF EXISTS bench_copy")
         await conn.execute(

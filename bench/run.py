@@ -319,8 +319,8 @@ async def counts(database: str, records: list[Event], national: bool = False) ->
         province = COUNTRY_CODE if national else records[0].data.village_code[:2]  # type: ignore[attr-defined]
         years = sorted({str(e.time.astimezone(DEFAULT_ZONE).year) for e in counted})
         dashboard = await conn.fetchval(
-            """SELECT coalesce(sum(value), 0) FROM dashboard.figures
-               WHERE region_code = $1 AND period = ANY($2::text[]) AND metric = 'consultations'""",
+            """SELECT coalesce(sum(consultations), 0) FROM dashboard.figures
+               WHERE region_code = $1 AND period = ANY($2::text[])""",
             province,
             years,
         )

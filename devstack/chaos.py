@@ -662,8 +662,8 @@ async def read_projections(stack: Stack, advisor: str) -> Projected:
                 MONTHS,
             )
             figure = await connection.fetchval(
-                "SELECT coalesce(sum(value), 0) FROM dashboard.figures "
-                "WHERE region_code = $1 AND metric = 'consultations' AND period ~ $2",
+                "SELECT coalesce(sum(consultations), 0) FROM dashboard.figures "
+                "WHERE region_code = $1 AND period ~ $2",
                 VILLAGE,
                 MONTHS,
             )

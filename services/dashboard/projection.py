@@ -39,7 +39,9 @@ from plumbing.handlers import BatchContext, Handlers
 from plumbing.postgres import Connection
 from plumbing.projection import ConsumedEvent, Projection
 from services.dashboard.rules import (
+    ACTIVE_ADVISORS,
     LEVEL_PREFIXES,
+    METRICS,
     Activity,
     Change,
     Part,
@@ -52,7 +54,7 @@ from services.dashboard.rules import (
     periods,
     record_parts,
     rehoming,
-    stored_deltas,
+    stored_rows,
     village_activity,
 )
 
@@ -92,19 +94,56 @@ DashboardContext = BatchContext[Pending]
 # after each use: a batch isolated event by event (the runtime's poison isolation) applies several in one
 # transaction (tests/integration/test_dashboard_batches.py).
 STAGE_FROM_ROWS = 5_000
-FIGURE_DELTAS = "figure_deltas"
+FIGURE_DELTAS = "figure_row_deltas"
 ACTIVITY_DELTAS = "activity_deltas"
 DELTA_COLUMNS = {
+    # One row per (village, period, deepest level, slot) with a column per metric, as `figures` keeps them.
     FIGURE_DELTAS: (
         ("village", "text"),
         ("period", "text"),
-        ("metric", "text"),
-        ("value", "float8"),
         ("deepest", "int"),
         ("slot", "int"),
+        *((metric, "float8") for metric in METRICS),
     ),
     ACTIVITY_DELTAS: (("village", "text"), ("period", "text"), ("advisor_id", "text"), ("records", "int")),
 }
+# A row of `figures` whose every metric is 0 is deleted, as if it had never been written.
+EMPTIED = " AND ".join(f"{metric} = 0" for metric in METRICS)
+WRITE_FIGURES = """WITH written AS (
+       INSERT INTO figures (region_code, period, kafka_partition, {metrics})
+       SELECT CASE l.digits WHEN 0 THEN $1 ELSE left(v.village, l.digits) END, v.period, v.slot, {sums}
+       FROM {source}
+       CROSS JOIN unnest($2::int[]) AS l(digits)
+       WHERE l.digits <= v.deepest
+       GROUP BY 1, 2, 3 HAVING NOT ({sums_zero})
+       ORDER BY 1, 2, 3
+       ON CONFLICT (region_code, period, kafka_partition)
+       DO UPDATE SET {added}
+       RETURNING region_code, period, kafka_partition, {emptied} AS emptied)
+   SELECT region_code, period, kafka_partition FROM written WHERE emptied"""
+WRITE_ACTIVE_ADVISORS = f"""WITH written AS (
+       INSERT INTO figures (region_code, period, kafka_partition, {ACTIVE_ADVISORS})
+       SELECT region, period, $3, value
+       FROM unnest($1::text[], $2::text[], $4::float8[]) AS v(region, period, value)
+       ON CONFLICT (region_code, period, kafka_partition)
+       DO UPDATE SET {ACTIVE_ADVISORS} = figures.{ACTIVE_ADVISORS} + EXCLUDED.{ACTIVE_ADVISORS}
+       RETURNING region_code, period, kafka_partition, {EMPTIED} AS emptied)
+   SELECT region_code, period, kafka_partition FROM written WHERE emptied"""  # noqa: S608 - column names from METRICS
+FORGET_EMPTIED = f"""DELETE FROM figures WHERE (region_code, period, kafka_partition) IN
+       (SELECT * FROM unnest($1::text[], $2::text[], $3::int[])) AND {EMPTIED}"""  # noqa: S608 - column names from METRICS
+
+
+def _write_figures_sql(source: str) -> str:
+    """The figures' upsert from the staged deltas `source`: one row per region, period and slot, each metric
+    added to its column."""
+    return WRITE_FIGURES.format(
+        metrics=", ".join(METRICS),
+        sums=", ".join(f"sum(v.{metric})" for metric in METRICS),
+        sums_zero=" AND ".join(f"sum(v.{metric}) = 0" for metric in METRICS),
+        added=", ".join(f"{metric} = figures.{metric} + EXCLUDED.{metric}" for metric in METRICS),
+        emptied=EMPTIED,
+        source=source,
+    )
 
 
 async def _deltas(
@@ -141,30 +180,13 @@ async def _write(conn: Connection, pending: Pending) -> None:
     # Summing a batch into its lowest partition's slot instead saved 3 % of a province-year rebuild, but
     # left rows that differ with the batching.
     rows = [
-        (village, period, metric, value, deepest, slot)
+        (village, period, deepest, slot, *values)
         for slot, changes in sorted(pending.figures.items())
-        for (village, period, metric, deepest), value in stored_deltas(changes).items()
+        for (village, period, deepest), values in stored_rows(changes).items()
     ]
     if rows:
         source, arrays = await _deltas(conn, FIGURE_DELTAS, rows, 3)
-        emptied = await conn.fetch(
-            f"""WITH written AS (
-                   INSERT INTO figures (region_code, period, kafka_partition, metric, value)
-                   SELECT CASE l.digits WHEN 0 THEN $1 ELSE left(v.village, l.digits) END,
-                          v.period, v.slot, v.metric, sum(v.value)
-                   FROM {source}
-                   CROSS JOIN unnest($2::int[]) AS l(digits)
-                   WHERE l.digits <= v.deepest
-                   GROUP BY 1, 2, 3, 4 HAVING sum(v.value) <> 0
-                   ORDER BY 1, 2, 3, 4
-                   ON CONFLICT (region_code, period, kafka_partition, metric)
-                   DO UPDATE SET value = figures.value + EXCLUDED.value
-                   RETURNING region_code, period, kafka_partition, metric, value)
-               SELECT region_code, period, kafka_partition, metric FROM written WHERE value = 0""",  # noqa: S608 - `source` is one of two fixed forms
-            COUNTRY_CODE,
-            [0, *LEVEL_PREFIXES],
-            *arrays,
-        )
+        emptied = await conn.fetch(_write_figures_sql(source), COUNTRY_CODE, [0, *LEVEL_PREFIXES], *arrays)
         await _clear_staging(conn, FIGURE_DELTAS, arrays)
         await _forget_emptied(conn, emptied)
     if pending.activity:
@@ -172,14 +194,10 @@ async def _write(conn: Connection, pending: Pending) -> None:
 
 
 async def _forget_emptied(conn: Connection, emptied: list[Any]) -> None:
-    """A figure that went back to 0 (a void in a later batch) is removed, as if it had never been written:
-    so the table is the same whether the record and its void came in one batch or two."""
+    """A row whose every figure went back to 0 (a void in a later batch) is removed, as if it had never been
+    written: so the table is the same whether the record and its void came in one batch or two."""
     if emptied:
-        await conn.execute(
-            """DELETE FROM figures WHERE (region_code, period, kafka_partition, metric) IN
-                   (SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])) AND value = 0""",
-            *_columns([tuple(row) for row in emptied], 4),
-        )
+        await conn.execute(FORGET_EMPTIED, *_columns([tuple(row) for row in emptied], 3))
 
 
 async def _write_activity(conn: Connection, activity: dict[int, list[Activity]]) -> None:
@@ -232,14 +250,7 @@ async def _write_activity(conn: Connection, activity: dict[int, list[Activity]])
         # shared totals above, so the change is the batch's, not one partition's; a slot of its own per
         # batch would leave rows that depend on the batching.
         emptied = await conn.fetch(
-            """WITH written AS (
-                   INSERT INTO figures (region_code, period, kafka_partition, metric, value)
-                   SELECT region, period, $3, 'active_advisors', value
-                   FROM unnest($1::text[], $2::text[], $4::float8[]) AS v(region, period, value)
-                   ON CONFLICT (region_code, period, kafka_partition, metric)
-                   DO UPDATE SET value = figures.value + EXCLUDED.value
-                   RETURNING region_code, period, kafka_partition, metric, value)
-               SELECT region_code, period, kafka_partition, metric FROM written WHERE value = 0""",
+            WRITE_ACTIVE_ADVISORS,
             [key[0] for key, _ in changed],
             [key[1] for key, _ in changed],
             ACTIVITY_SLOT,

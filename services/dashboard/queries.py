@@ -8,11 +8,17 @@ from typing import Any
 from contracts.assignment import TeamMembership, assigned_on_sql, last_day_served_sql, members_on
 from contracts.events import COUNTRY_CODE, region_prefix
 from plumbing.postgres import Connection
-from services.dashboard.rules import months_of
+from services.dashboard.rules import ACTIVE_ADVISORS, METRICS, months_of, present
 
-# Distinct advisors who recorded a service in the region and period (a figure the projection keeps): not
-# additive over child regions (an advisor may serve villages of two townships), so not in `unattributed`.
-ACTIVE_ADVISORS = "active_advisors"
+# Each metric summed over the partitions' rows (a column each, migration 014).
+SUMS = ", ".join(f"sum({metric}) AS {metric}" for metric in METRICS)
+# A village's quarter or year: its months, but active advisors (distinct, not additive) from the period's row.
+VILLAGE_SUMS = ", ".join(
+    f"sum({metric}) FILTER (WHERE period = $3) AS {metric}"
+    if metric == ACTIVE_ADVISORS
+    else f"sum({metric}) AS {metric}"
+    for metric in METRICS
+)
 # The country's children: an index on the provinces (migration 013), not a scan of every region.
 PROVINCES = "SELECT code, name, level FROM regions WHERE level = 'province' ORDER BY code"
 
@@ -43,39 +49,49 @@ async def figures(conn: Connection, codes: list[str], period: str) -> dict[str, 
     # would grow with the months stored).
     rows = list(
         await conn.fetch(
-            """SELECT region_code, metric, sum(value) AS value FROM figures
-               WHERE region_code = ANY($1::text[]) AND period = $2 GROUP BY region_code, metric""",
+            f"""SELECT region_code, {SUMS} FROM figures
+               WHERE region_code = ANY($1::text[]) AND period = $2 GROUP BY region_code""",  # noqa: S608 - column names from METRICS
             others,
             period,
         )
     )
     if villages:
         rows += await conn.fetch(
-            """SELECT region_code, metric, sum(value) AS value FROM figures
+            f"""SELECT region_code, {VILLAGE_SUMS} FROM figures
                WHERE region_code = ANY($1::text[]) AND period = ANY($2::text[])
-                 AND (period = $3 OR metric <> 'active_advisors')
-               GROUP BY region_code, metric""",
+               GROUP BY region_code""",  # noqa: S608 - column names from METRICS
             villages,
             [period, *months_of(period)],
             period,
         )
     found: dict[str, dict[str, float]] = {code: {} for code in codes}
     for row in rows:
-        found[row["region_code"]][row["metric"]] = row["value"]
+        found[row["region_code"]] = present(dict(row))
     return found
 
 
 async def series(conn: Connection, code: str, periods: list[str]) -> dict[str, dict[str, float]]:
     rows = await conn.fetch(
-        """SELECT period, metric, sum(value) AS value FROM figures
-           WHERE region_code = $1 AND period = ANY($2::text[]) GROUP BY period, metric""",
+        f"""SELECT period, {SUMS} FROM figures
+           WHERE region_code = $1 AND period = ANY($2::text[]) GROUP BY period""",  # noqa: S608 - column names from METRICS
         code,
         periods,
     )
     found: dict[str, dict[str, float]] = {period: {} for period in periods}
     for row in rows:
-        found[row["period"]][row["metric"]] = row["value"]
+        found[row["period"]] = present(dict(row))
     return found
+
+
+def figure_values(table: str) -> str:
+    """The wide rows of `table` (`figures`, or schema-qualified) as the table held them before migration 014:
+    (region_code, period, kafka_partition, metric, value), one row per metric with a value; for comparing
+    tables and for reads by hand."""
+    pairs = ", ".join(f"('{metric}', f.{metric})" for metric in METRICS)
+    return (
+        f"SELECT f.region_code, f.period, f.kafka_partition, m.metric, m.value FROM {table} f "  # noqa: S608 - names from METRICS and the caller
+        f"CROSS JOIN LATERAL (VALUES {pairs}) AS m(metric, value) WHERE m.value <> 0"
+    )
 
 
 async def path(conn: Connection, code: str, from_country: bool = False) -> list[dict[str, Any]]:

@@ -16,17 +16,23 @@ from decimal import ROUND_HALF_UP, Decimal
 from contracts.events import (
     COUNTRY_CODE,
     DEFAULT_ZONE,
+    Channel,
     ConsultationRecorded,
+    DocumentKind,
     DocumentReviewed,
     EventPayload,
     FeedbackSubmitted,
+    Grade,
     LectureHeld,
     LegalAidAssisted,
+    LegalAidKind,
+    LegalTopic,
     MediationOutcome,
     MediationRecorded,
     RecordVoided,
     RiskReported,
     ServiceRecord,
+    Severity,
     VisitLogged,
 )
 from contracts.service_time import on_site_minutes_by_month
@@ -239,6 +245,70 @@ def grade_figures(grade: str, subsidy_yuan: Decimal) -> Figures:
 SUBSIDY_FEN = "subsidy_fen"
 LEGACY_SUBSIDY_YUAN = "subsidy_yuan"  # kept in yuan as a float before fen; a rebuild converts it
 CENT = Decimal("0.01")
+
+# Distinct advisors who recorded a service in the region and period (a figure the projection keeps): not
+# additive over child regions (an advisor may serve villages of two townships), so not in `unattributed`.
+ACTIVE_ADVISORS = "active_advisors"
+
+# Every metric the dashboard keeps: a column each of `figures` (migration 014, one row per region, period and
+# slot), so a new kind, topic, channel, severity or grade in contracts needs a migration adding its column.
+METRICS: tuple[str, ...] = (
+    "consultations",
+    "consultation_person_times",
+    *(f"consultations_topic_{topic}" for topic in LegalTopic),
+    *(f"consultations_channel_{channel}" for channel in Channel),
+    "mediations",
+    "mediations_resolved",
+    "mediations_major_or_difficult",
+    "mediations_petition_backlog",
+    "mediations_major_or_backlog",
+    "lectures",
+    "lecture_attendees",
+    "lectures_evening_or_holiday",
+    *(f"legal_aid_{kind}" for kind in LegalAidKind),
+    *(f"documents_{kind}" for kind in DocumentKind),
+    "visits",
+    "on_site_minutes",
+    "risk_reports",
+    *(f"risk_reports_{severity}" for severity in Severity),
+    "feedback",
+    "feedback_score_sum",
+    "village_months_closed",
+    "village_months_met",
+    "graded",
+    *(f"grades_{grade}" for grade in Grade),
+    SUBSIDY_FEN,
+    LEGACY_SUBSIDY_YUAN,
+    ACTIVE_ADVISORS,
+)
+
+
+METRIC_INDEX = {metric: index for index, metric in enumerate(METRICS)}
+
+
+def stored_rows(
+    changes: Iterable[tuple[str, Sequence[str], Mapping[str, float], int]],
+) -> dict[tuple[str, str, int], list[float]]:
+    """`stored_deltas` as the projection writes them: (village, period, deepest level's digits) → a delta per
+    metric, in the order of `METRICS`; a row whose every delta is 0 is left out."""
+    rows: dict[tuple[str, str, int], list[float]] = {}
+    width = len(METRICS)
+    for village_code, counted_in, figures, sign in changes:
+        has_month = any(is_month(period) for period in counted_in)
+        for period in counted_in:
+            deepest = 9 if has_month and not is_month(period) else 12
+            values = rows.get((village_code, period, deepest))
+            if values is None:
+                values = rows[(village_code, period, deepest)] = [0.0] * width
+            for metric, value in figures.items():
+                values[METRIC_INDEX[metric]] += sign * value
+    return {key: values for key, values in rows.items() if any(values)}
+
+
+def present(values: Mapping[str, float | None]) -> Figures:
+    """A wide row's metrics as the answers show them: those with a value, in the order of `METRICS` (a
+    metric at 0 is absent, as a rebuild leaves no row for it)."""
+    return {metric: value for metric in METRICS if (value := values.get(metric))}
 
 
 def shown_figures(figures: Mapping[str, float]) -> dict[str, int | float | str]:

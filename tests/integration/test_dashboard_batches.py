@@ -394,7 +394,8 @@ async def test_the_migration_puts_voided_records_of_merged_villages_where_a_rebu
     folder = tmp_path / "migrations"
     folder.mkdir()
     for migration in sorted(dashboard.MIGRATIONS.glob("*.sql")):
-        if migration.name < "012":
+        # and 014, the shape of `figures` the projection's code writes today (the migration is about records)
+        if migration.name < "012" or migration.name.startswith("014"):
             shutil.copy(migration, folder)
     projection = dashboard_projection()
     schema = f"migrated_{tag}"

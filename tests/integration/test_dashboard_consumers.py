@@ -19,13 +19,14 @@ from plumbing.clock import SystemClock
 from plumbing.postgres import create_pool
 from plumbing.projection import ProjectionRunner, prepare_schema
 from services.dashboard.projection import dashboard_projection
+from services.dashboard.queries import figure_values
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_io import send_all
 from tests.support.places import fresh_county
 from tests.support.samples import sample_event
 from tests.support.waiting import eventually
 
-FIGURES = """SELECT region_code, period, metric, sum(value) AS value FROM {schema}.figures
+FIGURES = """SELECT region_code, period, metric, sum(value) AS value FROM ({values}) f
              WHERE region_code LIKE $1 || '%' GROUP BY 1, 2, 3 HAVING sum(value) <> 0 ORDER BY 1, 2, 3"""
 ACTIVE = """SELECT region_code, period, count(*) AS advisors FROM {schema}.advisor_activity_total
             WHERE region_code LIKE $1 || '%' AND records > 0 GROUP BY 1, 2 ORDER BY 1, 2"""
@@ -162,7 +163,7 @@ async def test_two_consumers_sharing_the_partitions_give_the_same_figures_as_one
 
         async def county_figures(schema: str) -> dict[str, float]:
             rows = await admin_pool.fetch(
-                f"SELECT metric, sum(value) AS value FROM {schema}.figures "
+                f"SELECT metric, sum(value) AS value FROM ({figure_values(f'{schema}.figures')}) f "
                 "WHERE region_code = $1 AND period = '2025' GROUP BY metric",
                 county,
             )
@@ -179,7 +180,9 @@ async def test_two_consumers_sharing_the_partitions_give_the_same_figures_as_one
         assert all(runner.events_applied > 0 for runner in runners[1:]), "both members of the group applied"
 
         def table(query: str, schema: str) -> Any:
-            return admin_pool.fetch(query.format(schema=schema), county)
+            return admin_pool.fetch(
+                query.format(schema=schema, values=figure_values(f"{schema}.figures")), county
+            )
 
         assert [tuple(row) for row in await table(FIGURES, alone.schema)] == [
             tuple(row) for row in await table(FIGURES, shared.schema)

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
+from contracts.events import (
+    Channel,
+    DocumentKind,
+    Grade,
+    LegalAidKind,
+    LegalTopic,
+    MediationOutcome,
+    Severity,
+)
+from services.dashboard.projection import MIGRATIONS
 from services.dashboard.rules import (
+    ACTIVE_ADVISORS,
+    LEGACY_SUBSIDY_YUAN,
+    METRICS,
     contributions,
     counting_village,
     deltas,
+    grade_figures,
     merge_chain,
+    month_closed_figures,
     periods,
     region_chain,
     rehoming,
+    stored_deltas,
+    stored_rows,
     work_report,
 )
 from tests.support.samples import sample_payload
@@ -262,3 +280,71 @@ def test_a_visits_minutes_move_from_each_month_they_were_spent_in() -> None:
 
 def test_a_record_staying_where_it_counts_changes_nothing() -> None:
     assert rehoming(FIRST, FIRST, [(WHEN, ADDED)], (WHEN, "lawyer-001"), False) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "values"),
+    [
+        ("consultation.recorded", "topic", list(LegalTopic)),
+        ("consultation.recorded", "channel", list(Channel)),
+        ("mediation.recorded", "outcome", list(MediationOutcome)),
+        ("mediation.recorded", "petition_backlog", [True, False]),
+        ("lecture.held", "evening_or_holiday", [True, False]),
+        ("legal_aid.assisted", "kind", list(LegalAidKind)),
+        ("document.reviewed", "kind", list(DocumentKind)),
+        ("risk.reported", "severity", list(Severity)),
+        ("visit.logged", "village_code", [VILLAGE]),
+        ("feedback.submitted", "village_code", [VILLAGE]),
+    ],
+)
+def test_every_figure_a_record_adds_has_its_column(kind: str, field: str, values: list[object]) -> None:
+    for value in values:
+        assert set(contributions(sample_payload(kind, **{field: value}))) <= set(METRICS), (kind, value)
+
+
+def test_every_figure_of_the_assessment_and_active_advisors_has_its_column() -> None:
+    for grade in Grade:
+        assert set(grade_figures(str(grade), Decimal("1000.00"))) <= set(METRICS), grade
+    assert set(month_closed_figures(met=True)) <= set(METRICS)
+    assert {ACTIVE_ADVISORS, LEGACY_SUBSIDY_YUAN} <= set(METRICS)
+    assert len(set(METRICS)) == len(METRICS)
+
+
+def test_the_migration_makes_a_column_per_metric_in_their_order() -> None:
+    sql = (MIGRATIONS / "014_wide_figures.sql").read_text()
+    table = sql[
+        sql.index("CREATE TABLE figures (") : sql.index("PRIMARY KEY (region_code, period, kafka_partition)")
+    ]
+    assert re.findall(r"^\s+(\w+) double precision NOT NULL DEFAULT 0,$", table, re.MULTILINE) == list(
+        METRICS
+    )
+
+
+def test_the_stored_rows_hold_the_stored_deltas_a_column_per_metric() -> None:
+    march = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    consultation = {"consultations": 1, "consultation_person_times": 3}
+    changes = [
+        (VILLAGE, periods(march), consultation, 1),
+        (VILLAGE, periods(march), {"visits": 1, "on_site_minutes": 90}, 1),
+        ("370402105202", periods(march), consultation, 1),
+        ("370402105202", periods(march), consultation, -1),  # voided in the batch: no row
+        (VILLAGE, ["2026"], grade_figures("good", Decimal("1200.50")), 1),
+    ]
+    rows = stored_rows(changes)
+    assert set(rows) == {
+        (VILLAGE, "2026-03", 12),
+        (VILLAGE, "2026-Q1", 9),
+        (VILLAGE, "2026", 9),
+        (VILLAGE, "2026", 12),
+    }
+    pivoted = {
+        (village, period, deepest, metric): value
+        for (village, period, deepest), values in rows.items()
+        for metric, value in zip(METRICS, values, strict=True)
+        if value
+    }
+    assert pivoted == {
+        (village, period, deepest, metric): value
+        for (village, period, metric, deepest), value in stored_deltas(changes).items()
+    }
+    assert pivoted[(VILLAGE, "2026", 12, "subsidy_fen")] == 120050

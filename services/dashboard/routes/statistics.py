@@ -18,7 +18,7 @@ from plumbing.postgres import Connection
 from plumbing.routing import AppClock, Caller, Db
 from plumbing.tables import TableFormat, table_response
 from services.dashboard import queries
-from services.dashboard.rules import begun_months, shown_figures, work_report
+from services.dashboard.rules import ACTIVE_ADVISORS, begun_months, shown_figures, work_report
 from services.dashboard.settings import DashboardSettings
 
 PERIOD = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
@@ -44,7 +44,7 @@ def unattributed(total: dict[str, float], parts: list[dict[str, float]]) -> dict
     rest = {
         metric: value - sum(part.get(metric, 0) for part in parts)
         for metric, value in total.items()
-        if metric != queries.ACTIVE_ADVISORS
+        if metric != ACTIVE_ADVISORS
     }
     return shown_figures({metric: value for metric, value in rest.items() if abs(value) > 1e-9})
 
