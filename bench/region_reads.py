@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from bench.stages import latency_summary
 from devstack.stack import PROFILES, postgres_down, postgres_up
 from plumbing.postgres import Connection
 from plumbing.projection import prepare_schema
@@ -56,12 +56,8 @@ async def _time(conn: Connection, sql: str, repeats: int) -> dict[str, float]:
     for _ in range(repeats):
         started = time.perf_counter()
         await statement.fetch()
-        spent.append((time.perf_counter() - started) * 1000)
-    spent.sort()
-    return {
-        "p50_ms": round(statistics.median(spent), 3),
-        "p99_ms": round(spent[int(len(spent) * 0.99) - 1], 3),
-    }
+        spent.append(time.perf_counter() - started)
+    return latency_summary(spent)
 
 
 async def measure(database: str, villages: int, repeats: int) -> dict[str, Any]:

@@ -4,9 +4,7 @@ before."""
 
 from __future__ import annotations
 
-import dataclasses
 import random
-import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -16,10 +14,10 @@ import pytest
 
 from contracts.events import COUNTRY_CODE
 from plumbing.projection import prepare_schema
-from services.dashboard import projection as dashboard
 from services.dashboard import queries
 from services.dashboard.projection import ACTIVITY_SLOT, ASSESSMENT_SLOT_BASE, dashboard_projection
 from services.dashboard.rules import ACTIVE_ADVISORS, LEVEL_PREFIXES, METRICS, months_of
+from tests.support.migrations import dashboard_with
 
 VILLAGES = [f"370402{township:03d}{200 + number:03d}" for township in (1, 2) for number in range(3)]
 VILLAGES += ["370403001201", "410102001201"]
@@ -110,13 +108,10 @@ async def new_answers(conn: asyncpg.Connection, codes: list[str]) -> list[Any]:
     return answers
 
 
-def migrations_before_014(tmp_path: Path) -> Path:
-    folder = tmp_path / "migrations"
-    folder.mkdir()
-    for migration in sorted(dashboard.MIGRATIONS.glob("*.sql")):
-        if migration.name < "014":
-            shutil.copy(migration, folder)
-    return folder
+async def prepare_before_014(admin_pool: asyncpg.Pool, schema: str, tmp_path: Path) -> None:
+    await prepare_schema(
+        admin_pool, dashboard_with(tmp_path / "migrations", lambda name: name < "014"), schema
+    )
 
 
 async def test_the_migration_keeps_every_figure_and_every_answer(
@@ -124,9 +119,7 @@ async def test_the_migration_keeps_every_figure_and_every_answer(
 ) -> None:
     projection = dashboard_projection()
     schema = f"wide_{tag}"
-    await prepare_schema(
-        admin_pool, dataclasses.replace(projection, migrations=migrations_before_014(tmp_path)), schema
-    )
+    await prepare_before_014(admin_pool, schema, tmp_path)
     rows = old_rows(seed=14)
     codes = [*sorted({key[0] for key in rows}), "370499"]
     async with admin_pool.acquire() as conn:
@@ -167,9 +160,7 @@ async def test_a_metric_without_a_column_stops_the_migration(
 ) -> None:
     projection = dashboard_projection()
     schema = f"unknown_{tag}"
-    await prepare_schema(
-        admin_pool, dataclasses.replace(projection, migrations=migrations_before_014(tmp_path)), schema
-    )
+    await prepare_before_014(admin_pool, schema, tmp_path)
     await admin_pool.execute(
         f"""INSERT INTO "{schema}".figures (region_code, period, kafka_partition, metric, value)
             VALUES ('37', '2025', 0, 'consultations', 3), ('37', '2025', 0, 'consultations_topic_tax', 1)"""

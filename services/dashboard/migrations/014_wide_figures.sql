@@ -1,6 +1,6 @@
 -- `figures` as wide rows (issue 17): one row per region, period and slot (kafka_partition) with a column per
 -- metric, instead of a row per metric. A write upserts ~1 row where it upserted ~8 (a benchmark load's table
--- from 522,995 rows to 66,509, bench/README.md); a row whose every metric is 0 is deleted, as a metric's row
+-- from 522,995 rows to 76,693, bench/README.md); a row whose every metric is 0 is deleted, as a metric's row
 -- was, so the table stays the same however the events were cut into batches. The columns are the closed set
 -- `services.dashboard.rules.METRICS` (the kinds, topics, channels, severities and grades of contracts, the
 -- legacy `subsidy_yuan`, `active_advisors`): a metric without a column stops the migration rather than be
