@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -698,6 +699,26 @@ def registration_permitted(owner_region: str | None, registration: AdvisorRegist
     if registration.region_code is None:
         return False
     return owner_region.startswith(registration.region_code)
+
+
+def registrations_permitted(
+    owners: dict[str, str | None], registrations: Iterable[AdvisorRegistered]
+) -> tuple[dict[str, tuple[AdvisorRegistered, str | None]], int]:
+    """A run of registrations as one by one under `registration_permitted`, for one write: for each advisor
+    the last registration that was permitted and the owner it leaves (a registration naming no region keeps
+    the owner), and how many were refused. `owners`: the advisors already registered, with their owners."""
+    known = dict(owners)
+    kept: dict[str, tuple[AdvisorRegistered, str | None]] = {}
+    refused = 0
+    for registration in registrations:
+        advisor = registration.advisor_id
+        if advisor in known and not registration_permitted(known[advisor], registration):
+            refused += 1
+            continue
+        owner = registration.region_code if registration.region_code is not None else known.get(advisor)
+        known[advisor] = owner
+        kept[advisor] = (registration, owner)
+    return kept, refused
 
 
 class AdvisorRegistered(RegistryEvent):

@@ -13,15 +13,18 @@ The order of registration is the order of application, which is what a projectio
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import itertools
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from contracts.events import EventPayload
+from contracts.events import AdvisorRegistered, EventPayload, registrations_permitted
 from plumbing.postgres import Connection
 from plumbing.projection import ApplyBatch, Batch, ConsumedEvent
 
 S = TypeVar("S")
+K = TypeVar("K")
+P = TypeVar("P", bound=EventPayload)
 
 
 @dataclass
@@ -65,16 +68,41 @@ class Handlers(Generic[S]):
 
         return register
 
-    def each(self, table: dict[type[EventPayload], HandleOne[S]], topic: str | None = None) -> None:
+    def each(
+        self,
+        table: dict[type[EventPayload], HandleOne[S]],
+        topic: str | None = None,
+        runs: dict[type[EventPayload], Handle[S]] | None = None,
+    ) -> None:
         """Registers one handler per type, applied event by event in the batch's order across all of them
-        (for facts whose order matters across types, e.g. the registry's one total order)."""
+        (for facts whose order matters across types, e.g. the registry's one total order).
+
+        `runs`: handlers that take many events at once. Consecutive events of these types (nothing of
+        `table`'s types between them) go to them together: each type's events in their order, in one call,
+        type after type in `runs`' order. So the types in `runs` must commute with each other (none reads
+        or writes what another writes), and each handler must leave what its events applied one by one
+        would leave (`last_of_each`). A rebuild's registry is long stretches of regions, advisors and their
+        terms: a statement per stretch and type instead of a round trip per event."""
+        together = runs or {}
+        overlap = set(table) & set(together)
+        if overlap:
+            raise ValueError(
+                f"a type is handled one by one or in runs, not both: {sorted(map(str, overlap))}"
+            )
+
+        def kind_of(item: ConsumedEvent) -> type[EventPayload]:
+            return next(kind for kind in type(item.event.data).__mro__ if kind in table or kind in together)
 
         async def in_order(conn: Connection, items: list[ConsumedEvent], context: BatchContext[S]) -> None:
-            for item in items:
-                kind = next(kind for kind in type(item.event.data).__mro__ if kind in table)
-                await table[kind](conn, item, item.event.data, context)
+            for in_runs, stretch in itertools.groupby(items, key=lambda item: kind_of(item) in together):
+                if in_runs:
+                    for kind, run in by_kind(stretch, kind_of, list(together)):
+                        await together[kind](conn, run, context)
+                else:
+                    for item in stretch:
+                        await table[kind_of(item)](conn, item, item.event.data, context)
 
-        self.on(*table, topic=topic)(in_order)
+        self.on(*table, *together, topic=topic)(in_order)
 
     def _taken_by(self, kind: type[EventPayload]) -> tuple[bool, ...]:
         found = self._takers.get(kind)
@@ -107,3 +135,60 @@ class Handlers(Generic[S]):
                 await finish(conn, context)
 
         return apply_batch
+
+
+def by_kind(
+    items: Iterable[ConsumedEvent], kind_of: Callable[[ConsumedEvent], K], kinds: Sequence[K]
+) -> list[tuple[K, list[ConsumedEvent]]]:
+    """The items of each kind, in their order, the kinds in the order given (those with items only)."""
+    found: dict[K, list[ConsumedEvent]] = {kind: [] for kind in kinds}
+    for item in items:
+        found[kind_of(item)].append(item)
+    return [(kind, found[kind]) for kind in kinds if found[kind]]
+
+
+def payloads(items: Sequence[ConsumedEvent], payload: type[P]) -> list[P]:
+    """The payloads of a run of one type, in order."""
+    found = []
+    for item in items:
+        data = item.event.data
+        if not isinstance(data, payload):
+            raise TypeError(f"{item.event.type} in a run of {payload.__name__}")
+        found.append(data)
+    return found
+
+
+def last_of_each(
+    items: Sequence[ConsumedEvent], payload: type[P], key: Callable[[P], Hashable]
+) -> list[tuple[ConsumedEvent, P]]:
+    """The events of a run (with their payloads), the last one of each key only, in the order of the keys:
+    what a run of upserts that each set every column leaves, applied in one statement (PostgreSQL refuses to
+    update a row twice in one INSERT ... ON CONFLICT), its rows locked in key order."""
+    last: dict[Hashable, tuple[ConsumedEvent, P]] = {}
+    for item in items:
+        data = item.event.data
+        if not isinstance(data, payload):
+            raise TypeError(f"{item.event.type} in a run of {payload.__name__}")
+        last[key(data)] = (item, data)
+    return [last[found] for found in sorted(last, key=_sortable)]
+
+
+def _sortable(key: Hashable) -> tuple[str, ...]:
+    return tuple(map(str, key)) if isinstance(key, tuple) else (str(key),)
+
+
+async def advisor_registrations(
+    conn: Connection, items: Sequence[ConsumedEvent]
+) -> tuple[list[tuple[AdvisorRegistered, str | None]], int]:
+    """A run of advisor registrations against a projection's `advisors (advisor_id, owner_region)`, as one
+    by one (`registrations_permitted`): the registration to write for each advisor with its owner, in
+    advisor order, and how many were refused."""
+    registrations = payloads(items, AdvisorRegistered)
+    rows = await conn.fetch(
+        "SELECT advisor_id, owner_region FROM advisors WHERE advisor_id = ANY($1::text[])",
+        sorted({data.advisor_id for data in registrations}),
+    )
+    kept, refused = registrations_permitted(
+        {row["advisor_id"]: row["owner_region"] for row in rows}, registrations
+    )
+    return [kept[advisor] for advisor in sorted(kept)], refused

@@ -38,7 +38,7 @@ from contracts.events import (
     void_permitted,
 )
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
-from plumbing.handlers import BatchContext, Handlers
+from plumbing.handlers import BatchContext, Handlers, last_of_each
 from plumbing.postgres import Connection
 from plumbing.projection import ConsumedEvent, Projection
 from services.assessment.queries import approval_state
@@ -117,19 +117,24 @@ async def _region_classified(
     )
 
 
-async def _advisor_assigned(
-    conn: Connection, item: ConsumedEvent, data: AdvisorAssigned, _context: BatchContext[None]
+async def _advisors_assigned(
+    conn: Connection, items: list[ConsumedEvent], _context: BatchContext[None]
 ) -> None:
+    """A run of assignments in one statement; the last of a key (advisor, village, term start) wins, as one
+    by one."""
+    rows = last_of_each(
+        items, AdvisorAssigned, lambda data: (data.advisor_id, data.village_code, data.term_start)
+    )
     await conn.execute(
         """INSERT INTO assignments (advisor_id, village_code, term_start, term_end, annual_subsidy_yuan)
-           VALUES ($1, $2, $3, $4, $5)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::date[], $5::numeric[])
            ON CONFLICT (advisor_id, village_code, term_start)
-           DO UPDATE SET term_end = $4, annual_subsidy_yuan = $5""",
-        data.advisor_id,
-        data.village_code,
-        data.term_start,
-        data.term_end,
-        data.annual_subsidy_yuan,
+           DO UPDATE SET term_end = EXCLUDED.term_end, annual_subsidy_yuan = EXCLUDED.annual_subsidy_yuan""",
+        [data.advisor_id for _, data in rows],
+        [data.village_code for _, data in rows],
+        [data.term_start for _, data in rows],
+        [data.term_end for _, data in rows],
+        [data.annual_subsidy_yuan for _, data in rows],
     )
 
 
@@ -145,25 +150,32 @@ async def _advisor_released(
     )
 
 
-async def _advisor_registered(
-    conn: Connection, item: ConsumedEvent, data: AdvisorRegistered, _context: BatchContext[None]
+async def _advisors_registered(
+    conn: Connection, items: list[ConsumedEvent], _context: BatchContext[None]
 ) -> None:
+    """A run of registrations in one statement; the last of an advisor wins, as one by one."""
+    rows = last_of_each(items, AdvisorRegistered, lambda data: data.advisor_id)
     await conn.execute(
-        """INSERT INTO advisors (advisor_id, name, organisation) VALUES ($1, $2, $3)
-           ON CONFLICT (advisor_id) DO UPDATE SET name = $2, organisation = $3""",
-        data.advisor_id,
-        data.name,
-        data.organisation,
+        """INSERT INTO advisors (advisor_id, name, organisation)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+           ON CONFLICT (advisor_id)
+           DO UPDATE SET name = EXCLUDED.name, organisation = EXCLUDED.organisation""",
+        [data.advisor_id for _, data in rows],
+        [data.name for _, data in rows],
+        [data.organisation for _, data in rows],
     )
 
 
-async def _region_registered(
-    conn: Connection, item: ConsumedEvent, data: RegionRegistered, _context: BatchContext[None]
+async def _regions_registered(
+    conn: Connection, items: list[ConsumedEvent], _context: BatchContext[None]
 ) -> None:
+    """A run of registrations in one statement; the last of a code wins, as one by one."""
+    rows = last_of_each(items, RegionRegistered, lambda data: data.code)
     await conn.execute(
-        "INSERT INTO places (code, name) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET name = $2",
-        data.code,
-        data.name,
+        """INSERT INTO places (code, name) SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name""",
+        [data.code for _, data in rows],
+        [data.name for _, data in rows],
     )
 
 
@@ -456,13 +468,15 @@ handlers.each(
     {
         PolicyPublished: _policy_published,
         RegionClassified: _region_classified,
-        AdvisorAssigned: _advisor_assigned,
         AdvisorReleased: _advisor_released,
-        AdvisorRegistered: _advisor_registered,
-        RegionRegistered: _region_registered,
         ViolationRecorded: _violation_recorded,
     },
     topic=REGISTRY,
+    runs={
+        AdvisorAssigned: _advisors_assigned,
+        AdvisorRegistered: _advisors_registered,
+        RegionRegistered: _regions_registered,
+    },
 )
 handlers.each(
     {TeamRegistered: _team_registered, TeamAssigned: _team_assigned, TeamReleased: _team_released},

@@ -31,11 +31,10 @@ from contracts.events import (
     TeamAssigned,
     TeamRegistered,
     TeamReleased,
-    registration_permitted,
     void_permitted,
 )
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
-from plumbing.handlers import BatchContext, Handlers
+from plumbing.handlers import BatchContext, Handlers, advisor_registrations, last_of_each
 from plumbing.postgres import Connection
 from plumbing.projection import ConsumedEvent, Projection
 from services.dashboard.rules import (
@@ -310,42 +309,49 @@ async def _region_retired(
         await _move_history(conn, data.code, destination, context.state)
 
 
-async def _advisor_registered(
-    conn: Connection, item: ConsumedEvent, data: AdvisorRegistered, _context: DashboardContext
+async def _advisors_registered(
+    conn: Connection, items: list[ConsumedEvent], _context: DashboardContext
 ) -> None:
+    """A run of registrations in one statement, as one by one: a registration the advisor's owner may not
+    make is refused (`registrations_permitted`), the last permitted one of an advisor wins."""
     # The card on the village's notice page (公示): the phone is only the contact the advisor chose to
     # publish, never the registry's (personal) phone.
-    owner = await conn.fetchrow("SELECT owner_region FROM advisors WHERE advisor_id = $1", data.advisor_id)
-    if owner is not None and not registration_permitted(owner["owner_region"], data):
-        return
-    contact = data.public_contact
+    written, _refused = await advisor_registrations(conn, items)
+    contacts = [data.public_contact for data, _ in written]
     await conn.execute(
         """INSERT INTO advisors (advisor_id, name, kind, organisation, phone, contact_consented_on,
                                  owner_region)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (advisor_id) DO UPDATE SET name = $2, kind = $3, organisation = $4, phone = $5,
-               contact_consented_on = $6, owner_region = coalesce($7, advisors.owner_region)""",
-        data.advisor_id,
-        data.name,
-        str(data.kind),
-        data.organisation,
-        contact.phone if contact else None,
-        contact.consented_on if contact else None,
-        data.region_code,
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[],
+                                $7::text[])
+           ON CONFLICT (advisor_id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
+               organisation = EXCLUDED.organisation, phone = EXCLUDED.phone,
+               contact_consented_on = EXCLUDED.contact_consented_on, owner_region = EXCLUDED.owner_region""",
+        [data.advisor_id for data, _ in written],
+        [data.name for data, _ in written],
+        [str(data.kind) for data, _ in written],
+        [data.organisation for data, _ in written],
+        [contact.phone if contact else None for contact in contacts],
+        [contact.consented_on if contact else None for contact in contacts],
+        [owner for _, owner in written],
     )
 
 
-async def _advisor_assigned(
-    conn: Connection, item: ConsumedEvent, data: AdvisorAssigned, _context: DashboardContext
+async def _advisors_assigned(
+    conn: Connection, items: list[ConsumedEvent], _context: DashboardContext
 ) -> None:
+    """A run of assignments in one statement; the last of a key (advisor, village, term start) wins, as one
+    by one."""
+    rows = last_of_each(
+        items, AdvisorAssigned, lambda data: (data.advisor_id, data.village_code, data.term_start)
+    )
     await conn.execute(
         """INSERT INTO assignments (advisor_id, village_code, term_start, term_end)
-           VALUES ($1, $2, $3, $4)
-           ON CONFLICT (advisor_id, village_code, term_start) DO UPDATE SET term_end = $4""",
-        data.advisor_id,
-        data.village_code,
-        data.term_start,
-        data.term_end,
+           SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::date[])
+           ON CONFLICT (advisor_id, village_code, term_start) DO UPDATE SET term_end = EXCLUDED.term_end""",
+        [data.advisor_id for _, data in rows],
+        [data.village_code for _, data in rows],
+        [data.term_start for _, data in rows],
+        [data.term_end for _, data in rows],
     )
 
 
@@ -730,11 +736,10 @@ handlers.on(RegionRegistered, topic=REGISTRY)(_register_regions)
 handlers.each(
     {
         RegionRetired: _region_retired,
-        AdvisorRegistered: _advisor_registered,
-        AdvisorAssigned: _advisor_assigned,
         AdvisorReleased: _advisor_released,
     },
     topic=REGISTRY,
+    runs={AdvisorRegistered: _advisors_registered, AdvisorAssigned: _advisors_assigned},
 )
 handlers.each(
     {TeamRegistered: _team_registered, TeamAssigned: _team_assigned, TeamReleased: _team_released},

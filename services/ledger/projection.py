@@ -24,10 +24,9 @@ from contracts.events import (
     TeamAssigned,
     TeamRegistered,
     TeamReleased,
-    registration_permitted,
 )
 from contracts.topics import REGISTRY, VILLAGE_SERVICES
-from plumbing.handlers import BatchContext, Handlers
+from plumbing.handlers import BatchContext, Handlers, advisor_registrations, last_of_each
 from plumbing.postgres import Connection
 from plumbing.projection import ConsumedEvent, Projection
 from services.ledger import metrics
@@ -56,49 +55,52 @@ def personal_salt(key: bytes, event_id: UUID) -> bytes:
     return hmac.new(key, event_id.bytes, hashlib.sha256).digest()
 
 
-async def _advisor_registered(
-    conn: Connection, item: ConsumedEvent, data: AdvisorRegistered, _context: LedgerContext
-) -> None:
-    owner = await conn.fetchrow("SELECT owner_region FROM advisors WHERE advisor_id = $1", data.advisor_id)
-    if owner is not None and not registration_permitted(owner["owner_region"], data):
-        metrics.REFUSED_REGISTRATIONS.inc()
-        return
+async def _advisors_registered(conn: Connection, items: list[ConsumedEvent], _context: LedgerContext) -> None:
+    """A run of registrations in two statements, as one by one: a registration the advisor's owner may not
+    make is refused (`registrations_permitted`), the last permitted one of an advisor wins."""
+    written, refused = await advisor_registrations(conn, items)
+    if refused:
+        metrics.REFUSED_REGISTRATIONS.inc(refused)
     await conn.execute(
         """INSERT INTO advisors (advisor_id, name, kind, organisation, licence_no, owner_region)
-           VALUES ($1, $2, $3, $4, $5, $6)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
            ON CONFLICT (advisor_id)
-           DO UPDATE SET name = $2, kind = $3, organisation = $4, licence_no = $5,
-                         owner_region = coalesce($6, advisors.owner_region)""",
-        data.advisor_id,
-        data.name,
-        str(data.kind),
-        data.organisation,
-        data.licence_no,
-        data.region_code,
+           DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, organisation = EXCLUDED.organisation,
+                         licence_no = EXCLUDED.licence_no, owner_region = EXCLUDED.owner_region""",
+        [data.advisor_id for data, _ in written],
+        [data.name for data, _ in written],
+        [str(data.kind) for data, _ in written],
+        [data.organisation for data, _ in written],
+        [data.licence_no for data, _ in written],
+        [owner for _, owner in written],
     )
     await conn.execute(
-        """INSERT INTO advisor_personal (advisor_id, phone) VALUES ($1, $2)
-           ON CONFLICT (advisor_id) DO UPDATE SET phone = $2""",
-        data.advisor_id,
-        data.phone,
+        """INSERT INTO advisor_personal (advisor_id, phone) SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT (advisor_id) DO UPDATE SET phone = EXCLUDED.phone""",
+        [data.advisor_id for data, _ in written],
+        [data.phone for data, _ in written],
     )
 
 
-async def _advisor_assigned(
-    conn: Connection, item: ConsumedEvent, data: AdvisorAssigned, _context: LedgerContext
-) -> None:
+async def _advisors_assigned(conn: Connection, items: list[ConsumedEvent], _context: LedgerContext) -> None:
+    """A run of assignments in one statement; a later assignment of a key (advisor, village, term start)
+    overwrites an earlier one, as one by one."""
+    rows = last_of_each(
+        items, AdvisorAssigned, lambda data: (data.advisor_id, data.village_code, data.term_start)
+    )
     await conn.execute(
         """INSERT INTO assignments (advisor_id, village_code, term_start, term_end,
                                   annual_subsidy_yuan, assigned_event_id)
-           VALUES ($1, $2, $3, $4, $5, $6)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::date[], $5::numeric[], $6::uuid[])
            ON CONFLICT (advisor_id, village_code, term_start)
-           DO UPDATE SET term_end = $4, annual_subsidy_yuan = $5, assigned_event_id = $6""",
-        data.advisor_id,
-        data.village_code,
-        data.term_start,
-        data.term_end,
-        data.annual_subsidy_yuan,
-        item.event.id,
+           DO UPDATE SET term_end = EXCLUDED.term_end, annual_subsidy_yuan = EXCLUDED.annual_subsidy_yuan,
+                         assigned_event_id = EXCLUDED.assigned_event_id""",
+        [data.advisor_id for _, data in rows],
+        [data.village_code for _, data in rows],
+        [data.term_start for _, data in rows],
+        [data.term_end for _, data in rows],
+        [data.annual_subsidy_yuan for _, data in rows],
+        [item.event.id for item, _ in rows],
     )
 
 
@@ -116,16 +118,18 @@ async def _advisor_released(
     )
 
 
-async def _region_registered(
-    conn: Connection, item: ConsumedEvent, data: RegionRegistered, _context: LedgerContext
-) -> None:
+async def _regions_registered(conn: Connection, items: list[ConsumedEvent], _context: LedgerContext) -> None:
+    """A run of registrations in one statement; the last of a code wins, as one by one."""
+    regions = last_of_each(items, RegionRegistered, lambda data: data.code)
     await conn.execute(
-        """INSERT INTO regions (code, name, level, parent_code) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (code) DO UPDATE SET name = $2, level = $3, parent_code = $4""",
-        data.code,
-        data.name,
-        str(data.level),
-        data.parent_code,
+        """INSERT INTO regions (code, name, level, parent_code)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+           ON CONFLICT (code) DO UPDATE
+           SET name = EXCLUDED.name, level = EXCLUDED.level, parent_code = EXCLUDED.parent_code""",
+        [data.code for _, data in regions],
+        [data.name for _, data in regions],
+        [str(data.level) for _, data in regions],
+        [data.parent_code for _, data in regions],
     )
 
 
@@ -394,14 +398,13 @@ async def _team_released(
 # village's chain), erasures (after the records they erase), then the conflicts the runtime kept out.
 handlers: Handlers[bytes] = Handlers()
 handlers.each(
-    {
-        AdvisorRegistered: _advisor_registered,
-        AdvisorAssigned: _advisor_assigned,
-        AdvisorReleased: _advisor_released,
-        RegionRegistered: _region_registered,
-        RegionRetired: _region_retired,
-    },
+    {AdvisorReleased: _advisor_released, RegionRetired: _region_retired},
     topic=REGISTRY,
+    runs={
+        RegionRegistered: _regions_registered,
+        AdvisorRegistered: _advisors_registered,
+        AdvisorAssigned: _advisors_assigned,
+    },
 )
 handlers.each(
     {TeamRegistered: _team_registered, TeamAssigned: _team_assigned, TeamReleased: _team_released},

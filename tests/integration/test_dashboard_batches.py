@@ -15,7 +15,7 @@ import pytest
 from contracts.envelope import Event, content_fingerprint
 from contracts.events import RegionLevel, RegionRegistered, RegionRetired, RetireReason
 from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
-from plumbing.projection import Batch, ConsumedEvent, prepare_schema
+from plumbing.projection import Batch, ConsumedEvent, Projection, prepare_schema
 from services.dashboard import projection as dashboard
 from services.dashboard.projection import dashboard_projection
 from tests.support.migrations import dashboard_with
@@ -235,9 +235,12 @@ def cut(events: list[ConsumedEvent], rng: random.Random, pieces: int) -> list[li
     return [events[start:end] for start, end in zip([0, *places], [*places, len(events)], strict=True)]
 
 
-async def tables_after(pool: asyncpg.Pool, schema: str, batches: list[list[ConsumedEvent]]) -> dict[str, str]:
-    """Apply the batches, each in a transaction as the runtime does; every projection table as text."""
-    projection = dashboard_projection()
+async def tables_after(
+    pool: asyncpg.Pool, schema: str, batches: list[list[ConsumedEvent]], projection: Projection | None = None
+) -> dict[str, str]:
+    """Apply the batches, each in a transaction as the runtime does; every projection table as text (the
+    dashboard's unless another projection is given)."""
+    projection = projection or dashboard_projection()
     await prepare_schema(pool, projection, schema)
     async with pool.acquire() as conn:
         for batch in batches:

@@ -16,7 +16,13 @@ from contracts.envelope import (
     parse_payload,
     to_kafka_record,
 )
-from contracts.events import PAYLOAD_BY_TYPE, VisitLogged, personal_field_names
+from contracts.events import (
+    PAYLOAD_BY_TYPE,
+    AdvisorRegistered,
+    VisitLogged,
+    personal_field_names,
+    registrations_permitted,
+)
 from contracts.topics import TOPIC_BY_NAME, TOPICS, dead_letter_topic
 from tests.support.samples import VILLAGE, sample_event, sample_fields
 
@@ -246,3 +252,33 @@ def test_real_village_codes_of_every_kind_are_accepted() -> None:
             "consultation.recorded", {**sample_fields("consultation.recorded"), "village_code": code}
         )
         assert payload.record_key() == code
+
+
+def test_registrations_permitted_replays_a_run_one_by_one_under_the_ownership_rule() -> None:
+    def card(advisor: str, region: str | None, name: str) -> AdvisorRegistered:
+        return AdvisorRegistered(
+            advisor_id=advisor,
+            name=name,
+            kind="lawyer",
+            organisation="所",
+            licence_no="L1",
+            region_code=region,
+        )
+
+    run = [
+        card("a", "370402", "county"),  # new: taken, owned by the county
+        card("a", "370402001", "township"),  # below the owner: refused
+        card("a", None, "unowned"),  # names no region: refused once owned
+        card("a", "3704", "prefecture"),  # above: taken, the prefecture owns it now
+        card("a", "370402", "county again"),  # below the new owner: refused
+        card("b", None, "b first"),  # an advisor owned by nobody (registered before regions travelled)
+        card("b", None, "b second"),  # nobody owns it: taken, still nobody's
+        card("c", "370403", "c"),
+    ]
+    kept, refused = registrations_permitted({"b": None, "c": "370403001"}, run)
+    assert refused == 3
+    assert {advisor: (data.name, owner) for advisor, (data, owner) in kept.items()} == {
+        "a": ("prefecture", "3704"),
+        "b": ("b second", None),
+        "c": ("c", "370403"),  # its owner was a township of 370403: the county above may change it
+    }

@@ -10,12 +10,13 @@ import pytest
 
 from contracts.events import (
     AdvisorAssigned,
+    AdvisorReleased,
     ConsultationRecorded,
     RecordVoided,
     RegionRegistered,
     ServiceRecord,
 )
-from plumbing.handlers import BatchContext, Handlers
+from plumbing.handlers import BatchContext, Handlers, last_of_each, payloads
 from plumbing.projection import Batch, ConsumedEvent
 from tests.support.samples import sample_event
 
@@ -93,3 +94,54 @@ async def test_each_takes_events_one_by_one_in_batch_order_by_their_most_specifi
 def test_a_handler_names_what_it_handles() -> None:
     with pytest.raises(ValueError, match="names the event types"):
         Handlers[None]().on()
+
+
+async def test_runs_take_each_stretch_of_their_types_at_once_and_the_rest_one_by_one_in_order() -> None:
+    """`each(..., runs=...)`: consecutive events of the run types go together (each type's in order, the
+    types in the order of `runs`); an event handled one by one cuts the stretch."""
+    seen: list[tuple[str, list[int]]] = []
+    handlers: Handlers[None] = Handlers()
+
+    async def one(_conn: Any, item: ConsumedEvent, _data: Any, _context: BatchContext[None]) -> None:
+        seen.append(("released", [item.offset]))
+
+    def run(name: str) -> Any:
+        async def handle(_conn: Any, items: list[ConsumedEvent], _context: BatchContext[None]) -> None:
+            seen.append((name, [item.offset for item in items]))
+
+        return handle
+
+    handlers.each(
+        {AdvisorReleased: one},
+        topic="registry",
+        runs={RegionRegistered: run("regions"), AdvisorAssigned: run("terms")},
+    )
+    events = [
+        consumed("advisor.assigned", "registry", 1),
+        consumed("region.registered", "registry", 2),
+        consumed("advisor.assigned", "registry", 3),
+        consumed("region.registered", "registry", 4),
+        consumed("advisor.released", "registry", 5),
+        consumed("advisor.assigned", "registry", 6),
+        consumed("consultation.recorded", "village-services", 7),
+        consumed("advisor.assigned", "registry", 8),
+    ]
+    await handlers.apply(state=lambda: None)(None, Batch(events=events, conflicts=[], now=NOW))  # type: ignore[arg-type]
+    # the consultation is not this registration's: it does not cut the stretch
+    assert seen == [("regions", [2, 4]), ("terms", [1, 3]), ("released", [5]), ("terms", [6, 8])]
+    assert handlers.handled() == {AdvisorReleased, RegionRegistered, AdvisorAssigned}
+    with pytest.raises(ValueError, match="one by one or in runs"):
+        handlers.each({RegionRegistered: one}, runs={RegionRegistered: run("regions")})
+
+
+def test_last_of_each_keeps_the_last_event_of_every_key_in_key_order() -> None:
+    events = [
+        consumed("region.registered", "registry", 1, code="370101001001", name="甲", parent_code="370101001"),
+        consumed("region.registered", "registry", 2, code="370101001002", name="乙", parent_code="370101001"),
+        consumed("region.registered", "registry", 3, code="370101001001", name="丙", parent_code="370101001"),
+    ]
+    kept = last_of_each(events, RegionRegistered, lambda data: data.code)
+    assert [(item.offset, data.name) for item, data in kept] == [(3, "丙"), (2, "乙")]
+    with pytest.raises(TypeError, match="in a run of AdvisorAssigned"):
+        last_of_each(events, AdvisorAssigned, lambda data: data.advisor_id)
+    assert [data.name for data in payloads(events, RegionRegistered)] == ["甲", "乙", "丙"]
