@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -214,6 +215,22 @@ def host_lifespan(
     return lifespan
 
 
+# The cyclic collector, for a process that holds a large fixed heap (modules, pydantic's and FastAPI's
+# schemas: a million objects) and allocates a batch's short-lived objects at a time. With the defaults a
+# ledger rebuild spent 1.4 s of 10 s in it, a tenth of that in ten full collections walking the fixed heap
+# (bench/README.md). Frozen at start, the fixed heap is never walked again; young objects are collected
+# after 50,000 allocations instead of 700 (reference counting frees all but cycles before that).
+COLLECTOR_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_collector() -> None:
+    """Moves everything allocated so far out of the collector's reach and raises its thresholds; a
+    process calls it once, after its imports and set-up, before its work starts."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> int:
     """Serve until stopped; the exit code is EXIT_CRASHED when the service's projection died, so that
     docker-compose, Kubernetes or bin/run-local start it again instead of leaving it up doing nothing."""
@@ -235,6 +252,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> int:
             server.should_exit = True
 
         host.on_crash = shut_down
+    tune_collector()
     server.run()
     if isinstance(host, ProjectionHost) and host.crashed:
         log.error("exiting_after_crash", projection=host.projection.name, exit_code=EXIT_CRASHED)
@@ -280,6 +298,8 @@ def projection_main(
     args = parser.parse_args(argv)
     settings = make_settings()
     configure_logging(service, settings.log_level)
+    if args.command in ("rebuild", "rebuild-part"):
+        tune_collector()
     if args.command == "serve":
         return serve(make_app(), settings)
     if args.command == "migrate":
