@@ -270,9 +270,16 @@ SENDER_FIELDS = frozenset({"recorded_by", "recorded_by_role"})
 # How a record arrived (a bulk import of history), not what it says: an import of records already here is
 # a duplicate, not a conflict.
 IMPORTED_FIELD = "imported"
+NOT_FINGERPRINTED = SENDER_FIELDS | {IMPORTED_FIELD}
 
 
-def content_fingerprint(event: Event) -> bytes:
+def payload_values(payload: EventPayload) -> dict[str, Any]:
+    """The payload as JSON values, unset fields left out: what `content_fingerprint` digests (less the
+    sender's fields) and what the ledger files; a consumer dumps each payload once and hands both this."""
+    return payload.model_dump(mode="json", exclude_none=True)
+
+
+def content_fingerprint(event: Event, values: dict[str, Any] | None = None) -> bytes:
     """SHA-256 over what makes a fact a fact: its type, subject and the payload the client sent (not when
     it was sent, nor by whom).
 
@@ -281,11 +288,12 @@ def content_fingerprint(event: Event) -> bytes:
     `time` is left out: for service records it is `occurred_at`, already in the payload, and for registry
     records it is when intake accepted them, which differs between retries. The sender fields are left
     out for the same reason, and so is the `imported` marker; personal fields are sealed deterministically
-    per record id, so they stay.
+    per record id, so they stay. `values`: the payload's `payload_values`, when the caller has them.
     """
     canonical = orjson.dumps({"type": event.type, "subject": event.subject}, option=orjson.OPT_SORT_KEYS)
+    dumped = payload_values(event.data) if values is None else values
     sent = orjson.dumps(
-        event.data.model_dump(mode="json", exclude_none=True, exclude=set(SENDER_FIELDS | {IMPORTED_FIELD})),
+        {name: value for name, value in dumped.items() if name not in NOT_FINGERPRINTED},
         option=orjson.OPT_SORT_KEYS,
     )
     return hashlib.sha256(canonical + b"\n" + sent).digest()

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from contracts.envelope import (
     Event,
     content_fingerprint,
     from_kafka_record,
+    payload_values,
     to_kafka_record,
 )
 from contracts.topics import dead_letter_topic
@@ -94,6 +95,8 @@ class ConsumedEvent:
     offset: int
     fingerprint: bytes
     trace: TraceContext | None = None  # the `traceparent` of the request that wrote it (plumbing/tracing.py)
+    # The payload's `payload_values`, dumped once for the fingerprint, for a projection that files them.
+    values: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -512,14 +515,16 @@ class ProjectionRunner:
                     rules = ",".join(sorted({f"{error.field}:{error.rule}" for error in violation.errors}))
                     poison.append(_Poison(record, f"contract:{rules}"))
                     continue
+                values = payload_values(event.data)
                 decoded.append(
                     ConsumedEvent(
                         event,
                         tp.topic,
                         tp.partition,
                         record.offset,
-                        content_fingerprint(event),
+                        content_fingerprint(event, values),
                         from_kafka_headers(record.headers),
+                        values,
                     )
                 )
 

@@ -271,20 +271,23 @@ async def _append_entries(conn: Connection, records: list[ConsumedEvent], contex
     void_rows: list[tuple[Any, ...]] = []
     for item in records:
         data = _service_record(item)
-        statistics, personal = split_fields(data)
-        salt = personal_salt(personal_key, item.event.id)
-        chained: ChainedEntry = heads[data.village_code].append(
+        statistics, personal = split_fields(data, item.values)
+        head = heads[data.village_code]
+        chained: ChainedEntry = head.append(
             EntryContent(
                 event_id=item.event.id,
                 village_code=data.village_code,
-                sequence=0,
+                sequence=head.last_sequence + 1,
                 event_type=item.event.type,
                 advisor_id=data.advisor_id,
                 occurred_at=data.occurred_at,
                 recorded_at=item.event.recorded_at,
                 recorded_by=data.recorded_by,
                 fields=statistics,
-                personal_digest=personal_digest(personal, salt),
+                # the salt only where there is personal data to digest (an HMAC per entry otherwise)
+                personal_digest=personal_digest(personal, personal_salt(personal_key, item.event.id))
+                if personal
+                else b"",
             )
         )
         content = chained.content

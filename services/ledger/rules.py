@@ -4,6 +4,7 @@ data kept apart from the statistics-grade fields."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from uuid import UUID
 
 import orjson
 
+from contracts.envelope import payload_values
 from contracts.events import (
     DEFAULT_ZONE,
     SEALED_PERSONAL_FIELD,
@@ -34,11 +36,15 @@ class VoidStatus(StrEnum):
     not_permitted = "not_permitted"
 
 
-def split_fields(payload: EventPayload) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_fields(
+    payload: EventPayload, values: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(statistics-grade fields, personal fields) of a service record, as JSON-ready values. A sealed
     record's personal part is its seal (`{"sealed_personal": ...}`): the ledger never holds the plain
-    values of it, and the chain's digest covers the seal."""
-    values = payload.model_dump(mode="json", exclude_none=True)
+    values of it, and the chain's digest covers the seal. `values`: the payload's `payload_values`, when
+    the runtime has dumped them already."""
+    if values is None:
+        values = payload_values(payload)
     personal_names = personal_field_names(type(payload)) | {SEALED_PERSONAL_FIELD}
     statistics = {k: v for k, v in values.items() if k not in personal_names and k not in COMMON_COLUMNS}
     personal = {k: v for k, v in values.items() if k in personal_names}
@@ -154,9 +160,12 @@ class VillageHead:
     last_sequence: int = 0
     last_hash: bytes = GENESIS
 
-    def append(self, content_without_sequence: EntryContent) -> ChainedEntry:
+    def append(self, content: EntryContent) -> ChainedEntry:
+        """The entry chained as the file's next: numbered here, unless it already carries the next number
+        (then it is not copied)."""
         sequence = self.last_sequence + 1
-        content = EntryContent(**{**content_without_sequence.__dict__, "sequence": sequence})
+        if content.sequence != sequence:
+            content = dataclasses.replace(content, sequence=sequence)
         chained = ChainedEntry(content, self.last_hash, entry_hash(self.last_hash, content))
         self.last_sequence = sequence
         self.last_hash = chained.entry_hash

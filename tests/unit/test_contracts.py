@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import uuid
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -14,6 +16,7 @@ from contracts.envelope import (
     content_fingerprint,
     from_kafka_record,
     parse_payload,
+    payload_values,
     to_kafka_record,
 )
 from contracts.events import (
@@ -282,3 +285,29 @@ def test_registrations_permitted_replays_a_run_one_by_one_under_the_ownership_ru
         "b": ("b second", None),
         "c": ("c", "370403"),  # its owner was a township of 370403: the county above may change it
     }
+
+
+def test_the_fingerprint_from_values_dumped_once_is_the_fingerprint_of_the_payload() -> None:
+    """The runtime dumps a payload once (`payload_values`) for the fingerprint and the ledger: the digest is
+    the one of the payload less the sender's fields and the import marker, for every event type."""
+    for event_type in PAYLOAD_BY_TYPE:
+        event = sample_event(event_type)
+        fields = set(type(event.data).model_fields)
+        if "recorded_by" in fields:
+            event = dataclasses.replace(
+                event, data=event.data.model_copy(update={"recorded_by": "someone-else"})
+            )
+        reference = hashlib.sha256(
+            orjson.dumps({"type": event.type, "subject": event.subject}, option=orjson.OPT_SORT_KEYS)
+            + b"\n"
+            + orjson.dumps(
+                event.data.model_dump(
+                    mode="json", exclude_none=True, exclude={"recorded_by", "recorded_by_role", "imported"}
+                ),
+                option=orjson.OPT_SORT_KEYS,
+            )
+        ).digest()
+        values = payload_values(event.data)
+        assert content_fingerprint(event) == reference, event_type
+        assert content_fingerprint(event, values) == reference, event_type
+        assert values == event.data.model_dump(mode="json", exclude_none=True)

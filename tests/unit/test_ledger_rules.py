@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import uuid
 from dataclasses import replace
@@ -9,6 +10,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from contracts.envelope import payload_values
 from contracts.events import DEFAULT_ZONE, RecordVoided
 from services.ledger.exports import Totals, describe
 from services.ledger.rules import (
@@ -196,3 +198,19 @@ def test_personal_details_are_masked_in_exports_unless_allowed() -> None:
     assert "宅基地" not in describe(shown, show_personal=False)
     assert "摘要：***" in describe(shown, show_personal=False)
     assert describe(shown, show_personal=True).startswith("主题：土地")
+
+
+def test_split_fields_of_values_dumped_once_equals_its_own_dump() -> None:
+    for kind in ("consultation.recorded", "visit.logged", "legal_aid.assisted", "record.voided"):
+        payload = sample_payload(kind)
+        assert split_fields(payload, payload_values(payload)) == split_fields(payload), kind
+
+
+def test_an_entry_carrying_the_next_number_is_chained_as_one_numbered_by_the_head() -> None:
+    numbered, unnumbered = VillageHead(VILLAGE), VillageHead(VILLAGE)
+    for n in range(1, 4):
+        first = numbered.append(dataclasses.replace(content(n), sequence=n))
+        second = unnumbered.append(content(n))
+        assert first == second
+    assert numbered.last_hash == unnumbered.last_hash
+    assert numbered.append(dataclasses.replace(content(9), sequence=7)).content.sequence == 4
