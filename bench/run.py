@@ -118,12 +118,14 @@ def writing_regions(regions: list[RegionRegistered]) -> tuple[str, list[RegionRe
     return writer, [region for region in regions if region.code.startswith(writer)]
 
 
-def recent_events(regions: list[RegionRegistered], count: int, seed: int) -> list[Event]:
-    """Records of last month (intake takes records of the last 400 days only)."""
+def recent_events(regions: list[RegionRegistered], count: int, seed: int, months: int = 1) -> list[Event]:
+    """Records of last month, or of the `months` before this one (intake takes records of the last 400 days
+    only)."""
     today = datetime.now(UTC).astimezone(DEFAULT_ZONE).date()
-    first = date(today.year - 1, 12, 1) if today.month == 1 else date(today.year, today.month - 1, 1)
+    first_month = today.year * 12 + today.month - 1 - months
+    first = date(first_month // 12, first_month % 12 + 1, 1)
     found: list[Event] = []
-    for event in record_events(Load(regions, first, 1, seed)):
+    for event in record_events(Load(regions, first, months, seed)):
         if event.type != "record.voided":
             found.append(event)
         if len(found) >= count:

@@ -146,7 +146,7 @@ def _time_errors(payload: EventPayload, now: datetime, limits: Limits) -> list[F
         errors.append(
             FieldError("ended_at", "not_in_future", "ended_at is in the future", payload.ended_at.isoformat())
         )
-    recorded_date = getattr(payload, "date", None) if "date" in type(payload).model_fields else None
+    recorded_date = getattr(payload, "date", None) if "date" in _field_names(type(payload)) else None
     if isinstance(recorded_date, date) and recorded_date > now.astimezone(DEFAULT_ZONE).date():
         errors.append(FieldError("date", "not_in_future", "date is in the future", recorded_date.isoformat()))
     return errors
@@ -166,8 +166,14 @@ def _codes_in(payload: EventPayload) -> list[tuple[str, str]]:
 def _code_fields(payload_type: type[EventPayload]) -> tuple[str, ...]:
     # Asked of the model's fields, not with getattr's default: a pydantic model's miss costs an exception.
     return tuple(
-        name for name in ("village_code", "code", "region_code") if name in payload_type.model_fields
+        name for name in ("village_code", "code", "region_code") if name in _field_names(payload_type)
     )
+
+
+@cache
+def _field_names(payload_type: type[EventPayload]) -> frozenset[str]:
+    # Once per type: pydantic's `model_fields` is a descriptor that calls a method on every read.
+    return frozenset(payload_type.model_fields)
 
 
 def authorization_errors(principal: Principal, payload: EventPayload) -> list[FieldError]:
@@ -235,9 +241,9 @@ def prepare_event(
         )
     fields = {name: value for name, value in body.items() if name != "id"}
     payload_type = PAYLOAD_BY_TYPE[kind.event_type]
-    if "recorded_by" in payload_type.model_fields:
+    if "recorded_by" in _field_names(payload_type):
         fields["recorded_by"] = principal.subject
-    if "recorded_by_role" in payload_type.model_fields:
+    if "recorded_by_role" in _field_names(payload_type):
         fields["recorded_by_role"] = str(principal.role)
     if payload_type in (AdvisorRegistered, TeamRegistered) and fields.get("region_code") is None:
         fields["region_code"] = principal.region_code  # the registering region owns the advisor or team

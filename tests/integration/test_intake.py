@@ -238,6 +238,24 @@ async def test_a_batch_of_mixed_records_reports_each_and_one_bad_record_sinks_no
     assert set(stored) == {body["id"] for body in good}
 
 
+async def test_a_batch_counts_its_records_by_kind_and_outcome(intake: httpx.AsyncClient) -> None:
+    def counted(kind: str, outcome: str, reason: str = "") -> float:
+        labels = {"kind": kind, "outcome": outcome, "reason": reason}
+        return REGISTRY.get_sample_value("vc_intake_records_total", labels) or 0.0
+
+    kinds = ["visit", "lecture", "visit", "consultation", "visit"]
+    before = {kind: counted(kind, "accepted") for kind in kinds}
+    refused_before = counted("consultation", "rejected", "greater_than_equal")
+    items = [{"kind": kind, "record": record(kind)} for kind in kinds]
+    items.insert(2, {"kind": "consultation", "record": record("consultation", person_times=0)})
+    answer = await intake.post("/v1/batch", json={"records": items}, headers=ADVISOR)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["accepted"], answer.json()["rejected"]) == (5, 1)
+    after = {kind: counted(kind, "accepted") - before[kind] for kind in before}
+    assert after == {"visit": 3, "lecture": 1, "consultation": 1}
+    assert counted("consultation", "rejected", "greater_than_equal") == refused_before + 1
+
+
 async def test_a_retried_batch_keeps_its_ids(
     intake: httpx.AsyncClient, infrastructure: Infrastructure
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,7 +14,9 @@ import pytest
 
 from contracts.envelope import (
     ContractViolation,
+    Event,
     content_fingerprint,
+    dataschema_uri,
     from_kafka_record,
     parse_payload,
     payload_values,
@@ -49,6 +52,41 @@ def test_every_event_type_round_trips_model_to_record_to_model(event_type: str) 
     assert headers["content-type"] == b"application/json"
     assert headers["ce_dataschema"] == f"urn:villagecounsel:schema:{event_type}:v1".encode()
     assert headers["ce_subject"] == record.key
+
+
+def headers_one_by_one(event: Event) -> list[tuple[str, bytes]]:
+    """The CloudEvents headers of a record, each encoded from the event's own attributes."""
+    assert event.recorded_at is not None
+    return [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", str(event.id).encode()),
+        ("ce_source", event.source.encode()),
+        ("ce_type", event.type.encode()),
+        ("ce_time", event.time.isoformat().encode()),
+        ("ce_subject", event.subject.encode()),
+        ("ce_dataschema", dataschema_uri(event.type).encode()),
+        ("content-type", b"application/json"),
+        ("ce_recordedat", event.recorded_at.isoformat().encode()),
+    ]
+
+
+@pytest.mark.parametrize("event_type", ALL_TYPES)
+def test_the_headers_encoded_once_per_type_are_those_of_each_record(event_type: str) -> None:
+    first = sample_event(event_type)
+    assert first.recorded_at is not None
+    later = replace(sample_event(event_type), recorded_at=first.recorded_at + timedelta(hours=1))
+    for event in (first, later, first):
+        assert to_kafka_record(event).headers == headers_one_by_one(event)
+
+
+def test_ce_recordedat_is_written_in_each_records_own_zone() -> None:
+    in_utc = sample_event("lecture.held")
+    assert in_utc.recorded_at is not None
+    in_shanghai = replace(in_utc, recorded_at=in_utc.recorded_at.astimezone(ZoneInfo("Asia/Shanghai")))
+    assert in_shanghai.recorded_at == in_utc.recorded_at, "the same instant, written in two zones"
+    records = [to_kafka_record(event) for event in (in_utc, in_shanghai, in_utc)]
+    written = [dict(record.headers)["ce_recordedat"][-6:] for record in records]
+    assert written == [b"+00:00", b"+08:00", b"+00:00"]
 
 
 @pytest.mark.parametrize(

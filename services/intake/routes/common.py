@@ -4,6 +4,8 @@ answers and refusals every kind of record gets."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Annotated, Any
 
 import orjson
@@ -183,6 +185,12 @@ async def seal_each(keystore: Keystore, events: list[Event]) -> list[Event | Api
 
 def accepted(kind: str, event: Event, stored: Stored) -> dict[str, Any]:
     metrics.RECORDS.labels(kind, "accepted", "").inc()
+    return accepted_answer(kind, event, stored)
+
+
+def accepted_answer(kind: str, event: Event, stored: Stored) -> dict[str, Any]:
+    """What `accepted` answers, without counting the record (a batch counts its records once per kind)."""
+    recorded_at = event.recorded_at
     return {
         "id": str(event.id),
         "kind": kind,
@@ -190,8 +198,15 @@ def accepted(kind: str, event: Event, stored: Stored) -> dict[str, Any]:
         "topic": event.topic,
         "partition": stored.partition,
         "offset": stored.offset,
-        "recorded_at": event.recorded_at.isoformat() if event.recorded_at else None,
+        "recorded_at": _moment_text(recorded_at, recorded_at.utcoffset()) if recorded_at else None,
     }
+
+
+@lru_cache(maxsize=64)
+def _moment_text(moment: datetime, offset: timedelta | None) -> str:
+    # A batch's records share the moment intake accepted them: written once per batch. Keyed by the offset
+    # too: an equal instant in another zone compares equal, and is written otherwise.
+    return moment.isoformat()
 
 
 def import_answer(

@@ -3,6 +3,7 @@ up to 1,000 records of mixed kinds for offline clients. A record is acknowledged
 has stored it."""
 
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from services.intake.routes.common import (
     Admitted,
     Parts,
     accepted,
+    accepted_answer,
     erased_refusal,
     log,
     log_rejection,
@@ -194,9 +196,11 @@ async def batch(
             if isinstance(outcome, Stored)
         ]
     )
+    accepted_by_kind: Counter[str] = Counter()
     for (index, kind_name, event), outcome in zip(to_publish, published, strict=True):
         if isinstance(outcome, Stored):
-            results[index] = {"index": index, **accepted(kind_name, event, outcome)}
+            results[index] = {"index": index, **accepted_answer(kind_name, event, outcome)}
+            accepted_by_kind[kind_name] += 1
         else:
             metrics.RECORDS.labels(kind_name, "unavailable", outcome.reason).inc()
             results[index] = {
@@ -210,6 +214,8 @@ async def batch(
                     "message": MAY_NOT_BE_STORED,
                 },
             }
+    for kind_name, count in accepted_by_kind.items():
+        metrics.RECORDS.labels(kind_name, "accepted", "").inc(count)
     counts = {
         status: sum(1 for r in results if r["status"] == status)
         for status in ("accepted", "rejected", "unavailable")
