@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import sys
 from datetime import timedelta
@@ -150,24 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(token)
         return 0
-    app = create_app(settings)
-    tune_collector()
-    return serve(app, settings)
-
-
-# CPython's default (700, 10, 10): a full pass every 70,000 new objects.
-COLLECTOR_THRESHOLDS = (10_000, 10, 10)
-
-
-def tune_collector() -> None:
-    """A batch keeps every record's objects (its JSON, payload, event, Kafka record) alive until Kafka has
-    acknowledged it; at CPython's default thresholds the collector walked all of them, and all of the
-    modules' objects, about twice a second: a fifth of intake's time in the benchmark's batches
-    (bench/intake_batch.py). What start-up built is frozen out of the passes, and they run 1/14 as
-    often (per 10,000 new objects instead of 700); memory is freed by reference counting as before."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+    return serve(create_app(settings), settings)  # serve tunes the collector (plumbing/service.py)
 
 
 if __name__ == "__main__":
