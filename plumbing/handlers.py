@@ -164,12 +164,7 @@ def last_of_each(
     """The events of a run (with their payloads), the last one of each key only, in the order of the keys:
     what a run of upserts that each set every column leaves, applied in one statement (PostgreSQL refuses to
     update a row twice in one INSERT ... ON CONFLICT), its rows locked in key order."""
-    last: dict[Hashable, tuple[ConsumedEvent, P]] = {}
-    for item in items:
-        data = item.event.data
-        if not isinstance(data, payload):
-            raise TypeError(f"{item.event.type} in a run of {payload.__name__}")
-        last[key(data)] = (item, data)
+    last = {key(data): (item, data) for item, data in zip(items, payloads(items, payload), strict=True)}
     return [last[found] for found in sorted(last, key=_sortable)]
 
 
