@@ -1102,6 +1102,34 @@ CLUSTER_SCENARIOS: dict[str, FaultAction] = {
     "controlled-shutdown": controlled_shutdown,
     **network_faults("leader"),
 }
+# The test suite's short round (tests/integration/test_chaos.py) is every single-broker scenario but those
+# whose fault a test of its own already injects, in a fraction of the time, against the same code; the
+# suite stays under 20 minutes on a 2-core machine. Every scenario's short round is `bin/chaos --seconds 5
+# --rate 8` (bench/results/chaos-short.md), the long one `bin/chaos --soak`.
+# scenario: the tests of its own that inject its fault, as "file::test" under tests/integration/
+TESTED_APART: dict[str, tuple[str, ...]] = {
+    "broker-kill": (
+        "test_intake.py::test_503_while_the_broker_is_stopped_and_recovery_without_restarting_intake",
+        "test_chaos_cluster.py::"
+        "test_leader_kills_and_controlled_shutdowns_of_three_brokers_lose_double_and_strand_nothing",
+    ),
+    "postgres-kill": (
+        "test_projection_outages.py::"
+        "test_kill_9_of_postgresql_mid_batch_is_survived_with_true_lag_and_nothing_lost_or_doubled",
+    ),
+    "postgres-read-only": (
+        "test_projection_outages.py::"
+        "test_a_database_that_refuses_writes_is_retried_unready_and_nothing_is_dropped",
+    ),
+    "postgres-half-open": (
+        "test_projection_outages.py::test_half_open_database_connections_are_found_out_and_replaced",
+    ),
+    "rebalance": (
+        "test_projection_runtime.py::test_two_consumers_killed_during_rebalances_lose_and_repeat_nothing",
+    ),
+    "rebuild": ("test_projection_runtime.py::test_a_rebuild_switches_over_while_records_keep_arriving",),
+}
+SUITE_ROUND = tuple(name for name in SCENARIOS if name not in TESTED_APART)
 # The cluster's short round (tests/integration/test_chaos_cluster.py): Kafka's replication under the
 # two kinds of broker loss; its network faults are the soak's.
 CLUSTER_SHORT_ROUND = ("leader-kill", "controlled-shutdown")

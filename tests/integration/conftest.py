@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from devstack.identity import IdentityProfile
 from plumbing.kafka import create_producer, ensure_topics
+from tests.support.chaos_rounds import Round, run_rounds
 from tests.support.infrastructure import Infrastructure, provide_identity, provide_infrastructure
 
 
@@ -53,6 +54,12 @@ async def admin_pool(infrastructure: Infrastructure) -> AsyncIterator[asyncpg.Po
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture(scope="session")
+def chaos_rounds() -> dict[str, Round]:
+    """The short chaos rounds, one broker and the cluster, side by side, once (support/chaos_rounds.py)."""
+    return run_rounds()
 
 
 @pytest.fixture

@@ -1,40 +1,27 @@
 """The acknowledged-write audit's short round on three brokers (`python -m devstack.chaos --short-cluster`,
-a cluster of its own on ports apart from the other chaos stacks): replication 3, `min.insync.replicas` 2,
-producers with acks=all, Kafka's replication system tests as the anchor. Two kill -9 of the broker leading
-the partition the load writes to (each started again once another broker leads) and a controlled shutdown
-of each broker in turn, under a small load through intake: nothing intake acknowledged is lost, doubled,
-dead-lettered or stranded in any projection, no 5xx but 503 with Retry-After, each kill hands the
-partition to another broker, and the services recover. The soak (`bin/chaos --soak`) runs more kills,
-longer loads and network faults between the services and the leader."""
+a cluster of its own on ports apart from the other chaos stacks, run beside the single broker's round by
+tests/support/chaos_rounds.py): replication 3, `min.insync.replicas` 2, producers with acks=all, Kafka's
+replication system tests as the anchor. Two kill -9 of the broker leading the partition the load writes
+to (each started again once another broker leads) and a controlled shutdown of each broker in turn, under
+a small load through intake: nothing intake acknowledged is lost, doubled, dead-lettered or stranded in
+any projection, no 5xx but 503 with Retry-After, each kill hands the partition to another broker, and the
+services recover. The soak (`bin/chaos --soak`) runs more kills, longer loads and network faults between
+the services and the leader."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 from devstack.chaos import CLUSTER_SHORT_ROUND
+from tests.support.chaos_rounds import Round
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_leader_kills_and_controlled_shutdowns_of_three_brokers_lose_double_and_strand_nothing() -> None:
-    finished = subprocess.run(
-        [sys.executable, "-m", "devstack.chaos", "--short-cluster", "--seconds", "4", "--rate", "5"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
-    output = finished.stdout[-3000:] + finished.stderr[-3000:]
-    rows = [line for line in finished.stdout.splitlines() if line.startswith("| ") and "|---" not in line]
-    assert rows, output
-    header = [cell.strip() for cell in rows[0].strip("|").split("|")]
-    table = {
-        cells[0]: dict(zip(header, cells, strict=True))
-        for cells in ([cell.strip() for cell in row.strip("|").split("|")] for row in rows[1:])
-    }
+def test_leader_kills_and_controlled_shutdowns_of_three_brokers_lose_double_and_strand_nothing(
+    chaos_rounds: dict[str, Round],
+) -> None:
+    finished = chaos_rounds["cluster"]
+    output = finished.output()
+    table = finished.table()
+    assert table, output
+    assert finished.returncode is not None, "the round outlasted its limit"
     assert set(table) == set(CLUSTER_SHORT_ROUND), output
     for scenario, figures in table.items():
         assert int(figures["acknowledged"]) > 0, (scenario, output)

@@ -21,7 +21,7 @@ from plumbing.projection import ProjectionRunner, prepare_schema
 from services.dashboard.projection import dashboard_projection
 from services.dashboard.queries import figure_values
 from tests.support.infrastructure import Infrastructure
-from tests.support.kafka_io import send_all
+from tests.support.kafka_io import described_group, send_all
 from tests.support.places import fresh_county
 from tests.support.samples import sample_event
 from tests.support.waiting import eventually
@@ -30,6 +30,15 @@ FIGURES = """SELECT region_code, period, metric, sum(value) AS value FROM ({valu
              WHERE region_code LIKE $1 || '%' GROUP BY 1, 2, 3 HAVING sum(value) <> 0 ORDER BY 1, 2, 3"""
 ACTIVE = """SELECT region_code, period, count(*) AS advisors FROM {schema}.advisor_activity_total
             WHERE region_code LIKE $1 || '%' AND records > 0 GROUP BY 1, 2 ORDER BY 1, 2"""
+
+
+async def described(infrastructure: Infrastructure, group: str) -> str:
+    """The group's state and its members' first fields (member id, then client or instance id), as its
+    coordinator says."""
+    found = await described_group(infrastructure.kafka, group)
+    if found is None:
+        return "no such group"
+    return f"state {found[2]}, members {[tuple(member[:3]) for member in found[5]]}"
 
 
 def work(county: str, draw: random.Random) -> tuple[list[Event], list[Event]]:
@@ -126,18 +135,28 @@ async def test_two_consumers_sharing_the_partitions_give_the_same_figures_as_one
         tasks = [asyncio.create_task(runner.run(stopping)) for runner in runners]
 
         async def services_partitions() -> list[int]:
+            for task in tasks:  # a runner that crashed would otherwise only show as holding nothing
+                if task.done() and task.exception() is not None:
+                    raise AssertionError(f"a runner ended: {task.exception()!r}")
             return [
                 len({tp for tp in runner.assignment() if tp.topic == VILLAGE_SERVICES}) for runner in runners
             ]
 
         # The shared group has formed: each member holds some of the partitions (after the broker's
         # initial rebalance delay), so both will apply batches.
-        await eventually(
-            services_partitions,
-            lambda held: held[0] == 12 and held[1] + held[2] == 12 and 0 not in held,
-            seconds=60,
-            what="the shared group's assignment",
-        )
+        try:
+            await eventually(
+                services_partitions,
+                lambda held: held[0] == 12 and held[1] + held[2] == 12 and 0 not in held,
+                seconds=120,
+                what="the shared group's assignment",
+            )
+        except AssertionError as error:
+            # Seen once on a loaded CI machine: [12, 0, 12] for the whole wait. What the coordinator says
+            # of the group tells a member that never joined from one that joined and was given nothing.
+            raise AssertionError(
+                f"{error}; the coordinator: {await described(infrastructure, shared.name)}"
+            ) from error
 
         # Sent in parts, each applied by the shared group before the next is sent, so that batches of both
         # members interleave.

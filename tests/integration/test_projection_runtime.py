@@ -19,7 +19,6 @@ from aiokafka import AIOKafkaProducer
 from contracts.envelope import Event, to_kafka_record
 from devstack.broker_security import ADMIN
 from plumbing.clock import SystemClock
-from plumbing.kafka import create_admin
 from plumbing.postgres import MigrationDrift, create_pool
 from plumbing.projection import Projection, ProjectionRunner, prepare_schema
 from plumbing.rebuild import rebuild
@@ -27,7 +26,7 @@ from plumbing.service import ProjectionHost
 from plumbing.settings import ProjectionSettings
 from tests.support.counting import MIGRATIONS, counting_projection
 from tests.support.infrastructure import Infrastructure
-from tests.support.kafka_io import consultations, read_topic, send_all, village
+from tests.support.kafka_io import consultations, described_group, read_topic, send_all, village
 from tests.support.samples import sample_event
 from tests.support.waiting import eventually
 
@@ -172,15 +171,8 @@ async def test_migrations_are_recorded_applied_once_and_never_edited(
 async def group_members(infrastructure: Infrastructure, group: str) -> set[str]:
     """The member ids of the consumer group now, as its coordinator says (DescribeGroups); a killed member
     stays listed until its session times out."""
-    admin = create_admin(infrastructure.kafka)
-    await admin.start()
-    try:
-        [response] = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
-    return {
-        str(member[0]) for described in response.groups if described[1] == group for member in described[5]
-    }
+    described = await described_group(infrastructure.kafka, group)
+    return {str(member[0]) for member in described[5]} if described is not None else set()
 
 
 async def joined(infrastructure: Infrastructure, group: str, before: set[str], what: str) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from contracts.envelope import Event, to_kafka_record
-from plumbing.kafka import KafkaConnection, create_consumer, topic_partitions
+from plumbing.kafka import KafkaConnection, create_admin, create_consumer, topic_partitions
 from tests.support.samples import sample_event
 
 
@@ -63,3 +64,15 @@ async def read_topic(kafka: KafkaConnection, topic: str) -> list[ConsumerRecord[
         return found
     finally:
         await consumer.stop()
+
+
+async def described_group(kafka: KafkaConnection, group: str) -> Any | None:
+    """The group as its coordinator describes it (DescribeGroups: error, id, state, protocol type,
+    protocol, members as (member id, client id, host, metadata, assignment)); None if it is not known."""
+    admin = create_admin(kafka)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    return next((described for described in response.groups if described[1] == group), None)
