@@ -23,9 +23,10 @@ def test_a_short_round_of_the_scenarios_no_other_test_injects_loses_doubles_and_
     table: dict[str, dict[str, str]] = {}
     for part in ("single", "alone"):  # the overload scenario runs alone, after (chaos_rounds.py)
         finished = chaos_rounds[part]
-        assert finished.table(), finished.output()
+        found = finished.table()
+        assert found, finished.output()
         assert finished.returncode is not None, f"the round {part} outlasted its limit"
-        table.update(finished.table())
+        table.update(found)
     assert set(table) == set(SUITE_ROUND), table
     for scenario, figures in table.items():
         assert int(figures["acknowledged"]) > 0, scenario

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.chaos import SUITE_ROUND
+from devstack.stack import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 LIMIT_SECONDS = 900
 ALONE = ("overload",)
 SHORT = ["--seconds", "5", "--rate", "8", "--scenarios"]
