@@ -396,7 +396,12 @@ class ProjectionRunner:
         records = {tp: batch for tp, batch in fetched.items() if batch}
         if records:
             await self._apply_with_retry(records)
+            # A rebalance while the batch was applied may have taken some of its partitions away: their
+            # lag is the new holder's to tell (aiokafka asserts on the highwater of a partition not held).
+            held = consumer.assignment()
             for tp in records:
+                if tp not in held:
+                    continue
                 end = consumer.highwater(tp)
                 if end is not None and tp in self._positions:
                     self.record_lag(tp, end - self._positions[tp])

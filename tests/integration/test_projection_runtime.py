@@ -10,21 +10,22 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from contracts.envelope import Event, to_kafka_record
 from devstack.broker_security import ADMIN
 from plumbing.clock import SystemClock
-from plumbing.postgres import MigrationDrift, create_pool
-from plumbing.projection import Projection, ProjectionRunner, prepare_schema
+from plumbing.postgres import Connection, MigrationDrift, create_pool
+from plumbing.projection import Batch, Projection, ProjectionRunner, prepare_schema
 from plumbing.rebuild import rebuild
 from plumbing.service import ProjectionHost
 from plumbing.settings import ProjectionSettings
-from tests.support.counting import MIGRATIONS, counting_projection
+from tests.support.counting import MIGRATIONS, apply_counts, counting_projection
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_io import consultations, described_group, read_topic, send_all, village
 from tests.support.samples import sample_event
@@ -301,6 +302,77 @@ async def test_two_consumers_killed_during_rebalances_lose_and_repeat_nothing(
     assert await third.terminate() == 0
     assert_exactly_once(await applications(admin_pool, tag, tag), sent)
     assert await admin_pool.fetchval(f'SELECT max(applications) FROM "{tag}".applied') == 1
+
+
+async def test_a_member_whose_partitions_are_taken_during_its_batch_carries_on(
+    infrastructure: Infrastructure, producer: AIOKafkaProducer, admin_pool: asyncpg.Pool, tag: str
+) -> None:
+    """A second member joins while the first applies a batch, and takes some of that batch's partitions.
+    The first one used to die when its batch ended (aiokafka's `highwater` of a partition no longer held:
+    AssertionError 'Partition is not assigned', CI at b20cdcb): it must carry on, and nothing is lost or
+    applied twice."""
+    sent = consultations(tag, 600)
+    await send_all(producer, sent)
+    release = asyncio.Event()
+    blocked = asyncio.Event()
+    in_batch: set[TopicPartition] = set()
+
+    async def apply_after_release(conn: Connection, batch: Batch) -> None:
+        if not blocked.is_set():  # only the first member's first batch waits (the test's own release)
+            in_batch.update(TopicPartition(item.topic, item.partition) for item in batch.events)
+            blocked.set()
+            await release.wait()
+        await apply_counts(conn, batch)
+
+    projection = replace(counting_projection(tag, tag), apply=apply_after_release)
+    pool = await create_pool(infrastructure.database_url, tag, 4)
+    stopping = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await prepare_schema(pool, projection)
+        first, second = (
+            ProjectionRunner(
+                projection,
+                pool,
+                producer,
+                kafka=infrastructure.kafka,
+                clock=SystemClock(),
+                batch_max_records=5000,
+                poll_timeout_ms=100,
+            )
+            for _ in range(2)
+        )
+        tasks.append(asyncio.create_task(first.run(stopping)))
+        await asyncio.wait_for(blocked.wait(), timeout=60)
+        tasks.append(asyncio.create_task(second.run(stopping)))
+
+        async def holdings() -> tuple[set[TopicPartition], set[TopicPartition]]:
+            return first.assignment(), second.assignment()
+
+        # The group rebalanced while the first member's batch waits: the second one holds partitions, and
+        # some of them were in that batch.
+        await eventually(
+            holdings,
+            lambda held: bool(held[1]) and bool(in_batch & held[1]),
+            seconds=120,
+            what="the second member holding partitions of the first one's batch",
+        )
+        release.set()
+        await eventually(
+            lambda: count_applied(admin_pool, tag, tag),
+            lambda n: n >= len(sent),
+            seconds=120,
+            what="catch-up",
+        )
+        ended = [task.exception() for task in tasks if task.done()]
+        assert ended == [], f"a member ended: {ended!r}"
+        assert_exactly_once(await applications(admin_pool, tag, tag), sent)
+        assert await admin_pool.fetchval(f'SELECT max(applications) FROM "{tag}".applied') == 1
+    finally:
+        release.set()
+        stopping.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await pool.close()
 
 
 async def test_rebuild_replays_from_zero_and_switches_over_while_the_live_one_serves(
