@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -132,6 +133,26 @@ FORGET_EMPTIED = f"""DELETE FROM figures WHERE (region_code, period, kafka_parti
        (SELECT * FROM unnest($1::text[], $2::text[], $3::int[])) AND {EMPTIED}"""  # noqa: S608 - column names from METRICS
 
 
+# `_write_activity_sql`'s parts: the village's deltas; a level's upsert and the rows whose presence turned
+# (`f<level>`, +1 or -1 in `turned`); the next level's deltas from those.
+ACTIVITY_VILLAGE = """d12 (region_code, period, advisor_id, delta) AS (
+       SELECT v.village, v.period, v.advisor_id, v.records FROM {source})"""
+ACTIVITY_LEVEL_WRITE = """w{level} AS (
+       INSERT INTO advisor_activity_total AS t (region_code, period, advisor_id, records)
+       SELECT * FROM d{level} ORDER BY 1, 2, 3
+       ON CONFLICT (region_code, period, advisor_id) DO UPDATE SET records = t.records + EXCLUDED.records
+       RETURNING region_code, period, advisor_id, records),
+   f{level} AS (
+       SELECT region_code, period, advisor_id, w.records, d.delta,
+              CASE WHEN w.records > 0 THEN 1 ELSE -1 END AS turned
+       FROM w{level} w JOIN d{level} d USING (region_code, period, advisor_id)
+       WHERE (w.records > 0) <> (w.records - d.delta > 0))"""
+ACTIVITY_TURNED = "SELECT region_code, period, advisor_id, records, delta FROM f{level}"
+ACTIVITY_LEVEL_DELTAS = """d{level} (region_code, period, advisor_id, delta) AS (
+       SELECT {code}, f.period, f.advisor_id, sum(f.turned)::int
+       FROM f{below} f GROUP BY 1, 2, 3 HAVING sum(f.turned) <> 0)"""
+
+
 def _write_figures_sql(source: str) -> str:
     """The figures' upsert from the staged deltas `source`: one row per region, period and slot, each metric
     added to its column."""
@@ -200,34 +221,18 @@ async def _forget_emptied(conn: Connection, emptied: list[Any]) -> None:
 
 
 async def _write_activity(conn: Connection, activity: dict[int, list[Activity]]) -> None:
-    """Records per (region, period, advisor), and +1 / -1 to `active_advisors` where that goes from none
-    to some or back. The village deltas are carried to the regions above in SQL, as the figures are; only
-    the rows whose count went from none to some or back come back. Rows are upserted in key order, so
-    concurrent consumers wait for each other's row locks instead of deadlocking, and each sees the other's
-    committed count."""
+    """Records per (village, period, advisor); above the village, the number of regions one level down
+    where the advisor is active (`_write_activity_sql`); and +1 / -1 to `active_advisors` wherever an
+    advisor went from inactive to active or back. Only the rows whose presence changed come back."""
     summed = village_activity(change for changes in activity.values() for change in changes)
     if not summed:
         return
-    source, arrays = await _deltas(conn, ACTIVITY_DELTAS, [(*key, value) for key, value in summed.items()], 3)
-    rows = await conn.fetch(
-        f"""WITH summed AS (
-               SELECT CASE l.digits WHEN 0 THEN $1 ELSE left(v.village, l.digits) END AS region_code,
-                      v.period, v.advisor_id, sum(v.records)::int AS records
-               FROM {source} CROSS JOIN unnest($2::int[]) AS l(digits)
-               GROUP BY 1, 2, 3 HAVING sum(v.records) <> 0),
-           written AS (
-               INSERT INTO advisor_activity_total (region_code, period, advisor_id, records)
-               SELECT * FROM summed ORDER BY 1, 2, 3
-               ON CONFLICT (region_code, period, advisor_id)
-               DO UPDATE SET records = advisor_activity_total.records + EXCLUDED.records
-               RETURNING region_code, period, advisor_id, records)
-           SELECT w.region_code, w.period, w.advisor_id, w.records, s.records AS delta
-           FROM written w JOIN summed s USING (region_code, period, advisor_id)
-           WHERE (w.records > 0) <> (w.records - s.records > 0)""",  # noqa: S608 - `source` is one of two fixed forms
-        COUNTRY_CODE,
-        [0, *LEVEL_PREFIXES],
-        *arrays,
-    )
+    source, arrays = await _deltas(conn, ACTIVITY_DELTAS, [(*key, value) for key, value in summed.items()], 2)
+    # The planner expects one row from each level's changes (it cannot tell how many turned) and joins a
+    # level's upsert to its deltas in a nested loop: 24 s a batch where a hash join takes milliseconds.
+    await conn.execute("SELECT set_config('enable_nestloop', 'off', true)")
+    rows = await conn.fetch(_write_activity_sql(source), COUNTRY_CODE, *arrays)
+    await conn.execute("SELECT set_config('enable_nestloop', 'on', true)")
     await _clear_staging(conn, ACTIVITY_DELTAS, arrays)
     became: dict[tuple[str, str], int] = defaultdict(int)
     gone = []
@@ -256,6 +261,27 @@ async def _write_activity(conn: Connection, activity: dict[int, list[Activity]])
             [float(value) for _, value in changed],
         )
         await _forget_emptied(conn, emptied)
+
+
+def _write_activity_sql(source: str) -> str:
+    """One statement, a level at a time from the village up: the village's rows count records; a region
+    above counts its regions one level down where the advisor is active, so it changes only when one of
+    them goes from inactive to active or back (`activity_totals` in rules.py is the model). Most of a
+    batch's records change nothing above the village: carrying every village delta to all five regions
+    above made two thirds of the rows this statement wrote
+    (bench/results/2026-12-07-dashboard-statements.txt). Rows are upserted level by level and in key order
+    within a level, one order for every consumer: concurrent ones wait for each other's row locks instead of
+    deadlocking, and each sees the other's committed count. Returns every row whose presence changed, with
+    its count after the batch and the batch's delta."""
+    levels = [*reversed(LEVEL_PREFIXES), 0]  # the village (12 digits), 9, 6, 4, 2, then the country
+    steps = [ACTIVITY_VILLAGE.format(source=source)]
+    for below, digits in itertools.pairwise(levels):
+        steps.append(ACTIVITY_LEVEL_WRITE.format(level=below))
+        code = "$1::text" if digits == 0 else f"left(f.region_code, {digits})"
+        steps.append(ACTIVITY_LEVEL_DELTAS.format(level=digits, below=below, code=code))
+    steps.append(ACTIVITY_LEVEL_WRITE.format(level=levels[-1]))
+    changed = " UNION ALL ".join(ACTIVITY_TURNED.format(level=digits) for digits in levels)
+    return "WITH " + ",\n".join(steps) + "\n" + changed
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:

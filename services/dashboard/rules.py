@@ -128,13 +128,19 @@ def village_activity(changes: Iterable[tuple[str, Sequence[str], str, int]]) -> 
     return {key: value for key, value in summed.items() if value != 0}
 
 
-def activity_deltas(changes: Iterable[tuple[str, Sequence[str], str, int]]) -> dict[Key, int]:
-    """The village deltas carried to every region above (what the projection's SQL does)."""
-    summed: dict[Key, int] = defaultdict(int)
-    for (village_code, period, advisor_id), value in village_activity(changes).items():
-        for region in region_chain(village_code):
-            summed[(region, period, advisor_id)] += value
-    return dict(summed)
+def activity_totals(changes: Iterable[tuple[str, Sequence[str], str, int]]) -> dict[Key, int]:
+    """What `advisor_activity_total` holds after these changes (the model of the projection's SQL): per
+    village, period and advisor the records; per region above, the regions one level down where the advisor
+    is active (records > 0). An advisor is active in a region exactly where its row is > 0."""
+    totals = village_activity(changes)
+    below = {key: value for key, value in totals.items() if value > 0}
+    for digits in (*reversed(LEVEL_PREFIXES[:-1]), 0):
+        counted: dict[Key, int] = defaultdict(int)
+        for region_code, period, advisor_id in below:
+            counted[(region_code[:digits] if digits else COUNTRY_CODE, period, advisor_id)] += 1
+        totals.update(counted)
+        below = counted
+    return totals
 
 
 def merge_chain(village_code: str, successors: Mapping[str, str]) -> list[str]:

@@ -18,6 +18,7 @@ from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.projection import Batch, ConsumedEvent, Projection, prepare_schema
 from services.dashboard import projection as dashboard
 from services.dashboard.projection import dashboard_projection
+from services.dashboard.rules import activity_totals
 from tests.support.migrations import dashboard_with
 from tests.support.places import fresh_county
 from tests.support.samples import sample_event
@@ -297,6 +298,19 @@ async def _tables(conn: asyncpg.Connection, schema: str) -> dict[str, str]:
     return found
 
 
+def assert_activity_as_modelled(table: str) -> None:
+    """`advisor_activity_total` (as `_tables` dumps it) is what `activity_totals` makes of its village rows:
+    above the village, the regions one level down where the advisor is active, and no row at 0."""
+    rows = {}
+    for line in table.splitlines():
+        region_code, period, advisor_id, records = line.strip("()").split(",")
+        rows[(region_code, period, advisor_id)] = int(records)
+    villages = [(key[0], [key[1]], key[2], value) for key, value in rows.items() if len(key[0]) == 12]
+    assert villages, "some village rows"
+    assert len(rows) > len(villages), "rows above the villages"
+    assert rows == activity_totals(villages)
+
+
 # A batch's deltas go to PostgreSQL as arrays when they are few, through a staging table when many: the
 # tests run both (every batch staged with 1).
 STAGINGS = pytest.mark.parametrize(
@@ -314,6 +328,7 @@ async def test_any_split_of_the_same_events_into_batches_leaves_byte_identical_t
     assert "figures" in whole
     assert whole["figures"].count("\n") > 100, "the stream adds up to figures at every level"
     assert whole["counted_records"]
+    assert_activity_as_modelled(whole["advisor_activity_total"])
     rng = random.Random(4)
     splits = {
         "one by one": [[item] for item in events],
@@ -366,7 +381,7 @@ async def test_merges_among_the_records_and_their_voids_leave_byte_identical_tab
     assert "t" in column(whole["counted_records"], -5), "some records are voided"
     assert "t" in column(whole["village_log"], -1)
     assert whole["figures"].count("\n") > 100
-    assert whole["advisor_activity_total"]
+    assert_activity_as_modelled(whole["advisor_activity_total"])
     rng = random.Random(5)
     merges = [index for index, item in enumerate(events) if isinstance(item.event.data, RegionRetired)]
     splits = {
@@ -423,3 +438,40 @@ async def test_the_migration_puts_voided_records_of_merged_villages_where_a_rebu
     assert migrated.keys() == rebuilt.keys()
     for table in rebuilt:
         assert migrated[table] == rebuilt[table], f"{table} differs from a rebuild's after the migration"
+
+
+async def test_the_migration_counts_active_regions_above_the_village_where_it_summed_records(
+    admin_pool: asyncpg.Pool, tag: str, tmp_path: Path
+) -> None:
+    """Before migration 015 a region above the village summed the advisor's records in every village below
+    it; the migration counts the active regions one level down instead, and the tables are then what a
+    rebuild leaves."""
+    events = stream(seed=23)
+    projection = dashboard_projection()
+    schema = f"presence_{tag}"
+    before_015 = dashboard_with(tmp_path / "migrations", lambda name: name < "015")
+    await prepare_schema(admin_pool, before_015, schema)
+    async with admin_pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('search_path', $1, true)", schema)
+            await projection.apply(conn, Batch(events=events, conflicts=[], now=NOW))
+        # What the projection before 015 left above the villages: the sums of their records.
+        table = f'"{schema}".advisor_activity_total'
+        await conn.execute(f"DELETE FROM {table} WHERE length(region_code) <> 12")
+        for digits in (9, 6, 4, 2, 0):
+            region = f"left(region_code, {digits})" if digits else "'0'"
+            await conn.execute(
+                f"""INSERT INTO {table} SELECT {region}, period, advisor_id, sum(records) FROM {table}
+                    WHERE length(region_code) = 12 GROUP BY 1, 2, 3 HAVING sum(records) <> 0"""
+            )
+        summed = await conn.fetchval(
+            f"SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"
+        )
+    await prepare_schema(admin_pool, projection, schema)
+    async with admin_pool.acquire() as conn:
+        migrated = await _tables(conn, schema)
+    rebuilt = await tables_after(admin_pool, f"rebuilt_{tag}", [events])
+    assert summed != rebuilt["advisor_activity_total"], "the sums above the villages differ from the counts"
+    assert migrated.keys() == rebuilt.keys()
+    for table_name in rebuilt:
+        assert migrated[table_name] == rebuilt[table_name], f"{table_name} differs from a rebuild's after 015"

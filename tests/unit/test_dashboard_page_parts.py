@@ -16,7 +16,7 @@ from devstack import demo
 from plumbing.auth import Principal, Role, bearer_principal
 from plumbing.http import install_common
 from services.dashboard.public import notice, notice_html, page_url
-from services.dashboard.rules import activity_deltas, counts_as_activity, periods
+from services.dashboard.rules import activity_totals, counts_as_activity, periods
 from services.dashboard.settings import DashboardSettings
 from services.intake.rules import KIND_BY_NAME, Limits, prepare_event
 from tests.support.samples import sample_payload
@@ -117,16 +117,31 @@ def test_an_advisor_is_active_where_they_recorded_a_service_but_not_for_feedback
     assert not counts_as_activity(sample_payload("advisor.registered"))
 
 
-def test_activity_counts_per_region_period_and_advisor_and_a_void_takes_it_back() -> None:
+def test_activity_counts_records_in_a_village_and_active_regions_one_level_down_above_it() -> None:
     when = periods(datetime(2026, 3, 10, 2, 0, tzinfo=UTC))
-    summed = activity_deltas(
-        [("370402001013", when, "a1", 1), ("370402002100", when, "a1", 1), ("370402001013", when, "a2", 1)]
+    totals = activity_totals(
+        [
+            ("370402001013", when, "a1", 1),
+            ("370402001013", when, "a1", 1),
+            ("370402001014", when, "a1", 1),
+            ("370402002100", when, "a1", 1),
+            ("370402001013", when, "a2", 1),
+        ]
     )
-    assert summed[("370402", "2026", "a1")] == 2  # two records; one distinct advisor when counted
-    assert summed[("370402001", "2026-Q1", "a1")] == 1
-    assert summed[("370402002", "2026-03", "a1")] == 1
-    assert ("370402002", "2026", "a2") not in summed
-    assert activity_deltas([("370402001013", when, "a1", 1), ("370402001013", when, "a1", -1)]) == {}
+    assert totals[("370402001013", "2026", "a1")] == 2  # the village: records
+    assert totals[("370402001", "2026-Q1", "a1")] == 2  # the township: two villages where a1 is active
+    assert totals[("370402002", "2026-03", "a1")] == 1
+    assert totals[("370402", "2026", "a1")] == 2  # the county: two townships, not four records
+    assert totals[("3704", "2026", "a1")] == 1
+    assert totals[("37", "2026", "a1")] == 1
+    assert totals[("0", "2026", "a1")] == 1
+    assert ("370402002", "2026", "a2") not in totals
+    assert totals[("0", "2026", "a2")] == 1
+    assert activity_totals([("370402001013", when, "a1", 1), ("370402001013", when, "a1", -1)]) == {}
+    # A void whose record was counted before these changes leaves -1: not active, so nothing above it.
+    assert activity_totals([("370402001013", when, "a1", -1)]) == {
+        ("370402001013", period, "a1"): -1 for period in when
+    }
 
 
 def local_app(open_region: str | None) -> httpx.AsyncClient:
