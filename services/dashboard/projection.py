@@ -87,8 +87,8 @@ DashboardContext = BatchContext[Pending]
 
 
 # A large batch's deltas are loaded with COPY into a temporary table of the connection, a small one's are
-# sent as arrays (`unnest`), and either is carried to the regions above by one INSERT ... SELECT ... GROUP BY
-# ... ON CONFLICT (issue 17). Measured with `python -m bench.dashboard_apply` (bench/README.md: 79,350 events
+# sent as arrays (`unnest`); the figures are carried to the regions above by one INSERT ... SELECT ... GROUP
+# BY ... ON CONFLICT, the activity by one statement a level at a time (`_write_activity_sql`) (issue 17). Measured with `python -m bench.dashboard_apply` (bench/README.md: 79,350 events
 # in rebuild-sized batches), the staged form took the figures' statement from 6.75 s to 5.78 s; a small
 # batch pays less for the arrays than for the statements around a COPY. The staging table is emptied
 # after each use: a batch isolated event by event (the runtime's poison isolation) applies several in one
@@ -134,7 +134,8 @@ FORGET_EMPTIED = f"""DELETE FROM figures WHERE (region_code, period, kafka_parti
 
 
 # `_write_activity_sql`'s parts: the village's deltas; a level's upsert and the rows whose presence turned
-# (`f<level>`, +1 or -1 in `turned`); the next level's deltas from those.
+# (`f<level>`, +1 or -1 in `turned`) or that are back at 0 (to be deleted: a village at -1, a void whose
+# record was counted elsewhere, then +1); the next level's deltas from those.
 ACTIVITY_VILLAGE = """d12 (region_code, period, advisor_id, delta) AS (
        SELECT v.village, v.period, v.advisor_id, v.records FROM {source})"""
 ACTIVITY_LEVEL_WRITE = """w{level} AS (
@@ -144,9 +145,10 @@ ACTIVITY_LEVEL_WRITE = """w{level} AS (
        RETURNING region_code, period, advisor_id, records),
    f{level} AS (
        SELECT region_code, period, advisor_id, w.records, d.delta,
-              CASE WHEN w.records > 0 THEN 1 ELSE -1 END AS turned
+              CASE WHEN (w.records > 0) = (w.records - d.delta > 0) THEN 0
+                   WHEN w.records > 0 THEN 1 ELSE -1 END AS turned
        FROM w{level} w JOIN d{level} d USING (region_code, period, advisor_id)
-       WHERE (w.records > 0) <> (w.records - d.delta > 0))"""
+       WHERE (w.records > 0) <> (w.records - d.delta > 0) OR w.records = 0)"""
 ACTIVITY_TURNED = "SELECT region_code, period, advisor_id, records, delta FROM f{level}"
 ACTIVITY_LEVEL_DELTAS = """d{level} (region_code, period, advisor_id, delta) AS (
        SELECT {code}, f.period, f.advisor_id, sum(f.turned)::int
@@ -192,8 +194,9 @@ async def _clear_staging(conn: Connection, table: str, arrays: list[list[Any]]) 
 
 async def _write(conn: Connection, pending: Pending) -> None:
     """One statement per table for the whole batch. Python sums each village's deltas; PostgreSQL carries
-    them to the regions above (the prefixes of the code, and the country above the provinces) and sums
-    again, rows in key order so that concurrent writers lock in one order."""
+    them to the regions above (the prefixes of the code, and the country above the provinces): the figures
+    summed again, the activity as presence (`_write_activity_sql`); rows in key order so that concurrent
+    writers lock in one order."""
     # Each change goes to its own partition's slot: consumers holding disjoint partitions write disjoint
     # rows, and the rows do not depend on how the events were cut into batches (a live consumer's small
     # batches and a rebuild's large ones leave the same table: tests/integration/test_dashboard_batches.py).
@@ -230,9 +233,13 @@ async def _write_activity(conn: Connection, activity: dict[int, list[Activity]])
     source, arrays = await _deltas(conn, ACTIVITY_DELTAS, [(*key, value) for key, value in summed.items()], 2)
     # The planner expects one row from each level's changes (it cannot tell how many turned) and joins a
     # level's upsert to its deltas in a nested loop: 24 s a batch where a hash join takes milliseconds.
-    await conn.execute("SELECT set_config('enable_nestloop', 'off', true)")
+    # Set for the transaction, and back to what it was after the statement (a rollback undoes it too).
+    prior = await conn.fetchval(  # the row of `p` is read before the target list sets the new value
+        """WITH p AS MATERIALIZED (SELECT current_setting('enable_nestloop') AS prior)
+           SELECT p.prior, set_config('enable_nestloop', 'off', true) FROM p"""
+    )
     rows = await conn.fetch(_write_activity_sql(source), COUNTRY_CODE, *arrays)
-    await conn.execute("SELECT set_config('enable_nestloop', 'on', true)")
+    await conn.execute("SELECT set_config('enable_nestloop', $1, true)", prior)
     await _clear_staging(conn, ACTIVITY_DELTAS, arrays)
     became: dict[tuple[str, str], int] = defaultdict(int)
     gone = []

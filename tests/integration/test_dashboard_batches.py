@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -440,6 +441,18 @@ async def test_the_migration_puts_voided_records_of_merged_villages_where_a_rebu
         assert migrated[table] == rebuilt[table], f"{table} differs from a rebuild's after the migration"
 
 
+async def sum_records_above_the_villages(conn: asyncpg.Connection, table: str) -> None:
+    """`advisor_activity_total` above the villages as the projection before migration 015 kept it: the sums
+    of the villages' records."""
+    await conn.execute(f"DELETE FROM {table} WHERE length(region_code) <> 12")
+    for digits in (9, 6, 4, 2, 0):
+        region = f"left(region_code, {digits})" if digits else "'0'"
+        await conn.execute(
+            f"""INSERT INTO {table} SELECT {region}, period, advisor_id, sum(records) FROM {table}
+                WHERE length(region_code) = 12 GROUP BY 1, 2, 3 HAVING sum(records) <> 0"""
+        )
+
+
 async def test_the_migration_counts_active_regions_above_the_village_where_it_summed_records(
     admin_pool: asyncpg.Pool, tag: str, tmp_path: Path
 ) -> None:
@@ -457,13 +470,7 @@ async def test_the_migration_counts_active_regions_above_the_village_where_it_su
             await projection.apply(conn, Batch(events=events, conflicts=[], now=NOW))
         # What the projection before 015 left above the villages: the sums of their records.
         table = f'"{schema}".advisor_activity_total'
-        await conn.execute(f"DELETE FROM {table} WHERE length(region_code) <> 12")
-        for digits in (9, 6, 4, 2, 0):
-            region = f"left(region_code, {digits})" if digits else "'0'"
-            await conn.execute(
-                f"""INSERT INTO {table} SELECT {region}, period, advisor_id, sum(records) FROM {table}
-                    WHERE length(region_code) = 12 GROUP BY 1, 2, 3 HAVING sum(records) <> 0"""
-            )
+        await sum_records_above_the_villages(conn, table)
         summed = await conn.fetchval(
             f"SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"
         )
@@ -475,3 +482,106 @@ async def test_the_migration_counts_active_regions_above_the_village_where_it_su
     assert migrated.keys() == rebuilt.keys()
     for table_name in rebuilt:
         assert migrated[table_name] == rebuilt[table_name], f"{table_name} differs from a rebuild's after 015"
+
+
+async def active_advisors_above_villages(conn: asyncpg.Connection, schema: str) -> tuple[Any, Any]:
+    """`active_advisors` of every region above the village as `figures` sums it, and as the advisors whose
+    row in `advisor_activity_total` is > 0 there."""
+    figures = await conn.fetch(
+        f"""SELECT region_code, period, sum(active_advisors)::int AS n FROM "{schema}".figures
+            WHERE length(region_code) < 12 GROUP BY 1, 2 HAVING sum(active_advisors) <> 0 ORDER BY 1, 2"""
+    )
+    counted = await conn.fetch(
+        f"""SELECT region_code, period, count(*)::int AS n FROM "{schema}".advisor_activity_total
+            WHERE length(region_code) < 12 AND records > 0 GROUP BY 1, 2 ORDER BY 1, 2"""
+    )
+    return [tuple(row) for row in figures], [tuple(row) for row in counted]
+
+
+async def test_the_migration_counts_active_advisors_again_where_a_village_is_below_zero(
+    admin_pool: asyncpg.Pool, tag: str, tmp_path: Path
+) -> None:
+    """A village below 0 for an advisor (a void whose record was counted in another village) beside one
+    above 0: the old sums said the advisor was not active in the township, presence says they are. The
+    migration leaves `advisor_activity_total` as the model has it and `active_advisors` counted from it."""
+    events = stream(seed=24)
+    projection = dashboard_projection()
+    schema = f"below_{tag}"
+    before_015 = dashboard_with(tmp_path / "migrations", lambda name: name < "015")
+    await prepare_schema(admin_pool, before_015, schema)
+    table = f'"{schema}".advisor_activity_total'
+    async with admin_pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('search_path', $1, true)", schema)
+            await projection.apply(conn, Batch(events=events, conflicts=[], now=NOW))
+        # An advisor's only village in its township for a period; a sibling village below 0 beside it.
+        village, period, advisor, records = await conn.fetchrow(
+            f"""SELECT * FROM {table} a WHERE length(region_code) = 12 AND records > 0 AND NOT EXISTS (
+                    SELECT 1 FROM {table} b
+                    WHERE length(b.region_code) = 12 AND b.region_code <> a.region_code
+                    AND left(b.region_code, 9) = left(a.region_code, 9) AND b.period = a.period
+                    AND b.advisor_id = a.advisor_id)
+                ORDER BY region_code, period, advisor_id LIMIT 1"""
+        )
+        sibling = f"{village[:9]}999"
+        await conn.execute(f"INSERT INTO {table} VALUES ($1, $2, $3, $4)", sibling, period, advisor, -records)
+        # and a row back at 0 (the projection before 015 left those)
+        await conn.execute(f"INSERT INTO {table} VALUES ($1, $2, 'lawyer-zero', 0)", sibling, period)
+        # What the projection before 015 left: the sums above the villages, and active advisors from them.
+        await sum_records_above_the_villages(conn, table)
+        await conn.execute(
+            f"""UPDATE "{schema}".figures f SET active_advisors = coalesce(
+                    (SELECT count(*) FROM {table} a WHERE a.region_code = f.region_code
+                     AND a.period = f.period AND a.records > 0), 0)
+                WHERE kafka_partition = 200 AND length(region_code) < 12"""
+        )
+        figures_before, _ = await active_advisors_above_villages(conn, schema)
+    await prepare_schema(admin_pool, projection, schema)
+    async with admin_pool.acquire() as conn:
+        figures_after, counted = await active_advisors_above_villages(conn, schema)
+        migrated = await _tables(conn, schema)
+    assert figures_after == counted
+    before = {(region, when): n for region, when, n in figures_before}.get((village[:9], period), 0)
+    after = {(region, when): n for region, when, n in figures_after}.get((village[:9], period), 0)
+    assert after == before + 1, "the advisor is active in the township now, and was not counted before"
+    assert_activity_as_modelled(migrated["advisor_activity_total"])
+
+
+async def test_an_advisors_village_back_at_zero_leaves_no_row(admin_pool: asyncpg.Pool, tag: str) -> None:
+    """A village below 0 for an advisor (a void whose record was counted in another village), then the
+    advisor's record there: the month's row is back at 0 and removed, as a row never written; the quarter
+    and the year count the record, and the regions above the village."""
+    new_id = ids(random.Random(25))
+    villages, registry = six_villages(new_id, "归零")
+    occurred = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    record = sample_event(
+        "consultation.recorded",
+        event_id=new_id(),
+        advisor_id="lawyer-z",
+        recorded_by="lawyer-z",
+        village_code=villages[0],
+        occurred_at=occurred,
+    )
+    schema = f"zero_{tag}"
+    projection = dashboard_projection()
+    await prepare_schema(admin_pool, projection, schema)
+    table = f'"{schema}".advisor_activity_total'
+    async with admin_pool.acquire() as conn:
+        for batch in (consumed(registry), consumed([(VILLAGE_SERVICES, 0, record)])):
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('search_path', $1, true)", schema)
+                if batch[0].topic == VILLAGE_SERVICES:
+                    below = f"INSERT INTO {table} VALUES ($1, '2026-03', 'lawyer-z', -1)"
+                    await conn.execute(below, villages[0])
+                await projection.apply(conn, Batch(events=batch, conflicts=[], now=NOW))
+        rows = await conn.fetch(f"SELECT * FROM {table} WHERE advisor_id = 'lawyer-z'")
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    found = {(row["region_code"], row["period"], row["advisor_id"]): row["records"] for row in rows}
+    expected = activity_totals(
+        [
+            (villages[0], ["2026-03"], "lawyer-z", -1),
+            (villages[0], ["2026-03", "2026-Q1", "2026"], "lawyer-z", 1),
+        ]
+    )
+    assert (villages[0], "2026-03", "lawyer-z") not in expected
+    assert found == expected
