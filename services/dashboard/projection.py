@@ -88,8 +88,9 @@ DashboardContext = BatchContext[Pending]
 
 # A large batch's deltas are loaded with COPY into a temporary table of the connection, a small one's are
 # sent as arrays (`unnest`); the figures are carried to the regions above by one INSERT ... SELECT ... GROUP
-# BY ... ON CONFLICT, the activity by one statement a level at a time (`_write_activity_sql`) (issue 17). Measured with `python -m bench.dashboard_apply` (bench/README.md: 79,350 events
-# in rebuild-sized batches), the staged form took the figures' statement from 6.75 s to 5.78 s; a small
+# BY ... ON CONFLICT, the activity by one statement a level at a time (`_write_activity_sql`) (issue 17).
+# Measured with `python -m bench.dashboard_apply` (bench/README.md: 79,350 events in rebuild-sized
+# batches), the staged form took the figures' statement from 6.75 s to 5.78 s; a small
 # batch pays less for the arrays than for the statements around a COPY. The staging table is emptied
 # after each use: a batch isolated event by event (the runtime's poison isolation) applies several in one
 # transaction (tests/integration/test_dashboard_batches.py).
@@ -226,7 +227,8 @@ async def _forget_emptied(conn: Connection, emptied: list[Any]) -> None:
 async def _write_activity(conn: Connection, activity: dict[int, list[Activity]]) -> None:
     """Records per (village, period, advisor); above the village, the number of regions one level down
     where the advisor is active (`_write_activity_sql`); and +1 / -1 to `active_advisors` wherever an
-    advisor went from inactive to active or back. Only the rows whose presence changed come back."""
+    advisor went from inactive to active or back. Only the rows whose presence changed, or that are back
+    at 0 (removed here), come back."""
     summed = village_activity(change for changes in activity.values() for change in changes)
     if not summed:
         return
@@ -278,8 +280,8 @@ def _write_activity_sql(source: str) -> str:
     above made two thirds of the rows this statement wrote
     (bench/results/2026-12-07-dashboard-statements.txt). Rows are upserted level by level and in key order
     within a level, one order for every consumer: concurrent ones wait for each other's row locks instead of
-    deadlocking, and each sees the other's committed count. Returns every row whose presence changed, with
-    its count after the batch and the batch's delta."""
+    deadlocking, and each sees the other's committed count. Returns every row whose presence changed or
+    that is back at 0, with its count after the batch and the batch's delta."""
     levels = [*reversed(LEVEL_PREFIXES), 0]  # the village (12 digits), 9, 6, 4, 2, then the country
     steps = [ACTIVITY_VILLAGE.format(source=source)]
     for below, digits in itertools.pairwise(levels):
