@@ -792,7 +792,9 @@ class ProjectionRunner:
         await self._seek(await self.stored_offsets(partitions))
 
     async def _seek(self, offsets: dict[TopicPartition, int]) -> None:
-        consumer = self._require_consumer()
+        consumer = self._consumer
+        if consumer is None:  # let go while the offsets were read (the runner stops): nothing to seek
+            return
         assigned = consumer.assignment()
         for tp, offset in offsets.items():
             if tp in assigned:
@@ -814,7 +816,9 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner._forget(list(revoked))
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        await self._runner._seek_to_stored(list(assigned))
+        # A group may complete a rebalance while the runner stops its consumer: it let go of it already.
+        if self._runner._consumer is not None:
+            await self._runner._seek_to_stored(list(assigned))
 
 
 def _tp(record: ConsumerRecord[bytes, bytes]) -> TopicPartition:

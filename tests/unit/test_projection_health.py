@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from plumbing.clock import SystemClock
 from plumbing.http import install_common
 from plumbing.kafka import KafkaConnection
-from plumbing.projection import BatchHooks, ProjectionRunner, writes_refused
+from plumbing.projection import BatchHooks, ProjectionRunner, _SeekToStoredOffsets, writes_refused
 from tests.support.counting import counting_projection
 from tests.support.failpoints import Failpoints
 
@@ -187,3 +187,13 @@ def test_a_database_that_takes_no_writes_for_now_is_retried_not_dead_lettered(
     error: asyncpg.PostgresError, retried: bool
 ) -> None:
     assert writes_refused(error) is retried
+
+
+async def test_an_assignment_that_arrives_while_the_runner_stops_is_let_go_quietly() -> None:
+    """A group that completes a rebalance while the runner stops its consumer calls the rebalance listener
+    after the runner let go of the consumer: nothing to seek any more. It raised, and aiokafka logged an
+    ERROR for the listener at every such stop."""
+    projection = runner(Seconds())
+    listener = _SeekToStoredOffsets(projection)
+    await listener.on_partitions_assigned([TP])
+    await listener.on_partitions_revoked([TP])
