@@ -171,10 +171,17 @@ def type_headers(event_type: str) -> tuple[tuple[str, bytes], tuple[str, bytes]]
 
 
 @lru_cache(maxsize=64)
+def moment_text(moment: datetime, offset: timedelta | None) -> str:
+    """A moment as ISO 8601 text, for moments a batch's records share (the one intake accepted them at):
+    written once per batch. Keyed by the offset too: an equal instant in another zone is equal, and written
+    otherwise."""
+    return _iso(moment)
+
+
+@lru_cache(maxsize=64)
 def recorded_at_header(moment: datetime, offset: timedelta | None) -> tuple[str, bytes]:
-    """`ce_recordedat`: the records of a batch share the moment intake accepted them, so it is written once
-    per batch. Keyed by the offset too: an equal instant in another zone is equal, and written otherwise."""
-    return H_RECORDEDAT, _iso(moment).encode()
+    """`ce_recordedat`, once per batch (`moment_text`)."""
+    return H_RECORDEDAT, moment_text(moment, offset).encode()
 
 
 def to_kafka_record(event: Event) -> KafkaRecord:

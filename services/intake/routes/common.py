@@ -4,14 +4,12 @@ answers and refusals every kind of record gets."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
 
-from contracts.envelope import Event, FieldError
+from contracts.envelope import Event, FieldError, moment_text
 from contracts.events import AdvisorRegistered, TeamRegistered
 from plumbing.http import ApiError, OrjsonResponse, error_body, require_json_body
 from plumbing.logs import get_logger
@@ -198,15 +196,8 @@ def accepted_answer(kind: str, event: Event, stored: Stored) -> dict[str, Any]:
         "topic": event.topic,
         "partition": stored.partition,
         "offset": stored.offset,
-        "recorded_at": _moment_text(recorded_at, recorded_at.utcoffset()) if recorded_at else None,
+        "recorded_at": moment_text(recorded_at, recorded_at.utcoffset()) if recorded_at else None,
     }
-
-
-@lru_cache(maxsize=64)
-def _moment_text(moment: datetime, offset: timedelta | None) -> str:
-    # A batch's records share the moment intake accepted them: written once per batch. Keyed by the offset
-    # too: an equal instant in another zone compares equal, and is written otherwise.
-    return moment.isoformat()
 
 
 def import_answer(
