@@ -6,6 +6,8 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from bench.province import (
     Load,
     advisors_for,
@@ -111,3 +113,12 @@ def test_the_national_runs_intake_stages_write_only_in_the_province_they_write_a
     assert {event.data.village_code[:2] for event in records} == {"37"}  # type: ignore[attr-defined]
     writer, _ = writing_regions([*elsewhere, *shandong[1:][:5]])
     assert writer == "44"
+
+
+def test_the_bench_skips_only_stages_it_knows() -> None:
+    from bench.__main__ import skip
+
+    assert skip("") == ()
+    assert skip("alone, closer") == ("alone", "closer")
+    with pytest.raises(SystemExit, match="'together' is not one of alone, closer"):
+        skip("together")
