@@ -252,6 +252,32 @@ def charts(result: dict[str, Any], folder: Path) -> list[str]:
     return made
 
 
+def ceiling_lines(result: dict[str, Any]) -> list[str]:
+    """The consumer ceiling beside COPY: what one process reaches reading the input topics, and reading and
+    decoding them as the runtime does, writing nothing; a projection alone cannot pass the second."""
+    copy = _get(result, "copy_anchor", "per_second")
+    read = _get(result, "consumer_ceiling", "read")
+    decoded = _get(result, "consumer_ceiling", "read_and_decode")
+    if not copy or not read or not decoded:
+        return []
+    read_share, decoded_share = read["per_second"] / copy, decoded["per_second"] / copy
+    verdict = (
+        "above the goal: the goal is reachable in principle"
+        if decoded_share >= COPY_SHARE
+        else f"below the goal's {COPY_SHARE}: no projection in this runtime can reach it alone, "
+        "whatever it writes"
+    )
+    return [
+        "",
+        "Consumer ceiling (one process, the input topics from offset 0 to their end, nothing written; "
+        f"COPY {copy} rows/s in the same run): reading {read['per_second']} events/s "
+        f"({read_share:.3f} of COPY); reading and decoding as every projection decodes "
+        f"{decoded['per_second']} events/s ({decoded_share:.3f} of COPY), {verdict}. "
+        f"{decoded['events']} events, {decoded['poison']} refused by their contract; peak RSS "
+        f"{read['peak_rss_mb']} / {decoded['peak_rss_mb']} MB.",
+    ]
+
+
 def write(result: dict[str, Any], folder: Path, notes: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -278,6 +304,7 @@ def write(result: dict[str, Any], folder: Path, notes: str = "") -> Path:
     for goal in goals(result):
         verdict = {True: "yes", False: "**no**", None: "not measured"}[goal.met]
         lines.append(f"| {goal.stage} | {goal.ours} | {goal.anchor} | {goal.goal} | {verdict} |")
+    lines += ceiling_lines(result)
     closer = result.get("closer_pass")
     if closer:
         lines += [

@@ -211,6 +211,13 @@ async def main_stages(config: Config, stack: stages.Stack, regions: list[RegionR
     log(f"published: {result['kafka_produce']}")
     result["copy_anchor"] = await stages.copy_anchor(stack.database, records)
     log(f"COPY anchor: {result['copy_anchor']}")
+    # What one process reaches reading the topics, and reading and decoding them, writing nothing: the
+    # ceiling of a projection's rate in this runtime, against the same COPY.
+    result["consumer_ceiling"] = {
+        "read": stages.consumer_ceiling(stack, decode=False),
+        "read_and_decode": stages.consumer_ceiling(stack, decode=True),
+    }
+    log(f"consumer ceiling: {result['consumer_ceiling']}")
 
     if "alone" not in config.skip:
         result["projections_alone"] = {}

@@ -347,13 +347,13 @@ def rebuild(stack: Stack, names: Sequence[str], workers: int = 1) -> dict[str, A
     return found
 
 
-def closer_pass(stack: Stack, now: datetime) -> dict[str, Any]:
-    """The assessment's closer once over every pair (`python -m bench.closer`), the clock at `now`:
-    seconds, outputs published and the process's peak memory."""
+def _bench_module(stack: Stack, user: str, what: str, *args: str) -> dict[str, Any]:
+    """`python -m bench.<module> ARGS` in a process of its own as `user`: the JSON object it prints last,
+    with the process's peak memory (read from /proc while it runs)."""
     with tempfile.TemporaryFile() as sink:
         process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "bench.closer", "--now", now.isoformat()],
-            env=stack.env("assessment"),  # the closer publishes the assessment's outputs
+            [sys.executable, "-m", *args],
+            env=stack.env(user),
             cwd=ROOT,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -365,8 +365,23 @@ def closer_pass(stack: Stack, now: datetime) -> dict[str, Any]:
         sink.seek(0)
         out = sink.read().decode(errors="replace")
     if process.returncode != 0:
-        raise RuntimeError(f"the closer's pass failed: {out[-2000:]}")
+        raise RuntimeError(f"{what} failed: {out[-2000:]}")
     return {**orjson.loads(out.strip().splitlines()[-1]), "peak_rss_mb": peak}
+
+
+def consumer_ceiling(stack: Stack, decode: bool) -> dict[str, Any]:
+    """`python -m bench.ceiling [--decode]` as the ledger's Kafka user: the projections' input topics read
+    from offset 0 to their end by one process (and decoded as the runtime decodes them), nothing written;
+    events, seconds, events/s and the process's peak memory."""
+    flags = ("--decode",) if decode else ()
+    return _bench_module(stack, "ledger", "the consumer ceiling", "bench.ceiling", *flags)
+
+
+def closer_pass(stack: Stack, now: datetime) -> dict[str, Any]:
+    """The assessment's closer once over every pair (`python -m bench.closer`), the clock at `now`:
+    seconds, outputs published and the process's peak memory. As the assessment's user: the closer
+    publishes the assessment's outputs."""
+    return _bench_module(stack, "assessment", "the closer's pass", "bench.closer", "--now", now.isoformat())
 
 
 @dataclass

@@ -157,6 +157,38 @@ class _Poison:
     record_event_id: str | None = None
 
 
+def decode_records(
+    records: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]],
+) -> tuple[list[ConsumedEvent], list[_Poison]]:
+    """A fetched batch decoded as every projection decodes it, in (topic, partition, offset) order: each
+    record validated against its contract once, its payload's values and content fingerprint computed;
+    what breaks a rule is set aside with the rules it broke (for the dead-letter topic). The benchmark's
+    consumer ceiling (bench/ceiling.py) times this very function."""
+    decoded: list[ConsumedEvent] = []
+    poison: list[_Poison] = []
+    for tp in sorted(records, key=lambda item: (item.topic, item.partition)):
+        for record in records[tp]:
+            try:
+                event = from_kafka_record(tp.topic, record.key, record.value, list(record.headers or ()))
+            except ContractViolation as violation:
+                rules = ",".join(sorted({f"{error.field}:{error.rule}" for error in violation.errors}))
+                poison.append(_Poison(record, f"contract:{rules}"))
+                continue
+            values = payload_values(event.data)
+            decoded.append(
+                ConsumedEvent(
+                    event,
+                    tp.topic,
+                    tp.partition,
+                    record.offset,
+                    content_fingerprint(event, values),
+                    from_kafka_headers(record.headers),
+                    values,
+                )
+            )
+    return decoded, poison
+
+
 @asynccontextmanager
 async def _transaction(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
     """A connection in a transaction; one that fails with anything but PostgreSQL's own error is terminated.
@@ -510,28 +542,7 @@ class ProjectionRunner:
     ) -> None:
         started = time.perf_counter()
         started_ns = time.time_ns()
-        decoded: list[ConsumedEvent] = []
-        poison: list[_Poison] = []
-        for tp in sorted(records, key=lambda item: (item.topic, item.partition)):
-            for record in records[tp]:
-                try:
-                    event = from_kafka_record(tp.topic, record.key, record.value, list(record.headers or ()))
-                except ContractViolation as violation:
-                    rules = ",".join(sorted({f"{error.field}:{error.rule}" for error in violation.errors}))
-                    poison.append(_Poison(record, f"contract:{rules}"))
-                    continue
-                values = payload_values(event.data)
-                decoded.append(
-                    ConsumedEvent(
-                        event,
-                        tp.topic,
-                        tp.partition,
-                        record.offset,
-                        content_fingerprint(event, values),
-                        from_kafka_headers(record.headers),
-                        values,
-                    )
-                )
+        decoded, poison = decode_records(records)
 
         async with _transaction(self._pool) as conn:
             await conn.execute("SELECT set_config('search_path', $1, true)", self.schema)

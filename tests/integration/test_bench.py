@@ -25,6 +25,10 @@ def test_the_small_benchmark_runs_every_stage_and_its_counts_match(tmp_path: Pat
         # Rebuilt again with the partitions split between two processes; the counts below are of this one.
         parallel = result["projections_parallel"][name]
         assert (parallel["workers"], parallel["events"]) == (2, result["kafka_produce"]["records"]), name
+    # The consumer ceiling read every published record, and decoded each without refusing one.
+    for how in ("read", "read_and_decode"):
+        assert result["consumer_ceiling"][how]["events"] == result["kafka_produce"]["records"], how
+    assert result["consumer_ceiling"]["read_and_decode"]["poison"] == 0
     batch = result["intake_batch"]
     assert batch["accepted"] == batch["records"]
     assert batch["rejected"] == 0
@@ -57,5 +61,6 @@ def test_the_small_benchmark_runs_every_stage_and_its_counts_match(tmp_path: Pat
     assert json.loads((tmp_path / "result.json").read_text())["counts"] == counts
     text = report.read_text()
     assert "| dashboard query, province |" in text
+    assert "Consumer ceiling" in text
     assert (tmp_path / "queries.png").stat().st_size > 0
     assert all(goal.met is not None for goal in goals(result) if goal.stage.startswith("memory"))

@@ -122,3 +122,28 @@ def test_the_bench_skips_only_stages_it_knows() -> None:
     assert skip("alone, closer") == ("alone", "closer")
     with pytest.raises(SystemExit, match="'together' is not one of alone, closer"):
         skip("together")
+
+
+def test_the_report_reads_the_consumer_ceiling_against_copy_and_the_goal() -> None:
+    from bench.report import ceiling_lines
+
+    def result(decoded_per_second: float) -> dict[str, object]:
+        return {
+            "copy_anchor": {"per_second": 100_000.0},
+            "consumer_ceiling": {
+                "read": {"events": 10, "poison": 0, "per_second": 50_000.0, "peak_rss_mb": 60.0},
+                "read_and_decode": {
+                    "events": 10,
+                    "poison": 1,
+                    "per_second": decoded_per_second,
+                    "peak_rss_mb": 70.0,
+                },
+            },
+        }
+
+    below = "".join(ceiling_lines(result(15_000.0)))
+    assert "reading 50000.0 events/s (0.500 of COPY)" in below
+    assert "15000.0 events/s (0.150 of COPY), below the goal's 0.2" in below
+    assert "1 refused by their contract" in below
+    assert "above the goal" in "".join(ceiling_lines(result(25_000.0)))
+    assert ceiling_lines({"copy_anchor": {"per_second": 100_000.0}}) == [], "not measured: no line"
