@@ -2,7 +2,8 @@
 topics from offset 0 to their end, as a rebuild's runner reads them (no group, every partition assigned,
 read-committed, a rebuild's batch size), and with `--decode` also decode every batch with the runtime's
 own `decode_records` (each record validated against its contract, its values and fingerprint computed),
-writing nothing. Prints {"events", "poison", "seconds", "per_second"} as JSON.
+writing nothing; with the cyclic collector tuned as a rebuild's process tunes it. Prints {"events",
+"poison", "seconds", "per_second"} as JSON.
 
 This is the ceiling of any projection in this runtime: a projection does all of this and then writes. The
 benchmark runs it in a process of its own beside the rebuilds (bench/stages.py `consumer_ceiling`), so
@@ -23,6 +24,7 @@ from aiokafka import TopicPartition
 from contracts.topics import REGISTRY, VILLAGE_SERVICES
 from plumbing.kafka import create_consumer, topic_partitions
 from plumbing.projection import decode_records
+from plumbing.service import tune_collector
 from plumbing.settings import ProjectionSettings
 
 # What every projection reads (the ledger, the assessment and the dashboard all consume both).
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ceiling")
     parser.add_argument("--decode", action="store_true", help="decode each batch as the projections do")
     args = parser.parse_args(argv)
+    tune_collector()  # as a rebuild's process does (plumbing/service.py) before its work
     print(json.dumps(asyncio.run(read_to_end(args.decode))), file=sys.stdout)  # noqa: T201 - the result
     return 0
 
