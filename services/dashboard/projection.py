@@ -306,21 +306,17 @@ async def _successors(conn: Connection, pending: Pending) -> dict[str, str]:
 
 
 async def _register_regions(conn: Connection, items: list[ConsumedEvent], _context: DashboardContext) -> None:
-    """All of a batch's region registrations in one statement (the last one of a code wins); a registration
-    never touches retired_on, so doing them before the batch's other registry events changes nothing."""
-    latest = {
-        item.event.data.code: item.event.data
-        for item in items
-        if isinstance(item.event.data, RegionRegistered)
-    }
-    if latest:
-        await conn.execute(
-            """INSERT INTO regions (code, name, level, parent_code)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-               ON CONFLICT (code) DO UPDATE
-               SET name = EXCLUDED.name, level = EXCLUDED.level, parent_code = EXCLUDED.parent_code""",
-            *_columns([(r.code, r.name, str(r.level), r.parent_code) for r in latest.values()], 4),
-        )
+    """A run of region registrations in one statement; the last of a code wins, as one by one. A run, in
+    the registry's order, not the whole batch's registrations first: a retirement that comes before a
+    region's registration finds no region, one event at a time, and the region stays unretired."""
+    regions = last_of_each(items, RegionRegistered, lambda data: data.code)
+    await conn.execute(
+        """INSERT INTO regions (code, name, level, parent_code)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+           ON CONFLICT (code) DO UPDATE
+           SET name = EXCLUDED.name, level = EXCLUDED.level, parent_code = EXCLUDED.parent_code""",
+        *_columns([(r.code, r.name, str(r.level), r.parent_code) for _, r in regions], 4),
+    )
 
 
 async def _region_retired(
@@ -763,18 +759,21 @@ async def _team_released(
     )
 
 
-# The dashboard, in the order it applies a batch: the batch's regions (one statement), the rest of the
-# registry (one total order), what the assessment concluded, the year-end approval, the service records;
-# then the batch's figures are written, a row per slot.
+# The dashboard, in the order it applies a batch: the registry (one total order, its stretches of
+# registrations and assignments a statement each), what the assessment concluded, the year-end approval,
+# the service records; then the batch's figures are written, a row per slot.
 handlers: Handlers[Pending] = Handlers()
-handlers.on(RegionRegistered, topic=REGISTRY)(_register_regions)
 handlers.each(
     {
         RegionRetired: _region_retired,
         AdvisorReleased: _advisor_released,
     },
     topic=REGISTRY,
-    runs={AdvisorRegistered: _advisors_registered, AdvisorAssigned: _advisors_assigned},
+    runs={
+        RegionRegistered: _register_regions,
+        AdvisorRegistered: _advisors_registered,
+        AdvisorAssigned: _advisors_assigned,
+    },
 )
 handlers.each(
     {TeamRegistered: _team_registered, TeamAssigned: _team_assigned, TeamReleased: _team_released},
