@@ -97,10 +97,32 @@ def measure(months: int, seed: int, repeat: int, tuned: bool) -> dict[str, Any]:
     }
     micros = {name: round(best_of(repeat, work) / count * 1e6, 2) for name, work in parts.items()}
     anchor = micros["orjson.loads (anchor)"]
+    by_type: dict[str, list[ConsumerRecord[bytes, bytes]]] = {}
+    for record in records:
+        kind = dict(record.headers)["ce_type"].decode()
+        by_type.setdefault(kind, []).append(record)
+    per_type = {
+        kind: {
+            "records": len(found),
+            "from_kafka_record_us": round(
+                best_of(
+                    repeat,
+                    lambda found=found: [  # type: ignore[misc]
+                        from_kafka_record(r.topic, r.key, r.value, list(r.headers or ())) for r in found
+                    ],
+                )
+                / len(found)
+                * 1e6,
+                2,
+            ),
+        }
+        for kind, found in sorted(by_type.items(), key=lambda item: -len(item[1]))
+    }
     return {
         "records": count,
         "gc": "tuned as the runtime's processes" if tuned else "default",
         "us_per_record": micros,
+        "from_kafka_record_by_type": per_type,
         "decode_records_per_second": round(1e6 / micros["decode_records"], 1),
         "decode_records_vs_anchor": round(micros["decode_records"] / anchor, 1),
     }
