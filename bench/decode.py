@@ -27,8 +27,8 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from bench.province import Load, province_regions, record_events, registry_events
 from bench.run import EXTRACT
-from contracts.envelope import content_fingerprint, from_kafka_record, payload_values, to_kafka_record
-from plumbing.projection import decode_records
+from contracts.envelope import content_fingerprint, from_kafka_record, payload_values
+from plumbing.projection import consumer_record, decode_records
 from plumbing.service import tune_collector
 from plumbing.tracing import from_kafka_headers
 
@@ -37,25 +37,8 @@ BATCH = 10_000
 
 def consumer_records(months: int, seed: int) -> list[ConsumerRecord[bytes, bytes]]:
     load = Load(province_regions(EXTRACT, "37"), date(2025, 1, 1), months, seed)
-    found: list[ConsumerRecord[bytes, bytes]] = []
-    for offset, event in enumerate([*registry_events(load), *record_events(load)]):
-        record = to_kafka_record(event)
-        found.append(
-            ConsumerRecord(
-                topic=record.topic,
-                partition=0,
-                offset=offset,
-                timestamp=0,
-                timestamp_type=0,
-                key=record.key,
-                value=record.value,
-                checksum=None,
-                serialized_key_size=len(record.key),
-                serialized_value_size=len(record.value),
-                headers=tuple(record.headers),
-            )
-        )
-    return found
+    events = [*registry_events(load), *record_events(load)]
+    return [consumer_record(event, event.topic, 0, offset) for offset, event in enumerate(events)]
 
 
 def best_of(repeat: int, work: Callable[[], object]) -> float:

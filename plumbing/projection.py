@@ -889,11 +889,16 @@ def _is_poison(error: asyncpg.PostgresError) -> bool:
 
 def _as_record(item: ConsumedEvent) -> ConsumerRecord[bytes, bytes]:
     """Rebuild the wire form of an event the database refused, for the dead-letter topic."""
-    wire = to_kafka_record(item.event)
+    return consumer_record(item.event, item.topic, item.partition, item.offset)
+
+
+def consumer_record(event: Event, topic: str, partition: int, offset: int) -> ConsumerRecord[bytes, bytes]:
+    """An event as a consumer would have fetched it from `topic` at (partition, offset)."""
+    wire = to_kafka_record(event)
     return ConsumerRecord(
-        topic=item.topic,
-        partition=item.partition,
-        offset=item.offset,
+        topic=topic,
+        partition=partition,
+        offset=offset,
         timestamp=0,
         timestamp_type=0,
         key=wire.key,
