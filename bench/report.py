@@ -131,7 +131,13 @@ def goals(result: dict[str, Any]) -> list[Goal]:
                 f"end to end, {label}",
                 f"{measured['achieved_per_second']} of {measured['target_per_second']} records/s; "
                 f"p99 to ledger {measured['to_ledger']['p99_ms']} ms, "
-                f"to dashboard {measured['to_dashboard']['p99_ms']} ms; {measured['errors']} errors",
+                f"to dashboard {measured['to_dashboard']['p99_ms']} ms; {measured['errors']} errors"
+                + (
+                    f"; {measured['senders']} batches in flight at most, probes asking every "
+                    f"{measured['probe_poll_ms']} ms ({measured['probe_polls_per_second']} requests/s)"
+                    if "senders" in measured
+                    else ""
+                ),
                 f"Kafka hop p99 {hop} ms",
                 "p99 <= 500 ms steady"
                 if label == "steady"

@@ -601,6 +601,15 @@ async def _httpx_load(
 
 _probes = iter(range(1, 1_000_000))
 
+# How often a probe asks the ledger and the dashboard whether its record is there yet. Every probe in
+# flight asks both, so at 10 ms (before 2026-12-07) eight probes in flight sent ~1,000 requests a second
+# to services sharing the 2 cores with what they measure: the slower the projections, the more probes in
+# flight and the more requests, a loop that fed itself (bench/results/2026-12-07-end-to-end-probes/).
+PROBE_POLL_SECONDS = 0.05
+# Batches in flight at once: the load is offered on its schedule (open loop), not only once intake has
+# answered the one before (a closed loop offers less the slower intake is, and hides its queue).
+SENDERS = 8
+
 
 async def end_to_end(
     services: Services,
@@ -610,11 +619,14 @@ async def end_to_end(
     burst: float = 1.0,
     probe_every: float = 0.25,
     region: str = "37",
+    poll_every: float = PROBE_POLL_SECONDS,
+    senders: int = SENDERS,
 ) -> dict[str, Any]:
-    """Records at `rate` per second (times `burst`) through intake's batch endpoint, with probes: a
-    consultation in a registered village no other probe is using, timed from intake's 202 to visible in
-    the ledger's entry and in the dashboard's figures for that village (its count one higher). The
-    villages are within `region` (a province), whose department sends and reads."""
+    """Records at `rate` per second (times `burst`) through intake's batch endpoint, a batch every 0.1 s
+    with up to `senders` in flight, with probes: a consultation in a registered village no other probe is
+    using, timed from intake's 202 to visible in the ledger's entry and in the dashboard's figures for that
+    village (its count one higher), each asked every `poll_every` seconds. The villages are within
+    `region` (a province), whose department sends and reads."""
     intake = f"http://127.0.0.1:{SERVICES['intake']}"
     ledger = f"http://127.0.0.1:{SERVICES['ledger']}"
     dashboard = f"http://127.0.0.1:{SERVICES['dashboard']}"
@@ -625,6 +637,7 @@ async def end_to_end(
     to_dashboard: list[float] = []
     errors = 0
     sent = 0
+    polls = 0
 
     def filler(count: int) -> list[dict[str, Any]]:
         return [
@@ -650,6 +663,7 @@ async def end_to_end(
         return figures.json()["figures"].get("consultations", 0) if figures.status_code == 200 else None
 
     async def probe(client: httpx.AsyncClient) -> None:
+        nonlocal polls
         village = villages[next(_probes) % len(villages)]
         before = await consultations(client, village)
         body = ConsultationRecorded(
@@ -668,32 +682,47 @@ async def end_to_end(
         accepted = time.perf_counter()
         seen_ledger = seen_dashboard = False
         deadline = accepted + 120
+        asked = accepted
         while not (seen_ledger and seen_dashboard) and time.perf_counter() < deadline:
             if not seen_ledger:
+                polls += 1
                 found = await client.get(f"{ledger}/v1/entries/{body['id']}", headers=headers)
                 if found.status_code == 200:
                     seen_ledger = True
                     to_ledger.append(time.perf_counter() - accepted)
             if not seen_dashboard:
+                polls += 1
                 now_counted = await consultations(client, village)
                 if now_counted is not None and before is not None and now_counted >= before + 1:
                     seen_dashboard = True
                     to_dashboard.append(time.perf_counter() - accepted)
-            await asyncio.sleep(0.01)
+            asked += poll_every
+            await asyncio.sleep(max(0.0, asked - time.perf_counter()))
 
-    per_tick = max(1, int(rate * burst / 10))
-    async with httpx.AsyncClient(timeout=60) as client:
-        probes: list[asyncio.Task[None]] = []
-        started = time.perf_counter()
-        next_probe = started
-        tick = 0
-        while time.perf_counter() - started < seconds:
-            body = {"records": filler(per_tick)}
-            answer = await client.post(f"{intake}/v1/batch", json=body, headers=headers)
+    async def send(client: httpx.AsyncClient, records: list[dict[str, Any]]) -> None:
+        nonlocal sent, errors
+        try:
+            answer = await client.post(f"{intake}/v1/batch", json={"records": records}, headers=headers)
             if answer.status_code == 200:
                 sent += answer.json()["accepted"]
             else:
                 errors += 1
+        finally:
+            in_flight.release()
+
+    per_tick = max(1, int(rate * burst / 10))
+    in_flight = asyncio.Semaphore(senders)
+    limits = httpx.Limits(max_connections=senders + 64, max_keepalive_connections=senders + 64)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        probes: list[asyncio.Task[None]] = []
+        batches: list[asyncio.Task[None]] = []
+        started = time.perf_counter()
+        next_probe = started
+        tick = 0
+        while time.perf_counter() - started < seconds:
+            records = filler(per_tick)
+            await in_flight.acquire()  # all `senders` busy: the schedule slips, and the rate shows it
+            batches.append(asyncio.create_task(send(client, records)))
             if time.perf_counter() >= next_probe:
                 probes.append(asyncio.create_task(probe(client)))
                 next_probe += probe_every
@@ -702,6 +731,7 @@ async def end_to_end(
             pause = started + tick * 0.1 - time.perf_counter()
             if pause > 0:
                 await asyncio.sleep(pause)
+        await asyncio.gather(*batches)
         offered = time.perf_counter() - started
         await asyncio.gather(*probes)
         drained = time.perf_counter() - started
@@ -713,6 +743,9 @@ async def end_to_end(
         "seconds_offered": round(offered, 1),
         "seconds_until_probes_seen": round(drained, 1),
         "probes": len(probes),
+        "senders": senders,
+        "probe_poll_ms": round(poll_every * 1000, 1),
+        "probe_polls_per_second": round(polls / drained, 1),
         "to_ledger": latency_summary(to_ledger),
         "to_dashboard": latency_summary(to_dashboard),
     }

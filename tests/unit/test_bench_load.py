@@ -147,3 +147,27 @@ def test_the_report_reads_the_consumer_ceiling_against_copy_and_the_goal() -> No
     assert "1 refused by their contract" in below
     assert "above the goal" in "".join(ceiling_lines(result(25_000.0)))
     assert ceiling_lines({"copy_anchor": {"per_second": 100_000.0}}) == [], "not measured: no line"
+
+
+def test_an_end_to_end_variant_is_read_with_every_part_checked() -> None:
+    from bench.end_to_end import table, variant
+
+    assert variant("poll=10,senders=1") == {"poll": 10.0, "senders": 1.0}
+    assert variant("senders=4") == {"poll": 50.0, "senders": 4.0}, "the stage's own defaults fill the rest"
+    for wrong in ("poll=fast", "interval=10", "senders=0", "poll=0", "poll=-5"):
+        with pytest.raises(SystemExit):
+            variant(wrong)
+    row = {
+        "round": 1,
+        "probe_poll_ms": 10.0,
+        "senders": 1,
+        "achieved_per_second": 887.2,
+        "target_per_second": 1000.0,
+        "probes": 120,
+        "probe_polls_per_second": 951.3,
+        "to_ledger": {"p50_ms": 800.5, "p99_ms": 2156.4},
+        "to_dashboard": {"p50_ms": 900.1, "p99_ms": 2291.9},
+    }
+    assert table([row]).splitlines()[-1] == (
+        "| 1 | 10.0 | 1 | 887.2 of 1000.0 | 120 | 951.3 | 800.5 / 2156.4 | 900.1 / 2291.9 |"
+    )
