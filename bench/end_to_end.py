@@ -16,14 +16,52 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bench import stages
 from bench.province import Load
 from bench.run import Config, load_regions, log, writing_regions
 from devstack.stack import PROFILES
+
+BUCKET = re.compile(r"^vc_projection_batch_(seconds|records)_bucket\{(.*)\} ([\d.e+]+)$")
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+async def batch_buckets() -> dict[str, dict[str, dict[str, float]]]:
+    """Each projection's batches so far (its /metrics): projection → seconds|records → bucket → count."""
+    found: dict[str, dict[str, dict[str, float]]] = {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        for name in stages.PROJECTIONS:
+            text = (await client.get(f"http://127.0.0.1:{stages.SERVICES[name]}/metrics")).text
+            for line in text.splitlines():
+                matched = BUCKET.match(line)
+                if matched:
+                    what, labels, count = matched.groups()
+                    named = dict(LABEL.findall(labels))
+                    projection, bound = named["projection"], named["le"]
+                    found.setdefault(projection, {}).setdefault(what, {})[bound] = float(count)
+    return found
+
+
+def bucket_deltas(
+    before: dict[str, dict[str, dict[str, float]]], after: dict[str, dict[str, dict[str, float]]]
+) -> dict[str, dict[str, dict[str, int]]]:
+    """The batches between two readings, per bucket (cumulative, as Prometheus counts them)."""
+    return {
+        projection: {
+            what: {
+                bound: int(count - before.get(projection, {}).get(what, {}).get(bound, 0))
+                for bound, count in buckets.items()
+            }
+            for what, buckets in kinds.items()
+        }
+        for projection, kinds in after.items()
+    }
 
 
 def variant(text: str) -> dict[str, float]:
@@ -54,6 +92,7 @@ async def rounds(
         for chosen in variants:
             if measured:  # (before any: nothing applied yet, and nothing to apply)
                 await services.caught_up()
+            before = await batch_buckets()
             found = await stages.end_to_end(
                 services,
                 villages,
@@ -65,6 +104,7 @@ async def rounds(
                 senders=int(chosen["senders"]),
             )
             found["round"] = number + 1
+            found["batches"] = bucket_deltas(before, await batch_buckets())
             log(f"round {number + 1}, {chosen}: {found}")
             measured.append(found)
     return measured

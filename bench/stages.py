@@ -601,11 +601,11 @@ async def _httpx_load(
 
 _probes = iter(range(1, 1_000_000))
 
-# How often a probe asks the ledger and the dashboard whether its record is there yet. Every probe in
-# flight asks both, so at 10 ms (before 2026-12-07) eight probes in flight sent ~1,000 requests a second
-# to services sharing the 2 cores with what they measure: the slower the projections, the more probes in
-# flight and the more requests, a loop that fed itself (bench/results/2026-12-07-end-to-end-probes/).
-PROBE_POLL_SECONDS = 0.05
+# How often a probe asks the ledger and the dashboard whether its record is there yet: the resolution of
+# the latencies. The probes' requests are counted and reported (`probe_polls_per_second`): at 10 ms they
+# were 17-25 a second at 1,000 records/s, too few to slow what they measure (bench/results/
+# 2026-12-07-national-62074x1-end-to-end/ANALYSIS.md).
+PROBE_POLL_SECONDS = 0.01
 # Batches in flight at once: the load is offered on its schedule (open loop), not only once intake has
 # answered the one before (a closed loop offers less the slower intake is, and hides its queue).
 SENDERS = 8
@@ -710,8 +710,18 @@ async def end_to_end(
         finally:
             in_flight.release()
 
+    late: list[float] = []  # how late this process's own loop woke from a 10 ms sleep: the client's share
+
+    async def watch_loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            asked = time.perf_counter()
+            await asyncio.sleep(0.01)
+            late.append(time.perf_counter() - asked - 0.01)
+
     per_tick = max(1, int(rate * burst / 10))
     in_flight = asyncio.Semaphore(senders)
+    stop_watching = asyncio.Event()
+    watcher = asyncio.create_task(watch_loop(stop_watching))
     limits = httpx.Limits(max_connections=senders + 64, max_keepalive_connections=senders + 64)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         probes: list[asyncio.Task[None]] = []
@@ -735,6 +745,8 @@ async def end_to_end(
         offered = time.perf_counter() - started
         await asyncio.gather(*probes)
         drained = time.perf_counter() - started
+    stop_watching.set()
+    await watcher
     return {
         "target_per_second": rate * burst,
         "achieved_per_second": round(sent / offered, 1),
@@ -748,6 +760,7 @@ async def end_to_end(
         "probe_polls_per_second": round(polls / drained, 1),
         "to_ledger": latency_summary(to_ledger),
         "to_dashboard": latency_summary(to_dashboard),
+        "client_loop_late": latency_summary(late),
     }
 
 

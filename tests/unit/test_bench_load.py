@@ -153,7 +153,7 @@ def test_an_end_to_end_variant_is_read_with_every_part_checked() -> None:
     from bench.end_to_end import table, variant
 
     assert variant("poll=10,senders=1") == {"poll": 10.0, "senders": 1.0}
-    assert variant("senders=4") == {"poll": 50.0, "senders": 4.0}, "the stage's own defaults fill the rest"
+    assert variant("senders=4") == {"poll": 10.0, "senders": 4.0}, "the stage's own defaults fill the rest"
     for wrong in ("poll=fast", "interval=10", "senders=0", "poll=0", "poll=-5"):
         with pytest.raises(SystemExit):
             variant(wrong)
