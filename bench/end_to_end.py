@@ -29,36 +29,49 @@ from bench.run import Config, load_regions, log, writing_regions
 from devstack.stack import PROFILES
 
 BUCKET = re.compile(r"^vc_projection_batch_(seconds|records)_bucket\{(.*)\} ([\d.e+]+)$")
+PHASE = re.compile(r"^vc_projection_batch_phase_seconds_sum\{(.*)\} ([\d.e+]+)$")
 LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
+def read_batches(text: str, found: dict[str, dict[str, dict[str, float]]]) -> None:
+    """A projection's /metrics into `found`: projection → seconds|records → bucket → batches, and
+    projection → phase_seconds → phase → seconds spent in it."""
+    for line in text.splitlines():
+        bucket = BUCKET.match(line)
+        phase = PHASE.match(line)
+        if bucket:
+            what, labels, count = bucket.groups()
+            named = dict(LABEL.findall(labels))
+            found.setdefault(named["projection"], {}).setdefault(what, {})[named["le"]] = float(count)
+        elif phase:
+            labels, seconds = phase.groups()
+            named = dict(LABEL.findall(labels))
+            found.setdefault(named["projection"], {}).setdefault("phase_seconds", {})[named["phase"]] = float(
+                seconds
+            )
+
+
 async def batch_buckets() -> dict[str, dict[str, dict[str, float]]]:
-    """Each projection's batches so far (its /metrics): projection → seconds|records → bucket → count."""
+    """Each projection's batches so far, from its /metrics (`read_batches`)."""
     found: dict[str, dict[str, dict[str, float]]] = {}
     async with httpx.AsyncClient(timeout=10) as client:
         for name in stages.PROJECTIONS:
-            text = (await client.get(f"http://127.0.0.1:{stages.SERVICES[name]}/metrics")).text
-            for line in text.splitlines():
-                matched = BUCKET.match(line)
-                if matched:
-                    what, labels, count = matched.groups()
-                    named = dict(LABEL.findall(labels))
-                    projection, bound = named["projection"], named["le"]
-                    found.setdefault(projection, {}).setdefault(what, {})[bound] = float(count)
+            read_batches((await client.get(f"http://127.0.0.1:{stages.SERVICES[name]}/metrics")).text, found)
     return found
 
 
 def bucket_deltas(
     before: dict[str, dict[str, dict[str, float]]], after: dict[str, dict[str, dict[str, float]]]
-) -> dict[str, dict[str, dict[str, int]]]:
-    """The batches between two readings, per bucket (cumulative, as Prometheus counts them)."""
+) -> dict[str, dict[str, dict[str, float]]]:
+    """What happened between two readings: batches per bucket (cumulative, as Prometheus counts them) and
+    seconds per phase."""
     return {
         projection: {
             what: {
-                bound: int(count - before.get(projection, {}).get(what, {}).get(bound, 0))
-                for bound, count in buckets.items()
+                key: round(value - before.get(projection, {}).get(what, {}).get(key, 0.0), 3)
+                for key, value in values.items()
             }
-            for what, buckets in kinds.items()
+            for what, values in kinds.items()
         }
         for projection, kinds in after.items()
     }

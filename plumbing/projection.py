@@ -543,6 +543,7 @@ class ProjectionRunner:
         started = time.perf_counter()
         started_ns = time.time_ns()
         decoded, poison = decode_records(records)
+        phases = [("decode", time.perf_counter())]
 
         async with _transaction(self._pool) as conn:
             await conn.execute("SELECT set_config('search_path', $1, true)", self.schema)
@@ -561,12 +562,14 @@ class ProjectionRunner:
             poison = [item for item in poison if item.record.offset >= stored[_tp(item.record)]]
             fresh, conflicts, duplicates = await self._deduplicate(conn, decoded)
             batch = Batch(events=fresh, conflicts=conflicts, now=self._clock.now())
+            phases.append(("read", time.perf_counter()))
             if isolate:
                 poison.extend(await self._apply_one_by_one(conn, batch))
             elif fresh or conflicts:
                 await self.projection.apply(conn, batch)
             for item in poison:
                 await self._dead_letter(item)
+            phases.append(("apply", time.perf_counter()))
             next_offsets = {tp: batch_records[-1].offset + 1 for tp, batch_records in records.items()}
             next_offsets = {tp: max(offset, stored[tp]) for tp, offset in next_offsets.items()}
             await conn.executemany(
@@ -578,6 +581,7 @@ class ProjectionRunner:
                 ],
             )
             self._hooks.mid_batch()
+        phases.append(("commit", time.perf_counter()))
         self._hooks.after_commit()
 
         self._positions.update(next_offsets)
@@ -590,6 +594,8 @@ class ProjectionRunner:
             applied = [item for item in fresh if str(item.event.id) not in refused]
             record_spans(self._tracer, self.projection.name, applied, started_ns, batch_size)
         await self._commit_to_kafka(next_offsets)
+        phases.append(("kafka", time.perf_counter()))
+        self._record_phases(started, phases)
         self._mark_progress()
 
     async def _lock_offsets(
@@ -716,6 +722,15 @@ class ProjectionRunner:
             rule=poison.reason,
             **_trace_fields(from_kafka_headers(record.headers)),
         )
+
+    def _record_phases(self, started: float, phases: list[tuple[str, float]]) -> None:
+        """Each phase's time (`phases`: each phase's name and the moment it ended), so that a slow batch
+        shows where it was slow without a profiler (bench/results/2026-12-07-national-62074x1-end-to-end)."""
+        name = self.projection.name
+        previous = started
+        for phase, ended in phases:
+            metrics.BATCH_PHASE_SECONDS.labels(name, phase).observe(ended - previous)
+            previous = ended
 
     def _record_metrics(
         self,

@@ -192,3 +192,13 @@ async def test_every_series_the_alerts_and_the_dashboard_read_is_exported_by_the
     }
     assert reasons
     assert all(re.fullmatch(r"[A-Za-z]+", reason) for reason in reasons), reasons
+    # Each projection's batches are timed phase by phase (the panel "Projection time by phase"): every phase
+    # of every projection has samples once it applied a batch.
+    phases = {
+        (labels["projection"], labels["phase"]) for labels in series["vc_projection_batch_phase_seconds_sum"]
+    }
+    assert phases >= {
+        (projection, phase)
+        for projection in PROJECTIONS
+        for phase in ("decode", "read", "apply", "commit", "kafka")
+    }, phases

@@ -171,3 +171,26 @@ def test_an_end_to_end_variant_is_read_with_every_part_checked() -> None:
     assert table([row]).splitlines()[-1] == (
         "| 1 | 10.0 | 1 | 887.2 of 1000.0 | 120 | 951.3 | 800.5 / 2156.4 | 900.1 / 2291.9 |"
     )
+
+
+def test_the_end_to_end_stage_reads_each_projections_batches_and_phases_from_its_metrics() -> None:
+    from bench.end_to_end import bucket_deltas, read_batches
+
+    def scrape(batches: float, decode: float) -> str:
+        return "\n".join(
+            [
+                "# HELP vc_projection_batch_seconds Time to apply one batch",
+                f'vc_projection_batch_seconds_bucket{{le="0.1",projection="dashboard"}} {batches}',
+                f'vc_projection_batch_records_bucket{{projection="dashboard",le="100.0"}} {batches}',
+                f'vc_projection_batch_phase_seconds_sum{{phase="decode",projection="dashboard"}} {decode}',
+                f'vc_projection_batch_phase_seconds_count{{phase="decode",projection="dashboard"}} {batches}',
+            ]
+        )
+
+    before: dict[str, dict[str, dict[str, float]]] = {}
+    after: dict[str, dict[str, dict[str, float]]] = {}
+    read_batches(scrape(10.0, 0.25), before)
+    read_batches(scrape(35.0, 1.5), after)
+    assert bucket_deltas(before, after) == {
+        "dashboard": {"seconds": {"0.1": 25.0}, "records": {"100.0": 25.0}, "phase_seconds": {"decode": 1.25}}
+    }
