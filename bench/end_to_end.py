@@ -28,8 +28,8 @@ from bench.province import Load
 from bench.run import Config, load_regions, log, writing_regions
 from devstack.stack import PROFILES
 
-BUCKET = re.compile(r"^vc_projection_batch_(seconds|records)_bucket\{(.*)\} ([\d.e+]+)$")
-PHASE = re.compile(r"^vc_projection_batch_phase_seconds_sum\{(.*)\} ([\d.e+]+)$")
+BUCKET = re.compile(r"^vc_projection_batch_(seconds|records)_bucket\{(.*)\} (\S+)$")
+PHASE = re.compile(r"^vc_projection_batch_phase_seconds_sum\{(.*)\} (\S+)$")
 LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -117,6 +117,7 @@ async def rounds(
                 senders=int(chosen["senders"]),
             )
             found["round"] = number + 1
+            await services.caught_up()  # the batches that drained this round's load belong to it
             found["batches"] = bucket_deltas(before, await batch_buckets())
             log(f"round {number + 1}, {chosen}: {found}")
             measured.append(found)

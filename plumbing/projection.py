@@ -593,6 +593,7 @@ class ProjectionRunner:
             refused = {item.record_event_id for item in poison}
             applied = [item for item in fresh if str(item.event.id) not in refused]
             record_spans(self._tracer, self.projection.name, applied, started_ns, batch_size)
+        phases.append(("metrics", time.perf_counter()))
         await self._commit_to_kafka(next_offsets)
         phases.append(("kafka", time.perf_counter()))
         self._record_phases(started, phases)

@@ -40,11 +40,10 @@ def test_the_small_benchmark_runs_every_stage_and_its_counts_match(tmp_path: Pat
     assert steady["errors"] == 0
     assert steady["probes"] > 0
     assert steady["to_ledger"]["count"] == steady["to_dashboard"]["count"] == steady["probes"]
-    # The probes' own requests are reported beside what they measure: each probe asks the two services at
-    # most once per poll interval (bench/stages.py PROBE_POLL_SECONDS).
+    # The probes' own requests are reported beside what they measure, every one of them: a probe that was
+    # seen asked for the village's count before, sent its record and asked each service at least once.
     assert (steady["probe_poll_ms"], steady["senders"]) == (10.0, 8)
-    assert 0 < steady["probe_polls_per_second"] <= 2 * steady["probes"] / 0.01
-    assert steady["client_loop_late"]["count"] > 0
+    assert steady["probe_requests_per_probe"] >= 4
     for level in ("country", "province", "prefecture", "county", "township", "village"):
         assert result["queries"][level]["count"] == quick_config().query_repeat
         assert result["group_by_anchor"][level]["count"] > 0

@@ -200,5 +200,5 @@ async def test_every_series_the_alerts_and_the_dashboard_read_is_exported_by_the
     assert phases >= {
         (projection, phase)
         for projection in PROJECTIONS
-        for phase in ("decode", "read", "apply", "commit", "kafka")
+        for phase in ("decode", "read", "apply", "commit", "metrics", "kafka")
     }, phases

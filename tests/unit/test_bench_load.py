@@ -183,6 +183,7 @@ def test_the_end_to_end_stage_reads_each_projections_batches_and_phases_from_its
                 f'vc_projection_batch_seconds_bucket{{le="0.1",projection="dashboard"}} {batches}',
                 f'vc_projection_batch_records_bucket{{projection="dashboard",le="100.0"}} {batches}',
                 f'vc_projection_batch_phase_seconds_sum{{phase="decode",projection="dashboard"}} {decode}',
+                'vc_projection_batch_phase_seconds_sum{phase="kafka",projection="dashboard"} 5e-05',
                 f'vc_projection_batch_phase_seconds_count{{phase="decode",projection="dashboard"}} {batches}',
             ]
         )
@@ -192,5 +193,9 @@ def test_the_end_to_end_stage_reads_each_projections_batches_and_phases_from_its
     read_batches(scrape(10.0, 0.25), before)
     read_batches(scrape(35.0, 1.5), after)
     assert bucket_deltas(before, after) == {
-        "dashboard": {"seconds": {"0.1": 25.0}, "records": {"100.0": 25.0}, "phase_seconds": {"decode": 1.25}}
+        "dashboard": {
+            "seconds": {"0.1": 25.0},
+            "records": {"100.0": 25.0},
+            "phase_seconds": {"decode": 1.25, "kafka": 0.0},
+        }
     }
