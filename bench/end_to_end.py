@@ -16,39 +16,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import stages
 from bench.province import Load
 from bench.run import Config, load_regions, log, writing_regions
 from devstack.stack import PROFILES
 
-BUCKET = re.compile(r"^vc_projection_batch_(seconds|records)_bucket\{(.*)\} (\S+)$")
-PHASE = re.compile(r"^vc_projection_batch_phase_seconds_sum\{(.*)\} (\S+)$")
-LABEL = re.compile(r'(\w+)="([^"]*)"')
+BATCHES = {"vc_projection_batch_seconds_bucket": "seconds", "vc_projection_batch_records_bucket": "records"}
+PHASES = "vc_projection_batch_phase_seconds_sum"
 
 
 def read_batches(text: str, found: dict[str, dict[str, dict[str, float]]]) -> None:
     """A projection's /metrics into `found`: projection → seconds|records → bucket → batches, and
     projection → phase_seconds → phase → seconds spent in it."""
-    for line in text.splitlines():
-        bucket = BUCKET.match(line)
-        phase = PHASE.match(line)
-        if bucket:
-            what, labels, count = bucket.groups()
-            named = dict(LABEL.findall(labels))
-            found.setdefault(named["projection"], {}).setdefault(what, {})[named["le"]] = float(count)
-        elif phase:
-            labels, seconds = phase.groups()
-            named = dict(LABEL.findall(labels))
-            found.setdefault(named["projection"], {}).setdefault("phase_seconds", {})[named["phase"]] = float(
-                seconds
-            )
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in BATCHES:
+                what, key = BATCHES[sample.name], sample.labels["le"]
+            elif sample.name == PHASES:
+                what, key = "phase_seconds", sample.labels["phase"]
+            else:
+                continue
+            found.setdefault(sample.labels["projection"], {}).setdefault(what, {})[key] = sample.value
 
 
 async def batch_buckets() -> dict[str, dict[str, dict[str, float]]]:
@@ -103,9 +98,7 @@ async def rounds(
     measured: list[dict[str, Any]] = []
     for number in range(count):
         for chosen in variants:
-            if measured:  # (before any: nothing applied yet, and nothing to apply)
-                await services.caught_up()
-            before = await batch_buckets()
+            before = await batch_buckets()  # (each round ends caught up: the next starts from rest)
             found = await stages.end_to_end(
                 services,
                 villages,
