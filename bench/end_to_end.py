@@ -3,12 +3,15 @@ stack a benchmark run left loaded (`VC_BENCH_KEEP_STACK=1 bin/bench ...`, with t
 here). The services are started once; each round runs every `--variant` in turn, each after the services
 caught up, so the variants see the same stack, the same data and the machine of the same minutes. A
 variant is `poll=MS,senders=N`: how often each probe asks the ledger and the dashboard, and how many of
-the load's batches may be in flight (1: the next batch only once intake answered the one before).
+the load's batches may be in flight (1: the next batch only once intake answered the one before). With
+`--tree` (repeat), each round runs the services from each checkout's code in turn (started, caught up,
+the variants, stopped): versions of the services compared on the same stack and minutes.
 
     VC_BENCH_KEEP_STACK=1 bin/bench --national --villages 62074 --months 1 --growth '' \\
         --skip alone,closer --rebuild-workers 1
     python -m bench.end_to_end --national --villages 62074 --variant poll=10,senders=1 \\
         --variant poll=50,senders=8 --rounds 2 --out bench/results/DAY-end-to-end-probes/result.json
+    python -m bench.end_to_end --national --villages 62074 --variant poll=10 --tree /tmp/before --tree .
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import stages
+from bench.intake_batch import commit_of
 from bench.province import Load
 from bench.run import Config, load_regions, log, writing_regions
 from devstack.stack import PROFILES
@@ -94,9 +98,11 @@ async def rounds(
     rate: int,
     seconds: float,
     burst: float,
+    first: int = 1,
 ) -> list[dict[str, Any]]:
+    """`count` rounds (numbered from `first`) of every variant on the running `services`."""
     measured: list[dict[str, Any]] = []
-    for number in range(count):
+    for number in range(first - 1, first - 1 + count):
         for chosen in variants:
             before = await batch_buckets()  # (each round ends caught up: the next starts from rest)
             found = await stages.end_to_end(
@@ -110,6 +116,7 @@ async def rounds(
                 senders=int(chosen["senders"]),
             )
             found["round"] = number + 1
+            found["commit"] = commit_of(services.tree)
             await services.caught_up()  # the batches that drained this round's load belong to it
             found["batches"] = bucket_deltas(before, await batch_buckets())
             log(f"round {number + 1}, {chosen}: {found}")
@@ -119,13 +126,13 @@ async def rounds(
 
 def table(measured: list[dict[str, Any]]) -> str:
     lines = [
-        "| round | poll (ms) | senders | achieved of offered (records/s) | probes | polls/s "
+        "| round | commit | poll (ms) | senders | achieved of offered (records/s) | probes | polls/s "
         "| p50 / p99 to ledger (ms) | p50 / p99 to dashboard (ms) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for found in measured:
         lines.append(
-            f"| {found['round']} | {found['probe_poll_ms']} | {found['senders']} "
+            f"| {found['round']} | {found.get('commit', '')} | {found['probe_poll_ms']} | {found['senders']} "
             f"| {found['achieved_per_second']} of {found['target_per_second']} | {found['probes']} "
             f"| {found['probe_polls_per_second']} "
             f"| {found['to_ledger']['p50_ms']} / {found['to_ledger']['p99_ms']} "
@@ -144,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=Config.steady_rate)
     parser.add_argument("--seconds", type=float, default=Config.steady_seconds)
     parser.add_argument("--burst", type=float, default=1.0)
+    parser.add_argument(
+        "--tree", type=Path, action="append", default=None, help="a checkout whose services to run (repeat)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="writes every measurement as JSON")
     args = parser.parse_args(argv)
     config = Config(province=args.province, villages=args.villages, national=args.national, months=1)
@@ -151,14 +161,30 @@ def main(argv: list[str] | None = None) -> int:
     writer, _ = writing_regions(regions)
     load = Load(regions, date(config.year, 1, 1), config.months, config.seed)
     villages = [village for village in load.villages if village.startswith(writer)]
-    services = stages.Services(stages.Stack(PROFILES["bench"]))
-    services.start()
-    try:
-        measured = asyncio.run(
-            rounds(services, villages, writer, args.variant, args.rounds, args.rate, args.seconds, args.burst)
-        )
-    finally:
-        services.stop()
+    stack = stages.Stack(PROFILES["bench"])
+    trees = [tree.resolve() for tree in (args.tree or [stages.ROOT])]
+    measured: list[dict[str, Any]] = []
+    # One tree: its services run through every round. Several: each round starts each tree's in turn.
+    for first in [1] if len(trees) == 1 else range(1, args.rounds + 1):
+        for tree in trees:
+            services = stages.Services(stack, tree=tree)
+            services.start()
+            try:
+                measured += asyncio.run(
+                    rounds(  # each round before ended caught up: these services start at rest
+                        services,
+                        villages,
+                        writer,
+                        args.variant,
+                        args.rounds if len(trees) == 1 else 1,
+                        args.rate,
+                        args.seconds,
+                        args.burst,
+                        first,
+                    )
+                )
+            finally:
+                services.stop()
     print(table(measured))  # noqa: T201 - the command's answer
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -290,10 +290,16 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def rebuild(stack: Stack, names: Sequence[str], workers: int = 1) -> dict[str, Any]:
+def rebuild(
+    stack: Stack,
+    names: Sequence[str],
+    workers: int = 1,
+    tree: Path = ROOT,
+    settings: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """`python -m services.<name> rebuild --drop-retired --workers N` for each name at once; seconds,
     events applied and peak memory of each (of the rebuild's own process: its parts are processes of
-    their own)."""
+    their own). `tree`: the checkout whose code runs; `settings`: VC_ variables added to its environment."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         outputs = {name: Path(scratch) / f"{name}.out" for name in names}
@@ -305,8 +311,8 @@ def rebuild(stack: Stack, names: Sequence[str], workers: int = 1) -> dict[str, A
                         *(sys.executable, "-m", f"services.{name}", "rebuild", "--drop-retired"),
                         *("--workers", str(workers)),
                     ],
-                    env=stack.env(name),
-                    cwd=ROOT,
+                    env=stack.env(name, PYTHONPATH=str(tree), **(settings or {})),
+                    cwd=tree,
                     stdout=sink,
                     stderr=subprocess.STDOUT,
                 )
@@ -386,9 +392,11 @@ def closer_pass(stack: Stack, now: datetime) -> dict[str, Any]:
 
 @dataclass
 class Services:
-    """The four services as processes, as they run in production (one uvicorn worker each)."""
+    """The four services as processes, as they run in production (one uvicorn worker each), from `tree`'s
+    code."""
 
     stack: Stack
+    tree: Path = ROOT
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     peaks: dict[str, float] = field(default_factory=dict)
 
@@ -396,8 +404,8 @@ class Services:
         for name, port in SERVICES.items():
             self.processes[name] = subprocess.Popen(  # noqa: S603 - our own module
                 [sys.executable, "-m", f"services.{name}"],
-                env=self.stack.env(name, VC_HTTP_PORT=str(port)),
-                cwd=ROOT,
+                env=self.stack.env(name, VC_HTTP_PORT=str(port), PYTHONPATH=str(self.tree)),
+                cwd=self.tree,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

@@ -56,6 +56,8 @@ from plumbing.tracing import TraceContext, from_kafka_headers
 log = get_logger(__name__)
 
 LAG_REFRESH_SECONDS = 5.0
+# How long the group's offsets (lag only) are waited on when stopping, in a rebalance and by the lag watch.
+KAFKA_COMMIT_WAIT_SECONDS = 2.0
 # The longest pause between two attempts at a batch that failed for a reason that passes (a database or
 # broker away): what a recovery waits at most after the outage ends (10 s before; issue 14's target is 15 s
 # from the fault's end to the lag worked off).
@@ -272,6 +274,7 @@ class ProjectionRunner:
         poll_timeout_ms: int = 500,
         stall_after_seconds: float = 120.0,
         kafka_timeout_seconds: float = 10.0,
+        kafka_commit_interval_seconds: float = 1.0,
         hooks: BatchHooks | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         tracer: Tracer | None = None,
@@ -294,6 +297,7 @@ class ProjectionRunner:
         self._poll_timeout_ms = poll_timeout_ms
         self._stall_after = stall_after_seconds
         self._kafka_timeout = kafka_timeout_seconds
+        self._kafka_commit_interval = kafka_commit_interval_seconds
         self._hooks = hooks or BatchHooks()
         self._monotonic = monotonic
         self._consumer: AIOKafkaConsumer | None = None
@@ -302,6 +306,9 @@ class ProjectionRunner:
         self._lag: dict[TopicPartition, int] = {}
         self._stored_known: dict[TopicPartition, int] = {}  # PostgreSQL's offsets as last read or written
         self._held: set[TopicPartition] = set()  # the partitions this consumer held most recently
+        self._kafka_pending: dict[TopicPartition, int] = {}  # applied, not yet committed to the group
+        self._kafka_committed_at = monotonic()
+        self._kafka_committing = asyncio.Lock()
         self.events_applied = 0
         self.newest_event_time: datetime | None = None
         self.retrying: str | None = None  # what the batch being retried failed with, None while applying
@@ -340,6 +347,8 @@ class ProjectionRunner:
         replica take over 30 s). Nothing depends on a clean leave: the offsets are in PostgreSQL, and the
         group drops a member that left silently after its session timeout."""
         if self._consumer is not None:
+            # Briefly: stopping must end within the Kafka timeout, and these offsets only show the lag.
+            await self._flush_to_kafka(list(self._kafka_pending), within=KAFKA_COMMIT_WAIT_SECONDS)
             consumer, self._consumer = self._consumer, None
             try:
                 await asyncio.wait_for(consumer.stop(), timeout=self._kafka_timeout)
@@ -443,6 +452,7 @@ class ProjectionRunner:
         database that is down, or on a group that has not assigned anything yet."""
         while not stopping.is_set():
             await self.refresh_lag()
+            await self._flush_to_kafka(list(self._kafka_pending), within=KAFKA_COMMIT_WAIT_SECONDS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=LAG_REFRESH_SECONDS)
 
@@ -546,11 +556,7 @@ class ProjectionRunner:
         phases = [("decode", time.perf_counter())]
 
         async with _transaction(self._pool) as conn:
-            await conn.execute("SELECT set_config('search_path', $1, true)", self.schema)
-            if self._serving:
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock_shared(hashtext($1))", projection_lock_key(self.projection)
-                )
+            await self._begin_batch(conn)
             stored = await self._lock_offsets(conn, list(records))
             for tp, offset in stored.items():
                 known = self._positions.get(tp)
@@ -560,7 +566,9 @@ class ProjectionRunner:
                 item for item in decoded if item.offset >= stored[TopicPartition(item.topic, item.partition)]
             ]
             poison = [item for item in poison if item.record.offset >= stored[_tp(item.record)]]
-            fresh, conflicts, duplicates = await self._deduplicate(conn, decoded)
+            next_offsets = {tp: batch_records[-1].offset + 1 for tp, batch_records in records.items()}
+            next_offsets = {tp: max(offset, stored[tp]) for tp, offset in next_offsets.items()}
+            fresh, conflicts, duplicates = await self._deduplicate(conn, decoded, next_offsets)
             batch = Batch(events=fresh, conflicts=conflicts, now=self._clock.now())
             phases.append(("read", time.perf_counter()))
             if isolate:
@@ -570,16 +578,6 @@ class ProjectionRunner:
             for item in poison:
                 await self._dead_letter(item)
             phases.append(("apply", time.perf_counter()))
-            next_offsets = {tp: batch_records[-1].offset + 1 for tp, batch_records in records.items()}
-            next_offsets = {tp: max(offset, stored[tp]) for tp, offset in next_offsets.items()}
-            await conn.executemany(
-                """UPDATE projection_offsets SET next_offset = $4, updated_at = now()
-                   WHERE consumer_group = $1 AND topic = $2 AND partition = $3""",
-                [
-                    (self.projection.name, tp.topic, tp.partition, offset)
-                    for tp, offset in next_offsets.items()
-                ],
-            )
             self._hooks.mid_batch()
         phases.append(("commit", time.perf_counter()))
         self._hooks.after_commit()
@@ -599,35 +597,59 @@ class ProjectionRunner:
         self._record_phases(started, phases)
         self._mark_progress()
 
+    async def _begin_batch(self, conn: Connection) -> None:
+        """One round trip before the batch's work: the schema, and (into the serving tables) the
+        projection's lock held shared, as a rebuild's switch-over holds it exclusively."""
+        if self._serving:
+            await conn.execute(
+                "SELECT set_config('search_path', $1, true), pg_advisory_xact_lock_shared(hashtext($2))",
+                self.schema,
+                projection_lock_key(self.projection),
+            )
+        else:
+            await conn.execute("SELECT set_config('search_path', $1, true)", self.schema)
+
     async def _lock_offsets(
         self, conn: Connection, partitions: Sequence[TopicPartition]
     ) -> dict[TopicPartition, int]:
+        """The batch's partitions' stored offsets, their rows locked (in one order, so that two consumers
+        of a rebalance never deadlock); a partition seen for the first time gets its row at offset 0."""
         ordered = sorted(partitions, key=lambda tp: (tp.topic, tp.partition))
         topics = [tp.topic for tp in ordered]
         numbers = [tp.partition for tp in ordered]
-        await conn.execute(
-            """INSERT INTO projection_offsets (consumer_group, topic, partition, next_offset)
-               SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS x(t, p)
-               ON CONFLICT DO NOTHING""",
-            self.projection.name,
-            topics,
-            numbers,
-        )
-        rows = await conn.fetch(
-            """SELECT topic, partition, next_offset FROM projection_offsets
-               WHERE consumer_group = $1 AND (topic, partition) IN
-                     (SELECT * FROM unnest($2::text[], $3::int[]))
-               ORDER BY topic, partition
-               FOR UPDATE""",
-            self.projection.name,
-            topics,
-            numbers,
-        )
-        return {TopicPartition(row["topic"], row["partition"]): row["next_offset"] for row in rows}
+        stored: dict[TopicPartition, int] = {}
+        for attempt in range(2):
+            rows = await conn.fetch(
+                """SELECT topic, partition, next_offset FROM projection_offsets
+                   WHERE consumer_group = $1 AND (topic, partition) IN
+                         (SELECT * FROM unnest($2::text[], $3::int[]))
+                   ORDER BY topic, partition
+                   FOR UPDATE""",
+                self.projection.name,
+                topics,
+                numbers,
+            )
+            stored = {TopicPartition(row["topic"], row["partition"]): row["next_offset"] for row in rows}
+            if len(stored) == len(ordered) or attempt:
+                break
+            # Rows for the new partitions, then all of them read and locked again in order: a row locked
+            # by the first read stays locked, the new ones are locked in the same pass.
+            await conn.execute(
+                """INSERT INTO projection_offsets (consumer_group, topic, partition, next_offset)
+                   SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS x(t, p)
+                   ON CONFLICT DO NOTHING""",
+                self.projection.name,
+                topics,
+                numbers,
+            )
+        return stored
 
     async def _deduplicate(
-        self, conn: Connection, decoded: list[ConsumedEvent]
+        self, conn: Connection, decoded: list[ConsumedEvent], next_offsets: Mapping[TopicPartition, int]
     ) -> tuple[list[ConsumedEvent], list[Conflict], int]:
+        """The batch's events not applied before (their ids recorded now), the ones whose id was seen with
+        other content, and how many were plain repeats; the partitions' next offsets are written by the
+        same statement (their rows are locked since `_lock_offsets`): one round trip for both."""
         first_in_batch: dict[Any, ConsumedEvent] = {}
         later_in_batch: list[ConsumedEvent] = []
         for item in decoded:
@@ -636,8 +658,14 @@ class ProjectionRunner:
             else:
                 first_in_batch[item.event.id] = item
         candidates = list(first_in_batch.values())
+        offsets = sorted(next_offsets.items(), key=lambda entry: (entry[0].topic, entry[0].partition))
         inserted = await conn.fetch(
-            """INSERT INTO processed_events (event_id, fingerprint, topic, partition, "offset", applied_at)
+            """WITH advanced AS (
+                   UPDATE projection_offsets AS o SET next_offset = x.n, updated_at = now()
+                   FROM unnest($8::text[], $9::int[], $10::bigint[]) AS x(t, p, n)
+                   WHERE o.consumer_group = $7 AND o.topic = x.t AND o.partition = x.p
+               )
+               INSERT INTO processed_events (event_id, fingerprint, topic, partition, "offset", applied_at)
                SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::text[], $4::int[], $5::bigint[],
                                     $6::timestamptz[])
                ON CONFLICT (event_id) DO NOTHING
@@ -648,6 +676,10 @@ class ProjectionRunner:
             [item.partition for item in candidates],
             [item.offset for item in candidates],
             [self._clock.now()] * len(candidates),
+            self.projection.name,
+            [tp.topic for tp, _ in offsets],
+            [tp.partition for tp, _ in offsets],
+            [offset for _, offset in offsets],
         )
         new_ids = {row["event_id"] for row in inserted}
         fresh = [item for item in candidates if item.event.id in new_ids]
@@ -791,17 +823,37 @@ class ProjectionRunner:
         metrics.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
 
     async def _commit_to_kafka(self, next_offsets: dict[TopicPartition, int]) -> None:
-        """For lag dashboards only: PostgreSQL holds the offsets that count."""
-        consumer = self._require_consumer()
+        """For lag dashboards and the autoscaler only: PostgreSQL holds the offsets that count. So the group's
+        offsets are committed at most once per `kafka_commit_interval_seconds` (a round trip to the
+        coordinator per batch was a tenth of a live batch's time, bench/results/2026-12-07-national-62074x1-
+        end-to-end/ANALYSIS.md), and what waits is committed by the lag watch, on a revocation and on stop."""
         if not self._group_mode:
             return
-        owned = {tp: offset for tp, offset in next_offsets.items() if tp in consumer.assignment()}
-        if not owned:
+        self._kafka_pending.update(next_offsets)
+        if self._monotonic() - self._kafka_committed_at >= self._kafka_commit_interval:
+            await self._flush_to_kafka(list(self._kafka_pending))
+
+    async def _flush_to_kafka(
+        self, partitions: Sequence[TopicPartition], *, wait: bool = True, within: float | None = None
+    ) -> None:
+        """Commit to the group what waits for `partitions` (the ones still held), one commit at a time so
+        that an older one never lands after a newer one; a failure or `within` seconds (default: the Kafka
+        timeout) passing is logged and the offsets dropped (the next batch brings newer ones). `wait=False`
+        (inside a rebalance): not behind a commit in flight, which may itself wait on the rebalance."""
+        consumer = self._consumer
+        if consumer is None or not self._group_mode or (not wait and self._kafka_committing.locked()):
             return
-        try:
-            await consumer.commit(owned)
-        except (CommitFailedError, IllegalStateError, KafkaError) as error:
-            log.info("kafka_commit_skipped", projection=self.projection.name, error=type(error).__name__)
+        async with self._kafka_committing:
+            waiting = {tp: self._kafka_pending.pop(tp) for tp in partitions if tp in self._kafka_pending}
+            owned = {tp: offset for tp, offset in waiting.items() if tp in consumer.assignment()}
+            if not owned:
+                return
+            self._kafka_committed_at = self._monotonic()
+            try:
+                async with asyncio.timeout(within or self._kafka_timeout):
+                    await consumer.commit(owned)
+            except (CommitFailedError, IllegalStateError, KafkaError, TimeoutError) as error:
+                log.info("kafka_commit_skipped", projection=self.projection.name, error=type(error).__name__)
 
     # -- positions ---------------------------------------------------------------------------------
 
@@ -831,6 +883,7 @@ class ProjectionRunner:
     def _forget(self, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
             self._positions.pop(tp, None)
+            self._kafka_pending.pop(tp, None)
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -840,6 +893,7 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self._runner._flush_to_kafka(list(revoked), wait=False, within=KAFKA_COMMIT_WAIT_SECONDS)
         self._runner._forget(list(revoked))
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:

@@ -96,6 +96,7 @@ class ProjectionHost:
             poll_timeout_ms=settings.poll_timeout_ms,
             stall_after_seconds=settings.stall_after_seconds,
             kafka_timeout_seconds=settings.kafka_timeout_seconds,
+            kafka_commit_interval_seconds=settings.kafka_commit_interval_seconds,
             hooks=self.hooks,
             tracer=self.tracer,
         )

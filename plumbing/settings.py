@@ -176,6 +176,12 @@ class ProjectionSettings(TokenSettings):
     )
     poll_timeout_ms: int = Field(default=500, ge=1)
     stall_after_seconds: float = Field(default=120.0, gt=0)
+    kafka_commit_interval_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="the consumer group's offsets (read by lag dashboards and the autoscaler only: the ones "
+        "that count are PostgreSQL's) are committed to Kafka at most this often; 0: after every batch",
+    )
     database_command_timeout_seconds: float = Field(
         default=10.0,
         gt=0,

@@ -27,7 +27,14 @@ from plumbing.service import ProjectionHost
 from plumbing.settings import ProjectionSettings
 from tests.support.counting import MIGRATIONS, apply_counts, counting_projection
 from tests.support.infrastructure import Infrastructure
-from tests.support.kafka_io import consultations, described_group, read_topic, send_all, village
+from tests.support.kafka_io import (
+    consultations,
+    described_group,
+    group_offsets,
+    read_topic,
+    send_all,
+    village,
+)
 from tests.support.samples import sample_event
 from tests.support.waiting import eventually
 
@@ -375,6 +382,59 @@ async def test_a_member_whose_partitions_are_taken_during_its_batch_carries_on(
         stopping.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         await pool.close()
+
+
+async def stored_offsets(pool: asyncpg.Pool, schema: str, group: str) -> dict[TopicPartition, int]:
+    rows = await pool.fetch(
+        f'SELECT topic, partition, next_offset FROM "{schema}".projection_offsets WHERE consumer_group = $1',
+        group,
+    )
+    return {TopicPartition(row["topic"], row["partition"]): row["next_offset"] for row in rows}
+
+
+async def test_the_groups_kafka_offsets_follow_postgresqls_while_running_and_on_stop(
+    infrastructure: Infrastructure, producer: AIOKafkaProducer, admin_pool: asyncpg.Pool, tag: str
+) -> None:
+    """The group's offsets in Kafka (what lag dashboards and KEDA's scaler read) are no longer committed
+    after every batch: the lag watch commits what waits, and stopping commits the rest. They must still
+    reach PostgreSQL's offsets, the ones that count, while the service runs and when it stops."""
+    settings = ProjectionSettings(
+        **infrastructure.kafka_settings(ADMIN),
+        database_url=infrastructure.database_url,
+        batch_max_records=50,
+        kafka_commit_interval_seconds=3600,  # never by the batches themselves: only the watch and stop
+    )
+    projection = counting_projection(tag, tag)
+    host = ProjectionHost(projection, settings, SystemClock())
+    await host.start()
+    stopped = False
+    try:
+        first = consultations(tag, 300)
+        await send_all(producer, first)
+        await eventually(lambda: count_applied(admin_pool, tag, tag), lambda n: n >= 300, what="catch-up")
+
+        async def both() -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+            return await stored_offsets(admin_pool, tag, tag), await group_offsets(infrastructure.kafka, tag)
+
+        stored, committed = await eventually(
+            both,
+            lambda found: bool(found[0]) and found[0] == found[1],
+            seconds=30,
+            what="the group's offsets in Kafka reaching PostgreSQL's while running",
+        )
+        assert sum(stored.values()) > 0
+
+        later = consultations(tag, 200, first=300)
+        await send_all(producer, later)
+        await eventually(lambda: count_applied(admin_pool, tag, tag), lambda n: n >= 500, what="catch-up")
+        await host.stop()
+        stopped = True
+        stored, committed = await both()
+        assert committed == stored, "stopping left offsets applied in PostgreSQL uncommitted to the group"
+        assert_exactly_once(await applications(admin_pool, tag, tag), first + later)
+    finally:
+        if not stopped:
+            await host.stop()
 
 
 async def test_rebuild_replays_from_zero_and_switches_over_while_the_live_one_serves(

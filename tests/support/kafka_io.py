@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from contracts.envelope import Event, to_kafka_record
 from plumbing.kafka import KafkaConnection, create_admin, create_consumer, topic_partitions
@@ -76,3 +76,14 @@ async def described_group(kafka: KafkaConnection, group: str) -> Any | None:
     finally:
         await admin.close()
     return next((described for described in response.groups if described[1] == group), None)
+
+
+async def group_offsets(kafka: KafkaConnection, group: str) -> dict[TopicPartition, int]:
+    """The offsets the group committed to Kafka (OffsetFetch), by partition."""
+    admin = create_admin(kafka)
+    await admin.start()
+    try:
+        found = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}

@@ -159,6 +159,7 @@ def test_an_end_to_end_variant_is_read_with_every_part_checked() -> None:
             variant(wrong)
     row = {
         "round": 1,
+        "commit": "fddb1d4",
         "probe_poll_ms": 10.0,
         "senders": 1,
         "achieved_per_second": 887.2,
@@ -169,8 +170,24 @@ def test_an_end_to_end_variant_is_read_with_every_part_checked() -> None:
         "to_dashboard": {"p50_ms": 900.1, "p99_ms": 2291.9},
     }
     assert table([row]).splitlines()[-1] == (
-        "| 1 | 10.0 | 1 | 887.2 of 1000.0 | 120 | 951.3 | 800.5 / 2156.4 | 900.1 / 2291.9 |"
+        "| 1 | fddb1d4 | 10.0 | 1 | 887.2 of 1000.0 | 120 | 951.3 | 800.5 / 2156.4 | 900.1 / 2291.9 |"
     )
+    before = {key: value for key, value in row.items() if key != "commit"}
+    assert "| 1 |  | 10.0 |" in table([before]), "rows measured before the commit was recorded"
+
+
+def test_live_batches_compares_trees_by_events_over_seconds_summed_over_rounds() -> None:
+    from bench.live_batches import ratio
+
+    runs = [
+        {"round": 1, "commit": "a", "ledger": {"events": 1000, "seconds": 10.0}},
+        {"round": 1, "commit": "b", "ledger": {"events": 1000, "seconds": 8.0}},
+        {"round": 2, "commit": "a", "ledger": {"events": 1000, "seconds": 30.0}},
+        {"round": 2, "commit": "b", "ledger": {"events": 1000, "seconds": 12.0}},
+        {"round": 2, "commit": "b", "dashboard": {"events": 5, "seconds": 1.0}},
+    ]
+    # 2000 / 20 s over 2000 / 40 s: not the mean of the rounds' ratios (1.25 and 2.5)
+    assert ratio(runs, "ledger", "a", "b") == 2.0
 
 
 def test_the_end_to_end_stage_reads_each_projections_batches_and_phases_from_its_metrics() -> None:
