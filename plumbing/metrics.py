@@ -45,9 +45,10 @@ BATCH_PHASE_SECONDS = Histogram(
     "vc_projection_batch_phase_seconds",
     "Time of each phase of applying one batch: decode (every record against its contract), read (a pooled "
     "connection, the transaction begun, the shared lock a rebuild's switch-over takes, the offsets locked, "
-    "the records' ids recorded and duplicates found), apply (the projection's own statements, dead "
-    "letters included), commit (the offsets written, the transaction committed), metrics (the runtime's "
-    "own counting, logs and trace spans), kafka (the offsets committed to the consumer group)",
+    "the records' ids recorded and duplicates found, the next offsets written), apply (the projection's "
+    "own statements, dead letters included), commit (the transaction committed), metrics (the runtime's "
+    "own counting, logs and trace spans), kafka (the offsets committed to the consumer group, at most "
+    "once per VC_KAFKA_COMMIT_INTERVAL_SECONDS)",
     ["projection", "phase"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
