@@ -4,8 +4,9 @@ here). The services are started once; each round runs every `--variant` in turn,
 caught up, so the variants see the same stack, the same data and the machine of the same minutes. A
 variant is `poll=MS,senders=N`: how often each probe asks the ledger and the dashboard, and how many of
 the load's batches may be in flight (1: the next batch only once intake answered the one before). With
-`--tree` (repeat), each round runs the services from each checkout's code in turn (started, caught up,
-the variants, stopped): versions of the services compared on the same stack and minutes.
+`--tree` (repeat), each round runs the services from each checkout's code in turn (started, the
+variants, stopped; each tree first in turn): versions of the services compared on the same stack and
+minutes.
 
     VC_BENCH_KEEP_STACK=1 bin/bench --national --villages 62074 --months 1 --growth '' \\
         --skip alone,closer --rebuild-workers 1
@@ -28,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench import stages
 from bench.intake_batch import commit_of
+from bench.live_batches import in_turn
 from bench.province import Load
 from bench.run import Config, load_regions, log, writing_regions
 from devstack.stack import PROFILES
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     measured: list[dict[str, Any]] = []
     # One tree: its services run through every round. Several: each round starts each tree's in turn.
     for first in [1] if len(trees) == 1 else range(1, args.rounds + 1):
-        for tree in trees:
+        for tree in in_turn(trees, first):
             services = stages.Services(stack, tree=tree)
             services.start()
             try:

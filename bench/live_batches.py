@@ -6,8 +6,8 @@ end): there the runtime's own work per batch (its round trips to PostgreSQL, its
 offsets) is half of the time, where a rebuild's batches of 10,000 hide it. This rebuilds each `--name`
 with batches of `--batch` records from each `--tree` in turn, on the events already in the `bench`
 stack (kept by `VC_BENCH_KEEP_STACK=1 bin/bench ...`), round after round, so the trees see the same data
-and the machine of the same minutes. A rebuild holds no live lock and commits no group offsets: what it
-compares is everything else a live batch does.
+and the machine of the same minutes; each tree goes first in turn. A rebuild holds no live lock and
+commits no group offsets: what it compares is everything else a live batch does.
 
     python -m bench.live_batches --tree /tmp/main-before --tree . --name ledger --rounds 3
 """
@@ -23,6 +23,14 @@ from typing import Any
 from bench import stages
 from bench.intake_batch import commit_of
 from devstack.stack import PROFILES, status
+
+
+def in_turn(trees: list[Path], round_number: int) -> list[Path]:
+    """The trees in the order of round `round_number` (from 1): each goes first in turn, as the second of
+    two rebuilds one after the other ran about a tenth slower whichever code it was (results/2026-12-07-
+    province-20000x1-live-batches)."""
+    shift = (round_number - 1) % len(trees)
+    return trees[shift:] + trees[:shift]
 
 
 def ratio(found: list[dict[str, Any]], name: str, first: str, second: str) -> float:
@@ -66,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     settings |= {"VC_BATCH_MAX_RECORDS": str(args.batch), "VC_REBUILD_BATCH_MAX_RECORDS": str(args.batch)}
     found: list[dict[str, Any]] = []
     for round_number in range(1, args.rounds + 1):
-        for tree in trees:
+        for tree in in_turn(trees, round_number):
             commit = commit_of(tree)
             for name in names:  # one at a time: each gets the cores as a rebuild by itself would
                 result = stages.rebuild(stack, [name], tree=tree, settings=settings)

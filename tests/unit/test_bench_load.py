@@ -177,7 +177,11 @@ def test_an_end_to_end_variant_is_read_with_every_part_checked() -> None:
 
 
 def test_live_batches_compares_trees_by_events_over_seconds_summed_over_rounds() -> None:
-    from bench.live_batches import ratio
+    from bench.live_batches import in_turn, ratio
+
+    a, b, c = Path("a"), Path("b"), Path("c")
+    assert [in_turn([a, b], number) for number in (1, 2, 3)] == [[a, b], [b, a], [a, b]]
+    assert in_turn([a, b, c], 2) == [b, c, a]
 
     runs = [
         {"round": 1, "commit": "a", "ledger": {"events": 1000, "seconds": 10.0}},
