@@ -342,12 +342,12 @@ class ProjectionRunner:
             await self._seek_to_stored(partitions)
 
     async def stop(self) -> None:
-        """Leave the group, within the Kafka timeout: a consumer stopped while its group rebalances can wait
-        on the coordinator far longer than an orchestrator's grace period (the chaos round's rebalance saw a
-        replica take over 30 s). Nothing depends on a clean leave: the offsets are in PostgreSQL, and the
-        group drops a member that left silently after its session timeout."""
+        """Commit what waits to the group (within KAFKA_COMMIT_WAIT_SECONDS) and leave it, within the Kafka
+        timeout: a consumer stopped while its group rebalances can wait on the coordinator far longer than an
+        orchestrator's grace period (the chaos round's rebalance saw a replica take over 30 s). Nothing
+        depends on a clean leave: the offsets are in PostgreSQL, and the group drops a member that left
+        silently after its session timeout."""
         if self._consumer is not None:
-            # Briefly: stopping must end within the Kafka timeout, and these offsets only show the lag.
             await self._flush_to_kafka(list(self._kafka_pending), within=KAFKA_COMMIT_WAIT_SECONDS)
             consumer, self._consumer = self._consumer, None
             try:
@@ -827,9 +827,12 @@ class ProjectionRunner:
         offsets are committed at most once per `kafka_commit_interval_seconds` (a round trip to the
         coordinator per batch was a tenth of a live batch's time, bench/results/2026-12-07-national-62074x1-
         end-to-end/ANALYSIS.md), and what waits is committed by the lag watch, on a revocation and on stop."""
-        if not self._group_mode:
+        consumer = self._consumer
+        if not self._group_mode or consumer is None:
             return
-        self._kafka_pending.update(next_offsets)
+        # Only what is still held: a partition revoked while the batch ran is its new holder's to commit.
+        held = consumer.assignment()
+        self._kafka_pending.update({tp: offset for tp, offset in next_offsets.items() if tp in held})
         if self._monotonic() - self._kafka_committed_at >= self._kafka_commit_interval:
             await self._flush_to_kafka(list(self._kafka_pending))
 
@@ -837,23 +840,26 @@ class ProjectionRunner:
         self, partitions: Sequence[TopicPartition], *, wait: bool = True, within: float | None = None
     ) -> None:
         """Commit to the group what waits for `partitions` (the ones still held), one commit at a time so
-        that an older one never lands after a newer one; a failure or `within` seconds (default: the Kafka
-        timeout) passing is logged and the offsets dropped (the next batch brings newer ones). `wait=False`
-        (inside a rebalance): not behind a commit in flight, which may itself wait on the rebalance."""
+        that an older one never lands after a newer one. All of it within `within` seconds (default: the
+        Kafka timeout), the wait for a commit in flight included; what failed or ran out of time waits
+        again, unless newer offsets came meanwhile. `wait=False` (inside a rebalance): nothing at all when
+        a commit is in flight, which may itself wait on the rebalance."""
         consumer = self._consumer
         if consumer is None or not self._group_mode or (not wait and self._kafka_committing.locked()):
             return
-        async with self._kafka_committing:
-            waiting = {tp: self._kafka_pending.pop(tp) for tp in partitions if tp in self._kafka_pending}
-            owned = {tp: offset for tp, offset in waiting.items() if tp in consumer.assignment()}
-            if not owned:
-                return
-            self._kafka_committed_at = self._monotonic()
-            try:
-                async with asyncio.timeout(within or self._kafka_timeout):
-                    await consumer.commit(owned)
-            except (CommitFailedError, IllegalStateError, KafkaError, TimeoutError) as error:
-                log.info("kafka_commit_skipped", projection=self.projection.name, error=type(error).__name__)
+        owned: dict[TopicPartition, int] = {}
+        try:
+            async with asyncio.timeout(within or self._kafka_timeout), self._kafka_committing:
+                waiting = {tp: self._kafka_pending.pop(tp) for tp in partitions if tp in self._kafka_pending}
+                owned = {tp: offset for tp, offset in waiting.items() if tp in consumer.assignment()}
+                if not owned:
+                    return
+                self._kafka_committed_at = self._monotonic()
+                await consumer.commit(owned)
+        except (CommitFailedError, IllegalStateError, KafkaError, TimeoutError) as error:
+            for tp, offset in owned.items():
+                self._kafka_pending.setdefault(tp, offset)
+            log.info("kafka_commit_skipped", projection=self.projection.name, error=type(error).__name__)
 
     # -- positions ---------------------------------------------------------------------------------
 
@@ -879,6 +885,9 @@ class ProjectionRunner:
             if tp in assigned:
                 consumer.seek(tp, offset)
                 self._positions[tp] = offset
+                # The group's offset in Kafka follows PostgreSQL's even if no record comes (the holder
+                # before may have gone without committing it): the lag watch commits it.
+                self._kafka_pending[tp] = offset
 
     def _forget(self, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
