@@ -348,7 +348,7 @@ class ProjectionRunner:
         depends on a clean leave: the offsets are in PostgreSQL, and the group drops a member that left
         silently after its session timeout."""
         if self._consumer is not None:
-            await self._flush_to_kafka(list(self._kafka_pending), within=KAFKA_COMMIT_WAIT_SECONDS)
+            await self._flush_to_kafka(within=KAFKA_COMMIT_WAIT_SECONDS)
             consumer, self._consumer = self._consumer, None
             try:
                 await asyncio.wait_for(consumer.stop(), timeout=self._kafka_timeout)
@@ -452,7 +452,7 @@ class ProjectionRunner:
         database that is down, or on a group that has not assigned anything yet."""
         while not stopping.is_set():
             await self.refresh_lag()
-            await self._flush_to_kafka(list(self._kafka_pending), within=KAFKA_COMMIT_WAIT_SECONDS)
+            await self._flush_to_kafka(within=KAFKA_COMMIT_WAIT_SECONDS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=LAG_REFRESH_SECONDS)
 
@@ -834,23 +834,28 @@ class ProjectionRunner:
         held = consumer.assignment()
         self._kafka_pending.update({tp: offset for tp, offset in next_offsets.items() if tp in held})
         if self._monotonic() - self._kafka_committed_at >= self._kafka_commit_interval:
-            await self._flush_to_kafka(list(self._kafka_pending))
+            await self._flush_to_kafka()
 
     async def _flush_to_kafka(
-        self, partitions: Sequence[TopicPartition], *, wait: bool = True, within: float | None = None
+        self,
+        partitions: Sequence[TopicPartition] | None = None,
+        *,
+        wait: bool = True,
+        within: float | None = None,
     ) -> None:
-        """Commit to the group what waits for `partitions` (the ones still held), one commit at a time so
-        that an older one never lands after a newer one. All of it within `within` seconds (default: the
-        Kafka timeout), the wait for a commit in flight included; what failed or ran out of time waits
-        again, unless newer offsets came meanwhile. `wait=False` (inside a rebalance): nothing at all when
-        a commit is in flight, which may itself wait on the rebalance."""
+        """Commit to the group what waits for `partitions` (all by default; the ones still held), one
+        commit at a time so that an older one never lands after a newer one. All of it within `within`
+        seconds (default: the Kafka timeout), the wait for a commit in flight included; what failed or ran
+        out of time waits again, unless newer offsets came meanwhile. `wait=False` (inside a rebalance):
+        nothing at all when a commit is in flight, which may itself wait on the rebalance."""
         consumer = self._consumer
         if consumer is None or not self._group_mode or (not wait and self._kafka_committing.locked()):
             return
         owned: dict[TopicPartition, int] = {}
         try:
             async with asyncio.timeout(within or self._kafka_timeout), self._kafka_committing:
-                waiting = {tp: self._kafka_pending.pop(tp) for tp in partitions if tp in self._kafka_pending}
+                chosen = list(self._kafka_pending) if partitions is None else partitions
+                waiting = {tp: self._kafka_pending.pop(tp) for tp in chosen if tp in self._kafka_pending}
                 owned = {tp: offset for tp, offset in waiting.items() if tp in consumer.assignment()}
                 if not owned:
                     return
@@ -885,9 +890,10 @@ class ProjectionRunner:
             if tp in assigned:
                 consumer.seek(tp, offset)
                 self._positions[tp] = offset
-                # The group's offset in Kafka follows PostgreSQL's even if no record comes (the holder
-                # before may have gone without committing it): the lag watch commits it.
-                self._kafka_pending[tp] = offset
+                if self._group_mode:
+                    # The group's offset in Kafka follows PostgreSQL's even if no record comes (the holder
+                    # before may have gone without committing it): the lag watch commits it.
+                    self._kafka_pending[tp] = offset
 
     def _forget(self, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
