@@ -12,7 +12,10 @@ versions of the code can be compared on the same events:
     cd /work/main && python -m bench.dashboard_apply --database DSN --tag before
     cd /work/wt-x && python -m bench.dashboard_apply --database DSN --tag after
 
-Run it against a database of its own (it creates and drops the schema `bench_<tag>`).
+Run it against a database of its own (it creates and drops the schema `bench_<tag>`). `--reads N` then also
+asks `queries.figures` N times at each level for the load's first year, as the statistics page asks it (a
+region and the regions directly below it), and prints the p50 and p99: how the table's shape weighs on the
+reads, beside what it saves the writes (use `--months 12` for a whole year's months).
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from typing import Any
 import asyncpg
 
 from bench.province import Load, record_events
+from bench.stages import latency_summary
 from contracts.events import RegionLevel, RegionRegistered, ServiceRecord
 from contracts.topics import VILLAGE_SERVICES
 from plumbing.postgres import apply_migrations
 from plumbing.projection import Batch, ConsumedEvent
+from services.dashboard import queries
 from services.dashboard.projection import dashboard_projection
 from services.dashboard.queries import figure_values
 
@@ -119,6 +124,7 @@ async def measure(args: argparse.Namespace) -> None:
                 f'SELECT * FROM "{schema}".advisor_activity_total',  # noqa: S608 - the tag's schema
             )
         ]
+        reads = await level_reads(conn, schema, load, args.reads) if args.reads else {}
         await conn.execute("DROP TABLE IF EXISTS bench_copy")
         await conn.execute(
             """CREATE UNLOGGED TABLE bench_copy (event_id uuid PRIMARY KEY, village_code text NOT NULL,
@@ -150,6 +156,39 @@ async def measure(args: argparse.Namespace) -> None:
     )
     for key, value in sorted(spent.items(), key=lambda pair: -pair[1])[:8]:
         print(f"  {value:6.2f} s  {key}")  # noqa: T201 - the result
+    for level, summary in reads.items():
+        print(f"  read {level}: p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms")  # noqa: T201
+
+
+async def level_reads(conn: asyncpg.Connection, schema: str, load: Load, count: int) -> dict[str, Any]:
+    """`queries.figures` for the load's first year at each level: the first region of the level with the
+    regions directly below it, `count` times each (the statements' own timing left out of `SPENT`)."""
+    codes = sorted(load.villages)
+    year = str(load.first_month.year)
+    found: dict[str, Any] = {}
+    await conn.execute(f'SET search_path TO "{schema}"')
+    try:
+        for level, digits in (
+            ("province", 2),
+            ("prefecture", 4),
+            ("county", 6),
+            ("township", 9),
+            ("village", 12),
+        ):
+            region = codes[0][:digits]
+            below = sorted(
+                {code[: digits + (2 if digits < 6 else 3)] for code in codes if code.startswith(region)}
+            )
+            asked = [region] if digits == 12 else [region, *below]
+            seconds = []
+            for _ in range(count):
+                started = time.perf_counter()
+                await queries.figures(conn, asked, year)
+                seconds.append(time.perf_counter() - started)
+            found[level] = {"regions": len(asked), **latency_summary(seconds)}
+    finally:
+        await conn.execute("RESET search_path")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=10_000, help="records per batch (a rebuild's default)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--tag", default="apply", help="names the schema and the output line")
+    parser.add_argument(
+        "--reads", type=int, default=0, help="then time the reads at each level this many times"
+    )
     asyncio.run(measure(parser.parse_args(argv)))
     return 0
 
