@@ -8,14 +8,12 @@ from typing import Any
 from contracts.assignment import TeamMembership, assigned_on_sql, last_day_served_sql, members_on
 from contracts.events import COUNTRY_CODE, region_prefix
 from plumbing.postgres import Connection
-from services.dashboard.rules import ACTIVE_ADVISORS, METRICS, months_of, months_only, present
+from services.dashboard.rules import ACTIVE_ADVISORS, METRICS, months_of, present
 
 # Each metric summed over the partitions' rows (a column each, migration 014).
 SUMS = ", ".join(f"sum({metric}) AS {metric}" for metric in METRICS)
-# A quarter or year of a region that keeps months only (a county, a township, a village): its months, and
-# the period's own rows for what has no month (grades), but active advisors (distinct, not additive) from the
-# period's row alone.
-MONTH_SUMS = ", ".join(
+# A village's quarter or year: its months, but active advisors (distinct, not additive) from the period's row.
+VILLAGE_SUMS = ", ".join(
     f"sum({metric}) FILTER (WHERE period = $3) AS {metric}"
     if metric == ACTIVE_ADVISORS
     else f"sum({metric}) AS {metric}"
@@ -42,11 +40,11 @@ async def children(conn: Connection, code: str) -> list[dict[str, Any]]:
 
 
 async def figures(conn: Connection, codes: list[str], period: str) -> dict[str, dict[str, float]]:
-    """Region → metric → value for the period, summed over the partitions' rows. A county, a township and a
-    village keep months only (`rules.months_only`; but for what is counted per year or distinctly, like
-    grades and active advisors), so their quarter or year is the sum of their months plus those rows."""
-    by_months = [code for code in codes if months_only(code)]
-    others = [code for code in codes if not months_only(code)]
+    """Region → metric → value for the period, summed over the partitions' rows. A village keeps months
+    only (but for what is counted per year or distinctly, like grades and active advisors), so its quarter
+    or year is the sum of its months plus those rows."""
+    villages = [code for code in codes if len(code) == 12]
+    others = [code for code in codes if len(code) != 12]
     # Two statements, so that each reads an exact index range (an OR of both defeats it, and the read
     # would grow with the months stored).
     rows = list(
@@ -57,12 +55,12 @@ async def figures(conn: Connection, codes: list[str], period: str) -> dict[str, 
             period,
         )
     )
-    if by_months:
+    if villages:
         rows += await conn.fetch(
-            f"""SELECT region_code, {MONTH_SUMS} FROM figures
+            f"""SELECT region_code, {VILLAGE_SUMS} FROM figures
                WHERE region_code = ANY($1::text[]) AND period = ANY($2::text[])
                GROUP BY region_code""",  # noqa: S608 - column names from METRICS
-            by_months,
+            villages,
             [period, *months_of(period)],
             period,
         )

@@ -179,17 +179,6 @@ def rehoming(
     return figures, [(retired, periods(when), advisor_id, -1), (destination, periods(when), advisor_id, 1)]
 
 
-# The deepest level that keeps a quarter's and a year's rows of what has a month: the prefecture. Below it
-# (county, township, village) a region's quarter or year is the sum of its months (`months_only`), read
-# from at most a few thousand rows (issue 17: a record wrote 16 rows of `figures`, now 12; migration 016).
-PERIODS_DOWN_TO = 4
-
-
-def months_only(region_code: str) -> bool:
-    """Whether the region keeps its figures of what has a month per month only (`stored_deltas`)."""
-    return len(region_code) > PERIODS_DOWN_TO
-
-
 def region_chain(village_code: str) -> list[str]:
     """The village and every region above it, the country first: 0, 37, 3704, 370402, 370402105,
     370402105201."""
@@ -224,16 +213,15 @@ def months_of(period: str) -> list[str]:
 def stored_deltas(
     changes: Iterable[tuple[str, Sequence[str], Mapping[str, float], int]],
 ) -> dict[tuple[str, str, str, int], float]:
-    """What the projection stores: (village, period, metric, deepest level's digits) → delta. A village, a
-    township and a county keep only the month of a change that has one (their quarter and year are the sum
-    of their months when asked, `queries.figures`), which saves two rows in three at the three levels with
-    the most rows; the prefecture, the province and the country keep every period. A change without a month
-    (a year's grade) is kept at every level."""
+    """What the projection stores: (village, period, metric, deepest level's digits) → delta. A village
+    keeps only the month of a change that has one (its quarter and year are the sum of its months when
+    asked), which saves two rows in three at the level with the most rows; the regions above keep every
+    period. A change without a month (a year's grade) is kept at every level."""
     summed: dict[tuple[str, str, str, int], float] = defaultdict(float)
     for village_code, counted_in, figures, sign in changes:
         has_month = any(is_month(period) for period in counted_in)
         for period in counted_in:
-            deepest = PERIODS_DOWN_TO if has_month and not is_month(period) else 12
+            deepest = 9 if has_month and not is_month(period) else 12
             for metric, value in figures.items():
                 summed[(village_code, period, metric, deepest)] += sign * value
     return {key: value for key, value in summed.items() if value != 0}
@@ -314,7 +302,7 @@ def stored_rows(
     for village_code, counted_in, figures, sign in changes:
         has_month = any(is_month(period) for period in counted_in)
         for period in counted_in:
-            deepest = PERIODS_DOWN_TO if has_month and not is_month(period) else 12
+            deepest = 9 if has_month and not is_month(period) else 12
             values = rows.get((village_code, period, deepest))
             if values is None:
                 values = rows[(village_code, period, deepest)] = [0.0] * width

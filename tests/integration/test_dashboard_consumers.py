@@ -18,7 +18,6 @@ from contracts.topics import VILLAGE_SERVICES
 from plumbing.clock import SystemClock
 from plumbing.postgres import create_pool
 from plumbing.projection import ProjectionRunner, prepare_schema
-from services.dashboard import queries
 from services.dashboard.projection import dashboard_projection
 from services.dashboard.queries import figure_values
 from tests.support.infrastructure import Infrastructure
@@ -182,13 +181,12 @@ async def test_two_consumers_sharing_the_partitions_give_the_same_figures_as_one
         expected = direct_count(county, records, voids)
 
         async def county_figures(schema: str) -> dict[str, float]:
-            """The county's year as the dashboard answers it (a county keeps months: the year is summed)."""
-            async with admin_pool.acquire() as conn:
-                await conn.execute(f'SET search_path = "{schema}"')
-                try:
-                    return (await queries.figures(conn, [county], "2025"))[county]
-                finally:
-                    await conn.execute("RESET search_path")
+            rows = await admin_pool.fetch(
+                f"SELECT metric, sum(value) AS value FROM ({figure_values(f'{schema}.figures')}) f "
+                "WHERE region_code = $1 AND period = '2025' GROUP BY metric",
+                county,
+            )
+            return {row["metric"]: row["value"] for row in rows}
 
         for schema in pools:
             found = await eventually(

@@ -16,7 +16,7 @@ from contracts.events import COUNTRY_CODE
 from plumbing.projection import prepare_schema
 from services.dashboard import queries
 from services.dashboard.projection import ACTIVITY_SLOT, ASSESSMENT_SLOT_BASE, dashboard_projection
-from services.dashboard.rules import ACTIVE_ADVISORS, LEVEL_PREFIXES, METRICS, is_month, months_of
+from services.dashboard.rules import ACTIVE_ADVISORS, LEVEL_PREFIXES, METRICS, months_of
 from tests.support.migrations import dashboard_with
 
 VILLAGES = [f"370402{township:03d}{200 + number:03d}" for township in (1, 2) for number in range(3)]
@@ -140,32 +140,18 @@ async def test_the_migration_keeps_every_figure_and_every_answer(
     assert {key[3] for key in rows} == set(METRICS), "every metric has a figure before"
     assert any(answer for answer in before[0].values()), "the questions find figures"
 
-    # Up to 014 first, then 016 (a county and a township keep months only, their quarters and years summed
-    # from them when asked); not 015: the synthetic active advisors have no `advisor_activity_total` behind
-    # them, and 015 counts them again from it (tests/integration/test_dashboard_batches.py tests 015).
+    # Up to 014 only: the synthetic active advisors have no `advisor_activity_total` behind them, and 015
+    # counts them again from it (tests/integration/test_dashboard_batches.py tests 015).
     upto_014 = dashboard_with(tmp_path / "upto_014", lambda name: name < "015")
     await prepare_schema(admin_pool, upto_014, schema)
     async with admin_pool.acquire() as conn:
         await conn.execute(f'SET search_path = "{schema}"')
         wide = await conn.fetchval("SELECT count(*) FROM figures")
         assert sorted(tuple(row) for row in await conn.fetch(queries.figure_values("figures"))) == held
-    without_015 = dashboard_with(tmp_path / "without_015", lambda name: not name.startswith("015"))
-    await prepare_schema(admin_pool, without_015, schema)
-    async with admin_pool.acquire() as conn:
-        await conn.execute(f'SET search_path = "{schema}"')
-        kept = await conn.fetchval(
-            "SELECT count(*) FROM figures WHERE length(region_code) IN (6, 9) AND period !~ '^\\d{4}-\\d{2}$'"
-        )
         after = await new_answers(conn, codes)
         assert not await conn.fetchval("SELECT count(*) FROM figures WHERE kafka_partition = 7")
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     assert wide == len({key[:3] for key in rows}) < narrow, "a row per region, period and slot"
-    yearly_only = {
-        key[:3]
-        for key in rows
-        if len(key[0]) in (6, 9) and not is_month(key[1]) and (key[3] in YEARLY or key[3] == ACTIVE_ADVISORS)
-    }
-    assert kept == len(yearly_only), "016 keeps counties' and townships' quarters and years for grades only"
     assert len(after) == len(before)
     for number, (found, expected) in enumerate(zip(after, before, strict=True)):
         assert found == expected, f"answer {number} differs after the migration"

@@ -125,11 +125,8 @@ def test_a_dispute_both_major_and_backlog_counts_once_among_them() -> None:
     assert both["mediations_major_or_backlog"] == 1
 
 
-def test_a_village_township_and_county_store_months_and_the_regions_above_every_period() -> None:
-    """The deepest level a quarter's or a year's row goes down to is the prefecture (4 digits): the
-    county, the township and the village keep months; a grade, which has no month, goes down to the
-    village."""
-    from services.dashboard.rules import months_of, months_only, stored_deltas
+def test_a_village_stores_months_and_the_regions_above_every_period() -> None:
+    from services.dashboard.rules import months_of, stored_deltas
 
     when = datetime(2026, 5, 10, 2, 0, tzinfo=UTC)
     stored = stored_deltas(
@@ -137,12 +134,10 @@ def test_a_village_township_and_county_store_months_and_the_regions_above_every_
     )
     assert stored == {
         (VILLAGE, "2026-05", "mediations", 12): 1,
-        (VILLAGE, "2026-Q2", "mediations", 4): 1,
-        (VILLAGE, "2026", "mediations", 4): 1,
+        (VILLAGE, "2026-Q2", "mediations", 9): 1,
+        (VILLAGE, "2026", "mediations", 9): 1,
         (VILLAGE, "2026", "graded", 12): 1,  # a year's grade has no month: kept at the village too
     }
-    assert [months_only(VILLAGE[:digits]) for digits in (2, 4, 6, 9, 12)] == [False, False, True, True, True]
-    assert not months_only("0")  # the country
     assert months_of("2026-Q2") == ["2026-04", "2026-05", "2026-06"]
     assert len(months_of("2026")) == 12
     assert months_of("2026-05") == []
@@ -338,8 +333,8 @@ def test_the_stored_rows_hold_the_stored_deltas_a_column_per_metric() -> None:
     rows = stored_rows(changes)
     assert set(rows) == {
         (VILLAGE, "2026-03", 12),
-        (VILLAGE, "2026-Q1", 4),
-        (VILLAGE, "2026", 4),
+        (VILLAGE, "2026-Q1", 9),
+        (VILLAGE, "2026", 9),
         (VILLAGE, "2026", 12),
     }
     pivoted = {
