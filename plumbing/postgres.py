@@ -18,6 +18,16 @@ _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
+def code_within_sql(column: str, prefix: str) -> str:
+    """A condition: the code in `column` lies within the region whose codes start with `prefix` (a parameter
+    placeholder such as `$1`; "" for the country). `column LIKE prefix || '%'` alone cannot use a btree index
+    unless the database's collation is "C" (C.UTF-8 and en_US.UTF-8 are not), so every such read scanned
+    the whole table: the 680,000 regions of a national deployment. The codes are ASCII digits, which sort
+    before ':', so the same codes lie between the prefix and the prefix followed by ':', a range the index
+    serves; the LIKE stays, so the meaning is exact whatever the column holds."""
+    return f"({column} >= {prefix} AND {column} < ({prefix} || ':') AND {column} LIKE ({prefix} || '%'))"
+
+
 class MigrationDrift(RuntimeError):
     """An applied migration's file changed afterwards: migrations are append-only."""
 

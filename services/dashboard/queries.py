@@ -7,7 +7,7 @@ from typing import Any
 
 from contracts.assignment import TeamMembership, assigned_on_sql, last_day_served_sql, members_on
 from contracts.events import COUNTRY_CODE, region_prefix
-from plumbing.postgres import Connection
+from plumbing.postgres import Connection, code_within_sql
 from services.dashboard.rules import ACTIVE_ADVISORS, METRICS, months_of, present
 
 # Each metric summed over the partitions' rows (a column each, migration 014).
@@ -126,19 +126,21 @@ async def search(conn: Connection, text: str, within: str, limit: int) -> list[d
     return [dict(row) for row in rows]
 
 
+# 全覆盖率: the villages of the region ($1, its code's prefix) and those with an advisor or a team assigned
+# on the day ($2).
+COVERAGE = f"""SELECT count(*) AS villages,
+          count(*) FILTER (WHERE EXISTS (
+              SELECT 1 FROM assignments a WHERE a.village_code = r.code
+                AND {assigned_on_sql("a", "$2")}) OR EXISTS (
+              SELECT 1 FROM team_assignments t WHERE t.village_code = r.code
+                AND {assigned_on_sql("t", "$2")})) AS covered
+   FROM regions r
+   WHERE r.level = 'village' AND {code_within_sql("r.code", "$1")} AND r.retired_on IS NULL"""  # noqa: S608 - the conditions are code, values are parameters
+
+
 async def coverage(conn: Connection, code: str, today: date) -> dict[str, int]:
     """全覆盖率: villages with an advisor or a team assigned today, of all villages in the region."""
-    row = await conn.fetchrow(
-        f"""SELECT count(*) AS villages,
-                  count(*) FILTER (WHERE EXISTS (
-                      SELECT 1 FROM assignments a WHERE a.village_code = r.code
-                        AND {assigned_on_sql("a", "$2")}) OR EXISTS (
-                      SELECT 1 FROM team_assignments t WHERE t.village_code = r.code
-                        AND {assigned_on_sql("t", "$2")})) AS covered
-           FROM regions r WHERE r.level = 'village' AND r.code LIKE $1 || '%' AND r.retired_on IS NULL""",  # noqa: S608 - the condition is code, values are parameters
-        region_prefix(code),
-        today,
-    )
+    row = await conn.fetchrow(COVERAGE, region_prefix(code), today)
     return {"villages": row["villages"], "villages_with_advisor": row["covered"]} if row else {}
 
 
@@ -190,11 +192,11 @@ async def village_teams_today(conn: Connection, village_code: str, today: date) 
 async def approvals(conn: Connection, code: str, year: int) -> list[dict[str, Any]]:
     """Every county within the region (or the county containing it) and where its year's approval stands."""
     rows = await conn.fetch(
-        """SELECT r.code AS county_code, r.name, coalesce(a.status, 'not_started') AS status,
+        f"""SELECT r.code AS county_code, r.name, coalesce(a.status, 'not_started') AS status,
                   coalesce(a.submission, 0) AS submission, a.acted_by, a.acted_at, a.reason
            FROM regions r LEFT JOIN approvals a ON a.county_code = r.code AND a.year = $2
-           WHERE r.level = 'county' AND r.code LIKE $1 || '%'
-           ORDER BY r.code""",
+           WHERE r.level = 'county' AND {code_within_sql("r.code", "$1")}
+           ORDER BY r.code""",  # noqa: S608 - the condition is code, values are parameters
         region_prefix(code)[:6],
         year,
     )
@@ -282,7 +284,7 @@ async def region_team_terms(conn: Connection, code: str, today: date) -> list[di
     rows = await conn.fetch(
         f"""SELECT t.team_id, t.village_code, r.name AS village_name, t.term_start, t.term_end
            FROM team_assignments t LEFT JOIN regions r ON r.code = t.village_code
-           WHERE t.village_code LIKE $1 || '%' AND {assigned_on_sql("t", "$2")}
+           WHERE {code_within_sql("t.village_code", "$1")} AND {assigned_on_sql("t", "$2")}
            ORDER BY t.village_code, t.team_id""",  # noqa: S608 - the condition is code, values are parameters
         region_prefix(code),
         today,
