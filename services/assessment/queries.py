@@ -14,7 +14,7 @@ from asyncpg import Record
 from contracts.approval import ApprovalStatus
 from contracts.assignment import TeamMembership, assigned_between_sql
 from contracts.events import MAX_VISIT, Grade, PolicyRules
-from plumbing.postgres import Connection
+from plumbing.postgres import Connection, code_within_sql
 from services.assessment.rules import Activity, PublishedClose, PublishedGrade, PublishedPolicy, Term, Visit
 from services.assessment.rules.approval import (
     Adjustment,
@@ -117,7 +117,7 @@ async def assigned_pairs(
     """(advisor, village) pairs in the region whose terms overlap the days."""
     rows = await conn.fetch(
         f"""SELECT DISTINCT advisor_id, village_code FROM assignments a
-           WHERE village_code LIKE $1 || '%' AND {assigned_between_sql("a", "$2", "$3")}
+           WHERE {code_within_sql("a.village_code", "$1")} AND {assigned_between_sql("a", "$2", "$3")}
            ORDER BY village_code, advisor_id""",  # noqa: S608 - the condition is code, values are parameters
         region_code,
         first_day,
@@ -454,7 +454,7 @@ async def assigned_teams(
     """(team, village) pairs in the region whose terms overlap the days."""
     rows = await conn.fetch(
         f"""SELECT DISTINCT team_id, village_code FROM team_assignments t
-           WHERE village_code LIKE $1 || '%' AND {assigned_between_sql("t", "$2", "$3")}
+           WHERE {code_within_sql("t.village_code", "$1")} AND {assigned_between_sql("t", "$2", "$3")}
            ORDER BY village_code, team_id""",  # noqa: S608 - the condition is code, values are parameters
         region_code,
         first_day,

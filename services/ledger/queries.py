@@ -14,7 +14,7 @@ import orjson
 from contracts.assignment import AssignmentTerm, TeamMembership, member_terms
 from contracts.events import SEALED_PERSONAL_FIELD, SealedPersonal
 from plumbing.personal import Sealer
-from plumbing.postgres import Connection
+from plumbing.postgres import Connection, code_within_sql
 from services.ledger.rules import BrokenLink, ChainedEntry, ChainVerifier, EntryContent
 
 ENTRY_SELECT = """
@@ -278,7 +278,8 @@ async def advisor_names(conn: Connection, advisor_ids: list[str]) -> dict[str, s
 
 async def villages_under(conn: Connection, region_prefix: str) -> list[str]:
     rows = await conn.fetch(
-        "SELECT village_code FROM village_files WHERE village_code LIKE $1 || '%' ORDER BY village_code",
+        f"""SELECT village_code FROM village_files WHERE {code_within_sql("village_code", "$1")}
+            ORDER BY village_code""",  # noqa: S608 - the condition is code, the prefix a parameter
         region_prefix,
     )
     return [row["village_code"] for row in rows]
