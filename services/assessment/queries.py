@@ -153,8 +153,9 @@ async def known_output_ids(conn: Connection, event_ids: list[UUID]) -> set[UUID]
 
 async def alerts_under(conn: Connection, region_code: str, since: date, limit: int) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        """SELECT event_id, advisor_id, village_code, kind, as_of, detail FROM alerts
-           WHERE village_code LIKE $1 || '%' AND as_of >= $2 ORDER BY as_of DESC, village_code LIMIT $3""",
+        f"""SELECT event_id, advisor_id, village_code, kind, as_of, detail FROM alerts
+           WHERE {code_within_sql("village_code", "$1")} AND as_of >= $2
+           ORDER BY as_of DESC, village_code LIMIT $3""",  # noqa: S608 - the condition is code, values are parameters
         region_code,
         since,
         limit,
@@ -178,17 +179,17 @@ async def advisor_alerts(conn: Connection, advisor_id: str, since: date, limit: 
     ]
 
 
+# The latest revision of each grade in the region ($1, its code's prefix) for the year ($2).
+GRADES_UNDER = f"""SELECT DISTINCT ON (village_code, advisor_id)
+          advisor_id, village_code, year, revision, score, grade, subsidy_ratio, subsidy_yuan,
+          components, policy_region_code, policy_event_id, changes
+   FROM grades WHERE year = $2 AND {code_within_sql("village_code", "$1")}
+   ORDER BY village_code, advisor_id, revision DESC"""  # noqa: S608 - the condition is code, values are parameters
+
+
 async def grades_under(conn: Connection, region_code: str, year: int) -> list[dict[str, Any]]:
     """The latest revision of each grade in the region for the year: the table a county bureau pays from."""
-    rows = await conn.fetch(
-        """SELECT DISTINCT ON (village_code, advisor_id)
-                  advisor_id, village_code, year, revision, score, grade, subsidy_ratio, subsidy_yuan,
-                  components, policy_region_code, policy_event_id, changes
-           FROM grades WHERE village_code LIKE $1 || '%' AND year = $2
-           ORDER BY village_code, advisor_id, revision DESC""",
-        region_code,
-        year,
-    )
+    rows = await conn.fetch(GRADES_UNDER, region_code, year)
     return [
         {
             **dict(row),
@@ -305,10 +306,10 @@ async def violation_years(conn: Connection, advisors: Sequence[str]) -> set[tupl
 async def computed_grades(conn: Connection, county_code: str, year: int) -> list[ComputedGrade]:
     """The latest computed revision of each grade of the county's villages for the year."""
     rows = await conn.fetch(
-        """SELECT DISTINCT ON (village_code, advisor_id)
+        f"""SELECT DISTINCT ON (village_code, advisor_id)
                   advisor_id, village_code, revision, grade, subsidy_ratio, subsidy_yuan
-           FROM grades WHERE village_code LIKE $1 || '%' AND year = $2
-           ORDER BY village_code, advisor_id, revision DESC""",
+           FROM grades WHERE year = $2 AND {code_within_sql("village_code", "$1")}
+           ORDER BY village_code, advisor_id, revision DESC""",  # noqa: S608 - the condition is code, values are parameters
         county_code,
         year,
     )
@@ -373,10 +374,10 @@ async def counties_with_grades(conn: Connection, region_code: str, year: int) ->
     """The counties within the region (or the county containing it) that have grades or an approval."""
     prefix = region_code[:6]
     rows = await conn.fetch(
-        """SELECT DISTINCT left(village_code, 6) AS county FROM grades
-           WHERE village_code LIKE $1 || '%' AND year = $2
-           UNION SELECT county_code FROM approvals WHERE county_code LIKE $1 || '%' AND year = $2
-           ORDER BY 1""",
+        f"""SELECT DISTINCT left(village_code, 6) AS county FROM grades
+           WHERE year = $2 AND {code_within_sql("village_code", "$1")}
+           UNION SELECT county_code FROM approvals WHERE {code_within_sql("county_code", "$1")} AND year = $2
+           ORDER BY 1""",  # noqa: S608 - the conditions are code, values are parameters
         prefix,
         year,
     )
