@@ -4,7 +4,6 @@ it (issue 17; plumbing.postgres.code_within_sql)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -13,6 +12,7 @@ import asyncpg
 from plumbing.projection import prepare_schema
 from services.assessment import queries
 from services.assessment.projection import assessment_projection
+from tests.support.plans import plan_nodes, scans_of
 
 COUNTY = "370402"
 VILLAGES = [f"{COUNTY}001{200 + number:03d}" for number in range(4)] + ["370403001201"]
@@ -35,16 +35,6 @@ def grade_row(village: str, advisor: str, year: int, revision: int, grade: str) 
         uuid.uuid4(),
         "37",
     )
-
-
-async def plan_nodes(conn: asyncpg.Connection, sql: str, *args: Any) -> list[dict[str, Any]]:
-    [row] = await conn.fetch(f"EXPLAIN (FORMAT JSON) {sql}", *args)
-    found, pending = [], [json.loads(row[0])[0]["Plan"]]
-    while pending:
-        node = pending.pop()
-        found.append(node)
-        pending.extend(node.get("Plans", []))
-    return found
 
 
 async def test_a_regions_grades_are_the_latest_revisions_read_through_an_index(
@@ -90,6 +80,6 @@ async def test_a_regions_grades_are_the_latest_revisions_read_through_an_index(
         (VILLAGES[1], "a-1", 1),
     ]
     assert counties == [COUNTY, "370403"]
-    scanned = [node for node in plan if node.get("Relation Name") == "grades"]
-    assert scanned, "the plan reads grades"
-    assert all(node["Node Type"] != "Seq Scan" for node in scanned), [node["Node Type"] for node in scanned]
+    scans = scans_of(plan, "grades")
+    assert scans, "the plan reads grades"
+    assert "Seq Scan" not in scans, scans

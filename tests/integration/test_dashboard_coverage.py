@@ -5,9 +5,7 @@ database's C.UTF-8 collation, so each region's first read of the day scanned eve
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
-from typing import Any
 
 import asyncpg
 
@@ -15,6 +13,7 @@ from contracts.events import COUNTRY_CODE
 from plumbing.projection import prepare_schema
 from services.dashboard import queries
 from services.dashboard.projection import dashboard_projection
+from tests.support.plans import plan_nodes, scans_of
 
 TODAY = date(2026, 12, 7)
 COUNTY = "370402"
@@ -41,17 +40,6 @@ def regions() -> list[tuple[str, str, str | None, date | None]]:
     ]
     rows += [(code, "village", code[:9], None) for code in ELSEWHERE]
     return rows
-
-
-async def plan_nodes(conn: asyncpg.Connection, prefix: str) -> list[dict[str, Any]]:
-    [row] = await conn.fetch(f"EXPLAIN (FORMAT JSON) {queries.COVERAGE}", prefix, TODAY)
-    plan = json.loads(row[0])[0]["Plan"]
-    found, pending = [], [plan]
-    while pending:
-        node = pending.pop()
-        found.append(node)
-        pending.extend(node.get("Plans", []))
-    return found
 
 
 async def test_coverage_counts_the_regions_villages_with_someone_assigned_today_through_the_index(
@@ -104,8 +92,8 @@ async def test_coverage_counts_the_regions_villages_with_someone_assigned_today_
                 )
             }
             country = await queries.coverage(conn, COUNTRY_CODE, TODAY)
-            county_plan = await plan_nodes(conn, COUNTY)
-            village_plan = await plan_nodes(conn, VILLAGES[0])
+            county_plan = await plan_nodes(conn, queries.COVERAGE, COUNTY, TODAY)
+            village_plan = await plan_nodes(conn, queries.COVERAGE, VILLAGES[0], TODAY)
         finally:
             await conn.execute("RESET search_path")
             await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -121,8 +109,6 @@ async def test_coverage_counts_the_regions_villages_with_someone_assigned_today_
     }
     assert country == {"villages": 9 + len(ELSEWHERE), "villages_with_advisor": 4}
     for plan in (county_plan, village_plan):
-        scanned = [node for node in plan if node.get("Relation Name") == "regions"]
-        assert scanned, "the plan reads regions"
-        assert all(node["Node Type"] != "Seq Scan" for node in scanned), [
-            node["Node Type"] for node in scanned
-        ]
+        scans = scans_of(plan, "regions")
+        assert scans, "the plan reads regions"
+        assert "Seq Scan" not in scans, scans
