@@ -115,14 +115,14 @@ async def path(conn: Connection, code: str, from_country: bool = False) -> list[
     return [dict(row) for row in rows]
 
 
+# Regions whose name holds the text ($1), within the caller's region ($2, its code's prefix).
+SEARCH = f"""SELECT code, name, level FROM regions
+   WHERE name LIKE '%' || $1 || '%' AND {code_within_sql("code", "$2")}
+   ORDER BY length(code), code LIMIT $3"""  # noqa: S608 - the condition is code, values are parameters
+
+
 async def search(conn: Connection, text: str, within: str, limit: int) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """SELECT code, name, level FROM regions WHERE name LIKE '%' || $1 || '%' AND code LIKE $2 || '%'
-           ORDER BY length(code), code LIMIT $3""",
-        text,
-        region_prefix(within),
-        limit,
-    )
+    rows = await conn.fetch(SEARCH, text, region_prefix(within), limit)
     return [dict(row) for row in rows]
 
 

@@ -1,7 +1,7 @@
 """全覆盖率 (villages with an advisor or a team assigned today, of the region's villages) against a direct
 count, and read through the index on the region codes: a prefix `LIKE` alone could not use it under the
 database's C.UTF-8 collation, so each region's first read of the day scanned every region of the country
-(issue 17; plumbing.postgres.code_within_sql)."""
+(issue 17; plumbing.postgres.code_within_sql). A search by name within a region likewise."""
 
 from __future__ import annotations
 
@@ -112,3 +112,33 @@ async def test_coverage_counts_the_regions_villages_with_someone_assigned_today_
         scans = scans_of(plan, "regions")
         assert scans, "the plan reads regions"
         assert "Seq Scan" not in scans, scans
+
+
+async def test_a_search_within_a_county_reads_only_the_countys_regions(
+    admin_pool: asyncpg.Pool, tag: str
+) -> None:
+    """A county bureau's search by name reads the county's codes through the index, not every region's name
+    (the same prefix LIKE as coverage's)."""
+    schema = f"search_{tag}"
+    await prepare_schema(admin_pool, dashboard_projection(), schema)
+    async with admin_pool.acquire() as conn:
+        await conn.execute(f'SET search_path = "{schema}"')
+        try:
+            await conn.executemany(
+                """INSERT INTO regions (code, name, level, parent_code, retired_on)
+                   VALUES ($1, '村', $2, $3, $4)""",
+                regions(),
+            )
+            await conn.execute(
+                f"UPDATE regions SET name = '王庄村' WHERE code IN ('{VILLAGES[1]}', '{ELSEWHERE[0]}')"
+            )
+            await conn.execute("ANALYZE regions")
+            found = await queries.search(conn, "王庄", COUNTY, 10)
+            plan = await plan_nodes(conn, queries.SEARCH, "王庄", COUNTY, 10)
+        finally:
+            await conn.execute("RESET search_path")
+            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    assert found == [{"code": VILLAGES[1], "name": "王庄村", "level": "village"}]
+    scans = scans_of(plan, "regions")
+    assert scans, "the plan reads regions"
+    assert "Seq Scan" not in scans, scans
