@@ -54,7 +54,6 @@ def create_app(settings: DashboardSettings | None = None, clock: Clock | None = 
         clock=clock,
         open_region=settings.open_region,
         host=host,
-        coverage_cache={},
     )
     for router in ROUTERS:
         app.include_router(router)

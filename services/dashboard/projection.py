@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -13,6 +13,7 @@ from uuid import UUID
 import orjson
 
 from contracts.approval import STEP_OF_TYPE, ApprovalStatus, after, refusal
+from contracts.assignment import last_day_served_sql
 from contracts.events import (
     COUNTRY_CODE,
     DEFAULT_ZONE,
@@ -26,6 +27,7 @@ from contracts.events import (
     GradesSubmitted,
     MonthClosed,
     RecordVoided,
+    RegionLevel,
     RegionRegistered,
     RegionRetired,
     ServiceRecord,
@@ -38,6 +40,7 @@ from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.handlers import BatchContext, Handlers, advisor_registrations, last_of_each
 from plumbing.postgres import Connection
 from plumbing.projection import ConsumedEvent, Projection
+from services.dashboard.coverage import Steps, covered_spans, step_rows, village_steps
 from services.dashboard.rules import (
     ACTIVE_ADVISORS,
     LEVEL_PREFIXES,
@@ -80,6 +83,9 @@ class Pending:
     # The merged villages (village → successor), read once in a batch and kept by its retirements, so that a
     # merge or a record later in the batch follows the merges before it.
     successors: dict[str, str] | None = None
+    # The villages whose coverage may have changed (registered, retired, a term or a release): their spans
+    # are computed again at the end of the batch (`services.dashboard.coverage`).
+    coverage: set[str] = field(default_factory=set)
 
 
 # A batch's context: what it changes, summed before anything is written.
@@ -305,11 +311,12 @@ async def _successors(conn: Connection, pending: Pending) -> dict[str, str]:
     return pending.successors
 
 
-async def _register_regions(conn: Connection, items: list[ConsumedEvent], _context: DashboardContext) -> None:
+async def _register_regions(conn: Connection, items: list[ConsumedEvent], context: DashboardContext) -> None:
     """A run of region registrations in one statement; the last of a code wins, as one by one. A run, in
     the registry's order, not the whole batch's registrations first: a retirement that comes before a
     region's registration finds no region, one event at a time, and the region stays unretired."""
     regions = last_of_each(items, RegionRegistered, lambda data: data.code)
+    context.state.coverage.update(r.code for _, r in regions if r.level is RegionLevel.village)
     await conn.execute(
         """INSERT INTO regions (code, name, level, parent_code)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
@@ -330,6 +337,7 @@ async def _region_retired(
     )
     successors = await _successors(conn, context.state)
     if level == "village":  # what `_successors` reads from the table
+        context.state.coverage.add(data.code)
         if data.successor_code is None:
             successors.pop(data.code, None)
         else:
@@ -367,14 +375,13 @@ async def _advisors_registered(
     )
 
 
-async def _advisors_assigned(
-    conn: Connection, items: list[ConsumedEvent], _context: DashboardContext
-) -> None:
+async def _advisors_assigned(conn: Connection, items: list[ConsumedEvent], context: DashboardContext) -> None:
     """A run of assignments in one statement; the last of a key (advisor, village, term start) wins, as one
     by one."""
     rows = last_of_each(
         items, AdvisorAssigned, lambda data: (data.advisor_id, data.village_code, data.term_start)
     )
+    context.state.coverage.update(data.village_code for _, data in rows)
     await conn.execute(
         """INSERT INTO assignments (advisor_id, village_code, term_start, term_end)
            SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::date[])
@@ -387,8 +394,9 @@ async def _advisors_assigned(
 
 
 async def _advisor_released(
-    conn: Connection, item: ConsumedEvent, data: AdvisorReleased, _context: DashboardContext
+    conn: Connection, item: ConsumedEvent, data: AdvisorReleased, context: DashboardContext
 ) -> None:
+    context.state.coverage.add(data.village_code)
     await conn.execute(
         """UPDATE assignments SET released_on = $3
            WHERE advisor_id = $1 AND village_code = $2 AND term_start <= $3 AND released_on IS NULL""",
@@ -435,6 +443,78 @@ async def _apply_service_records(
 
 async def _write_figures(conn: Connection, context: DashboardContext) -> None:
     await _write(conn, context.state)
+    await _write_coverage(conn, context.state.coverage)
+
+
+COVERAGE_TERMS = f"""SELECT village_code, term_start, {last_day_served_sql("a")} AS last_day
+   FROM assignments a WHERE village_code = ANY($1::text[])
+   UNION ALL
+   SELECT village_code, term_start, {last_day_served_sql("t")} AS last_day
+   FROM team_assignments t WHERE village_code = ANY($1::text[])"""  # noqa: S608 - the conditions are code
+
+
+async def _write_coverage(conn: Connection, villages: set[str]) -> None:
+    """The touched villages' spans computed again from the tables; what changed goes to the steps of the
+    village and the regions above it, in key order (one lock order for every writer)."""
+    if not villages:
+        return
+    codes = sorted(villages)
+    held = {
+        row["village_code"]: tuple(zip(row["firsts"], row["lasts"], strict=True))
+        for row in await conn.fetch(
+            """SELECT village_code, firsts, lasts FROM village_coverage
+               WHERE village_code = ANY($1::text[]) ORDER BY village_code FOR UPDATE""",
+            codes,
+        )
+    }
+    counted = {
+        row["code"]
+        for row in await conn.fetch(
+            """SELECT code FROM regions
+               WHERE code = ANY($1::text[]) AND level = 'village' AND retired_on IS NULL""",
+            codes,
+        )
+    }
+    terms: dict[str, list[tuple[date, date]]] = defaultdict(list)
+    for row in await conn.fetch(COVERAGE_TERMS, codes):
+        terms[row["village_code"]].append((row["term_start"], row["last_day"]))
+    now = {code: covered_spans(terms.get(code, ())) for code in codes if code in counted}
+    changed = [code for code in codes if held.get(code) != now.get(code)]
+    if not changed:
+        return
+    steps: Steps = Counter()
+    for code in changed:
+        village_steps(code, held.get(code), -1, steps)
+        village_steps(code, now.get(code), 1, steps)
+    kept = [code for code in changed if code in now]
+    if kept:
+        await conn.executemany(
+            """INSERT INTO village_coverage (village_code, firsts, lasts) VALUES ($1, $2, $3)
+               ON CONFLICT (village_code) DO UPDATE SET firsts = EXCLUDED.firsts, lasts = EXCLUDED.lasts""",
+            [(code, [span[0] for span in now[code]], [span[1] for span in now[code]]) for code in kept],
+        )
+    gone = [code for code in changed if code not in now]
+    if gone:
+        await conn.execute("DELETE FROM village_coverage WHERE village_code = ANY($1::text[])", gone)
+    rows = step_rows(steps)
+    if not rows:
+        return
+    emptied = await conn.fetch(
+        """INSERT INTO coverage_steps AS s (region_code, day, villages, covered)
+           SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::int[])
+           ON CONFLICT (region_code, day) DO UPDATE
+           SET villages = s.villages + EXCLUDED.villages, covered = s.covered + EXCLUDED.covered
+           RETURNING region_code, day, villages = 0 AND covered = 0 AS empty""",
+        *_columns(rows, 4),
+    )
+    empty = [(row["region_code"], row["day"]) for row in emptied if row["empty"]]
+    if empty:
+        # a row back at 0 is removed, as if it had never been written: the same rows whatever the batching
+        await conn.execute(
+            """DELETE FROM coverage_steps WHERE (region_code, day) IN (
+                   SELECT * FROM unnest($1::text[], $2::date[])) AND villages = 0 AND covered = 0""",
+            *_columns(empty, 2),
+        )
 
 
 async def _log_entries(conn: Connection, records: list[ConsumedEvent]) -> None:
@@ -734,8 +814,9 @@ async def _team_registered(
 
 
 async def _team_assigned(
-    conn: Connection, item: ConsumedEvent, data: TeamAssigned, _context: DashboardContext
+    conn: Connection, item: ConsumedEvent, data: TeamAssigned, context: DashboardContext
 ) -> None:
+    context.state.coverage.add(data.village_code)
     await conn.execute(
         """INSERT INTO team_assignments (team_id, village_code, term_start, term_end)
            VALUES ($1, $2, $3, $4)
@@ -748,8 +829,9 @@ async def _team_assigned(
 
 
 async def _team_released(
-    conn: Connection, item: ConsumedEvent, data: TeamReleased, _context: DashboardContext
+    conn: Connection, item: ConsumedEvent, data: TeamReleased, context: DashboardContext
 ) -> None:
+    context.state.coverage.add(data.village_code)
     await conn.execute(
         """UPDATE team_assignments SET released_on = $3
            WHERE team_id = $1 AND village_code = $2 AND term_start <= $3 AND released_on IS NULL""",

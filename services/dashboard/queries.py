@@ -128,19 +128,16 @@ async def search(conn: Connection, text: str, within: str, limit: int) -> list[d
 
 # 全覆盖率: the villages of the region ($1, its code's prefix) and those with an advisor or a team assigned
 # on the day ($2).
-COVERAGE = f"""SELECT count(*) AS villages,
-          count(*) FILTER (WHERE EXISTS (
-              SELECT 1 FROM assignments a WHERE a.village_code = r.code
-                AND {assigned_on_sql("a", "$2")}) OR EXISTS (
-              SELECT 1 FROM team_assignments t WHERE t.village_code = r.code
-                AND {assigned_on_sql("t", "$2")})) AS covered
-   FROM regions r
-   WHERE r.level = 'village' AND {code_within_sql("r.code", "$1")} AND r.retired_on IS NULL"""  # noqa: S608 - the conditions are code, values are parameters
+# 全覆盖率 from the steps the projection keeps (migration 016, services/dashboard/coverage.py): the region's
+# rows up to the day, not a check of every village below it.
+COVERAGE = """SELECT coalesce(sum(villages), 0)::bigint AS villages,
+          coalesce(sum(covered), 0)::bigint AS covered
+   FROM coverage_steps WHERE region_code = $1 AND day <= $2"""
 
 
 async def coverage(conn: Connection, code: str, today: date) -> dict[str, int]:
     """全覆盖率: villages with an advisor or a team assigned today, of all villages in the region."""
-    row = await conn.fetchrow(COVERAGE, region_prefix(code), today)
+    row = await conn.fetchrow(COVERAGE, code, today)
     return {"villages": row["villages"], "villages_with_advisor": row["covered"]} if row else {}
 
 

@@ -23,12 +23,6 @@ class DashboardSettings(ProjectionSettings):
         description="the assessment API as the browser reaches it: the page's year-end approval buttons "
         "(county: submit; prefecture: accept or return) call it with the signed-in official's token",
     )
-    coverage_cache_seconds: float = Field(
-        default=60.0,
-        ge=0,
-        description="全覆盖率 changes only with assignments; a province's answer (60,000+ villages) is kept "
-        "this long",
-    )
     intake_public_url: str | None = Field(
         default=None,
         description="intake as residents' browsers reach it: the public notice's rating form posts to its "

@@ -18,7 +18,16 @@ from aiokafka import AIOKafkaProducer
 from openpyxl import load_workbook
 
 from contracts.envelope import Event
-from contracts.events import RegionLevel, RegionRegistered, RegionRetired, RetireReason
+from contracts.events import (
+    AdvisorAssigned,
+    RegionLevel,
+    RegionRegistered,
+    RegionRetired,
+    ReleaseReason,
+    RetireReason,
+    TeamAssigned,
+    TeamReleased,
+)
 from plumbing.auth import Role, mint_token
 from plumbing.clock import ManualClock, SystemClock
 from plumbing.rebuild import rebuild
@@ -334,6 +343,58 @@ async def test_active_advisors_count_each_advisor_once_per_region_and_a_void_tak
     await send_all(producer, [void])
     await eventually(lambda: active(v2), lambda n: n == 0, what="the void")
     assert [await active(code) for code in (v1, t2, county)] == [2, 0, 2]
+
+
+async def test_coverage_follows_a_term_and_its_release_at_once(
+    dashboard: httpx.AsyncClient, infrastructure: Infrastructure
+) -> None:
+    """全覆盖率 on a region's figures counts a village from its advisor's term on, and no longer once a team
+    that came after is released too; each answer follows the registry at once (it was kept for a minute)."""
+    county = fresh_county()
+    township = f"{county}001"
+    v1, v2 = f"{township}201", f"{township}202"
+    regions = [
+        RegionRegistered(code=county, name="覆盖县", level=RegionLevel.county, parent_code=county[:4]),
+        RegionRegistered(code=township, name="覆盖镇", level=RegionLevel.township, parent_code=county),
+        *[
+            RegionRegistered(code=v, name=f"覆盖村{v[-1]}", level=RegionLevel.village, parent_code=township)
+            for v in (v1, v2)
+        ],
+    ]
+    await publish_events(infrastructure.kafka, iter([region_event(region, NOW) for region in regions]), 1)
+
+    async def coverage(code: str) -> dict[str, int]:
+        found: dict[str, int] = (await figures(dashboard, code, "2026")).get("coverage", {})
+        return found
+
+    await eventually(lambda: coverage(county), lambda c: c.get("villages") == 2, what="the villages")
+    assert await coverage(county) == {"villages": 2, "villages_with_advisor": 0}
+    term = {"term_start": date(2026, 1, 1), "term_end": date(2026, 12, 31), "annual_subsidy_yuan": "3600.00"}
+    advisor = f"adv-{uuid.uuid4().hex[:6]}"
+    changes = [
+        AdvisorAssigned(advisor_id=advisor, village_code=v1, **term),
+        TeamAssigned(team_id=f"team-{advisor}", village_code=v2, **term),
+        TeamReleased(
+            team_id=f"team-{advisor}",
+            village_code=v2,
+            effective_date=date(2026, 11, 22),  # the day before the dashboard's today: no longer served
+            reason=ReleaseReason.replaced,
+        ),
+    ]
+    expected = [1, 2, 1]
+    for change, covered in zip(changes, expected, strict=True):
+        await publish_events(infrastructure.kafka, iter([Event(uuid.uuid4(), "/test", NOW, change, NOW)]), 1)
+        await eventually(
+            lambda: coverage(county),
+            lambda c, n=covered: c["villages_with_advisor"] == n,
+            seconds=20,
+            what=f"{type(change).__name__} in the county's coverage",
+        )
+    assert [await coverage(code) for code in (township, v1, v2)] == [
+        {"villages": 2, "villages_with_advisor": 1},
+        {"villages": 1, "villages_with_advisor": 1},
+        {"villages": 1, "villages_with_advisor": 0},
+    ]
 
 
 async def test_a_village_summary_comes_from_the_dashboards_own_projection(

@@ -6,7 +6,6 @@ refused registrations, repeated assignments, releases and retirements."""
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -14,7 +13,6 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from contracts.envelope import Event, content_fingerprint
 from contracts.events import (
     AdvisorAssigned,
     AdvisorKind,
@@ -28,13 +26,13 @@ from contracts.events import (
     ReleaseReason,
     RetireReason,
 )
-from contracts.topics import REGISTRY
 from plumbing.projection import ConsumedEvent, Projection
 from services.assessment.projection import assessment_projection
 from services.dashboard.projection import dashboard_projection
 from services.ledger.projection import ledger_projection
 from tests.integration.test_dashboard_batches import cut, tables_after
 from tests.support.places import fresh_county
+from tests.support.registry import registry_stream
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 PROJECTIONS: dict[str, Callable[[], Projection]] = {
@@ -128,17 +126,7 @@ def registry(seed: int) -> list[ConsumedEvent]:
             payloads.extend(maker(version * 100 + n) for n in range(rng.randint(2, 12)))
         else:
             payloads.append(rng.choice(makers)(version * 100))
-    found = []
-    for offset, payload in enumerate(payloads):
-        event = Event(
-            id=uuid.UUID(int=rng.getrandbits(128), version=4),
-            source="/test",
-            time=NOW,
-            data=payload,
-            recorded_at=NOW,
-        )
-        found.append(ConsumedEvent(event, REGISTRY, 0, offset, content_fingerprint(event)))
-    return found
+    return registry_stream(payloads, rng, NOW)
 
 
 @pytest.mark.parametrize("name", sorted(PROJECTIONS))

@@ -2,8 +2,6 @@
 report in the seeds' wording, a year's months, and where each county's year-end approval stands."""
 
 import re
-import time
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,14 +10,12 @@ from fastapi.responses import JSONResponse, Response
 from contracts.events import DEFAULT_ZONE
 from plumbing.access import refuse_advisors
 from plumbing.auth import require_region
-from plumbing.clock import Clock
 from plumbing.http import ApiError, NationalRegionCodePath
 from plumbing.postgres import Connection
 from plumbing.routing import AppClock, Caller, Db
 from plumbing.tables import TableFormat, table_response
 from services.dashboard import queries
 from services.dashboard.rules import ACTIVE_ADVISORS, begun_months, shown_figures, work_report
-from services.dashboard.settings import DashboardSettings
 
 PERIOD = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
 router = APIRouter()
@@ -47,27 +43,6 @@ def unattributed(total: dict[str, float], parts: list[dict[str, float]]) -> dict
         if metric != ACTIVE_ADVISORS
     }
     return shown_figures({metric: value for metric, value in rest.items() if abs(value) > 1e-9})
-
-
-def _coverage_cache(request: Request) -> dict[tuple[str, date], tuple[float, dict[str, int]]]:
-    cache: dict[tuple[str, date], tuple[float, dict[str, int]]] = request.app.state.coverage_cache
-    return cache
-
-
-async def coverage(request: Request, conn: Connection, clock: Clock, code: str) -> dict[str, int]:
-    """全覆盖率 counts every village of the region, so it is kept for `coverage_cache_seconds`: it
-    changes only when an advisor is assigned or released."""
-    covered_cache = _coverage_cache(request)
-    settings: DashboardSettings = request.app.state.settings
-    today = clock.now().astimezone(DEFAULT_ZONE).date()
-    held = covered_cache.get((code, today))
-    if held is not None and held[0] > time.monotonic():
-        return held[1]
-    found = await queries.coverage(conn, code, today)
-    if len(covered_cache) > 10_000:
-        covered_cache.clear()
-    covered_cache[(code, today)] = (time.monotonic() + settings.coverage_cache_seconds, found)
-    return found
 
 
 async def region_and_children(
@@ -104,7 +79,9 @@ async def region_figures(
     require_region(caller, code)
     async with db.acquire() as conn:
         found, below, figures = await region_and_children(conn, code, period)
-        covered = await coverage(request, conn, clock, code)
+        # 全覆盖率 from the steps the projection keeps (migration 016): a read of the region's own rows, so
+        # not cached; a new term shows at once
+        covered = await queries.coverage(conn, code, clock.now().astimezone(DEFAULT_ZONE).date())
     return {
         "region": found,
         "period": period,
