@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -13,7 +13,6 @@ from uuid import UUID
 import orjson
 
 from contracts.approval import STEP_OF_TYPE, ApprovalStatus, after, refusal
-from contracts.assignment import last_day_served_sql
 from contracts.events import (
     COUNTRY_CODE,
     DEFAULT_ZONE,
@@ -40,7 +39,7 @@ from contracts.topics import ASSESSMENT, REGISTRY, VILLAGE_SERVICES
 from plumbing.handlers import BatchContext, Handlers, advisor_registrations, last_of_each
 from plumbing.postgres import Connection
 from plumbing.projection import ConsumedEvent, Projection
-from services.dashboard.coverage import Steps, covered_spans, step_rows, village_steps
+from services.dashboard import coverage
 from services.dashboard.rules import (
     ACTIVE_ADVISORS,
     LEVEL_PREFIXES,
@@ -446,75 +445,15 @@ async def _write_figures(conn: Connection, context: DashboardContext) -> None:
     await _write_coverage(conn, context.state.coverage)
 
 
-COVERAGE_TERMS = f"""SELECT village_code, term_start, {last_day_served_sql("a")} AS last_day
-   FROM assignments a WHERE village_code = ANY($1::text[])
-   UNION ALL
-   SELECT village_code, term_start, {last_day_served_sql("t")} AS last_day
-   FROM team_assignments t WHERE village_code = ANY($1::text[])"""  # noqa: S608 - the conditions are code
-
-
 async def _write_coverage(conn: Connection, villages: set[str]) -> None:
-    """The touched villages' spans computed again from the tables; what changed goes to the steps of the
-    village and the regions above it, in key order (one lock order for every writer)."""
+    """The touched villages' coverage computed again, and what changed written to the steps of the village
+    and the regions above it (`services.dashboard.coverage`)."""
     if not villages:
         return
-    codes = sorted(villages)
-    held = {
-        row["village_code"]: tuple(zip(row["firsts"], row["lasts"], strict=True))
-        for row in await conn.fetch(
-            """SELECT village_code, firsts, lasts FROM village_coverage
-               WHERE village_code = ANY($1::text[]) ORDER BY village_code FOR UPDATE""",
-            codes,
-        )
-    }
-    counted = {
-        row["code"]
-        for row in await conn.fetch(
-            """SELECT code FROM regions
-               WHERE code = ANY($1::text[]) AND level = 'village' AND retired_on IS NULL""",
-            codes,
-        )
-    }
-    terms: dict[str, list[tuple[date, date]]] = defaultdict(list)
-    for row in await conn.fetch(COVERAGE_TERMS, codes):
-        terms[row["village_code"]].append((row["term_start"], row["last_day"]))
-    now = {code: covered_spans(terms.get(code, ())) for code in codes if code in counted}
-    changed = [code for code in codes if held.get(code) != now.get(code)]
-    if not changed:
-        return
-    steps: Steps = Counter()
-    for code in changed:
-        village_steps(code, held.get(code), -1, steps)
-        village_steps(code, now.get(code), 1, steps)
-    kept = [code for code in changed if code in now]
-    if kept:
-        await conn.executemany(
-            """INSERT INTO village_coverage (village_code, firsts, lasts) VALUES ($1, $2, $3)
-               ON CONFLICT (village_code) DO UPDATE SET firsts = EXCLUDED.firsts, lasts = EXCLUDED.lasts""",
-            [(code, [span[0] for span in now[code]], [span[1] for span in now[code]]) for code in kept],
-        )
-    gone = [code for code in changed if code not in now]
-    if gone:
-        await conn.execute("DELETE FROM village_coverage WHERE village_code = ANY($1::text[])", gone)
-    rows = step_rows(steps)
-    if not rows:
-        return
-    emptied = await conn.fetch(
-        """INSERT INTO coverage_steps AS s (region_code, day, villages, covered)
-           SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::int[])
-           ON CONFLICT (region_code, day) DO UPDATE
-           SET villages = s.villages + EXCLUDED.villages, covered = s.covered + EXCLUDED.covered
-           RETURNING region_code, day, villages = 0 AND covered = 0 AS empty""",
-        *_columns(rows, 4),
-    )
-    empty = [(row["region_code"], row["day"]) for row in emptied if row["empty"]]
-    if empty:
-        # a row back at 0 is removed, as if it had never been written: the same rows whatever the batching
-        await conn.execute(
-            """DELETE FROM coverage_steps WHERE (region_code, day) IN (
-                   SELECT * FROM unnest($1::text[], $2::date[])) AND villages = 0 AND covered = 0""",
-            *_columns(empty, 2),
-        )
+    rows = await conn.fetch(coverage.WRITE, sorted(villages))
+    emptied = sorted({row["emptied"] for row in rows if row["emptied"] is not None})
+    if emptied:
+        await conn.execute(coverage.EMPTIED, emptied)
 
 
 async def _log_entries(conn: Connection, records: list[ConsumedEvent]) -> None:

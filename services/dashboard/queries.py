@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from contracts.assignment import TeamMembership, assigned_on_sql, last_day_served_sql, members_on
-from contracts.events import COUNTRY_CODE, region_prefix
+from contracts.events import COUNTRY_CODE, LEVEL_DIGITS, RegionLevel, region_prefix
 from plumbing.postgres import Connection, code_within_sql
 from services.dashboard.rules import ACTIVE_ADVISORS, METRICS, months_of, present
 
@@ -128,16 +128,19 @@ async def search(conn: Connection, text: str, within: str, limit: int) -> list[d
 
 # 全覆盖率: the villages of the region ($1, its code's prefix) and those with an advisor or a team assigned
 # on the day ($2).
-# 全覆盖率 from the steps the projection keeps (migration 016, services/dashboard/coverage.py): the region's
-# rows up to the day, not a check of every village below it.
+# 全覆盖率 from what the projection keeps (migration 016, services/dashboard/coverage.py): a region's steps up
+# to the day, not a check of every village below it; a village's own spans.
 COVERAGE = """SELECT coalesce(sum(villages), 0)::bigint AS villages,
           coalesce(sum(covered), 0)::bigint AS covered
    FROM coverage_steps WHERE region_code = $1 AND day <= $2"""
+VILLAGE_COVERAGE = """SELECT count(*) AS villages, count(*) FILTER (WHERE spans @> $2::date) AS covered
+   FROM village_coverage WHERE village_code = $1"""
 
 
 async def coverage(conn: Connection, code: str, today: date) -> dict[str, int]:
     """全覆盖率: villages with an advisor or a team assigned today, of all villages in the region."""
-    row = await conn.fetchrow(COVERAGE, code, today)
+    village = len(code) == LEVEL_DIGITS[RegionLevel.village]
+    row = await conn.fetchrow(VILLAGE_COVERAGE if village else COVERAGE, code, today)
     return {"villages": row["villages"], "villages_with_advisor": row["covered"]} if row else {}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from contracts.assignment import assigned_on_sql
+from bench.coverage_reads import DIRECT_COUNT  # the count the steps replaced
 from contracts.events import (
     COUNTRY_CODE,
     AdvisorAssigned,
@@ -29,7 +29,6 @@ from contracts.events import (
     TeamReleased,
     region_prefix,
 )
-from plumbing.postgres import code_within_sql
 from plumbing.projection import Batch, ConsumedEvent, prepare_schema
 from services.dashboard import queries
 from services.dashboard.projection import dashboard_projection
@@ -46,16 +45,13 @@ COUNTY = "370402"
 VILLAGES = [f"{COUNTY}{township:03d}{200 + number:03d}" for township in (1, 2) for number in range(5)]
 RETIRED = VILLAGES[-1]
 # Elsewhere: enough regions that PostgreSQL would rather read an index than all of them.
-ELSEWHERE = [f"41{county:04d}001{number:03d}" for county in range(1, 41) for number in range(500)]
-# The count the steps replaced: every village of the region, each checked for a term covering the day.
-DIRECT_COUNT = f"""SELECT count(*) AS villages,
-          count(*) FILTER (WHERE EXISTS (
-              SELECT 1 FROM assignments a WHERE a.village_code = r.code
-                AND {assigned_on_sql("a", "$2")}) OR EXISTS (
-              SELECT 1 FROM team_assignments t WHERE t.village_code = r.code
-                AND {assigned_on_sql("t", "$2")})) AS covered
-   FROM regions r
-   WHERE r.level = 'village' AND {code_within_sql("r.code", "$1")} AND r.retired_on IS NULL"""
+# (40 counties of 50 townships of 10 villages: the steps are kept for the regions above the villages)
+ELSEWHERE = [
+    f"41{county:04d}{township:03d}{number:03d}"
+    for county in range(1, 41)
+    for township in range(1, 51)
+    for number in range(200, 210)
+]
 
 
 def regions() -> list[tuple[str, str, str | None, date | None]]:
@@ -122,6 +118,7 @@ async def test_the_migration_counts_the_regions_villages_with_someone_assigned_t
         await conn.execute(f'SET search_path = "{schema}"')
         try:
             await conn.execute("ANALYZE coverage_steps")
+            await conn.execute("ANALYZE village_coverage")
             answers = {
                 code: await queries.coverage(conn, code, TODAY)
                 for code in (
@@ -140,6 +137,7 @@ async def test_the_migration_counts_the_regions_villages_with_someone_assigned_t
             tomorrow = await queries.coverage(conn, COUNTY, TODAY + timedelta(days=1))
             county_plan = await plan_nodes(conn, queries.COVERAGE, COUNTY, TODAY)
             country_plan = await plan_nodes(conn, queries.COVERAGE, COUNTRY_CODE, TODAY)
+            village_plan = await plan_nodes(conn, queries.VILLAGE_COVERAGE, VILLAGES[0], TODAY)
         finally:
             await conn.execute("RESET search_path")
             await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -161,6 +159,7 @@ async def test_the_migration_counts_the_regions_villages_with_someone_assigned_t
         assert scans, "the plan reads coverage_steps"
         assert "Seq Scan" not in scans, scans
         assert not scans_of(plan, "regions"), "no village is read"
+    assert scans_of(village_plan, "village_coverage") == ["Index Scan"], "a village reads its own row"
 
 
 def registry(seed: int) -> tuple[list[str], list[ConsumedEvent]]:

@@ -1,13 +1,13 @@
 -- 全覆盖率 kept as steps (issue 17; services/dashboard/coverage.py): a region's answer was a count over
--- every village below it, each checked for a term covering the day: 22-26 ms for a province of 62,074
--- villages on the benchmark's stack, about 180 ms for the country, on every cache miss; the country's
--- 620,000 villages took seconds. Now it sums the region's rows up to the day.
+-- every village below it, each checked for a term covering the day: 53-102 ms for a province and 1.7-2.5 s for
+-- the country of 620,573 villages (bench/results/2026-12-07-coverage-steps.json), on every cache miss. Now it
+-- sums the region's own rows up to the day.
 CREATE TABLE village_coverage (
     village_code text PRIMARY KEY,
-    firsts date[] NOT NULL,  -- the union of the village's terms, as disjoint spans in order: first days
-    lasts date[] NOT NULL    -- and last days covered, both included
+    spans datemultirange NOT NULL  -- the union of the village's terms: the days it is covered
 );
 
+-- The regions above the villages (a village's own answer is its row of village_coverage).
 CREATE TABLE coverage_steps (
     region_code text NOT NULL,
     day date NOT NULL,
@@ -22,32 +22,26 @@ WITH terms AS (
     FROM assignments
     UNION ALL
     SELECT village_code, term_start, least(term_end, coalesce(released_on, term_end)) FROM team_assignments
-), unions AS (
-    SELECT r.code AS village_code,
-           range_agg(daterange(t.first, t.last, '[]')) FILTER (WHERE t.first <= t.last) AS spans
-    FROM regions r LEFT JOIN terms t ON t.village_code = r.code
-    WHERE r.level = 'village' AND r.retired_on IS NULL
-    GROUP BY r.code
 )
-INSERT INTO village_coverage (village_code, firsts, lasts)
-SELECT u.village_code,
-       coalesce(array_agg(lower(s.span) ORDER BY lower(s.span)) FILTER (WHERE s.span IS NOT NULL), '{}'),
-       coalesce(array_agg(upper(s.span) - 1 ORDER BY lower(s.span)) FILTER (WHERE s.span IS NOT NULL), '{}')
-FROM unions u LEFT JOIN LATERAL unnest(u.spans) AS s (span) ON true
-GROUP BY u.village_code;
+INSERT INTO village_coverage (village_code, spans)
+SELECT r.code,
+       coalesce(range_agg(daterange(t.first, t.last, '[]')) FILTER (WHERE t.first <= t.last),
+                '{}'::datemultirange)
+FROM regions r LEFT JOIN terms t ON t.village_code = r.code
+WHERE r.level = 'village' AND r.retired_on IS NULL
+GROUP BY r.code;
 
-WITH steps AS (
+WITH days AS (
     SELECT village_code, date '-infinity' AS day, 1 AS villages, 0 AS covered FROM village_coverage
     UNION ALL
-    SELECT village_code, first, 0, 1 FROM village_coverage, unnest(firsts) AS first
+    SELECT village_code, lower(span), 0, 1 FROM village_coverage, unnest(spans) AS span
     UNION ALL
-    SELECT village_code, last + 1, 0, -1 FROM village_coverage, unnest(lasts) AS last
-    WHERE last < date '9999-12-31'
+    SELECT village_code, upper(span), 0, -1 FROM village_coverage, unnest(spans) AS span
+    WHERE NOT upper_inf(span)
 )
 INSERT INTO coverage_steps (region_code, day, villages, covered)
-SELECT above.region_code, s.day, sum(s.villages), sum(s.covered)
-FROM steps s CROSS JOIN LATERAL (VALUES ('0'), (left(s.village_code, 2)), (left(s.village_code, 4)),
-                                        (left(s.village_code, 6)), (left(s.village_code, 9)),
-                                        (s.village_code)) AS above (region_code)
-GROUP BY above.region_code, s.day
-HAVING sum(s.villages) <> 0 OR sum(s.covered) <> 0;
+SELECT above.region_code, d.day, sum(d.villages), sum(d.covered)
+FROM days d CROSS JOIN LATERAL (VALUES ('0'), (left(d.village_code, 2)), (left(d.village_code, 4)),
+                                        (left(d.village_code, 6)), (left(d.village_code, 9))) AS above (region_code)
+GROUP BY above.region_code, d.day
+HAVING sum(d.villages) <> 0 OR sum(d.covered) <> 0;
