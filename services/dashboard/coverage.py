@@ -17,9 +17,9 @@ township first), in key order. The rows do not depend on how the events were bat
 removed (`EMPTIED`).
 
 Set-based, a statement per batch: on the benchmark's registry (`python -m bench.registry_apply`, 20,000
-villages, 46,555 events in batches of 10,000) the dashboard's apply step takes 1.5 s instead of 0.6-0.7 s
-without coverage. A first version that computed the spans and steps in Python took 2.8 s, one with steps
-of every village too 4.0 s."""
+villages, 46,555 events in batches of 10,000) the dashboard's apply step takes 1.5-2.1 s instead of
+0.6-0.8 s without coverage (bench/results/2026-12-07-coverage-registry-apply.txt). A first version that
+computed the spans and steps in Python took 2.8-3.5 s, one with steps of every village too 3.9-4.0 s."""
 
 from __future__ import annotations
 

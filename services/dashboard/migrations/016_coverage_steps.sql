@@ -1,7 +1,7 @@
 -- 全覆盖率 kept as steps (issue 17; services/dashboard/coverage.py): a region's answer was a count over
--- every village below it, each checked for a term covering the day: 53-102 ms for a province and 1.7-2.5 s for
--- the country of 620,573 villages (bench/results/2026-12-07-coverage-steps.json), on every cache miss. Now it
--- sums the region's own rows up to the day.
+-- every village below it, each checked for a term covering the day: 102 ms for a province and 2.5 s for the
+-- country of 620,573 villages (p50, bench/results/2026-12-07-coverage-steps.json), on every cache miss. Now
+-- it sums the region's own rows up to the day.
 CREATE TABLE village_coverage (
     village_code text PRIMARY KEY,
     spans datemultirange NOT NULL  -- the union of the village's terms: the days it is covered
