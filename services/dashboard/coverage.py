@@ -16,10 +16,11 @@ difference to what it had: the village's row, and the steps of every region abov
 township first), in key order. The rows do not depend on how the events were batched: a row back at 0 is
 removed (`EMPTIED`).
 
-Set-based, a statement per batch: on the benchmark's registry (`python -m bench.registry_apply`, 20,000
-villages, 46,555 events in batches of 10,000) the dashboard's apply step takes 1.5-2.1 s instead of
-0.6-0.8 s without coverage (bench/results/2026-12-07-coverage-registry-apply.txt). A first version that
-computed the spans and steps in Python took 2.8-3.5 s, one with steps of every village too 3.9-4.0 s."""
+Set-based, a statement per batch, each touched village looked up through the indexes (`PLANNER`): on the
+benchmark's registry (`python -m bench.registry_apply`, batches of 10,000) the dashboard's apply step takes
+1.5-2.1 s instead of 0.9 s without coverage for 20,000 villages, 11.5-12.4 s instead of 5.0-5.7 s for
+110,000 (bench/results/2026-12-07-coverage-registry-apply.txt). A first version that computed the spans
+and steps in Python took 2.8-3.5 s for 20,000, one with steps of every village too 3.9-4.0 s."""
 
 from __future__ import annotations
 
@@ -32,23 +33,33 @@ _ABOVE = ", ".join(
     [f"('{COUNTRY_CODE}')", *(f"(left(t.code, {digits}))" for digits in LEVEL_PREFIXES if digits <= 9)]
 )
 
+# How `WRITE` is planned (set for it alone): each touched village's rows are looked up through the indexes
+# whatever the planner believes of the tables. In a rebuild they are new and unanalysed (`regions` "1 row"),
+# and a sequential scan per village, or a join filter of every touched code against every region, took
+# 18-65 s a batch of 10,000 villages of 110,000 where the lookups take milliseconds.
+PLANNER = ("enable_seqscan", "off")
+
 # $1: the touched villages' codes. Returns the regions with a row back at 0.
-WRITE = f"""WITH held AS (
-    SELECT village_code, spans FROM village_coverage
-    WHERE village_code = ANY($1::text[]) ORDER BY village_code FOR UPDATE
-), terms AS (
-    SELECT village_code, term_start AS first, {last_day_served_sql("a")} AS last
-    FROM assignments a WHERE village_code = ANY($1::text[])
-    UNION ALL
-    SELECT village_code, term_start, {last_day_served_sql("t")}
-    FROM team_assignments t WHERE village_code = ANY($1::text[])
+WRITE = f"""WITH touched AS MATERIALIZED (
+    SELECT DISTINCT code FROM unnest($1::text[]) AS code ORDER BY code
+), held AS (
+    SELECT x.code AS village_code, v.spans
+    FROM touched x CROSS JOIN LATERAL (
+        SELECT spans FROM village_coverage v WHERE v.village_code = x.code FOR UPDATE) AS v
 ), fresh AS (
-    SELECT r.code AS village_code,
-           coalesce(range_agg(daterange(t.first, t.last, '[]')) FILTER (WHERE t.first <= t.last),
-                    '{{}}'::datemultirange) AS spans
-    FROM regions r LEFT JOIN terms t ON t.village_code = r.code
-    WHERE r.code = ANY($1::text[]) AND r.level = 'village' AND r.retired_on IS NULL
-    GROUP BY r.code
+    SELECT x.code AS village_code, s.spans
+    FROM touched x
+    CROSS JOIN LATERAL (  -- LIMIT: looked up per village, never joined to every region
+        SELECT 1 FROM regions r WHERE r.code = x.code AND r.level = 'village' AND r.retired_on IS NULL
+        LIMIT 1) AS r
+    CROSS JOIN LATERAL (
+        SELECT coalesce(range_agg(daterange(t.first, t.last, '[]')) FILTER (WHERE t.first <= t.last),
+                        '{{}}'::datemultirange) AS spans
+        FROM (SELECT a.term_start AS first, {last_day_served_sql("a")} AS last
+              FROM assignments a WHERE a.village_code = x.code
+              UNION ALL
+              SELECT t.term_start, {last_day_served_sql("t")}
+              FROM team_assignments t WHERE t.village_code = x.code) AS t) AS s
 ), changed AS (
     SELECT village_code, h.spans AS was, f.spans AS now
     FROM fresh f FULL JOIN held h USING (village_code)

@@ -240,13 +240,9 @@ async def _write_activity(conn: Connection, activity: dict[int, list[Activity]])
     source, arrays = await _deltas(conn, ACTIVITY_DELTAS, [(*key, value) for key, value in summed.items()], 2)
     # The planner expects one row from each level's changes (it cannot tell how many turned) and joins a
     # level's upsert to its deltas in a nested loop: 24 s a batch where a hash join takes milliseconds.
-    # Set for the transaction, and back to what it was after the statement (a rollback undoes it too).
-    prior = await conn.fetchval(  # the row of `p` is read before the target list sets the new value
-        """WITH p AS MATERIALIZED (SELECT current_setting('enable_nestloop') AS prior)
-           SELECT p.prior, set_config('enable_nestloop', 'off', true) FROM p"""
+    rows = await _planned_with(
+        conn, "enable_nestloop", "off", _write_activity_sql(source), COUNTRY_CODE, *arrays
     )
-    rows = await conn.fetch(_write_activity_sql(source), COUNTRY_CODE, *arrays)
-    await conn.execute("SELECT set_config('enable_nestloop', $1, true)", prior)
     await _clear_staging(conn, ACTIVITY_DELTAS, arrays)
     became: dict[tuple[str, str], int] = defaultdict(int)
     gone = []
@@ -450,10 +446,25 @@ async def _write_coverage(conn: Connection, villages: set[str]) -> None:
     and the regions above it (`services.dashboard.coverage`)."""
     if not villages:
         return
-    rows = await conn.fetch(coverage.WRITE, sorted(villages))
+    rows = await _planned_with(conn, *coverage.PLANNER, coverage.WRITE, sorted(villages))
     emptied = sorted({row["emptied"] for row in rows if row["emptied"] is not None})
     if emptied:
         await conn.execute(coverage.EMPTIED, emptied)
+
+
+async def _planned_with(conn: Connection, setting: str, value: str, sql: str, *args: Any) -> list[Any]:
+    """The statement's rows, planned with a planner setting (`enable_nestloop`, `enable_seqscan`) set for
+    it alone: set for the transaction, and back to what it was after the statement (a rollback undoes it
+    too)."""
+    prior = await conn.fetchval(  # the row of `p` is read before the target list sets the new value
+        """WITH p AS MATERIALIZED (SELECT current_setting($1) AS prior)
+           SELECT p.prior, set_config($1, $2, true) FROM p""",
+        setting,
+        value,
+    )
+    rows: list[Any] = await conn.fetch(sql, *args)
+    await conn.execute("SELECT set_config($1, $2, true)", setting, prior)
+    return rows
 
 
 async def _log_entries(conn: Connection, records: list[ConsumedEvent]) -> None:

@@ -30,7 +30,7 @@ from contracts.events import (
     region_prefix,
 )
 from plumbing.projection import Batch, ConsumedEvent, prepare_schema
-from services.dashboard import queries
+from services.dashboard import coverage, queries
 from services.dashboard.projection import dashboard_projection
 from tests.integration.test_dashboard_batches import cut
 from tests.support.migrations import dashboard_with
@@ -160,6 +160,35 @@ async def test_the_migration_counts_the_regions_villages_with_someone_assigned_t
         assert "Seq Scan" not in scans, scans
         assert not scans_of(plan, "regions"), "no village is read"
     assert scans_of(village_plan, "village_coverage") == ["Index Scan"], "a village reads its own row"
+
+
+async def test_a_rebuilds_batch_looks_each_village_up_through_the_indexes(
+    admin_pool: asyncpg.Pool, tag: str
+) -> None:
+    """A batch of 5,000 villages on tables not analysed yet (a rebuild's first batches): every table is read
+    through its index, village by village, never scanned or joined to every touched code (that took up to
+    65 s a batch of 10,000 villages of 110,000)."""
+    schema = f"coverage_plan_{tag}"
+    await prepare_schema(admin_pool, dashboard_projection(), schema)
+    codes = ELSEWHERE[:5_000]
+    async with admin_pool.acquire() as conn:
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('search_path', $1, true)", schema)
+                await conn.executemany(
+                    "INSERT INTO regions (code, name, level, parent_code) VALUES ($1, '村', 'village', $2)",
+                    [(code, code[:9]) for code in ELSEWHERE],
+                )
+                await conn.execute("SELECT set_config($1, $2, true)", *coverage.PLANNER)
+                plan = await plan_nodes(conn, coverage.WRITE, codes)
+        finally:
+            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    for table in ("regions", "assignments", "team_assignments", "village_coverage"):
+        scans = scans_of(plan, table)
+        assert scans, f"the plan reads {table}"
+        assert "Seq Scan" not in scans, (table, scans)
+    joined = [node for node in plan if "Join Filter" in node]
+    assert not joined, joined
 
 
 def registry(seed: int) -> tuple[list[str], list[ConsumedEvent]]:
