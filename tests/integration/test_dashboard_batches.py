@@ -242,18 +242,30 @@ def cut(events: list[ConsumedEvent], rng: random.Random, pieces: int) -> list[li
     return [events[start:end] for start, end in zip([0, *places], [*places, len(events)], strict=True)]
 
 
-async def tables_after(
-    pool: asyncpg.Pool, schema: str, batches: list[list[ConsumedEvent]], projection: Projection | None = None
-) -> dict[str, str]:
-    """Apply the batches, each in a transaction as the runtime does; every projection table as text (the
-    dashboard's unless another projection is given)."""
-    projection = projection or dashboard_projection()
+async def apply_batches(
+    pool: asyncpg.Pool,
+    schema: str,
+    batches: list[list[ConsumedEvent]],
+    projection: Projection,
+    now: datetime = NOW,
+) -> None:
+    """A fresh schema of the projection, the batches applied to it, each in a transaction as the runtime
+    does."""
     await prepare_schema(pool, projection, schema)
     async with pool.acquire() as conn:
         for batch in batches:
             async with conn.transaction():
                 await conn.execute("SELECT set_config('search_path', $1, true)", schema)
-                await projection.apply(conn, Batch(events=batch, conflicts=[], now=NOW))
+                await projection.apply(conn, Batch(events=batch, conflicts=[], now=now))
+
+
+async def tables_after(
+    pool: asyncpg.Pool, schema: str, batches: list[list[ConsumedEvent]], projection: Projection | None = None
+) -> dict[str, str]:
+    """Apply the batches, each in a transaction as the runtime does; every projection table as text (the
+    dashboard's unless another projection is given)."""
+    await apply_batches(pool, schema, batches, projection or dashboard_projection())
+    async with pool.acquire() as conn:
         return await _tables(conn, schema)
 
 

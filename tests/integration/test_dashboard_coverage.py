@@ -29,10 +29,10 @@ from contracts.events import (
     TeamReleased,
     region_prefix,
 )
-from plumbing.projection import Batch, ConsumedEvent, prepare_schema
+from plumbing.projection import ConsumedEvent, prepare_schema
 from services.dashboard import coverage, queries
 from services.dashboard.projection import dashboard_projection
-from tests.integration.test_dashboard_batches import cut
+from tests.integration.test_dashboard_batches import apply_batches, cut
 from tests.support.migrations import dashboard_with
 from tests.support.places import fresh_county
 from tests.support.plans import plan_nodes, scans_of
@@ -72,6 +72,13 @@ def regions() -> list[tuple[str, str, str | None, date | None]]:
     return rows
 
 
+async def insert_regions(conn: asyncpg.Connection) -> None:
+    await conn.executemany(
+        "INSERT INTO regions (code, name, level, parent_code, retired_on) VALUES ($1, '村', $2, $3, $4)",
+        regions(),
+    )
+
+
 async def test_the_migration_counts_the_regions_villages_with_someone_assigned_today(
     admin_pool: asyncpg.Pool, tag: str, tmp_path: Path
 ) -> None:
@@ -83,11 +90,7 @@ async def test_the_migration_counts_the_regions_villages_with_someone_assigned_t
     async with admin_pool.acquire() as conn:
         await conn.execute(f'SET search_path = "{schema}"')
         try:
-            await conn.executemany(
-                """INSERT INTO regions (code, name, level, parent_code, retired_on)
-                   VALUES ($1, '村', $2, $3, $4)""",
-                regions(),
-            )
+            await insert_regions(conn)
             year = timedelta(days=365)
             await conn.executemany(
                 """INSERT INTO assignments (advisor_id, village_code, term_start, term_end, released_on)
@@ -306,12 +309,8 @@ async def test_coverage_is_the_direct_count_on_every_day_whatever_the_batching(
     kept: dict[str, dict[str, str]] = {}
     for split, batches in splits.items():
         schema = f"coverage_{tag}_{split.replace(' ', '_')}"
-        await prepare_schema(admin_pool, projection, schema)
+        await apply_batches(admin_pool, schema, batches, projection, NOW)
         async with admin_pool.acquire() as conn:
-            for batch in batches:
-                async with conn.transaction():
-                    await conn.execute("SELECT set_config('search_path', $1, true)", schema)
-                    await projection.apply(conn, Batch(events=batch, conflicts=[], now=NOW))
             await conn.execute(f'SET search_path = "{schema}"')
             try:
                 covered_somewhere = 0
@@ -349,11 +348,7 @@ async def test_a_search_within_a_county_reads_only_the_countys_regions(
     async with admin_pool.acquire() as conn:
         await conn.execute(f'SET search_path = "{schema}"')
         try:
-            await conn.executemany(
-                """INSERT INTO regions (code, name, level, parent_code, retired_on)
-                   VALUES ($1, '村', $2, $3, $4)""",
-                regions(),
-            )
+            await insert_regions(conn)
             await conn.execute(
                 f"UPDATE regions SET name = '王庄村' WHERE code IN ('{VILLAGES[1]}', '{ELSEWHERE[0]}')"
             )
