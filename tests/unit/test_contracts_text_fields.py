@@ -6,10 +6,11 @@ field holding text, named or held to a pattern, still refuses a control characte
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
+from typing_extensions import TypedDict
 
 from contracts.envelope import ContractViolation, parse_payload
 from contracts.events import PAYLOAD_BY_TYPE, TEXT_FIELDS, ContractModel
@@ -35,24 +36,38 @@ def models() -> list[type[BaseModel]]:
 
 def text_kinds(schema: dict[str, Any], definitions: dict[str, Any], seen: tuple[str, ...] = ()) -> set[str]:
     """What text a field's schema can hold: "free" (a string with no pattern, or anything at all), "pattern"
-    (a string held to a pattern); a nested model is walked as a model of its own."""
+    (a string held to a pattern). A nested contract model is walked as a model of its own; anything else
+    (a plain model, a typed dict, a tagged union's choices, a list, a dict's keys and values) is walked
+    into, whatever the schema's type, so that no kind of schema hides a string."""
     kind = schema.get("type")
     if kind == "str":
         return {"pattern" if schema.get("pattern") else "free"}
     if kind == "any":
         return {"free"}
-    if kind == "model":
+    if kind == "model" and issubclass(schema["cls"], ContractModel):
         return set()
     if kind == "definition-ref":
         ref = schema["schema_ref"]
         return set() if ref in seen else text_kinds(definitions[ref], definitions, (*seen, ref))
+    return inner_kinds(schema, definitions, seen)
+
+
+def inner_kinds(
+    value: dict[str, Any] | list[Any] | tuple[Any, ...], definitions: dict[str, Any], seen: tuple[str, ...]
+) -> set[str]:
     found: set[str] = set()
-    for key, value in schema.items():
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
         if key in ("serialization", "metadata", "ref"):
             continue
-        for item in value if isinstance(value, list | tuple) else [value]:
-            if isinstance(item, dict) and "type" in item:
-                found |= text_kinds(item, definitions, seen)
+        if isinstance(item, dict):
+            found |= (
+                text_kinds(item, definitions, seen)
+                if "type" in item
+                else inner_kinds(item, definitions, seen)
+            )
+        elif isinstance(item, list | tuple):
+            found |= inner_kinds(item, definitions, seen)
     return found
 
 
@@ -79,6 +94,49 @@ def test_the_walk_sees_every_model_and_knows_text_from_the_rest() -> None:
     assert consultation["village_code"] == {"pattern"}
     assert consultation["occurred_at"] == set()
     assert consultation["requester"] == set()  # a nested model: walked as a model of its own
+
+
+class Note(TypedDict):
+    note: str
+
+
+class Plain(BaseModel):
+    text: str
+
+
+class Asked(BaseModel):
+    kind: Literal["asked"]
+    question: str
+
+
+class Counted(BaseModel):
+    kind: Literal["counted"]
+    count: int
+
+
+class Probe(BaseModel):
+    """Plain models (not contract models: the walk of every contract model must not see them)."""
+
+    typed: Note
+    plain: Plain
+    tagged: Annotated[Asked | Counted, Field(discriminator="kind")]
+    keyed: dict[str, int]
+    code: Annotated[str, Field(pattern="^[0-9]+$")]
+    count: int
+
+
+def test_the_walk_finds_text_inside_typed_dicts_plain_models_tagged_unions_and_keys() -> None:
+    """Found in review: a walk that followed only schemas it knew reported no text for a typed dict's,
+    a plain nested model's or a tagged union's fields, and such a field would then take a control
+    character unnoticed."""
+    assert field_kinds(Probe) == {
+        "typed": {"free"},
+        "plain": {"free"},
+        "tagged": {"free"},
+        "keyed": {"free"},
+        "code": {"pattern"},
+        "count": set(),
+    }
 
 
 def test_every_field_of_free_text_in_every_model_is_named_for_the_rule() -> None:
