@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from contracts.events import (
     PAYLOAD_BY_TYPE,
+    PRODUCING,
     SCHEMA_VERSION,
     ApprovalEvent,
     EventPayload,
@@ -41,6 +42,7 @@ H_RECORDEDAT = "ce_recordedat"
 H_CONTENT_TYPE = "content-type"
 
 Headers = list[tuple[str, bytes]]
+PRODUCER_CONTEXT = {PRODUCING: True}
 
 
 def dataschema_uri(event_type: str, version: int = SCHEMA_VERSION) -> str:
@@ -132,8 +134,12 @@ def field_errors(error: ValidationError, prefix: str) -> list[FieldError]:
     return found
 
 
-def parse_payload(event_type: str, data: Any, prefix: str = "data") -> EventPayload:
-    """Validate a payload (a dict or JSON bytes) as the given event type."""
+def parse_payload(
+    event_type: str, data: Any, prefix: str = "data", *, producing: bool = False
+) -> EventPayload:
+    """Validate a payload (a dict or JSON bytes) as the given event type. `producing`: what a producer
+    (intake) is about to publish, held to the published schema where the models read more (amounts
+    written as strings); a consumer reads without it."""
     payload_type = PAYLOAD_BY_TYPE.get(event_type)
     if payload_type is None:
         raise ContractViolation(
@@ -144,9 +150,10 @@ def parse_payload(event_type: str, data: Any, prefix: str = "data") -> EventPayl
             ]
         )
     try:
+        context = PRODUCER_CONTEXT if producing else None
         if isinstance(data, bytes | str):
-            return payload_type.model_validate_json(data)
-        return payload_type.model_validate(data)
+            return payload_type.model_validate_json(data, context=context)
+        return payload_type.model_validate(data, context=context)
     except ValidationError as error:
         raise ContractViolation(field_errors(error, prefix)) from None
 

@@ -91,10 +91,32 @@ _refuse_numeric_time = _not_a_number("datetime", "2026-03-20T09:30:00+08:00")
 _refuse_numeric_date = _not_a_number("date", "2026-03-20")
 
 
-def _ascii_amount(value: Any) -> Any:
+# An amount written as a string, as the v1 schemas say it (Yuan's JSON Schema below).
+AMOUNT_TEXT_PATTERN = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
+AMOUNT_TEXT = re.compile(AMOUNT_TEXT_PATTERN)
+# The validation context of a producer (intake): what it accepts it publishes, so it is held to the
+# published schema. A consumer reads without it, and keeps reading what was published before the rule.
+PRODUCING = "producing"
+
+
+def _ascii_amount(value: Any, info: ValidationInfo) -> Any:
     # Decimal() reads full-width and Arabic-Indic digits; ajv, Go and Java refuse them (the schema: [0-9]).
     if isinstance(value, str) and not value.isascii():
         raise PydanticCustomError("ascii_digits", "an amount is written with the ASCII digits 0-9")
+    # Decimal() also reads "3e3", "+3000", "1_000" and digits padded with spaces or control characters;
+    # "3e3" was then published as "3E+3", which the schema's pattern (and every integrator's validator)
+    # refuses. A producer takes the schema's form only.
+    if (
+        isinstance(value, str)
+        and info.context
+        and info.context.get(PRODUCING)
+        and not AMOUNT_TEXT.match(value)
+    ):
+        raise PydanticCustomError(
+            "string_pattern_mismatch",
+            "an amount written as a string is digits with at most two decimals, e.g. 3000 or 3000.50",
+            {"pattern": AMOUNT_TEXT_PATTERN},
+        )
     return value
 
 
@@ -211,7 +233,7 @@ Yuan = Annotated[
         {
             "anyOf": [
                 {"type": "number", "minimum": 0, "maximum": 10_000_000},
-                {"type": "string", "pattern": r"^[0-9]{1,8}(\.[0-9]{1,2})?$"},
+                {"type": "string", "pattern": AMOUNT_TEXT_PATTERN},
             ],
             "description": "yuan with at most two decimals; written as a string",
         }

@@ -174,7 +174,7 @@ def _required_without_it(event_type: str, path: str) -> bool:
     holder = fields[parent] if parent else fields
     holder.pop(leaf, None)
     try:
-        parse_payload(event_type, fields, prefix="")
+        parse_payload(event_type, fields, prefix="", producing=True)
     except ContractViolation as violation:
         return any(error.field == path for error in violation.errors)
     return False

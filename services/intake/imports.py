@@ -345,7 +345,7 @@ def row_event(
         "imported": True,
     }
     try:
-        payload = parse_payload(event_type, values, prefix="")
+        payload = parse_payload(event_type, values, prefix="", producing=True)
     except ContractViolation as violation:
         return None, _payload_errors(PAYLOAD_BY_TYPE[event_type], violation)
     if not isinstance(payload, ServiceRecord):  # _event_type admits service records only

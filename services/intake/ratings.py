@@ -74,7 +74,7 @@ def rating_event(body: Any, now: datetime, source: str) -> Event:
         "recorded_by": PUBLIC_NOTICE,
     }
     try:
-        payload = parse_payload(FeedbackSubmitted.event_type, fields, prefix="")
+        payload = parse_payload(FeedbackSubmitted.event_type, fields, prefix="", producing=True)
     except ContractViolation as violation:
         errors.extend(
             FieldError(

@@ -248,7 +248,7 @@ def prepare_event(
     if payload_type in (AdvisorRegistered, TeamRegistered) and fields.get("region_code") is None:
         fields["region_code"] = principal.region_code  # the registering region owns the advisor or team
     try:
-        payload = parse_payload(kind.event_type, fields, prefix="")
+        payload = parse_payload(kind.event_type, fields, prefix="", producing=True)
     except ContractViolation as violation:
         raise RecordRejected(
             422, "validation_failed", "the record does not fit the contract", violation.errors

@@ -4,13 +4,20 @@ times sent as numbers, and assignment terms outside sane years."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import orjson
 import pytest
 
-from contracts.envelope import ContractViolation, from_kafka_record, parse_payload, to_kafka_record
-from contracts.events import PAYLOAD_BY_TYPE, RegionRegistered
+from contracts.envelope import (
+    ContractViolation,
+    from_kafka_record,
+    parse_payload,
+    payload_json,
+    to_kafka_record,
+)
+from contracts.events import AMOUNT_TEXT, PAYLOAD_BY_TYPE, RegionRegistered
 from tests.support.samples import sample_event, sample_fields
 
 
@@ -170,3 +177,30 @@ def test_the_country_registers_as_code_0_without_a_parent() -> None:
     country = parse_payload("region.registered", {"code": "0", "name": "全国", "level": "country"})
     assert isinstance(country, RegionRegistered)
     assert (country.code, country.level, country.parent_code) == ("0", "country", None)
+
+
+@pytest.mark.parametrize(
+    "text", ["3e3", "+3000", " 3000", "1_000", "-0", "3000.", "3000.00\x1f", "\x0b3000.00"]
+)
+def test_a_producer_takes_an_amount_as_text_only_in_the_published_schemas_form(text: str) -> None:
+    """Found in review: `Decimal` reads "3e3" (and signs, underscores, padding), and intake published
+    "3e3" as "3E+3", which the published schema's pattern refuses."""
+    fields = {**sample_fields("advisor.assigned"), "annual_subsidy_yuan": text}
+    with pytest.raises(ContractViolation) as refused:
+        parse_payload("advisor.assigned", fields, prefix="", producing=True)
+    assert ("annual_subsidy_yuan", "string_pattern_mismatch") in rules_of(refused.value)
+
+
+@pytest.mark.parametrize("amount", ["3000", "3000.5", "3000.50", "0", "10000000", 3000, 3000.5, 0])
+def test_what_a_producer_takes_it_publishes_in_the_published_schemas_form(amount: object) -> None:
+    fields = {**sample_fields("advisor.assigned"), "annual_subsidy_yuan": amount}
+    payload = parse_payload("advisor.assigned", fields, prefix="", producing=True)
+    assert AMOUNT_TEXT.match(orjson.loads(payload_json(payload))["annual_subsidy_yuan"])
+
+
+def test_a_consumer_still_reads_an_amount_published_before_the_producers_rule() -> None:
+    """Replays must give what live consumption gave: a consumer keeps reading "3E+3" if it is in a topic."""
+    record = to_kafka_record(sample_event("advisor.assigned"))
+    published = {**orjson.loads(record.value), "annual_subsidy_yuan": "3E+3"}
+    event = from_kafka_record(record.topic, record.key, orjson.dumps(published), record.headers)
+    assert event.data.annual_subsidy_yuan == Decimal(3000)  # type: ignore[attr-defined]

@@ -235,3 +235,15 @@ async def test_intake_refuses_control_characters_and_coerced_values_naming_field
         )
     assert answer.status_code == 422, answer.text
     assert (field, rule) in fields_of(answer)
+
+
+@pytest.mark.parametrize("amount", ["3e3", "+3000", " 3000", "1_000"])
+async def test_intake_refuses_an_amount_it_would_publish_outside_the_schemas_form(amount: str) -> None:
+    """Found in review: `Decimal` read "3e3" and intake accepted it with 202, then published "3E+3", which
+    the published schema's pattern (and so every integrator's validator) refuses."""
+    body = {k: v for k, v in example_fields("advisor.assigned").items() if k != "recorded_by"}
+    body = {"id": "7c1f0e9e-3d5a-4b8e-9a77-0f6b1c2d3e4f", **body, "annual_subsidy_yuan": amount}
+    async with await client_of("intake") as client:
+        answer = await client.post("/v1/registry/assignments?dry_run=true", json=body, headers=bearer())
+    assert answer.status_code == 422, answer.text
+    assert ("annual_subsidy_yuan", "string_pattern_mismatch") in fields_of(answer)
