@@ -110,7 +110,7 @@ def _ascii_amount(value: Any, info: ValidationInfo) -> Any:
         isinstance(value, str)
         and info.context
         and info.context.get(PRODUCING)
-        and not AMOUNT_TEXT.match(value)
+        and not AMOUNT_TEXT.fullmatch(value)
     ):
         raise PydanticCustomError(
             "string_pattern_mismatch",

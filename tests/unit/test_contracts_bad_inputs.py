@@ -180,7 +180,7 @@ def test_the_country_registers_as_code_0_without_a_parent() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["3e3", "+3000", " 3000", "1_000", "-0", "3000.", "3000.00\x1f", "\x0b3000.00"]
+    "text", ["3e3", "+3000", " 3000", "1_000", "-0", "3000.", "3000\n", "3000.00\x1f", "\x0b3000.00"]
 )
 def test_a_producer_takes_an_amount_as_text_only_in_the_published_schemas_form(text: str) -> None:
     """Found in review: `Decimal` reads "3e3" (and signs, underscores, padding), and intake published
@@ -195,7 +195,7 @@ def test_a_producer_takes_an_amount_as_text_only_in_the_published_schemas_form(t
 def test_what_a_producer_takes_it_publishes_in_the_published_schemas_form(amount: object) -> None:
     fields = {**sample_fields("advisor.assigned"), "annual_subsidy_yuan": amount}
     payload = parse_payload("advisor.assigned", fields, prefix="", producing=True)
-    assert AMOUNT_TEXT.match(orjson.loads(payload_json(payload))["annual_subsidy_yuan"])
+    assert AMOUNT_TEXT.fullmatch(orjson.loads(payload_json(payload))["annual_subsidy_yuan"])
 
 
 def test_a_consumer_still_reads_an_amount_published_before_the_producers_rule() -> None:
